@@ -1,0 +1,51 @@
+# xyzfarm developer tasks. Every target works from a clean clone on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+BENCH_VENV ?= .venv-bench
+PYTEST_ARGS ?=
+
+.PHONY: help venv lint test demo docs bench clean
+
+help:
+	@echo "make demo   run a real sweep and print a summary of the result file"
+	@echo "make test   lint + the whole test suite"
+	@echo "make lint   ruff + mypy"
+	@echo "make docs   build the documentation site (warnings are errors)"
+	@echo "make bench  time xyzfarm against xyzpy 1.3.5 and a bare loop"
+	@echo "make clean  remove virtual environments and build outputs"
+
+# the venv is rebuilt whenever pyproject.toml changes
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+lint: venv
+	$(BIN)/ruff check xyzfarm tests benchmarks
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no test: that is a failure here, like any other non-zero
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(BIN)/python -m xyzfarm demo
+
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/bench_foundation.py
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache xyzfarm-demo.h5*

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from xyzfarm.assemble import build_dataset, check_schema, split_outputs
+from xyzfarm.errors import DuplicateValueError, InvalidInputError, OutputMismatchError
+
+
+def test_combos_results_are_reshaped_onto_the_grid_with_var_dims_last():
+    schema = check_schema(["e", "g"], {"g": ["k"]}, {"k": [0, 1, 2]})
+    rows = [(x, y) for x in [1, 2] for y in [10, 20]]
+    results = [(x + y, np.full(3, x * y)) for x, y in rows]
+    ds = build_dataset(
+        results, ("x", "y"), rows, schema, {}, None, grid={"x": [1, 2], "y": [10, 20]}
+    )
+    assert ds["e"].dims == ("x", "y")
+    assert ds["g"].dims == ("x", "y", "k")
+    assert ds["e"].sel(x=2, y=10).item() == 12
+    assert list(ds["g"].sel(x=2, y=20).values) == [40, 40, 40]
+    assert list(ds.k.values) == [0, 1, 2]
+
+
+def test_cases_that_do_not_fill_the_grid_leave_nan_and_promote_ints():
+    schema = check_schema("s", None, None)
+    rows = [(1, 2), (3, 4)]
+    ds = build_dataset([3, 7], ("x", "y"), rows, schema, {}, None)
+    assert ds["s"].dtype == float
+    assert ds["s"].sel(x=1, y=2).item() == 3
+    assert np.isnan(ds["s"].sel(x=1, y=4).item())
+
+
+def test_cases_that_fill_the_grid_keep_their_dtype():
+    schema = check_schema("s", None, None)
+    rows = [(1,), (2,)]
+    ds = build_dataset([3, 7], ("x",), rows, schema, {}, None)
+    assert ds["s"].dtype.kind == "i"
+
+
+def test_case_coordinates_are_sorted():
+    schema = check_schema("s", None, None)
+    ds = build_dataset([1, 2, 3], ("x",), [(3,), (1,), (2,)], schema, {}, None)
+    assert list(ds.x.values) == [1, 2, 3]
+    assert list(ds.s.values) == [2, 3, 1]
+
+
+def test_constants_naming_a_dimension_become_its_coordinate_and_others_attrs():
+    schema = check_schema(["g"], {"g": ["t"]}, None)
+    rows = [(1,), (2,)]
+    consts = {"t": [0.0, 0.5], "method": "exact"}
+    ds = build_dataset(
+        [np.ones(2), np.zeros(2)], ("x",), rows, schema, consts, {"who": "me"}, grid={"x": [1, 2]}
+    )
+    assert list(ds.t.values) == [0.0, 0.5]
+    assert ds.attrs == {"method": "exact", "who": "me"}
+
+
+def test_a_result_with_the_wrong_number_of_outputs_names_the_case():
+    with pytest.raises(OutputMismatchError, match=r"\{x=2\}.*tuple of 2"):
+        split_outputs([(1, 2), 3], ("a", "b"), ("x",), [(1,), (2,)])
+
+
+def test_an_array_of_the_wrong_shape_names_the_case_and_the_expected_shape():
+    schema = check_schema(["g"], {"g": ["k"]}, {"k": range(3)})
+    with pytest.raises(OutputMismatchError, match=r"\{x=2\}.*\(2,\).*\(3,\)"):
+        build_dataset([np.ones(3), np.ones(2)], ("x",), [(1,), (2,)], schema, {}, None)
+
+
+def test_an_array_for_a_scalar_output_is_refused():
+    schema = check_schema(["e"], None, None)
+    with pytest.raises(OutputMismatchError, match="scalar"):
+        build_dataset([np.ones(3), np.ones(3)], ("x",), [(1,), (2,)], schema, {}, None)
+
+
+def test_dict_outputs_become_variables():
+    schema = check_schema(None, None, None)
+    ds = build_dataset(
+        [{"a": 1, "b": 2.0}, {"a": 3, "b": 4.0}],
+        ("x",),
+        [(1,), (2,)],
+        schema,
+        {},
+        None,
+        grid={"x": [1, 2]},
+    )
+    assert set(ds.data_vars) == {"a", "b"}
+    assert list(ds.a.values) == [1, 3]
+
+
+def test_dict_outputs_with_different_keys_are_refused():
+    schema = check_schema(None, None, None)
+    with pytest.raises(OutputMismatchError, match="same keys"):
+        build_dataset([{"a": 1}, {"b": 2}], ("x",), [(1,), (2,)], schema, {}, None)
+
+
+def test_dataset_outputs_are_stacked_along_the_swept_arguments():
+    schema = check_schema(None, None, None)
+    results = [xr.Dataset({"q": ("t", np.arange(2) * x)}, coords={"t": [5, 6]}) for x in (1, 2, 3)]
+    ds = build_dataset(results, ("x",), [(1,), (2,), (3,)], schema, {}, None)
+    assert ds.q.dims == ("x", "t")
+    assert ds.q.sel(x=3, t=6).item() == 3
+
+
+def test_an_unnamed_dataarray_output_is_refused():
+    schema = check_schema(None, None, None)
+    with pytest.raises(OutputMismatchError, match="unnamed"):
+        build_dataset([xr.DataArray(1.0)], ("x",), [(1,)], schema, {}, None)
+
+
+def test_schema_refuses_var_dims_for_unknown_outputs_and_repeated_coords():
+    with pytest.raises(InvalidInputError, match="'z'"):
+        check_schema(["a"], {"z": ["k"]}, None)
+    with pytest.raises(DuplicateValueError, match="'k'"):
+        check_schema(["a"], {"a": ["k"]}, {"k": [1, 1]})
+    with pytest.raises(InvalidInputError, match="repeat"):
+        check_schema(["a", "a"], None, None)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xyzfarm.combos import (
+    check_cases,
+    check_combos,
+    iter_combos,
+    num_combos,
+    product_with_cases,
+)
+from xyzfarm.errors import ComboValueError, DuplicateValueError, InvalidInputError
+
+
+def test_combos_keep_their_order_and_values():
+    combos = check_combos({"b": range(3), "a": np.array([0.5, 1.5])})
+    assert list(combos) == ["b", "a"]
+    assert combos["b"] == [0, 1, 2]
+    assert isinstance(combos["a"][0], np.floating)
+
+
+def test_the_last_argument_varies_fastest():
+    combos = check_combos({"x": [1, 2], "y": ["a", "b", "c"]})
+    cases = list(iter_combos(combos))
+    assert cases[:3] == [(1, "a"), (1, "b"), (1, "c")]
+    assert num_combos(combos) == len(cases) == 6
+
+
+def test_combos_given_as_pairs_are_accepted():
+    assert check_combos([("x", [1, 2])]) == {"x": [1, 2]}
+
+
+@pytest.mark.parametrize("value", [3, 2.5, None, "abc", b"ab", {"a": 1}, np.zeros((2, 2))])
+def test_a_combo_that_is_not_a_sequence_is_refused_naming_it(value):
+    with pytest.raises(ComboValueError, match="combos\\['x'\\]"):
+        check_combos({"x": value})
+
+
+def test_a_scalar_combo_error_says_how_to_fix_it():
+    with pytest.raises(TypeError, match=r"combos\['n'\] = \[3\]"):
+        check_combos({"n": 3})
+
+
+def test_an_empty_combo_is_refused():
+    with pytest.raises(InvalidInputError, match="empty"):
+        check_combos({"x": []})
+
+
+def test_a_repeated_combo_value_is_refused_naming_the_value():
+    with pytest.raises(DuplicateValueError, match="repeats the value 2"):
+        check_combos({"x": [1, 2, 2]})
+
+
+def test_combos_that_are_not_a_mapping_are_refused():
+    with pytest.raises(InvalidInputError):
+        check_combos(42)  # type: ignore[arg-type]
+
+
+def test_mapping_cases_keep_the_key_order_of_the_first_case():
+    names, rows = check_cases([{"y": 1, "x": 2}, {"x": 3, "y": 4}])
+    assert names == ("y", "x")
+    assert rows == [(1, 2), (4, 3)]
+
+
+def test_tuple_cases_need_fn_args():
+    with pytest.raises(InvalidInputError, match="fn_args"):
+        check_cases([(1, 2)])
+    assert check_cases([(1, 2)], ("a", "b")) == (("a", "b"), [(1, 2)])
+
+
+def test_a_single_value_case_with_one_fn_arg_is_wrapped():
+    assert check_cases([1, 2], ("a",)) == (("a",), [(1,), (2,)])
+
+
+def test_cases_with_different_keys_are_refused():
+    with pytest.raises(InvalidInputError, match="same arguments"):
+        check_cases([{"x": 1}, {"y": 2}])
+
+
+def test_a_repeated_case_is_refused():
+    with pytest.raises(DuplicateValueError, match="more than once"):
+        check_cases([{"x": 1}, {"x": 1}])
+
+
+def test_no_cases_is_refused():
+    with pytest.raises(InvalidInputError, match="empty"):
+        check_cases([])
+
+
+def test_cases_combine_with_every_combo_point():
+    names, rows = product_with_cases(("a",), [(1,), (2,)], {"b": [10, 20]})
+    assert names == ("a", "b")
+    assert rows == [(1, 10), (1, 20), (2, 10), (2, 20)]
+
+
+def test_an_argument_in_both_cases_and_combos_is_refused():
+    with pytest.raises(InvalidInputError, match="both"):
+        product_with_cases(("a",), [(1,)], {"a": [1]})

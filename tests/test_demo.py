@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import numpy as np
+
+from xyzfarm.datafile import load_ds
+from xyzfarm.demo import DEMO_COMBOS, chain, run_demo
+
+
+def test_the_clean_chain_matches_the_analytic_ground_state():
+    n = 16
+    energy, levels = chain(n, 0.0)
+    k = np.arange(1, n + 1) * np.pi / (n + 1)
+    exact = np.sort(-2 * np.cos(k))
+    np.testing.assert_allclose(levels, exact[:4])
+    np.testing.assert_allclose(energy, exact[: n // 2].sum() / n)
+
+
+def test_run_demo_harvests_the_whole_grid_into_a_file_and_is_safe_to_rerun():
+    run_demo("demo.h5", num_workers=1)
+    run_demo("demo.h5", num_workers=1)
+    ds = load_ds("demo.h5")
+    assert dict(ds.sizes) == {"n": 3, "disorder": 6, "seed": 4, "level": 4}
+    assert ds.energy.notnull().all()
+    assert list(ds.disorder.values) == DEMO_COMBOS["disorder"]

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xyzfarm as xyz
+from xyzfarm.errors import (
+    ComboValueError,
+    DuplicateValueError,
+    MergeConflictError,
+    OutputMismatchError,
+    UnknownArgumentError,
+)
+
+
+def model_fn(n, beta, seed=0):
+    return n * beta + seed, np.arange(3) * beta
+
+
+def make_runner(fn=model_fn):
+    return xyz.Runner(fn, ["energy", "gap"], var_dims={"gap": ["k"]}, var_coords={"k": range(3)})
+
+
+def test_harvest_combos_writes_an_h5netcdf_file_plain_xarray_can_open():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_combos({"n": [1, 2], "beta": [0.5, 1.0]}, verbosity=0)
+    with xr.open_dataset("model.h5", engine="h5netcdf") as ds:
+        assert ds.energy.sel(n=2, beta=1.0).item() == 2.0
+        assert ds.gap.dims == ("n", "beta", "k")
+
+
+def test_successive_harvests_accumulate_in_the_file():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_combos({"n": [1], "beta": [0.5]}, verbosity=0)
+    h.harvest_combos({"n": [2], "beta": [1.0]}, verbosity=0)
+    ds = xyz.load_ds("model.h5")
+    assert dict(ds.sizes) == {"n": 2, "beta": 2, "k": 3}
+    assert h.last_ds.sizes["n"] == 1
+    assert h.full_ds.sizes["n"] == 2
+
+
+def test_a_data_name_without_extension_is_written_and_read_back_under_that_name():
+    xyz.Harvester(make_runner(), data_name="results").harvest_combos(
+        {"n": [1], "beta": [1.0]}, verbosity=0
+    )
+    # a new harvester (a new session) must add to the file, not replace it (xyzpy loses data here)
+    xyz.Harvester(make_runner(), data_name="results").harvest_combos(
+        {"n": [2], "beta": [1.0]}, verbosity=0
+    )
+    assert not Path("results.h5").exists()
+    assert list(xyz.load_ds("results").n.values) == [1, 2]
+
+
+def test_each_save_keeps_the_previous_file_as_a_backup():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_combos({"n": [1], "beta": [1.0]}, verbosity=0)
+    h.harvest_combos({"n": [2], "beta": [1.0]}, verbosity=0)
+    assert list(xyz.load_ds("model.h5.bak").n.values) == [1]
+
+
+def test_conflicting_results_raise_and_leave_the_file_unchanged():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_combos({"n": [1], "beta": [1.0]}, verbosity=0)
+    before = Path("model.h5").read_bytes()
+    h2 = xyz.Harvester(make_runner(lambda n, beta: (99.0, np.zeros(3))), data_name="model.h5")
+    with pytest.raises(MergeConflictError):
+        h2.harvest_combos({"n": [1], "beta": [1.0]}, verbosity=0)
+    assert Path("model.h5").read_bytes() == before
+    h2.harvest_combos({"n": [1], "beta": [1.0]}, overwrite=True, verbosity=0)
+    assert xyz.load_ds("model.h5").energy.item() == 99.0
+
+
+@pytest.mark.parametrize(
+    ("combos", "error"),
+    [
+        ({"n": [1], "betta": [1.0]}, UnknownArgumentError),
+        ({"n": 1, "beta": [1.0]}, ComboValueError),
+        ({"n": [1, 1], "beta": [1.0]}, DuplicateValueError),
+    ],
+)
+def test_bad_input_raises_a_clear_error_and_writes_nothing(combos, error):
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    with pytest.raises(error):
+        h.harvest_combos(combos, verbosity=0)
+    assert os.listdir(".") == []
+
+
+def test_outputs_not_matching_var_dims_raise_and_write_nothing():
+    h = xyz.Harvester(make_runner(lambda n, beta: (1.0, np.zeros(4))), data_name="model.h5")
+    with pytest.raises(OutputMismatchError, match="gap"):
+        h.harvest_combos({"n": [1, 2], "beta": [1.0]}, verbosity=0)
+    assert not Path("model.h5").exists()
+
+
+def test_missing_only_runs_just_the_cases_the_file_lacks():
+    calls = []
+
+    def fn(n, beta):
+        calls.append((n, beta))
+        return n * beta, np.zeros(3)
+
+    h = xyz.Harvester(make_runner(fn), data_name="model.h5")
+    h.harvest_combos({"n": [1, 2], "beta": [1.0]}, verbosity=0)
+    calls.clear()
+    h.harvest_combos({"n": [1, 2, 3], "beta": [1.0, 2.0]}, missing_only=True, verbosity=0)
+    assert sorted(calls) == [(1, 2.0), (2, 2.0), (3, 1.0), (3, 2.0)]
+    calls.clear()
+    h.harvest_combos({"n": [1, 2, 3], "beta": [1.0, 2.0]}, missing_only=True, verbosity=0)
+    assert calls == []
+    assert xyz.load_ds("model.h5").energy.notnull().all()
+
+
+def test_missing_only_does_not_rerun_a_case_whose_output_is_partly_nan():
+    calls = []
+
+    def fn(n, beta):
+        calls.append(n)
+        return np.nan, np.array([np.nan, 1.0, np.nan])
+
+    h = xyz.Harvester(make_runner(fn), data_name="model.h5")
+    h.harvest_combos({"n": [1], "beta": [1.0]}, verbosity=0)
+    h.harvest_combos({"n": [1], "beta": [1.0]}, missing_only=True, verbosity=0)
+    assert calls == [1]
+
+
+def test_ellipsis_means_every_value_already_in_the_file():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_combos({"n": [1, 2], "beta": [1.0]}, verbosity=0)
+    h.harvest_combos({"n": ..., "beta": [2.0]}, verbosity=0)
+    assert list(xyz.load_ds("model.h5").beta.values) == [1.0, 2.0]
+    assert xyz.load_ds("model.h5").energy.notnull().all()
+
+
+def test_harvest_cases_merges_explicit_cases():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_cases([{"n": 1, "beta": 1.0}, {"n": 2, "beta": 3.0}], verbosity=0)
+    ds = xyz.load_ds("model.h5")
+    assert ds.energy.sel(n=2, beta=3.0).item() == 6.0
+    assert np.isnan(ds.energy.sel(n=1, beta=3.0).item())
+
+
+def test_an_in_memory_harvester_merges_without_a_file():
+    h = xyz.Harvester(make_runner())
+    h.harvest_combos({"n": [1], "beta": [1.0]}, verbosity=0)
+    h.harvest_combos({"n": [2], "beta": [1.0]}, verbosity=0)
+    assert h.full_ds.sizes["n"] == 2
+    assert os.listdir(".") == []
+
+
+def test_expand_dims_and_drop_sel_are_synced_to_disk():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_combos({"n": [1, 2], "beta": [1.0]}, verbosity=0)
+    h.drop_sel(n=2)
+    assert list(xyz.load_ds("model.h5").n.values) == [1]
+    h.expand_dims("seed", 0)
+    assert xyz.load_ds("model.h5").energy.dims[0] == "seed"
+
+
+def test_delete_ds_can_keep_a_time_stamped_copy():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_combos({"n": [1], "beta": [1.0]}, verbosity=0)
+    h.delete_ds(backup=True)
+    assert not Path("model.h5").exists()
+    assert any(p.name.startswith("model.h5.BAK-") for p in Path(".").iterdir())
+
+
+def test_repr_names_the_file():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    assert "model.h5" in repr(h) and "<xyzfarm.Harvester>" in repr(h)
+
+
+HARVEST_ONE = """
+import sys, numpy as np, xyzfarm as xyz
+i = int(sys.argv[1])
+r = xyz.Runner(lambda n, beta: (n * beta, np.arange(3) * beta), ["energy", "gap"],
+               var_dims={"gap": ["k"]}, var_coords={"k": range(3)})
+h = xyz.Harvester(r, data_name="shared.h5")
+for j in range(3):
+    h.harvest_combos({"n": [i], "beta": [float(j)]}, verbosity=0)
+"""
+
+
+def test_eight_processes_harvesting_into_one_file_lose_nothing(python, python_env):
+    procs = [
+        subprocess.Popen([python, "-c", HARVEST_ONE, str(i)], env=python_env) for i in range(8)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 8
+    ds = xyz.load_ds("shared.h5")
+    assert sorted(ds.n.values) == list(range(8))
+    assert ds.energy.notnull().all()
+    expected = np.outer(np.arange(8), np.arange(3.0))
+    np.testing.assert_array_equal(ds.energy.sel(n=range(8), beta=[0.0, 1.0, 2.0]).values, expected)
+
+
+SAVE_FOREVER = """
+import numpy as np, xarray as xr, xyzfarm as xyz
+i = 0
+while True:
+    i += 1
+    ds = xr.Dataset({"v": ("x", np.full(200_000, float(i)))}, coords={"x": np.arange(200_000)})
+    xyz.save_ds(ds, "data.h5")
+    print(i, flush=True)
+"""
+
+
+def test_kill_9_during_saves_always_leaves_a_complete_file(python, python_env):
+    rng = random.Random(0)
+    proc = subprocess.Popen([python, "-c", SAVE_FOREVER], env=python_env, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        proc.stdout.readline()  # one complete save exists
+        for _ in range(5):
+            time.sleep(rng.uniform(0.01, 0.2))
+            ds = xyz.load_ds("data.h5")
+            values = np.unique(ds.v.values)
+            assert len(values) == 1 and ds.sizes["x"] == 200_000
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    ds = xyz.load_ds("data.h5")  # after the kill: still old-or-new, never half
+    assert len(np.unique(ds.v.values)) == 1
+    leftovers = [p.name for p in Path(".").iterdir() if p.name.endswith(".tmp")]
+    assert len(leftovers) <= 1  # at most the one temp file of the killed save, never published

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import subprocess
+
+import xyzfarm
+
+
+def test_the_public_names_of_xyzpy_farming_are_exported():
+    for name in [
+        "label",
+        "Runner",
+        "Harvester",
+        "Sampler",
+        "combo_runner",
+        "case_runner",
+        "load_ds",
+        "save_ds",
+        "load_df",
+        "save_df",
+    ]:
+        assert callable(getattr(xyzfarm, name))
+
+
+def test_importing_the_package_does_not_import_xarray(python, python_env):
+    code = "import sys, xyzfarm; print('xarray' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run(
+        [python, "-c", code], env=python_env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_an_unknown_attribute_raises_attribute_error():
+    try:
+        xyzfarm.nope  # noqa: B018
+    except AttributeError as exc:
+        assert "nope" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from xyzfarm import storage
+from xyzfarm.errors import LockTimeoutError
+
+
+def test_atomic_write_publishes_the_whole_content():
+    storage.write_bytes("f.bin", b"x" * 1000)
+    assert Path("f.bin").read_bytes() == b"x" * 1000
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temp_file():
+    Path("f.txt").write_text("old")
+    with pytest.raises(RuntimeError), storage.atomic_path("f.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert Path("f.txt").read_text() == "old"
+    assert sorted(os.listdir(".")) == ["f.txt"]
+
+
+def test_published_files_follow_the_umask():
+    old = os.umask(0o027)
+    try:
+        storage.write_bytes("f.bin", b"1")
+    finally:
+        os.umask(old)
+    assert Path("f.bin").stat().st_mode & 0o777 == 0o640
+
+
+def test_keep_backup_holds_the_previous_content():
+    Path("d.h5").write_text("v1")
+    backup = storage.keep_backup("d.h5")
+    storage.write_bytes("d.h5", b"v2")
+    assert backup is not None and backup.read_text() == "v1"
+    assert Path("d.h5").read_text() == "v2"
+
+
+def test_keep_backup_of_a_missing_file_does_nothing():
+    assert storage.keep_backup("nothing.h5") is None
+
+
+def test_the_lock_is_reentrant_within_a_process():
+    with storage.locked("data.h5"), storage.locked("data.h5"):
+        pass
+
+
+def test_the_lock_excludes_another_process():
+    code = (
+        "import time, xyzfarm.storage as s\n"
+        "with s.locked('data.h5'):\n"
+        "    print('held', flush=True); time.sleep(3)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == b"held"
+        with (
+            pytest.raises(LockTimeoutError, match=r"data\.h5"),
+            storage.locked("data.h5", timeout_s=0.2),
+        ):
+            pass
+    finally:
+        child.wait()
+
+
+def test_the_lock_is_freed_when_its_holder_is_killed():
+    code = (
+        "import time, xyzfarm.storage as s\n"
+        "with s.locked('data.h5'):\n"
+        "    print('held', flush=True); time.sleep(60)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
+    assert child.stdout is not None and child.stdout.readline().strip() == b"held"
+    child.kill()
+    child.wait()
+    with storage.locked("data.h5", timeout_s=5):
+        pass
+
+
+def test_threads_of_one_process_take_turns():
+    order: list[str] = []
+
+    def hold(name: str) -> None:
+        with storage.locked("data.h5"):
+            order.append(name + "-in")
+            time.sleep(0.05)
+            order.append(name + "-out")
+
+    threads = [threading.Thread(target=hold, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert order[0][0] == order[1][0]  # in/out pairs never interleave
+
+
+def test_cloudpickle_round_trips_a_lambda():
+    f = storage.loads(storage.dumps(lambda x: x + 1))
+    assert f(1) == 2

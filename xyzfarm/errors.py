@@ -1,0 +1,59 @@
+"""The exception tree of xyzfarm.
+
+Every error subclasses both :class:`XyzfarmError` (so ``except XyzfarmError`` catches all of
+ours) and the builtin exception it refines (so code written for xyzpy, which raised plain
+``ValueError``/``TypeError``/``OSError``, keeps working). Messages say what happened, the
+offending value, and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class XyzfarmError(Exception):
+    """Base class of every error raised by xyzfarm on purpose."""
+
+
+# -- bad input: refused before anything runs or is written -----------------------------------
+
+
+class InvalidInputError(XyzfarmError, ValueError):
+    """A value given by the user cannot be used as it is."""
+
+
+class UnknownArgumentError(XyzfarmError, TypeError):
+    """A combo, case, constant or resource names an argument the function does not take."""
+
+
+class MissingArgumentError(XyzfarmError, TypeError):
+    """The function needs an argument that no combo, case, constant or resource supplies."""
+
+
+class ComboValueError(XyzfarmError, TypeError):
+    """A combos entry is not a sequence of values (e.g. a bare scalar or a string)."""
+
+
+class DuplicateValueError(XyzfarmError, ValueError):
+    """A coordinate or a case appears more than once where each must be unique."""
+
+
+class OutputMismatchError(XyzfarmError, ValueError):
+    """What the function returned does not match ``var_names`` / ``var_dims`` / ``var_coords``."""
+
+
+# -- data files ---------------------------------------------------------------------------------
+
+
+class MergeConflictError(XyzfarmError, ValueError):
+    """New results disagree with results already in the full dataset (``overwrite=None``)."""
+
+
+class EngineError(XyzfarmError, ValueError):
+    """An unknown or unsupported file engine was asked for."""
+
+
+class DataFileError(XyzfarmError, OSError):
+    """A data file exists but cannot be read (truncated, corrupt, or not the expected format)."""
+
+
+class LockTimeoutError(XyzfarmError, TimeoutError):
+    """A file lock could not be acquired in the time allowed."""

@@ -1,0 +1,324 @@
+"""The Harvester: run a Runner and merge every result into one on-disk dataset.
+
+Every read-modify-write of the file happens under an inter-process file lock, and every save
+is atomic (temporary file + ``os.replace``) with the previous version kept as ``<name>.bak``:
+several processes may harvest into the same file at once, and a crash at any moment leaves
+the old file or the new one, never a broken one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from . import storage
+from .combos import check_cases, check_combos, iter_combos, product_with_cases
+from .datafile import load_ds, resolve_existing, save_ds
+from .errors import InvalidInputError
+from .merge import merge_datasets, missing_cases
+from .runner import Runner
+
+
+class Harvester:
+    """Run a :class:`Runner` and collect all results in a dataset kept on disk.
+
+    Parameters
+    ----------
+    runner : Runner
+        Performs the runs and describes the results.
+    data_name : path-like, optional
+        The file holding the full dataset, written exactly under this name. Without it the
+        full dataset lives only in memory.
+    chunks : int or dict, optional
+        Open the full dataset lazily with these dask chunks.
+    engine : {'h5netcdf', 'netcdf4', 'scipy'}, optional
+        The netCDF engine.
+    full_ds : xarray.Dataset, optional
+        Start from this dataset instead of the file.
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        data_name: str | os.PathLike[str] | None = None,
+        chunks: Any = None,
+        engine: str = "h5netcdf",
+        full_ds: xr.Dataset | None = None,
+    ) -> None:
+        if not isinstance(runner, Runner):
+            raise InvalidInputError(f"Harvester needs a Runner (e.g. from @label), got {runner!r}.")
+        self.runner = runner
+        self.data_name = None if data_name is None else os.fspath(data_name)
+        self.chunks = chunks
+        self.engine = engine
+        self._full_ds = full_ds
+
+    # -- the wrapped runner -------------------------------------------------------------------
+
+    @property
+    def fn(self) -> Any:
+        """The labelled function."""
+        return self.runner.fn
+
+    @fn.setter
+    def fn(self, fn: Any) -> None:
+        self.runner.fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.runner.fn(*args, **kwargs)
+
+    @property
+    def last_ds(self) -> xr.Dataset | None:
+        """Dataset of the last run only."""
+        return self.runner.last_ds
+
+    # -- the on-disk full dataset ------------------------------------------------------------
+
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        if self.data_name is None:
+            return contextlib.nullcontext()
+        return storage.locked(self.data_name)
+
+    def _read_disk(self, chunks: Any, engine: str) -> xr.Dataset | None:
+        assert self.data_name is not None
+        path = resolve_existing(self.data_name, engine)
+        if not path.exists():
+            return None
+        return load_ds(path, engine=engine, chunks=chunks)
+
+    def load_full_ds(self, chunks: Any = None, engine: str | None = None) -> None:
+        """Load the on-disk dataset into :attr:`full_ds` (nothing happens without a file)."""
+        if self.data_name is None:
+            return
+        engine = engine or self.engine
+        chunks = self.chunks if chunks is None else chunks
+        with self._lock():
+            ds = self._read_disk(chunks, engine)
+        if ds is not None:
+            self._close()
+            self._full_ds = ds
+
+    def _close(self) -> None:
+        if self._full_ds is not None:
+            self._full_ds.close()
+
+    @property
+    def full_ds(self) -> xr.Dataset | None:
+        """Every result harvested so far (loaded from disk on first use)."""
+        if self._full_ds is None:
+            self.load_full_ds()
+        return self._full_ds
+
+    def save_full_ds(
+        self, new_full_ds: xr.Dataset | None = None, engine: str | None = None
+    ) -> None:
+        """Write the full dataset (or ``new_full_ds``, which becomes it) to disk atomically.
+
+        The file being replaced is kept as ``<data_name>.bak``.
+        """
+        if self.data_name is None:
+            raise InvalidInputError(
+                "this Harvester has no data_name, so there is no file to save to; "
+                "create it with Harvester(runner, data_name='results.h5')."
+            )
+        engine = engine or self.engine
+        ds = self._full_ds if new_full_ds is None else new_full_ds
+        if ds is None:
+            raise InvalidInputError(
+                "there is no full dataset to save yet; harvest something first."
+            )
+        with self._lock():
+            self._publish(ds, engine)
+
+    def _publish(self, ds: xr.Dataset, engine: str) -> None:
+        assert self.data_name is not None
+        if ds.chunks:
+            ds = ds.load()  # computing from the old file must finish before it is replaced
+        storage.keep_backup(self.data_name)
+        save_ds(ds, self.data_name, engine=engine)
+        self._close()
+        if self.chunks is not None:
+            # lazy arrays must point at the new file, never at the replaced one
+            self._full_ds = load_ds(self.data_name, engine=engine, chunks=self.chunks)
+        else:
+            self._full_ds = ds
+
+    def delete_ds(self, backup: bool = False) -> None:
+        """Delete the on-disk dataset, optionally keeping a time-stamped copy first."""
+        if self.data_name is None:
+            return
+        with self._lock():
+            path = resolve_existing(self.data_name, self.engine)
+            if backup and path.exists():
+                stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
+                shutil.copy2(path, f"{path}.BAK-{stamp}")
+            self._close()
+            self._full_ds = None
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def add_ds(
+        self,
+        new_ds: xr.Dataset | xr.DataArray,
+        sync: bool = True,
+        overwrite: bool | None = None,
+        chunks: Any = None,
+        engine: str | None = None,
+    ) -> None:
+        """Merge ``new_ds`` into the full dataset (and, with ``sync``, into the file).
+
+        Parameters
+        ----------
+        new_ds : Dataset or DataArray
+            The data to merge.
+        sync : bool, optional
+            Re-read the file, merge and write it back, all under the file lock (default).
+        overwrite : {None, True, False}, optional
+            None: raise :class:`MergeConflictError` if values differ; True: new values win;
+            False: old values win.
+        chunks : int or dict, optional
+            Dask chunks to open the file with.
+        engine : str, optional
+            The netCDF engine (default: the Harvester's).
+        """
+        new = new_ds.to_dataset() if isinstance(new_ds, xr.DataArray) else new_ds
+        engine = engine or self.engine
+        chunks = self.chunks if chunks is None else chunks
+        if chunks is not None:
+            new = new.chunk(chunks)
+        if not (sync and self.data_name is not None):
+            self._full_ds = merge_datasets(self._full_ds, new, overwrite)
+            return
+        with self._lock():
+            on_disk = self._read_disk(chunks, engine)
+            merged = merge_datasets(on_disk, new, overwrite)
+            self._publish(merged, engine)
+
+    def _rewrite(self, change: Any, engine: str | None) -> None:
+        if self.data_name is None:
+            if self.full_ds is None:
+                raise InvalidInputError("there is no full dataset yet; harvest something first.")
+            self._full_ds = change(self.full_ds)
+            return
+        engine = engine or self.engine
+        with self._lock():
+            on_disk = self._read_disk(self.chunks, engine)
+            if on_disk is None:
+                raise FileNotFoundError(
+                    f"no dataset file at {self.data_name!r}; harvest something first."
+                )
+            self._publish(change(on_disk), engine)
+
+    def expand_dims(self, name: str, value: Any, engine: str | None = None) -> None:
+        """Give every variable a new length-1 dimension ``name`` at coordinate ``value``.
+
+        Useful to turn a former constant into a swept argument; synced to disk at once.
+        """
+        self._rewrite(lambda ds: ds.expand_dims({name: [value]}), engine)
+
+    def drop_sel(
+        self,
+        labels: Mapping[str, Any] | None = None,
+        *,
+        errors: str = "raise",
+        engine: str | None = None,
+        **labels_kwargs: Any,
+    ) -> None:
+        """Drop coordinate values from the full dataset (see :meth:`xarray.Dataset.drop_sel`).
+
+        Synced to disk at once.
+        """
+        self._rewrite(lambda ds: ds.drop_sel(labels, errors=errors, **labels_kwargs), engine)
+
+    # -- harvesting ---------------------------------------------------------------------------
+
+    def _maybe_expand_combos(self, combos: Mapping[str, Any]) -> dict[str, Any]:
+        expanded = dict(combos)
+        for name, values in combos.items():
+            if values is ...:
+                full = self.full_ds
+                if full is None or name not in full.coords:
+                    raise InvalidInputError(
+                        f"combos[{name!r}] is ... (all existing values), but the full dataset "
+                        f"has no coordinate {name!r} yet; give its values explicitly."
+                    )
+                expanded[name] = list(full.coords[name].values)
+        return expanded
+
+    def harvest_combos(
+        self,
+        combos: Mapping[str, Any],
+        *,
+        cases: Iterable[Mapping[str, Any]] | None = None,
+        missing_only: bool = False,
+        sync: bool = True,
+        overwrite: bool | None = None,
+        chunks: Any = None,
+        engine: str | None = None,
+        **runner_settings: Any,
+    ) -> None:
+        """Run ``combos`` and merge the results into the full dataset (and file).
+
+        Parameters
+        ----------
+        combos : mapping of str to sequence
+            Values of each argument; ``...`` means every value the full dataset already has.
+        cases : sequence of mappings, optional
+            Explicit partial cases, each combined with every point of ``combos``.
+        missing_only : bool, optional
+            Run only the cases the full dataset lacks: see :func:`xyzfarm.merge.missing_cases`
+            for exactly which those are. Nothing runs if none are missing.
+        sync, overwrite, chunks, engine
+            As for :meth:`add_ds`.
+        **runner_settings
+            As for :meth:`Runner.run_combos`.
+        """
+        combos = self._maybe_expand_combos(combos)
+        if missing_only:
+            checked = check_combos(combos)
+            if cases is None:
+                names, rows = tuple(checked), list(iter_combos(checked))
+            else:
+                names, rows = product_with_cases(*check_cases(cases), checked)
+            todo = missing_cases(self.full_ds, names, rows, self.runner.schema.var_dims)
+            if not todo:
+                return
+            ds = self.runner.run_cases([dict(zip(names, row)) for row in todo], **runner_settings)
+        else:
+            ds = self.runner.run_combos(combos, cases=cases, **runner_settings)
+        self.add_ds(ds, sync=sync, overwrite=overwrite, chunks=chunks, engine=engine)
+
+    def harvest_cases(
+        self,
+        cases: Iterable[Any],
+        *,
+        sync: bool = True,
+        overwrite: bool | None = None,
+        chunks: Any = None,
+        engine: str | None = None,
+        **runner_settings: Any,
+    ) -> None:
+        """Run explicit ``cases`` and merge the results into the full dataset (and file)."""
+        ds = self.runner.run_cases(cases, **runner_settings)
+        self.add_ds(ds, sync=sync, overwrite=overwrite, chunks=chunks, engine=engine)
+
+    def __repr__(self) -> str:
+        where = self.data_name if self.data_name is not None else "(in memory)"
+        exists = self.data_name is not None and Path(self.data_name).exists()
+        note = "" if exists or self.data_name is None else " (not yet written)"
+        lines = [
+            "<xyzfarm.Harvester>",
+            f"    data_name: {where}{note}",
+            f"    engine: {self.engine}",
+            "    runner: " + repr(self.runner).replace("\n", "\n    "),
+        ]
+        if self._full_ds is not None:
+            lines.append(f"    full_ds: {dict(self._full_ds.sizes)}")
+        return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Combine new results with a full dataset, and find which cases a full dataset lacks.
+
+``overwrite`` has xyzpy's three meanings:
+
+* ``None``: merge, and raise :class:`MergeConflictError` where both hold different non-missing
+  values (a missing value never conflicts);
+* ``True``: new values win where both have one;
+* ``False``: old values win where both have one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import InvalidInputError, MergeConflictError
+
+
+def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | None) -> xr.Dataset:
+    """Return the union of ``old`` and ``new`` as ``overwrite`` says (neither is modified)."""
+    if isinstance(new, xr.DataArray):
+        new = new.to_dataset()
+    if old is None or (not old.data_vars and not old.coords):
+        return new.copy(deep=False).drop_encoding()
+    if overwrite is True:
+        merged = new.combine_first(old)
+    elif overwrite is False:
+        merged = old.combine_first(new)
+    elif overwrite is None:
+        try:
+            merged = xr.merge(
+                [old, new], compat="no_conflicts", join="outer", combine_attrs="drop_conflicts"
+            )
+        except xr.MergeError as exc:
+            raise MergeConflictError(
+                f"{_describe_conflict(old, new) or exc}; pass overwrite=True to keep the new "
+                "values or overwrite=False to keep the old ones."
+            ) from exc
+    else:
+        raise InvalidInputError(f"overwrite must be None, True or False, got {overwrite!r}.")
+    # encodings of the old file (e.g. a fixed string width) must not truncate new values
+    return merged.drop_encoding()
+
+
+def _describe_conflict(old: xr.Dataset, new: xr.Dataset) -> str | None:
+    for name in new.data_vars:
+        if name not in old.data_vars:
+            continue
+        try:
+            a, b = xr.align(old[name], new[name], join="inner")
+        except ValueError:
+            continue
+        clash = (a.notnull() & b.notnull() & (a != b)).values
+        if clash.any():
+            where = np.argwhere(clash)[0]
+            point = {d: a[d].values[i].item() for d, i in zip(a.dims, where) if d in a.coords}
+            return (
+                f"new results conflict with the full dataset: {int(clash.sum())} value(s) of "
+                f"{name!r} differ, first at {point} (old {a.values[tuple(where)]!r}, new "
+                f"{b.values[tuple(where)]!r})"
+            )
+    return None
+
+
+def missing_cases(
+    full_ds: xr.Dataset | None,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    var_dims: Mapping[str, Sequence[str]],
+) -> list[tuple[Any, ...]]:
+    """The cases among ``rows`` that ``full_ds`` does not hold yet, in their given order.
+
+    A case is *missing* when its point is absent from the dataset's coordinates, or when
+    every value of every data variable at that point is missing (NaN/NaT/None). A case with
+    any value present is *done*: a function that legitimately returns NaN for some output is
+    not re-run for ever. (xyzpy also treats a case as missing if an array output holds a
+    single NaN.) Variables the file does not have yet do not make a case missing: to fill a
+    newly added output everywhere, harvest without ``missing_only``.
+
+    Raises
+    ------
+    InvalidInputError
+        If the dataset has a dimension that is neither swept nor an output's own dimension
+        (the point would be ambiguous).
+    """
+    import pandas as pd
+
+    if full_ds is None or not full_ds.data_vars:
+        return list(rows)
+    own_dims = {d for dims in var_dims.values() for d in dims}
+    for dim in full_ds.dims:
+        if dim not in names and dim not in own_dims:
+            raise InvalidInputError(
+                f"the full dataset has the dimension {dim!r}, which the sweep does not give; "
+                f"add {dim!r} to the combos (use ... for all its existing values)."
+            )
+    if any(name not in full_ds.dims for name in names):
+        # the file was grown with that argument held constant: it holds none of these points
+        return list(rows)
+    n = len(rows)
+    present = np.ones(n, dtype=bool)
+    points: dict[str, xr.DataArray] = {}
+    for i, name in enumerate(names):
+        values = [row[i] for row in rows]
+        try:
+            where = pd.Index(full_ds.indexes[name]).get_indexer(values)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise InvalidInputError(
+                f"cannot look up {name!r} values in the full dataset: {exc}"
+            ) from exc
+        present &= where >= 0
+        points[name] = xr.DataArray(np.where(where >= 0, where, 0), dims="__case__")
+    picked = full_ds.isel(points) if points else full_ds
+    has_value = np.zeros(n, dtype=bool)
+    for var in picked.data_vars.values():
+        other = [d for d in var.dims if d != "__case__"]
+        notnull = var.notnull()
+        has_value |= (notnull.any(other) if other else notnull).values
+    missing = ~(present & has_value)
+    return [row for row, m in zip(rows, missing) if m]

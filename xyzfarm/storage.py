@@ -1,0 +1,150 @@
+"""Atomic files, file locks and pickling: the only module that imports filelock and cloudpickle.
+
+Every file xyzfarm publishes is written to a temporary name in the destination folder, flushed
+to disk, then moved over the destination with :func:`os.replace`, which POSIX guarantees to be
+atomic: a reader (or a crash, or ``kill -9``) sees the old file or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import filelock
+
+from .errors import LockTimeoutError
+
+PathLike = str | os.PathLike[str]
+
+#: suffixes of the companion files kept beside a data file
+LOCK_SUFFIX = ".lock"
+BACKUP_SUFFIX = ".bak"
+
+
+def _fsync_dir(folder: Path) -> None:
+    # the rename itself lives in the directory entry; without this a power cut may undo it
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_path(path: Path) -> None:
+    if path.is_dir():
+        return
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, *, fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path to write; on success publish it at ``path`` atomically.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if fsync:
+            _fsync_path(tmp)
+        _match_umask(tmp)
+        os.replace(tmp, dest)
+        if fsync:
+            _fsync_dir(dest.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _match_umask(path: Path) -> None:
+    # mkstemp creates files 0600; published files should get the user's usual permissions
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o666 & ~umask)
+
+
+def write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def keep_backup(path: PathLike) -> Path | None:
+    """Make ``path + '.bak'`` hold the current content of ``path``; return it (None if no file).
+
+    A hard link costs nothing whatever the file's size; where links are not supported the
+    file is copied. The backup itself is published atomically.
+    """
+    src = Path(path)
+    if not src.is_file():
+        return None
+    backup = src.with_name(src.name + BACKUP_SUFFIX)
+    with atomic_path(backup, fsync=False) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copy2(src, tmp)
+    return backup
+
+
+def lock_path(path: PathLike) -> Path:
+    """The lock file guarding ``path``."""
+    p = Path(path)
+    return p.with_name(p.name + LOCK_SUFFIX)
+
+
+@contextlib.contextmanager
+def locked(path: PathLike, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold the inter-process lock of ``path`` (re-entrant within a process).
+
+    Parameters
+    ----------
+    path : path-like
+        The file being guarded; the lock lives at ``path + '.lock'``.
+    timeout_s : float, optional
+        Give up after this many seconds with :class:`LockTimeoutError`; wait forever if None.
+    """
+    lp = lock_path(path)
+    lp.parent.mkdir(parents=True, exist_ok=True)
+    # a singleton per path makes nested use in one process re-entrant instead of deadlocking
+    lock = filelock.FileLock(str(lp), is_singleton=True)
+    try:
+        lock.acquire(timeout=-1 if timeout_s is None else timeout_s)
+    except filelock.Timeout:
+        raise LockTimeoutError(
+            f"could not lock {os.fspath(path)!r} within {timeout_s} s: another process holds "
+            f"{os.fspath(lp)!r}; wait for it to finish, or raise the timeout."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def dumps(obj: Any) -> bytes:
+    """Pickle ``obj`` with cloudpickle (functions defined in ``__main__`` included)."""
+    return cloudpickle.dumps(obj)
+
+
+def loads(data: bytes) -> Any:
+    """Unpickle bytes made by :func:`dumps` (only ever call this on trusted data)."""
+    return cloudpickle.loads(data)
