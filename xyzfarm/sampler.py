@@ -138,14 +138,13 @@ class Sampler:
         """Append rows to the full table (and, with ``sync``, to the file, under its lock)."""
         import pandas as pd
 
-        if not isinstance(new_df, pd.DataFrame):
-            new_df = pd.DataFrame(new_df)
+        table = new_df if isinstance(new_df, pd.DataFrame) else pd.DataFrame(new_df)
         engine = engine or self.engine
         if not (sync and self.data_name is not None):
-            self._full_df = _concat(self._full_df, new_df)
+            self._full_df = _concat(self._full_df, table)
             return
         with self._lock():
-            merged = _concat(self._read_disk(engine), new_df)
+            merged = _concat(self._read_disk(engine), table)
             storage.keep_backup(self.data_name)
             save_df(merged, self.data_name, engine=engine)
         self._full_df = merged
