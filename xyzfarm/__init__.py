@@ -21,6 +21,9 @@ _EXPORTS = {
     "case_runner_to_ds": "runner",
     "Harvester": "harvester",
     "Sampler": "sampler",
+    "Crop": "crop",
+    "CropStatus": "crop",
+    "load_crops": "crop",
     "load_ds": "datafile",
     "save_ds": "datafile",
     "load_df": "datafile",
@@ -28,6 +31,8 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Crop",
+    "CropStatus",
     "Harvester",
     "Runner",
     "Sampler",
@@ -38,6 +43,7 @@ __all__ = [
     "combo_runner_to_ds",
     "errors",
     "label",
+    "load_crops",
     "load_df",
     "load_ds",
     "save_df",
@@ -46,6 +52,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import errors
+    from .crop import Crop, CropStatus, load_crops
     from .datafile import load_df, load_ds, save_df, save_ds
     from .harvester import Harvester
     from .runner import (

@@ -108,7 +108,7 @@ def num_combos(combos: Mapping[str, Sequence[Any]]) -> int:
 
 
 def check_cases(
-    cases: Iterable[Any], fn_args: Sequence[str] | None = None
+    cases: Iterable[Any], fn_args: Sequence[str] | None = None, *, unique: bool = True
 ) -> tuple[tuple[str, ...], list[Case]]:
     """Validate explicit cases and return ``(names, list_of_value_tuples)``.
 
@@ -119,6 +119,8 @@ def check_cases(
         A single mapping is taken as one case.
     fn_args : sequence of str, optional
         Argument names for tuple cases.
+    unique : bool, optional
+        Refuse repeated cases (random samples may repeat: pass False).
 
     Raises
     ------
@@ -162,7 +164,8 @@ def check_cases(
                     f"case {case!r} does not have one value per fn_arg {names}."
                 )
             rows.append(tuple(case))
-    _check_unique_cases(names, rows)
+    if unique:
+        _check_unique_cases(names, rows)
     return names, rows
 
 

@@ -57,3 +57,22 @@ class DataFileError(XyzfarmError, OSError):
 
 class LockTimeoutError(XyzfarmError, TimeoutError):
     """A file lock could not be acquired in the time allowed."""
+
+
+# -- crops --------------------------------------------------------------------------------------
+
+
+class CropFormatError(XyzfarmError, ValueError):
+    """A crop folder is damaged, or was written by a newer xyzfarm."""
+
+
+class CropMismatchError(XyzfarmError, ValueError):
+    """Sowing a different case list (or batch plan) under the name of an existing crop."""
+
+
+class CropIncompleteError(XyzfarmError, RuntimeError):
+    """Reaping a crop whose batches are not all grown (without ``allow_incomplete``)."""
+
+
+class BatchFailedError(XyzfarmError, RuntimeError):
+    """A batch failed while growing and ``raise_errors`` asked to stop."""

@@ -26,6 +26,50 @@ from .merge import merge_datasets, missing_cases
 from .runner import Runner
 
 
+def publish(ds: xr.Dataset, data_name: str | os.PathLike[str], engine: str) -> None:
+    """Save ``ds`` as ``data_name`` atomically, keeping the current file as ``.bak``.
+
+    The caller holds the file's lock.
+    """
+    if ds.chunks:
+        ds = ds.load()  # computing from the old file must finish before it is replaced
+    storage.keep_backup(data_name)
+    save_ds(ds, data_name, engine=engine)
+
+
+def merge_into_file(
+    data_name: str | os.PathLike[str],
+    new: xr.Dataset,
+    overwrite: bool | None,
+    *,
+    engine: str = "h5netcdf",
+    chunks: Any = None,
+) -> xr.Dataset:
+    """Merge ``new`` into the dataset file ``data_name`` under its lock; return the merged data.
+
+    Parameters
+    ----------
+    data_name : path-like
+        The full dataset file (created if absent).
+    new : xarray.Dataset
+        Data to merge.
+    overwrite : {None, True, False}
+        See :func:`xyzfarm.merge.merge_datasets`.
+    engine : str
+        The netCDF engine.
+    chunks : int or dict, optional
+        Open the existing file lazily with these dask chunks.
+    """
+    with storage.locked(data_name):
+        path = resolve_existing(data_name, engine)
+        on_disk = load_ds(path, engine=engine, chunks=chunks) if path.exists() else None
+        merged = merge_datasets(on_disk, new, overwrite)
+        publish(merged, data_name, engine)
+        if on_disk is not None:
+            on_disk.close()
+    return merged
+
+
 class Harvester:
     """Run a :class:`Runner` and collect all results in a dataset kept on disk.
 
@@ -139,10 +183,7 @@ class Harvester:
 
     def _publish(self, ds: xr.Dataset, engine: str) -> None:
         assert self.data_name is not None
-        if ds.chunks:
-            ds = ds.load()  # computing from the old file must finish before it is replaced
-        storage.keep_backup(self.data_name)
-        save_ds(ds, self.data_name, engine=engine)
+        publish(ds, self.data_name, engine)
         self._close()
         if self.chunks is not None:
             # lazy arrays must point at the new file, never at the replaced one
@@ -196,10 +237,11 @@ class Harvester:
         if not (sync and self.data_name is not None):
             self._full_ds = merge_datasets(self._full_ds, new, overwrite)
             return
-        with self._lock():
-            on_disk = self._read_disk(chunks, engine)
-            merged = merge_datasets(on_disk, new, overwrite)
-            self._publish(merged, engine)
+        merged = merge_into_file(self.data_name, new, overwrite, engine=engine, chunks=chunks)
+        self._close()
+        self._full_ds = (
+            load_ds(self.data_name, engine=engine, chunks=chunks) if chunks is not None else merged
+        )
 
     def _rewrite(self, change: Any, engine: str | None) -> None:
         if self.data_name is None:
@@ -308,6 +350,26 @@ class Harvester:
         """Run explicit ``cases`` and merge the results into the full dataset (and file)."""
         ds = self.runner.run_cases(cases, **runner_settings)
         self.add_ds(ds, sync=sync, overwrite=overwrite, chunks=chunks, engine=engine)
+
+    def Crop(  # noqa: N802 - xyzpy's name
+        self,
+        name: str | None = None,
+        parent_dir: str | None = None,
+        save_fn: bool | None = None,
+        batchsize: int | None = None,
+        num_batches: int | None = None,
+    ) -> Any:
+        """A :class:`~xyzfarm.Crop` growing this function; reaping merges into the full dataset file."""
+        from .crop import Crop
+
+        return Crop(
+            farmer=self,
+            name=name,
+            parent_dir=parent_dir,
+            save_fn=save_fn,
+            batchsize=batchsize,
+            num_batches=num_batches,
+        )
 
     def __repr__(self) -> str:
         where = self.data_name if self.data_name is not None else "(in memory)"

@@ -547,6 +547,26 @@ class Runner:
         )
         return self._last_ds
 
+    def Crop(  # noqa: N802 - xyzpy's name
+        self,
+        name: str | None = None,
+        parent_dir: str | None = None,
+        save_fn: bool | None = None,
+        batchsize: int | None = None,
+        num_batches: int | None = None,
+    ) -> Any:
+        """A :class:`~xyzfarm.Crop` growing this function; reaping sets :attr:`last_ds`."""
+        from .crop import Crop
+
+        return Crop(
+            farmer=self,
+            name=name,
+            parent_dir=parent_dir,
+            save_fn=save_fn,
+            batchsize=batchsize,
+            num_batches=num_batches,
+        )
+
     def __repr__(self) -> str:
         lines = ["<xyzfarm.Runner>", f"    fn: {self.fn}"]
         if self.fn_args is not None:

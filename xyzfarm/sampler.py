@@ -26,6 +26,21 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def append_to_file(
+    data_name: str | os.PathLike[str], table: pd.DataFrame, *, engine: str = "pickle"
+) -> pd.DataFrame:
+    """Append rows to the table file ``data_name`` under its lock; return the whole table.
+
+    The previous file is kept as ``<data_name>.bak`` and the new one published atomically.
+    """
+    with storage.locked(data_name):
+        old = load_df(data_name, engine=engine) if Path(data_name).exists() else None
+        merged = _concat(old, table)
+        storage.keep_backup(data_name)
+        save_df(merged, data_name, engine=engine)
+    return merged
+
+
 class Sampler:
     """Sample a :class:`Runner` at random combinations and collect a :class:`pandas.DataFrame`.
 
@@ -143,11 +158,7 @@ class Sampler:
         if not (sync and self.data_name is not None):
             self._full_df = _concat(self._full_df, table)
             return
-        with self._lock():
-            merged = _concat(self._read_disk(engine), table)
-            storage.keep_backup(self.data_name)
-            save_df(merged, self.data_name, engine=engine)
-        self._full_df = merged
+        self._full_df = append_to_file(self.data_name, table, engine=engine)
 
     def gen_cases_fnargs(
         self, n: int, combos: Mapping[str, Any] | None = None
@@ -211,6 +222,26 @@ class Sampler:
         self._last_df = table
         self.add_df(table, engine=engine)
         return table
+
+    def Crop(  # noqa: N802 - xyzpy's name
+        self,
+        name: str | None = None,
+        parent_dir: str | None = None,
+        save_fn: bool | None = None,
+        batchsize: int | None = None,
+        num_batches: int | None = None,
+    ) -> Any:
+        """A :class:`~xyzfarm.Crop` growing this function; reaping appends to the table."""
+        from .crop import Crop
+
+        return Crop(
+            farmer=self,
+            name=name,
+            parent_dir=parent_dir,
+            save_fn=save_fn,
+            batchsize=batchsize,
+            num_batches=num_batches,
+        )
 
     def __repr__(self) -> str:
         where = self.data_name if self.data_name is not None else "(in memory)"

@@ -140,6 +140,40 @@ def locked(path: PathLike, timeout_s: float | None = None) -> Iterator[None]:
         lock.release()
 
 
+@contextlib.contextmanager
+def try_locked(path: PathLike) -> Iterator[bool]:
+    """Try once to take an exclusive lock on ``path`` itself; yield whether it was taken.
+
+    Used to claim a batch: a second grower of the same batch sees ``False`` and moves on. The
+    kernel drops the lock if its holder dies, so a crashed grower never blocks a batch.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(p), is_singleton=False, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def is_locked(path: PathLike) -> bool:
+    """Whether another process (or open handle) holds the lock on ``path`` right now."""
+    if not os.path.exists(path):
+        return False
+    lock = filelock.FileLock(os.fspath(path), is_singleton=False, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return True
+    lock.release()
+    return False
+
+
 def dumps(obj: Any) -> bytes:
     """Pickle ``obj`` with cloudpickle (functions defined in ``__main__`` included)."""
     return cloudpickle.dumps(obj)

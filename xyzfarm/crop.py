@@ -1,0 +1,593 @@
+"""The Crop: sow a big sweep into batches on disk, grow them anywhere, reap them into one place.
+
+The crop folder is the truth: whatever grew the batches (this process, a pool of pinned
+workers, array jobs on a cluster), done means a result file exists and checks out. Every
+phase can be re-run: sowing the same sweep again changes nothing, growing skips finished
+batches and resumes interrupted ones from their last finished case, and reaping publishes the
+merged data atomically before it removes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import grow as growing
+from . import manifest, storage
+from . import reap as reaping
+from .errors import InvalidInputError
+from .layout import FOLDER_PREFIX, CropLayout
+from .sow import sow
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+
+@dataclass(frozen=True)
+class CropStatus:
+    """Counts of a crop's batches by state (from its files alone: no scheduler is asked)."""
+
+    total: int
+    done: int
+    failed: int
+    running: int
+    missing: int
+    failed_ids: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        return (
+            f"{self.done}/{self.total} done, {self.failed} failed, "
+            f"{self.running} running, {self.missing} missing"
+        )
+
+
+def _runner_of(farmer: Any) -> Runner | None:
+    from .harvester import Harvester
+    from .runner import Runner
+    from .sampler import Sampler
+
+    if farmer is None:
+        return None
+    if isinstance(farmer, Runner):
+        return farmer
+    if isinstance(farmer, (Harvester, Sampler)):
+        return farmer.runner
+    raise InvalidInputError(f"farmer must be a Runner, Harvester or Sampler, got {farmer!r}.")
+
+
+def _farmer_record(farmer: Any, parent_dir: Path) -> dict[str, Any] | None:
+    from .harvester import Harvester
+    from .sampler import Sampler
+
+    if isinstance(farmer, (Harvester, Sampler)) and farmer.data_name is not None:
+        path = Path(farmer.data_name).absolute()
+        return {
+            "kind": "harvester" if isinstance(farmer, Harvester) else "sampler",
+            "data_name": os.path.relpath(path, parent_dir),
+            "engine": farmer.engine,
+        }
+    return {"kind": "runner"} if farmer is not None else None
+
+
+class Crop:
+    """A sweep sown into batches in the folder ``<parent_dir>/.xyz-<name>/``.
+
+    Parameters
+    ----------
+    fn : callable, optional
+        The function to grow (taken from ``farmer`` if not given); its name is the default
+        crop name.
+    name : str, optional
+        The crop's name; needed if there is no function.
+    parent_dir : path-like, optional
+        Folder holding the crop folder (default: the current directory).
+    save_fn : bool, optional
+        Save the function in the crop folder so worker processes and array tasks can load it
+        (default: True when there is a function).
+    batchsize, num_batches : int, optional
+        Target cases per batch, or number of batches (default: one case per batch).
+    shuffle : bool or int, optional
+        Sow cases in a random (seeded) order, to balance slow and fast cases across batches.
+    farmer : Runner, Harvester or Sampler, optional
+        Where reaping delivers: the Runner's ``last_ds``, the Harvester's file, the Sampler's
+        table. A crop loaded without one reaps into what it was sown for.
+    autoload : bool, optional
+        Accepted for xyzpy compatibility: an existing crop is always found by its folder.
+    """
+
+    def __init__(
+        self,
+        *,
+        fn: Any = None,
+        name: str | None = None,
+        parent_dir: str | os.PathLike[str] | None = None,
+        save_fn: bool | None = None,
+        batchsize: int | None = None,
+        num_batches: int | None = None,
+        shuffle: bool | int = False,
+        farmer: Any = None,
+        autoload: bool = True,
+    ) -> None:
+        del autoload
+        runner = _runner_of(farmer)
+        if fn is None and runner is not None:
+            fn = runner.fn
+        if name is None:
+            name = getattr(fn, "__name__", None)
+            if name is None or name == "<lambda>":
+                raise InvalidInputError("give the crop a name: its function has none to borrow.")
+        if save_fn and fn is None:
+            raise InvalidInputError("save_fn=True needs a function to save.")
+        self.layout = CropLayout(name, parent_dir)
+        self._fn = fn
+        self.farmer = farmer
+        self.save_fn = save_fn is not False
+        self.batchsize = batchsize
+        self.num_batches = num_batches
+        self.shuffle = shuffle
+
+    # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.layout.name
+
+    @property
+    def location(self) -> str:
+        """The crop folder."""
+        return str(self.layout.root)
+
+    @property
+    def parent_dir(self) -> str:
+        return str(self.layout.parent_dir)
+
+    @property
+    def runner(self) -> Runner | None:
+        return _runner_of(self.farmer)
+
+    @property
+    def fn(self) -> Any:
+        return self._fn
+
+    @fn.setter
+    def fn(self, fn: Any) -> None:
+        self._fn = fn
+
+    def is_prepared(self) -> bool:
+        """Whether the crop has been sown."""
+        return self.layout.exists()
+
+    def _manifest(self) -> dict[str, Any]:
+        return manifest.read(self.layout)
+
+    # -- sowing ------------------------------------------------------------------------------
+
+    def _schema_parts(self, constants: Mapping[str, Any] | None) -> dict[str, Any]:
+        from .assemble import check_schema
+
+        runner = self.runner
+        if runner is not None:
+            return {
+                "schema": runner.schema,
+                "constants": {**runner.constants, **dict(constants or {})},
+                "resources": runner.resources,
+                "attrs": runner.attrs,
+            }
+        return {
+            "schema": check_schema(None, None, None),
+            "constants": dict(constants or {}),
+            "resources": {},
+            "attrs": {},
+        }
+
+    def _sow(
+        self,
+        *,
+        combos: Any,
+        cases: Any,
+        fn_args: Any,
+        constants: Any,
+        batchsize: int | None,
+        num_batches: int | None,
+        shuffle: bool | int,
+        unique: bool = True,
+    ) -> dict[str, Any]:
+        batchsize = self.batchsize if batchsize is None else batchsize
+        num_batches = self.num_batches if num_batches is None else num_batches
+        if batchsize is None and num_batches is None:
+            batchsize = 1
+        return sow(
+            self.layout,
+            fn=self._fn,
+            combos=combos,
+            cases=cases,
+            fn_args=fn_args,
+            batchsize=batchsize,
+            num_batches=num_batches,
+            shuffle=shuffle or self.shuffle,
+            save_fn=self.save_fn,
+            farmer=_farmer_record(self.farmer, self.layout.parent_dir),
+            unique=unique,
+            **self._schema_parts(constants),
+        )
+
+    def sow_combos(
+        self,
+        combos: Mapping[str, Any],
+        cases: Iterable[Mapping[str, Any]] | None = None,
+        constants: Mapping[str, Any] | None = None,
+        shuffle: bool | int = False,
+        verbosity: int = 1,
+        desc: str = "Sow",
+        batchsize: int | None = None,
+        num_batches: int | None = None,
+    ) -> None:
+        """Sow every combination of ``combos`` (times any ``cases``) into batches.
+
+        ``...`` as a value takes every value the farmer Harvester's file already has.
+        Sowing the same sweep again is a no-op; a different sweep under the same name is
+        refused with :class:`~xyzfarm.errors.CropMismatchError`.
+        """
+        del verbosity, desc
+        from .harvester import Harvester
+
+        if isinstance(self.farmer, Harvester):
+            combos = self.farmer._maybe_expand_combos(combos)
+        self._sow(
+            combos=combos,
+            cases=cases,
+            fn_args=None,
+            constants=constants,
+            batchsize=batchsize,
+            num_batches=num_batches,
+            shuffle=shuffle,
+        )
+
+    def sow_cases(
+        self,
+        fn_args: Sequence[str] | str | None,
+        cases: Iterable[Any],
+        combos: Mapping[str, Any] | None = None,
+        constants: Mapping[str, Any] | None = None,
+        verbosity: int = 1,
+        batchsize: int | None = None,
+        num_batches: int | None = None,
+    ) -> None:
+        """Sow explicit ``cases`` (tuples follow ``fn_args``), each times any ``combos``."""
+        del verbosity
+        fn_args = (fn_args,) if isinstance(fn_args, str) else fn_args
+        if fn_args is None and self.runner is not None:
+            fn_args = self.runner.fn_args
+        self._sow(
+            combos=combos,
+            cases=cases,
+            fn_args=fn_args,
+            constants=constants,
+            batchsize=batchsize,
+            num_batches=num_batches,
+            shuffle=False,
+        )
+
+    def sow_samples(
+        self,
+        n: int,
+        combos: Mapping[str, Any] | None = None,
+        constants: Mapping[str, Any] | None = None,
+        verbosity: int = 1,
+    ) -> None:
+        """Sow ``n`` random cases drawn by the farmer Sampler (repeats allowed)."""
+        from .sampler import Sampler
+
+        del verbosity
+        if not isinstance(self.farmer, Sampler):
+            raise InvalidInputError("sow_samples needs a Sampler as the crop's farmer.")
+        fn_args, cases = self.farmer.gen_cases_fnargs(n, combos)
+        self._sow(
+            combos=None,
+            cases=cases,
+            fn_args=fn_args,
+            constants=constants,
+            batchsize=None,
+            num_batches=None,
+            shuffle=False,
+            unique=False,
+        )
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def num_sown_batches(self) -> int:
+        """Number of batches sown (-1 if not sown)."""
+        return self._manifest()["plan"]["num_batches"] if self.is_prepared() else -1
+
+    @property
+    def num_results(self) -> int:
+        """Number of batches with a result file."""
+        return len(self.completed_results())
+
+    def completed_results(self) -> tuple[int, ...]:
+        """Ids of batches with a result."""
+        total = self.num_sown_batches
+        return tuple(sorted(b for b in self.layout.batch_ids_in("results") if 1 <= b <= total))
+
+    def missing_results(self) -> tuple[int, ...]:
+        """Ids of batches without a (complete) result."""
+        return tuple(growing.missing_batches(self.layout, self.num_sown_batches))
+
+    def status(self) -> CropStatus:
+        """Counts of done / failed / running / missing batches, from the folder's files."""
+        if not self.is_prepared():
+            return CropStatus(0, 0, 0, 0, 0)
+        total = self.num_sown_batches
+        done = {b for b in self.layout.batch_ids_in("results") if 1 <= b <= total}
+        failed = {b for b in self.layout.batch_ids_in("failed") if 1 <= b <= total} - done
+        running = {
+            b
+            for b in self.layout.batch_ids_in("running")
+            if b not in done and storage.is_locked(self.layout.running(b))
+        }
+        failed -= running
+        missing = total - len(done) - len(failed) - len(running)
+        return CropStatus(
+            total, len(done), len(failed), len(running), missing, tuple(sorted(failed))
+        )
+
+    def is_ready_to_reap(self) -> bool:
+        """Whether every batch has a result."""
+        return self.is_prepared() and not self.missing_results()
+
+    def __repr__(self) -> str:
+        state = str(self.status()) if self.is_prepared() else "not sown"
+        return f"<xyzfarm.Crop {self.name!r} at {self.location}: {state}>"
+
+    __str__ = __repr__
+
+    # -- growing -----------------------------------------------------------------------------
+
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        subprocess: bool | str = "auto",
+        num_workers: int | None = None,
+        num_threads: int | None = None,
+        gpus: Any = None,
+        affinities: Any = None,
+        raise_errors: bool = False,
+        log: bool = False,
+        verbosity: int = 1,
+        executor: Any = None,
+        desc: str = "Grow",
+    ) -> CropStatus:
+        """Grow batches locally (default: every batch without a result).
+
+        Parameters
+        ----------
+        batch_ids : int or sequence of int, optional
+            Which batches (1-based); default all missing ones, failed ones included.
+        subprocess : {'auto', True, False}
+            Grow in persistent pinned worker processes; 'auto' does so when ``num_threads``,
+            ``gpus`` or ``affinities`` is given.
+        num_workers : int, optional
+            Concurrent batches: pool workers, or the size of a process pool in-process.
+        num_threads : int, optional
+            Cores (and thread-variable value) per pool worker; each worker gets its own
+            disjoint cores from those this process may use.
+        gpus : int, str or sequence, optional
+            GPU ids handed one per worker as ``CUDA_VISIBLE_DEVICES`` (repeat to share).
+        affinities : int, str or sequence, optional
+            Cores to pin workers to: a flat list is split into groups of ``num_threads``
+            (default 1); a list of lists gives each worker's set.
+        raise_errors : bool
+            Stop at the first failed batch with :class:`~xyzfarm.errors.BatchFailedError`;
+            otherwise failures are recorded in ``failed/`` and growing goes on.
+        log : bool
+            Pool workers write each batch's output to ``logs/batch-<i>.log``.
+        verbosity : {0, 1, 2}
+            0 silent, 1 a progress bar over batches, 2 also the latest batch.
+        executor : concurrent.futures-style executor, optional
+            Grow in-process through it (process pools, submitit executors, ...).
+
+        Returns
+        -------
+        CropStatus
+            The crop's state afterwards.
+        """
+        if not self.is_prepared():
+            raise InvalidInputError(f"the crop {self.name!r} is not sown yet; sow it first.")
+        data = self._manifest()
+        total = data["plan"]["num_batches"]
+        if batch_ids is None:
+            batches = growing.missing_batches(self.layout, total)
+        else:
+            batches = [batch_ids] if isinstance(batch_ids, int) else list(batch_ids)
+            bad = [b for b in batches if not (isinstance(b, int) and 1 <= b <= total)]
+            if bad:
+                raise InvalidInputError(f"batch ids {bad} are not in 1..{total}.")
+        fixed = None
+        if self._fn is not None:
+            # constants as sown (the runner's, plus any given to sow), and unsaved resources
+            runner = self.runner
+            fixed = {
+                **(runner.resources if runner is not None else {}),
+                **{k: manifest.decode(v) for k, v in data["constants"].items()},
+            }
+        growing.grow(
+            self.layout,
+            batches,
+            fn=self._fn,
+            fixed=fixed,
+            subprocess=subprocess,
+            num_workers=num_workers,
+            num_threads=num_threads,
+            gpus=gpus,
+            affinities=affinities,
+            raise_errors=raise_errors,
+            log=log,
+            verbosity=verbosity,
+            executor=executor,
+            desc=desc,
+        )
+        return self.status()
+
+    def grow_missing(self, **grow_opts: Any) -> CropStatus:
+        """Grow every batch without a result (see :meth:`grow`)."""
+        return self.grow(batch_ids=None, **grow_opts)
+
+    # -- reaping -----------------------------------------------------------------------------
+
+    def _wait(self, timeout_s: float | None, poll_interval_s: float) -> None:
+        start = time.monotonic()
+        while self.missing_results():
+            state = self.status()
+            if state.running == 0 and state.failed and state.failed + state.done == state.total:
+                return  # nothing left that could finish: reap reports the failures
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                return
+            time.sleep(poll_interval_s)
+
+    def reap(
+        self,
+        wait: bool = False,
+        sync: bool = True,
+        overwrite: bool | None = None,
+        clean_up: bool | None = None,
+        allow_incomplete: bool = False,
+        verbosity: int = 1,
+        desc: str = "Reap",
+        *,
+        wait_timeout_s: float | None = None,
+        poll_interval_s: float = 0.5,
+    ) -> Any:
+        """Merge every result into the farmer and (by default) delete the crop folder.
+
+        With a Harvester the results are merged into its file under its lock and published
+        atomically; with a Runner they become its ``last_ds``; with a Sampler, rows of its
+        table; with no farmer, the Dataset is returned. Only after the data is safely
+        published is the crop removed (``clean_up``, default: when nothing was missing), so a
+        crash at any point leaves a crop that can simply be reaped again. Two reaps at once
+        are serialised; the second finds nothing left and returns the same data.
+
+        Parameters
+        ----------
+        wait : bool
+            Poll until every batch has a result (or only failed ones remain).
+        sync : bool
+            With a Harvester: merge into its file (True) or only into memory.
+        overwrite : {None, True, False}
+            Conflict handling when merging (see :meth:`Harvester.add_ds`).
+        clean_up : bool, optional
+            Delete the crop folder after reaping (default: unless ``allow_incomplete``).
+        allow_incomplete : bool
+            Reap what exists; missing cases are NaN. Otherwise a crop with missing batches
+            raises :class:`~xyzfarm.errors.CropIncompleteError`.
+        """
+        del verbosity, desc
+        if wait:
+            self._wait(wait_timeout_s, poll_interval_s)
+        if not self.layout.root.exists():
+            raise FileNotFoundError(f"no crop at {self.location!r}: nothing to reap.")
+        with storage.locked(self.layout.reap_lock):
+            if not self.is_prepared():  # reaped (and cleaned) by someone else meanwhile
+                return self._delivered()
+            data = self._manifest()
+            harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
+            out = self._deliver(harvest, data, sync=sync, overwrite=overwrite)
+            if clean_up if clean_up is not None else not harvest.missing:
+                reaping.delete_crop(self.layout)
+        return out
+
+    def _target(self, data: Mapping[str, Any]) -> tuple[str, str | None, str]:
+        from .harvester import Harvester
+        from .runner import Runner
+        from .sampler import Sampler
+
+        if isinstance(self.farmer, Harvester):
+            return "harvester", self.farmer.data_name, self.farmer.engine
+        if isinstance(self.farmer, Sampler):
+            return "sampler", self.farmer.data_name, self.farmer.engine
+        if isinstance(self.farmer, Runner):
+            return "runner", None, ""
+        record = data.get("farmer") or {}
+        if record.get("kind") in ("harvester", "sampler"):
+            return (
+                record["kind"],
+                str(self.layout.parent_dir / record["data_name"]),
+                record["engine"],
+            )
+        return "dataset", None, ""
+
+    def _deliver(
+        self,
+        harvest: reaping.Harvest,
+        data: Mapping[str, Any],
+        *,
+        sync: bool,
+        overwrite: bool | None,
+    ) -> Any:
+        from .harvester import Harvester, merge_into_file
+        from .runner import Runner
+        from .sampler import Sampler, append_to_file
+
+        kind, data_name, engine = self._target(data)
+        if kind == "sampler":
+            table = reaping.to_table(harvest)
+            if isinstance(self.farmer, Sampler):
+                self.farmer.add_df(table, sync=sync)
+            elif data_name is not None:
+                append_to_file(data_name, table, engine=engine)
+            return table
+        ds = reaping.to_dataset(harvest)
+        if kind == "harvester":
+            if isinstance(self.farmer, Harvester):
+                self.farmer.add_ds(ds, sync=sync, overwrite=overwrite)
+                return self.farmer.full_ds
+            assert data_name is not None
+            return merge_into_file(data_name, ds, overwrite, engine=engine)
+        if kind == "runner" and isinstance(self.farmer, Runner):
+            self.farmer._last_ds = ds
+        return ds
+
+    def _delivered(self) -> Any:
+        from .harvester import Harvester
+        from .runner import Runner
+        from .sampler import Sampler
+
+        if isinstance(self.farmer, Harvester):
+            return self.farmer.full_ds
+        if isinstance(self.farmer, Sampler):
+            return self.farmer.full_df
+        if isinstance(self.farmer, Runner):
+            return self.farmer.last_ds
+        return None
+
+    def delete_all(self) -> None:
+        """Delete the crop folder and everything in it."""
+        reaping.delete_crop(self.layout)
+
+    def check_bad(self, delete_bad: bool = True) -> tuple[int, ...]:
+        """Ids of batches whose result file is truncated or damaged (deleted if asked)."""
+        from . import records
+
+        bad = []
+        for batch in self.completed_results():
+            try:
+                records.read_record_file(self.layout.result(batch))
+            except Exception:
+                bad.append(batch)
+                if delete_bad:
+                    self.layout.result(batch).unlink(missing_ok=True)
+        return tuple(bad)
+
+
+def load_crops(directory: str | os.PathLike[str] = ".") -> dict[str, Crop]:
+    """Every crop found in ``directory``, by name."""
+    crops = {}
+    for entry in sorted(Path(directory).iterdir()):
+        if entry.name.startswith(FOLDER_PREFIX) and (entry / "crop.json").is_file():
+            name = entry.name[len(FOLDER_PREFIX) :]
+            crops[name] = Crop(name=name, parent_dir=directory)
+    return crops

@@ -1,0 +1,157 @@
+"""Growing a crop locally: in this process, through an executor, or in a pinned worker pool."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import records, storage
+from .errors import BatchFailedError, InvalidInputError
+from .layout import CropLayout
+from .pool import Slot, WorkerPool, plan_slots
+from .worker import FAILED, Bundle, grow_batch
+
+
+def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
+    """Batches without a complete result file (failed ones included)."""
+    present = layout.batch_ids_in("results")
+    return [
+        b
+        for b in range(1, num_batches + 1)
+        if b not in present or not records.looks_complete(layout.result(b))
+    ]
+
+
+def last_error(layout: CropLayout, batch: int) -> str:
+    """One line: the last recorded error of a failed batch."""
+    try:
+        data = json.loads(layout.failed(batch).read_text())
+        last = data["attempts"][-1]
+    except (OSError, ValueError, KeyError, IndexError):
+        return "no error recorded"
+    case = f" at case {last['case']}" if last.get("case") else ""
+    return f"{last.get('error_type')}: {last.get('message')}{case} (attempt {last.get('attempt')})"
+
+
+def _grow_in_executor(root: str, batch: int, payload: bytes | None, log: bool) -> str:
+    fn, fixed = (None, None) if payload is None else storage.loads(payload)
+    return grow_batch(Bundle(CropLayout.from_root(root), fn, fixed), batch, log=log)
+
+
+class _Progress:
+    def __init__(self, total: int, verbosity: int, desc: str) -> None:
+        self.bar = None
+        if verbosity >= 1 and total:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="batch")
+        self.verbosity = verbosity
+
+    def update(self, batch: int, status: str) -> None:
+        if self.bar is not None:
+            if self.verbosity >= 2:
+                self.bar.set_postfix_str(f"batch {batch}: {status}", refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def grow(
+    layout: CropLayout,
+    batches: Sequence[int],
+    *,
+    fn: Callable[..., Any] | None,
+    fixed: dict[str, Any] | None,
+    subprocess: bool | str = "auto",
+    num_workers: int | None = None,
+    num_threads: int | None = None,
+    gpus: Any = None,
+    affinities: Any = None,
+    raise_errors: bool = False,
+    log: bool = False,
+    verbosity: int = 1,
+    executor: Any = None,
+    desc: str = "Grow",
+) -> dict[int, str]:
+    """Grow ``batches`` of a sown crop and return each batch's status.
+
+    See :meth:`xyzfarm.Crop.grow` for the parameters.
+    """
+    pinned = num_threads is not None or gpus is not None or affinities is not None
+    if subprocess == "auto":
+        subprocess = pinned
+    if not isinstance(subprocess, bool):
+        raise InvalidInputError(f"subprocess must be 'auto', True or False, got {subprocess!r}.")
+    if pinned and not subprocess:
+        raise InvalidInputError(
+            "num_threads, gpus and affinities pin worker processes: they need subprocess=True "
+            "(or 'auto')."
+        )
+    if subprocess and executor is not None:
+        raise InvalidInputError("give an executor or subprocess=True, not both.")
+    statuses: dict[int, str] = {}
+    progress = _Progress(len(batches), verbosity, desc)
+
+    def note(batch: int, status: str) -> None:
+        statuses[batch] = status
+        progress.update(batch, status)
+        if status == FAILED and raise_errors:
+            raise BatchFailedError(
+                f"batch {batch} of crop {layout.name!r} failed: {last_error(layout, batch)}; "
+                f"details in {layout.failed(batch)}."
+            )
+
+    try:
+        if subprocess:
+            if not layout.function.is_file():
+                raise InvalidInputError(
+                    f"subprocess workers load the function from {layout.function}, which the "
+                    "crop does not have; sow with save_fn=True."
+                )
+            slots: list[Slot] = plan_slots(num_workers, num_threads, gpus, affinities)
+            with WorkerPool(layout, slots, log=log) as pool:
+                pool.run(batches, note)
+        elif executor is not None or (num_workers or 1) > 1:
+            _grow_with_executor(layout, batches, fn, fixed, executor, num_workers, log, note)
+        else:
+            bundle = Bundle(layout, fn, fixed)
+            for batch in batches:
+                note(batch, grow_batch(bundle, batch))
+    finally:
+        progress.close()
+    return statuses
+
+
+def _grow_with_executor(
+    layout: CropLayout,
+    batches: Sequence[int],
+    fn: Callable[..., Any] | None,
+    fixed: dict[str, Any] | None,
+    executor: Any,
+    num_workers: int | None,
+    log: bool,
+    note: Callable[[int, str], None],
+) -> None:
+    payload = None if fn is None else storage.dumps((fn, fixed))
+    own = executor is None
+    ex = cf.ProcessPoolExecutor(num_workers) if own else executor
+    if not callable(getattr(ex, "submit", None)):
+        raise InvalidInputError(f"executor {ex!r} has no submit() method.")
+    try:
+        futures = {
+            ex.submit(_grow_in_executor, str(layout.root), b, payload, log): b for b in batches
+        }
+        waiting = [f for f in futures if isinstance(f, cf.Future)]
+        if len(waiting) == len(futures):
+            for fut in cf.as_completed(waiting):
+                note(futures[fut], fut.result())
+        else:  # e.g. submitit jobs: not concurrent.futures.Future, but with result()
+            for fut, batch in futures.items():
+                note(batch, fut.result())
+    finally:
+        if own:
+            ex.shutdown(cancel_futures=True)

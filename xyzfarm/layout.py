@@ -1,0 +1,133 @@
+"""Every path inside a crop folder, in one place.
+
+```
+.xyz-<name>/
+  crop.json          manifest: format version, fingerprint, batch plan, output schema
+  function.pkl       the cloudpickled Runner function (absent when sown without code)
+  cases.bin          every batch's cases, one framed record per batch ...
+  cases.idx          ... found through this index of byte offsets
+  results/<i>        batch i's outputs, published by atomic rename when complete
+  partial/<i>        case-level checkpoint (append-only records) while batch i runs
+  running/<i>.lock   held (flock) by the process growing batch i
+  failed/<i>.json    why batch i failed: error, traceback, case, host, attempt
+  corrupt/<i>        result files that failed their checksum, moved aside
+  logs/batch-<i>.log stdout and stderr of batch i (when logging)
+  jobs/<id>/         scheduler submissions (rendered script, array map, record)
+  reap.lock          held while reaping
+```
+
+This module must stay lean: the worker imports it on every compute node.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import InvalidInputError
+
+FORMAT_VERSION = 1
+FOLDER_PREFIX = ".xyz-"
+
+
+def check_crop_name(name: str) -> str:
+    """Refuse crop names that are empty or would escape the parent folder."""
+    if not isinstance(name, str) or not name or name.strip() != name:
+        raise InvalidInputError(f"crop name {name!r} must be a non-empty string without padding.")
+    bad = {"/", "\\", "\0", "\n"}
+    if any(c in name for c in bad) or name in {".", ".."} or name.startswith(".."):
+        raise InvalidInputError(
+            f"crop name {name!r} may not contain path separators or '..': it names the folder "
+            f"{FOLDER_PREFIX}<name> inside parent_dir. Use parent_dir to choose the location."
+        )
+    return name
+
+
+class CropLayout:
+    """The paths of one crop folder.
+
+    Parameters
+    ----------
+    name : str
+        The crop's name; its folder is ``.xyz-<name>``.
+    parent_dir : path-like, optional
+        Where the folder lives (default: the current directory).
+    """
+
+    def __init__(self, name: str, parent_dir: str | os.PathLike[str] | None = None) -> None:
+        self.name = check_crop_name(name)
+        self.parent_dir = Path(parent_dir if parent_dir is not None else ".").absolute()
+        self.root = self.parent_dir / f"{FOLDER_PREFIX}{name}"
+
+    @classmethod
+    def from_root(cls, root: str | os.PathLike[str]) -> CropLayout:
+        """The layout of an existing crop folder given its own path."""
+        root = Path(root).absolute()
+        if not root.name.startswith(FOLDER_PREFIX):
+            raise InvalidInputError(
+                f"{os.fspath(root)!r} is not a crop folder (its name must start with "
+                f"{FOLDER_PREFIX!r})."
+            )
+        return cls(root.name[len(FOLDER_PREFIX) :], root.parent)
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "crop.json"
+
+    @property
+    def function(self) -> Path:
+        return self.root / "function.pkl"
+
+    @property
+    def cases(self) -> Path:
+        return self.root / "cases.bin"
+
+    @property
+    def cases_index(self) -> Path:
+        return self.root / "cases.idx"
+
+    @property
+    def reap_lock(self) -> Path:
+        return self.root / "reap"
+
+    def result(self, batch: int) -> Path:
+        return self.root / "results" / str(batch)
+
+    def partial(self, batch: int) -> Path:
+        return self.root / "partial" / str(batch)
+
+    def running(self, batch: int) -> Path:
+        return self.root / "running" / f"{batch}.lock"
+
+    def failed(self, batch: int) -> Path:
+        return self.root / "failed" / f"{batch}.json"
+
+    def corrupt(self, batch: int) -> Path:
+        return self.root / "corrupt" / str(batch)
+
+    def log(self, batch: int) -> Path:
+        return self.root / "logs" / f"batch-{batch}.log"
+
+    def folder(self, kind: str) -> Path:
+        """One of the per-batch folders: results, partial, running, failed, corrupt, logs."""
+        return self.root / kind
+
+    def make_folders(self) -> None:
+        for kind in ("results", "partial", "running", "failed", "logs"):
+            self.folder(kind).mkdir(parents=True, exist_ok=True)
+
+    def batch_ids_in(self, kind: str) -> set[int]:
+        """Batch ids that have a file in one of the per-batch folders (one directory scan)."""
+        try:
+            names = os.listdir(self.folder(kind))
+        except FileNotFoundError:
+            return set()
+        ids = set()
+        for entry in names:
+            stem = entry.split(".", 1)[0]
+            if stem.isdigit() and not entry.startswith("."):
+                ids.add(int(stem))
+        return ids
+
+    def exists(self) -> bool:
+        return self.manifest.is_file()

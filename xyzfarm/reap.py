@@ -1,0 +1,166 @@
+"""Reaping: read every batch result of a crop and assemble them into one Dataset.
+
+Only the crop folder is needed (the schema, coordinates and constants are in ``crop.json``),
+so a crop copied to a workstation reaps there without the user's code. Result files are
+checked (length and checksum) before use; a damaged one is moved to ``corrupt/``, reported,
+and its batch counted as missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import manifest, records
+from .assemble import build_dataset
+from .errors import CropIncompleteError, DataFileError
+from .layout import CropLayout
+from .sow import schema_from_json
+
+
+class Harvest:
+    """The results read from a crop: values per case, in the sown grid's case order."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        outputs: dict[int, Any],
+        rows: dict[int, tuple[Any, ...]],
+        batches: list[int],
+        missing: list[int],
+    ) -> None:
+        self.data = data
+        self.outputs = outputs
+        self.rows = rows
+        self.batches = batches
+        self.missing = missing
+
+
+def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: bool) -> Harvest:
+    """Load every complete batch result; refuse (or note) missing ones."""
+    num_batches = data["plan"]["num_batches"]
+    outputs: dict[int, Any] = {}
+    rows: dict[int, tuple[Any, ...]] = {}
+    grown: list[int] = []
+    missing: list[int] = []
+    need_rows = data["kind"] != "combos"
+    for batch in range(1, num_batches + 1):
+        path = layout.result(batch)
+        if not path.exists():
+            missing.append(batch)
+            continue
+        try:
+            result = records.read_record_file(path)
+        except DataFileError as exc:
+            layout.folder("corrupt").mkdir(exist_ok=True)
+            os.replace(path, layout.corrupt(batch))
+            warnings.warn(
+                f"{exc} Moved to {layout.corrupt(batch)}; batch {batch} counts as "
+                "missing: grow it again.",
+                stacklevel=3,
+            )
+            missing.append(batch)
+            continue
+        outputs.update(zip(result["indices"], result["outputs"]))
+        grown.append(batch)
+        if need_rows:
+            spec = records.read_indexed(layout.cases, layout.cases_index, batch - 1)
+            rows.update(zip(spec["indices"], spec["rows"]))
+    if missing and not allow_incomplete:
+        failed = sorted(layout.batch_ids_in("failed") & set(missing))
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise CropIncompleteError(
+            f"the crop {layout.name!r} has {len(missing)} of {num_batches} batches without a "
+            f"result ({shown}; {len(failed)} of them failed); grow them (crop.grow_missing()) "
+            "or pass allow_incomplete=True."
+        )
+    return Harvest(data, outputs, rows, grown, missing)
+
+
+def to_dataset(harvest: Harvest) -> xr.Dataset:
+    """Assemble a Harvest into the Dataset ``run_combos`` / ``run_cases`` would have given."""
+    data = harvest.data
+    schema = schema_from_json(data["schema"])
+    constants = {k: manifest.decode(v) for k, v in data["constants"].items()}
+    attrs = {k: manifest.decode(v) for k, v in data["attrs"].items()}
+    names = tuple(data["arg_names"])
+    if data["kind"] == "combos":
+        combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
+        total = data["plan"]["num_cases"]
+        if len(harvest.outputs) == total:
+            import itertools
+
+            results = [harvest.outputs[i] for i in range(total)]
+            rows = list(itertools.product(*combos.values()))
+            return build_dataset(results, names, rows, schema, constants, attrs, grid=combos)
+        # incomplete: assemble what exists, then put it on the full grid (NaN elsewhere)
+        shape = [len(v) for v in combos.values()]
+        index = sorted(harvest.outputs)
+        values = list(combos.values())
+        rows = [
+            tuple(values[k][j] for k, j in enumerate(np.unravel_index(i, shape))) for i in index
+        ]
+        if not index:
+            return xr.Dataset(coords={n: list(v) for n, v in combos.items()})
+        ds = build_dataset(
+            [harvest.outputs[i] for i in index], names, rows, schema, constants, attrs
+        )
+        return ds.reindex({n: np.asarray(v) for n, v in combos.items()})
+    index = sorted(harvest.outputs)
+    if not index:
+        return xr.Dataset()
+    return build_dataset(
+        [harvest.outputs[i] for i in index],
+        names,
+        [harvest.rows[i] for i in index],
+        schema,
+        constants,
+        attrs,
+    )
+
+
+def to_table(harvest: Harvest) -> Any:
+    """A DataFrame with one row per reaped case: arguments, constants, attrs, then outputs."""
+    import pandas as pd
+
+    from .assemble import split_outputs
+
+    data = harvest.data
+    names = list(data["arg_names"])
+    index = sorted(harvest.outputs)
+    if data["kind"] == "combos":
+        combos = [manifest.decode(v) for v in data["combos"].values()]
+        shape = [len(v) for v in combos]
+        rows = [
+            tuple(combos[k][j] for k, j in enumerate(np.unravel_index(i, shape))) for i in index
+        ]
+    else:
+        rows = [harvest.rows[i] for i in index]
+    table: dict[str, Any] = {n: [r[k] for r in rows] for k, n in enumerate(names)}
+    extra = {**data["constants"], **data["attrs"]}
+    table.update({k: [manifest.decode(v)] * len(rows) for k, v in extra.items()})
+    var_names = data["schema"]["var_names"]
+    results = [harvest.outputs[i] for i in index]
+    if var_names is None:
+        keys = list(results[0]) if results else []
+        table.update({k: [r.get(k) for r in results] for k in keys})
+    else:
+        columns = split_outputs(results, tuple(var_names), names, rows)
+        table.update({v: list(c) for v, c in zip(var_names, columns)})
+    return pd.DataFrame(table)
+
+
+def delete_crop(layout: CropLayout) -> None:
+    """Remove a crop folder; renamed away first, so no reader ever sees half of it."""
+    if not layout.root.exists():
+        return
+    doomed = layout.root.with_name(f"{layout.root.name}.deleting-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(layout.root, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)

@@ -1,0 +1,144 @@
+"""Framed, checksummed pickle records: batch inputs, batch results and case checkpoints.
+
+Each record is ``MAGIC | payload length (8 bytes) | crc32 (4 bytes) | payload``. A reader can
+tell a complete record from a truncated or damaged one without trusting the pickle, so:
+
+* a result file killed half-written (or damaged later) is *detected*, never half-read;
+* an append-only checkpoint killed mid-append loses only its last, incomplete record.
+
+This module must stay lean: the worker imports it on every compute node.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from . import storage
+from .errors import DataFileError
+
+MAGIC = b"XYZr"
+_HEADER = struct.Struct("<4sQI")
+HEADER_SIZE = _HEADER.size
+
+
+def frame(obj: Any) -> bytes:
+    """One record holding ``obj``."""
+    payload = storage.dumps(obj)
+    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def _read_frame(f: BinaryIO, where: str) -> Any:
+    header = f.read(HEADER_SIZE)
+    if len(header) < HEADER_SIZE:
+        raise EOFError(where)
+    magic, length, crc = _HEADER.unpack(header)
+    if magic != MAGIC:
+        raise DataFileError(f"{where} is not an xyzfarm record (bad magic {magic!r}).")
+    payload = f.read(length)
+    if len(payload) < length:
+        raise EOFError(where)
+    if zlib.crc32(payload) != crc:
+        raise DataFileError(f"{where} fails its checksum: the file is damaged.")
+    return storage.loads(payload)
+
+
+def write_record_file(path: str | os.PathLike[str], obj: Any, *, fsync: bool = False) -> None:
+    """Publish a file holding one record, atomically.
+
+    ``fsync`` is off by default: a reader verifies every record, so a file the OS lost in a
+    power cut is seen as missing or damaged and its batch is simply grown again.
+    """
+    with storage.atomic_path(path, fsync=fsync) as tmp, open(tmp, "wb") as f:
+        f.write(frame(obj))
+
+
+def read_record_file(path: str | os.PathLike[str]) -> Any:
+    """Read the single record of ``path``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file.
+    DataFileError
+        If the file is truncated or damaged.
+    """
+    where = os.fspath(path)
+    with open(path, "rb") as f:
+        try:
+            return _read_frame(f, where)
+        except EOFError:
+            raise DataFileError(f"{where} is truncated.") from None
+
+
+def looks_complete(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds one whole record, judged from its header and size (no unpickling)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(HEADER_SIZE)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    if len(header) < HEADER_SIZE:
+        return False
+    magic, length, _ = _HEADER.unpack(header)
+    return bool(magic == MAGIC and size == HEADER_SIZE + length)
+
+
+def append_record(f: BinaryIO, obj: Any) -> None:
+    """Append one record to an open file with a single write, and push it to the OS."""
+    f.write(frame(obj))
+    f.flush()
+
+
+def read_appended(path: str | os.PathLike[str]) -> list[Any]:
+    """Every complete record of an append-only file; a torn last record is dropped."""
+    out: list[Any] = []
+    if not os.path.exists(path):
+        return out
+    with open(path, "rb") as f:
+        where = os.fspath(path)
+        while True:
+            try:
+                out.append(_read_frame(f, where))
+            except (EOFError, DataFileError):
+                return out
+
+
+def write_indexed(path: Path, index_path: Path, items: Iterator[Any]) -> int:
+    """Write one record per item into ``path`` and their byte offsets into ``index_path``.
+
+    Returns the number of records. Both files are published atomically.
+    """
+    offsets = [0]
+    with storage.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        for item in items:
+            f.write(frame(item))
+            offsets.append(f.tell())
+    storage.write_bytes(index_path, struct.pack(f"<{len(offsets)}Q", *offsets))
+    return len(offsets) - 1
+
+
+def read_indexed(path: Path, index_path: Path, i: int) -> Any:
+    """Record ``i`` (0-based) of a file written by :func:`write_indexed`."""
+    with open(index_path, "rb") as f:
+        f.seek(8 * i)
+        raw = f.read(8)
+    if len(raw) < 8:
+        raise DataFileError(f"{os.fspath(index_path)} has no record {i}.")
+    (start,) = struct.unpack("<Q", raw)
+    with open(path, "rb") as f:
+        f.seek(start)
+        try:
+            return _read_frame(f, f"{os.fspath(path)} record {i}")
+        except EOFError:
+            raise DataFileError(f"{os.fspath(path)} is truncated at record {i}.") from None
+
+
+def count_indexed(index_path: Path) -> int:
+    """Number of records in an indexed file."""
+    return max(0, index_path.stat().st_size // 8 - 1)

@@ -1,0 +1,245 @@
+"""Grow batches: the one entry point for in-process growing, pool workers and array tasks.
+
+``python -m xyzfarm.worker serve CROP`` is a persistent pool worker: it reads batch ids on
+stdin and answers one JSON line per batch on ``--reply-fd``. Growing one batch:
+
+1. claim it with a non-blocking lock on ``running/<i>.lock`` (a busy batch is skipped);
+2. resume from its checkpoint ``partial/<i>``: an append-only file with one record per
+   finished case, so a ``kill -9`` loses at most the case in flight;
+3. on success publish ``results/<i>`` atomically, then drop the checkpoint;
+4. on an exception record ``failed/<i>.json`` (type, message, traceback, case, host, attempt).
+
+LEAN: this module (and what it imports) must not import xarray, h5netcdf, pandas or jinja2;
+it starts on every compute node. A test checks ``sys.modules`` in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import manifest, records, storage
+from .execute import make_caller
+from .layout import CropLayout
+
+#: what grow_batch reports
+DONE, FAILED, BUSY, ALREADY = "done", "failed", "busy", "already"
+
+
+class Bundle:
+    """What a grower needs, loaded once per process: the function and the crop's case names."""
+
+    def __init__(
+        self,
+        layout: CropLayout,
+        fn: Callable[..., Any] | None = None,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
+        self.layout = layout
+        data = manifest.read(layout)
+        self.arg_names: tuple[str, ...] = tuple(data["arg_names"])
+        self.plan: dict[str, Any] = data["plan"]
+        if fn is None:
+            if not layout.function.is_file():
+                raise FileNotFoundError(
+                    f"the crop {layout.name!r} has no saved function ({layout.function}); "
+                    "grow it from the process that has the function (crop.grow(...))."
+                )
+            saved = storage.loads(layout.function.read_bytes())
+            fn, fixed = saved["fn"], saved["fixed"]
+        self.fn = fn
+        self.call = make_caller(fn, self.arg_names, fixed or {})
+
+
+def _attempts(layout: CropLayout, batch: int) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(layout.failed(batch).read_text())
+    except (OSError, ValueError):
+        return []
+    attempts = data.get("attempts", [])
+    return attempts if isinstance(attempts, list) else []
+
+
+def record_failure(layout: CropLayout, batch: int, error: dict[str, Any]) -> None:
+    """Add one failed attempt to ``failed/<batch>.json`` (published atomically)."""
+    attempts = _attempts(layout, batch)
+    error = {
+        "attempt": len(attempts) + 1,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **error,
+    }
+    attempts.append(error)
+    storage.write_bytes(
+        layout.failed(batch), json.dumps({"batch": batch, "attempts": attempts}, indent=1).encode()
+    )
+
+
+@contextlib.contextmanager
+def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
+    # redirect the file descriptors, so output of C extensions and subprocesses lands too
+    if path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
+
+
+def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
+    """Grow one batch (1-based id) of the crop; return DONE, FAILED, BUSY or ALREADY."""
+    layout = bundle.layout
+    result = layout.result(batch)
+    if records.looks_complete(result):
+        return ALREADY
+    with storage.try_locked(layout.running(batch)) as claimed:
+        if not claimed:
+            return BUSY
+        if records.looks_complete(result):  # finished by someone else while we waited
+            return ALREADY
+        spec = records.read_indexed(layout.cases, layout.cases_index, batch - 1)
+        rows = spec["rows"]
+        done = {pos: out for pos, out in records.read_appended(layout.partial(batch))}
+        with _output_to(layout.log(batch) if log else None):
+            status = _grow_rows(bundle, batch, rows, done)
+        if status != DONE:
+            return status
+        outputs = [done[pos] for pos in range(len(rows))]
+        records.write_record_file(result, {"indices": spec["indices"], "outputs": outputs})
+        with contextlib.suppress(FileNotFoundError):
+            layout.partial(batch).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            layout.failed(batch).unlink()
+    return DONE
+
+
+def _grow_rows(bundle: Bundle, batch: int, rows: list[Any], done: dict[int, Any]) -> str:
+    layout = bundle.layout
+    call = bundle.call
+    with open(layout.partial(batch), "ab") as checkpoint:
+        for pos, row in enumerate(rows):
+            if pos in done:
+                continue
+            try:
+                out = call(*row)
+            except Exception as exc:
+                record_failure(
+                    layout,
+                    batch,
+                    {
+                        "case": {n: repr(v) for n, v in zip(bundle.arg_names, row)},
+                        "case_position": pos,
+                        "error_type": type(exc).__qualname__,
+                        "message": str(exc),
+                        "traceback": traceback.format_exc(),
+                        "restart_count": os.environ.get("SLURM_RESTART_COUNT")
+                        or os.environ.get("RESTARTED"),
+                    },
+                )
+                return FAILED
+            records.append_record(checkpoint, (pos, out))
+            done[pos] = out
+    return DONE
+
+
+def _die_with_parent() -> None:
+    # Linux: have the kernel SIGKILL this worker if the process that started it dies, so a
+    # killed grower never leaves orphans growing batches behind its back
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    # every finished case is already in the checkpoint: leaving now loses only the case in
+    # flight, and SystemExit still releases the batch lock on the way out
+    raise SystemExit(128 + signum)
+
+
+def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int:
+    """Pool worker loop: grow the batch ids read from stdin, answer on ``reply_fd``."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, _exit_on_signal)
+    bundle = Bundle(CropLayout.from_root(root))
+    reply = os.fdopen(reply_fd, "w", buffering=1)
+    reply.write(json.dumps({"ready": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        batch = int(line)
+        try:
+            status = grow_batch(bundle, batch, log=log)
+            answer = {"batch": batch, "status": status}
+        except Exception as exc:  # a broken crop file: report it, keep serving
+            answer = {"batch": batch, "status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
+            record_failure(
+                bundle.layout,
+                batch,
+                {
+                    "error_type": type(exc).__qualname__,
+                    "message": str(exc),
+                    "traceback": traceback.format_exc(),
+                    "case": None,
+                },
+            )
+        reply.write(json.dumps(answer) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xyzfarm.worker``: the command line of pool workers and array tasks."""
+    parser = argparse.ArgumentParser(prog="python -m xyzfarm.worker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="persistent pool worker (batch ids on stdin)")
+    p_serve.add_argument("crop", help="the crop folder (.xyz-<name>)")
+    p_serve.add_argument("--reply-fd", type=int, required=True)
+    p_serve.add_argument("--log", action="store_true", help="per-batch log files")
+    p_serve.add_argument("--cpus", default="", help="comma-separated cores to pin to")
+    p_serve.add_argument("--die-with-parent", action="store_true")
+    p_grow = sub.add_parser("grow", help="grow the given batches, then exit")
+    p_grow.add_argument("crop")
+    p_grow.add_argument("batches", type=int, nargs="+")
+    p_grow.add_argument("--log", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        if args.die_with_parent:
+            _die_with_parent()
+        cpus = [int(c) for c in args.cpus.split(",") if c]
+        return serve(args.crop, args.reply_fd, log=args.log, cpus=cpus or None)
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, _exit_on_signal)
+    bundle = Bundle(CropLayout.from_root(args.crop))
+    statuses = [grow_batch(bundle, b, log=args.log) for b in args.batches]
+    return 0 if FAILED not in statuses else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
