@@ -351,7 +351,7 @@ class Harvester:
         ds = self.runner.run_cases(cases, **runner_settings)
         self.add_ds(ds, sync=sync, overwrite=overwrite, chunks=chunks, engine=engine)
 
-    def Crop(  # noqa: N802 - xyzpy's name
+    def Crop(
         self,
         name: str | None = None,
         parent_dir: str | None = None,

@@ -547,7 +547,7 @@ class Runner:
         )
         return self._last_ds
 
-    def Crop(  # noqa: N802 - xyzpy's name
+    def Crop(
         self,
         name: str | None = None,
         parent_dir: str | None = None,

@@ -223,7 +223,7 @@ class Sampler:
         self.add_df(table, engine=engine)
         return table
 
-    def Crop(  # noqa: N802 - xyzpy's name
+    def Crop(
         self,
         name: str | None = None,
         parent_dir: str | None = None,
