@@ -23,7 +23,7 @@ from .combos import check_cases, check_combos, iter_combos, product_with_cases
 from .datafile import load_ds, resolve_existing, save_ds
 from .errors import InvalidInputError
 from .merge import merge_datasets, missing_cases
-from .runner import Runner
+from .runner import CropMaker, Runner
 
 
 def publish(ds: xr.Dataset, data_name: str | os.PathLike[str], engine: str) -> None:
@@ -70,7 +70,7 @@ def merge_into_file(
     return merged
 
 
-class Harvester:
+class Harvester(CropMaker):
     """Run a :class:`Runner` and collect all results in a dataset kept on disk.
 
     Parameters
@@ -350,26 +350,6 @@ class Harvester:
         """Run explicit ``cases`` and merge the results into the full dataset (and file)."""
         ds = self.runner.run_cases(cases, **runner_settings)
         self.add_ds(ds, sync=sync, overwrite=overwrite, chunks=chunks, engine=engine)
-
-    def Crop(
-        self,
-        name: str | None = None,
-        parent_dir: str | None = None,
-        save_fn: bool | None = None,
-        batchsize: int | None = None,
-        num_batches: int | None = None,
-    ) -> Any:
-        """A :class:`~xyzfarm.Crop` growing this function; reaping merges into the full dataset file."""
-        from .crop import Crop
-
-        return Crop(
-            farmer=self,
-            name=name,
-            parent_dir=parent_dir,
-            save_fn=save_fn,
-            batchsize=batchsize,
-            num_batches=num_batches,
-        )
 
     def __repr__(self) -> str:
         where = self.data_name if self.data_name is not None else "(in memory)"

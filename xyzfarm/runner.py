@@ -309,7 +309,35 @@ def case_runner_to_ds(
     )
 
 
-class Runner:
+class CropMaker:
+    """Gives Runner, Harvester and Sampler xyzpy's ``.Crop(...)`` factory."""
+
+    def Crop(
+        self,
+        name: str | None = None,
+        parent_dir: str | None = None,
+        save_fn: bool | None = None,
+        batchsize: int | None = None,
+        num_batches: int | None = None,
+    ) -> Any:
+        """A :class:`~xyzfarm.Crop` with this object as its farmer.
+
+        Reaping it sets a Runner's ``last_ds``, merges into a Harvester's file, or appends to
+        a Sampler's table.
+        """
+        from .crop import Crop
+
+        return Crop(
+            farmer=self,
+            name=name,
+            parent_dir=parent_dir,
+            save_fn=save_fn,
+            batchsize=batchsize,
+            num_batches=num_batches,
+        )
+
+
+class Runner(CropMaker):
     """A function with named outputs, ready to be swept over combos or cases.
 
     Parameters
@@ -546,26 +574,6 @@ class Runner:
             None,
         )
         return self._last_ds
-
-    def Crop(
-        self,
-        name: str | None = None,
-        parent_dir: str | None = None,
-        save_fn: bool | None = None,
-        batchsize: int | None = None,
-        num_batches: int | None = None,
-    ) -> Any:
-        """A :class:`~xyzfarm.Crop` growing this function; reaping sets :attr:`last_ds`."""
-        from .crop import Crop
-
-        return Crop(
-            farmer=self,
-            name=name,
-            parent_dir=parent_dir,
-            save_fn=save_fn,
-            batchsize=batchsize,
-            num_batches=num_batches,
-        )
 
     def __repr__(self) -> str:
         lines = ["<xyzfarm.Runner>", f"    fn: {self.fn}"]

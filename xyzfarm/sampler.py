@@ -20,7 +20,7 @@ from . import storage
 from .assemble import split_outputs
 from .datafile import load_df, save_df
 from .errors import ComboValueError, InvalidInputError, OutputMismatchError
-from .runner import Runner, check_settings, sweep
+from .runner import CropMaker, Runner, check_settings, sweep
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,7 @@ def append_to_file(
     return merged
 
 
-class Sampler:
+class Sampler(CropMaker):
     """Sample a :class:`Runner` at random combinations and collect a :class:`pandas.DataFrame`.
 
     Parameters
@@ -222,26 +222,6 @@ class Sampler:
         self._last_df = table
         self.add_df(table, engine=engine)
         return table
-
-    def Crop(
-        self,
-        name: str | None = None,
-        parent_dir: str | None = None,
-        save_fn: bool | None = None,
-        batchsize: int | None = None,
-        num_batches: int | None = None,
-    ) -> Any:
-        """A :class:`~xyzfarm.Crop` growing this function; reaping appends to the table."""
-        from .crop import Crop
-
-        return Crop(
-            farmer=self,
-            name=name,
-            parent_dir=parent_dir,
-            save_fn=save_fn,
-            batchsize=batchsize,
-            num_batches=num_batches,
-        )
 
     def __repr__(self) -> str:
         where = self.data_name if self.data_name is not None else "(in memory)"
