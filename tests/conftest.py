@@ -28,3 +28,18 @@ def python_env() -> dict[str, str]:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write a module of user functions into a folder on sys.path (workers inherit sys.path)."""
+
+    def write(name: str, source: str) -> Path:
+        folder = tmp_path / "usercode"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{name}.py"
+        path.write_text(source)
+        monkeypatch.syspath_prepend(str(folder))
+        return folder
+
+    return write

@@ -24,6 +24,7 @@ _EXPORTS = {
     "Crop": "crop",
     "CropStatus": "crop",
     "load_crops": "crop",
+    "cultivate": "cultivate",
     "load_ds": "datafile",
     "save_ds": "datafile",
     "load_df": "datafile",
@@ -41,6 +42,7 @@ __all__ = [
     "case_runner_to_ds",
     "combo_runner",
     "combo_runner_to_ds",
+    "cultivate",
     "errors",
     "label",
     "load_crops",
@@ -53,6 +55,7 @@ __all__ = [
 if TYPE_CHECKING:
     from . import errors
     from .crop import Crop, CropStatus, load_crops
+    from .cultivate import cultivate
     from .datafile import load_df, load_ds, save_df, save_ds
     from .harvester import Harvester
     from .runner import (

@@ -351,6 +351,86 @@ class Harvester(CropMaker):
         ds = self.runner.run_cases(cases, **runner_settings)
         self.add_ds(ds, sync=sync, overwrite=overwrite, chunks=chunks, engine=engine)
 
+    def cultivate(
+        self,
+        combos: Mapping[str, Any] | None = None,
+        cases: Any = None,
+        constants: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        parent_dir: str | None = None,
+        batchsize: int | None = None,
+        num_batches: int | None = None,
+        missing_only: bool = True,
+        shuffle: bool | int = True,
+        subprocess: bool | str = "auto",
+        num_workers: int | None = None,
+        num_threads: int | None = None,
+        gpus: Any = None,
+        affinities: Any = None,
+        log: bool = False,
+        raise_errors: bool = True,
+        verbosity: int = 1,
+        on_existing: str = "ask",
+        on_error: str = "ask",
+        clean_up: bool | None = None,
+        **grow_kwargs: Any,
+    ) -> xr.Dataset | None:
+        """Sow the missing cases of a sweep into a crop, grow them, and reap them here.
+
+        Parameters
+        ----------
+        combos, cases, constants
+            The sweep, as for :meth:`harvest_combos` (``...`` takes existing values).
+        name, parent_dir, batchsize, num_batches, shuffle
+            The crop (see :class:`~xyzfarm.Crop`); ``shuffle`` balances load (seeded).
+        missing_only : bool
+            Sow only the cases the file lacks (see :func:`xyzfarm.merge.missing_cases`).
+        subprocess, num_workers, num_threads, gpus, affinities, log, raise_errors, verbosity
+            How to grow: see :meth:`Crop.grow`.
+        on_existing : {'ask', 'reap', 'delete', 'skip', 'raise'}
+            When a crop of that name holds a *different* sweep: merge its results and replace
+            it, delete it, grow it as it is, or raise. 'ask' prompts on a terminal and
+            otherwise takes 'reap', saying so. The same sweep is simply resumed.
+        on_error : {'ask', 'reap', 'delete', 'skip', 'raise'}
+            When batches fail: merge what succeeded and keep the crop ('reap'), delete it,
+            leave it ('skip'), or raise. 'ask' without a terminal takes 'reap'.
+        clean_up : bool, optional
+            Delete the crop after a complete reap (default True).
+        **grow_kwargs
+            Further options of :meth:`Crop.grow` (e.g. ``executor``).
+
+        Returns
+        -------
+        xarray.Dataset
+            The full dataset.
+        """
+        from .cultivate import cultivate_harvester
+
+        return cultivate_harvester(
+            self,
+            combos,
+            cases,
+            constants,
+            name,
+            parent_dir,
+            batchsize,
+            num_batches,
+            missing_only,
+            shuffle,
+            subprocess,
+            num_workers,
+            num_threads,
+            gpus,
+            affinities,
+            log,
+            raise_errors,
+            verbosity,
+            on_existing,
+            on_error,
+            clean_up,
+            **grow_kwargs,
+        )
+
     def __repr__(self) -> str:
         where = self.data_name if self.data_name is not None else "(in memory)"
         exists = self.data_name is not None and Path(self.data_name).exists()

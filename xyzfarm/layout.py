@@ -13,8 +13,9 @@
   corrupt/<i>        result files that failed their checksum, moved aside
   logs/batch-<i>.log stdout and stderr of batch i (when logging)
   jobs/<id>/         scheduler submissions (rendered script, array map, record)
-  reap.lock          held while reaping
 ```
+
+and beside it ``.xyz-<name>.reap.lock``, held while reaping.
 
 This module must stay lean: the worker imports it on every compute node.
 """
@@ -88,7 +89,9 @@ class CropLayout:
 
     @property
     def reap_lock(self) -> Path:
-        return self.root / "reap"
+        # beside the folder, not in it: a reaper waiting on it must not need the folder,
+        # which the reaper before it may have deleted
+        return self.parent_dir / f"{FOLDER_PREFIX}{self.name}.reap"
 
     def result(self, batch: int) -> Path:
         return self.root / "results" / str(batch)

@@ -189,6 +189,13 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
         signal.signal(sig, _exit_on_signal)
     bundle = Bundle(CropLayout.from_root(root))
     reply = os.fdopen(reply_fd, "w", buffering=1)
+    # BrokenPipeError: the pool is gone; nobody to report to, and every result is on disk
+    with contextlib.suppress(BrokenPipeError):
+        _serve_loop(bundle, reply, log)
+    return 0
+
+
+def _serve_loop(bundle: Bundle, reply: Any, log: bool) -> None:
     reply.write(json.dumps({"ready": os.getpid()}) + "\n")
     for line in sys.stdin:
         line = line.strip()
@@ -211,7 +218,6 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
                 },
             )
         reply.write(json.dumps(answer) + "\n")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

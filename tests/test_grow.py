@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import psutil
+import pytest
+import xarray as xr
+
+import xyzfarm as xyz
+from xyzfarm.errors import BatchFailedError, InvalidInputError
+
+
+def square(x):
+    return x * x
+
+
+def make_crop(name="sq", n=12, batchsize=3):
+    runner = xyz.Runner(square, "y")
+    crop = runner.Crop(name=name, batchsize=batchsize)
+    crop.sow_combos({"x": range(n)})
+    return runner, crop
+
+
+def test_growing_in_process_serially_finishes_every_batch():
+    _, crop = make_crop()
+    state = crop.grow(verbosity=0)
+    assert (state.done, state.missing) == (4, 0)
+
+
+def test_growing_only_some_batches_leaves_the_rest_missing():
+    _, crop = make_crop()
+    state = crop.grow(batch_ids=[1, 3], verbosity=0)
+    assert state.done == 2 and crop.missing_results() == (2, 4)
+    with pytest.raises(InvalidInputError, match="99"):
+        crop.grow(batch_ids=[99])
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_growing_through_an_executor_gives_the_same_results(kind):
+    runner, crop = make_crop()
+    pool = cf.ThreadPoolExecutor(2) if kind == "thread" else cf.ProcessPoolExecutor(2)
+    with pool:
+        crop.grow(executor=pool, verbosity=0)
+    xr.testing.assert_identical(crop.reap(), runner.run_combos({"x": range(12)}, verbosity=0))
+
+
+def test_growing_through_a_submitit_local_executor_works(tmp_path, user_module, monkeypatch):
+    import submitit
+
+    folder = user_module("sqmod", "def square(x):\n    return x * x\n")
+    import sqmod
+
+    # submitit starts a fresh interpreter: the function's module must be importable there
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), *sys.path]))
+    crop = xyz.Crop(fn=sqmod.square, name="sq", batchsize=2)
+    crop.sow_combos({"x": range(4)})
+    executor = submitit.LocalExecutor(folder=tmp_path / "submitit")
+    executor.update_parameters(timeout_min=1)
+    crop.grow(executor=executor, verbosity=0)
+    assert crop.status().done == 2
+
+
+def test_pinning_options_need_subprocesses():
+    _, crop = make_crop()
+    with pytest.raises(InvalidInputError, match="subprocess"):
+        crop.grow(subprocess=False, num_threads=1)
+
+
+def failing(x):
+    if x == 5:
+        raise RuntimeError("five")
+    return x
+
+
+def test_raise_errors_stops_at_a_failed_batch_naming_the_error():
+    crop = xyz.Crop(fn=failing, name="f", batchsize=2)
+    crop.sow_combos({"x": range(8)})
+    with pytest.raises(BatchFailedError, match="RuntimeError: five"):
+        crop.grow(raise_errors=True, verbosity=0)
+
+
+def test_without_raise_errors_the_other_batches_complete():
+    crop = xyz.Crop(fn=failing, name="f", batchsize=2)
+    crop.sow_combos({"x": range(8)})
+    state = crop.grow(verbosity=0)
+    assert (state.done, state.failed, state.failed_ids) == (3, 1, (3,))
+
+
+SLOW = """
+import os, time
+def slow(x):
+    with open(os.environ["CALLS_LOG"], "a") as f:
+        f.write(f"{x}\\n")
+    time.sleep(0.004)
+    return x * 2.0
+"""
+
+GROWER = """
+import sys, xyzfarm as xyz
+crop = xyz.Crop(name="kill", parent_dir=sys.argv[1])
+crop.grow(num_workers=2, num_threads=1, verbosity=0)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_of_workers_and_parent_at_random_moments_loses_and_repeats_nothing(
+    user_module, tmp_path, monkeypatch, python
+):
+    folder = user_module("slowmod", SLOW)
+    import slowmod
+
+    calls = tmp_path / "calls.log"
+    monkeypatch.setenv("CALLS_LOG", str(calls))
+    n = 800
+    runner = xyz.Runner(slowmod.slow, "y")
+    crop = xyz.Crop(farmer=runner, name="kill", parent_dir=tmp_path, batchsize=10)
+    crop.sow_combos({"x": range(n)})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), *sys.path]))
+    rng = random.Random(1)
+    kills = trials = 0
+    while crop.status().done < crop.num_sown_batches and trials < 8:
+        trials += 1
+        grower = subprocess.Popen([python, "-c", GROWER, str(tmp_path)], env=env)
+        for _ in range(3):
+            time.sleep(rng.uniform(0.15, 0.5))
+            if grower.poll() is not None:
+                break
+            children = psutil.Process(grower.pid).children()
+            if rng.random() < 0.6 and children:
+                os.kill(rng.choice(children).pid, signal.SIGKILL)  # one worker: it is replaced
+                kills += 1
+                continue
+            grower.send_signal(signal.SIGKILL)  # the parent: its workers die with it
+            grower.wait()
+            kills += max(1, len(children))
+            for child in children:
+                with pytest.raises(psutil.NoSuchProcess):
+                    psutil.Process(child.pid).wait(timeout=10)
+            break
+        grower.wait(timeout=120)
+    crop.grow(num_workers=2, num_threads=1, verbosity=0)  # resume whatever is left
+    assert kills >= 3
+    counts = Counter(int(line) for line in calls.read_text().split())
+    ds = crop.reap()
+    xr.testing.assert_identical(ds, runner.run_combos({"x": range(n)}, verbosity=0))
+    assert set(counts) == set(range(n))  # nothing lost
+    repeated = sum(c - 1 for c in counts.values())
+    assert repeated <= kills  # at most the case in flight of each killed worker

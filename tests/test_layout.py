@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xyzfarm.errors import InvalidInputError
+from xyzfarm.layout import CropLayout, check_crop_name
+
+
+def test_the_crop_folder_is_dot_xyz_name_in_the_parent():
+    layout = CropLayout("big", "runs")
+    assert layout.root == Path("runs").absolute() / ".xyz-big"
+    assert layout.result(3).name == "3"
+    assert layout.failed(3).name == "3.json"
+
+
+@pytest.mark.parametrize("name", ["", "..", "../up", "a/b", "/abs", "a\\b", " padded", "x\0y"])
+def test_names_that_could_escape_the_parent_folder_are_refused(name):
+    with pytest.raises(InvalidInputError):
+        check_crop_name(name)
+
+
+def test_from_root_recovers_name_and_parent():
+    layout = CropLayout.from_root(Path("p") / ".xyz-run1")
+    assert layout.name == "run1" and layout.parent_dir == Path("p").absolute()
+    with pytest.raises(InvalidInputError):
+        CropLayout.from_root("not-a-crop")
+
+
+def test_batch_ids_are_read_from_one_directory_scan():
+    layout = CropLayout("c")
+    layout.make_folders()
+    for b in (1, 5):
+        layout.failed(b).write_text("{}")
+    (layout.folder("failed") / ".tmp-junk").write_text("")
+    assert layout.batch_ids_in("failed") == {1, 5}
+    assert layout.batch_ids_in("corrupt") == set()

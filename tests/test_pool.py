@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+
+import pytest
+
+import xyzfarm as xyz
+from xyzfarm.errors import InvalidInputError
+from xyzfarm.pool import THREAD_VARS, Slot, plan_slots
+
+CORES = sorted(os.sched_getaffinity(0))
+
+PROBE = f"""
+import json, os
+def probe(x):
+    with open(os.environ["PROBE_LOG"], "a") as f:
+        f.write(json.dumps({"pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0)),
+                            "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                            "omp": os.environ.get("OMP_NUM_THREADS"),
+                            "threads": {{v: os.environ.get(v) for v in {THREAD_VARS!r}}}}}) + "\\n")
+    return x
+"""
+
+
+def test_num_threads_gives_each_worker_its_own_disjoint_cores():
+    slots = plan_slots(num_threads=1)
+    assert [s.cpus for s in slots] == [[c] for c in CORES]
+
+
+def test_the_pool_is_capped_by_cores_gpus_and_num_workers():
+    assert len(plan_slots(num_workers=5, num_threads=1)) == len(CORES)
+    assert len(plan_slots(num_workers=1, num_threads=1)) == 1
+    assert [s.gpus for s in plan_slots(num_workers=4, gpus="3,5")] == [["3"], ["5"]]
+    assert [s.gpus for s in plan_slots(gpus=[0, 0])] == [["0"], ["0"]]
+
+
+def test_affinities_may_be_a_flat_list_or_explicit_sets():
+    assert [s.cpus for s in plan_slots(affinities=[CORES[0]])] == [[CORES[0]]]
+    assert [s.cpus for s in plan_slots(affinities=[CORES])] == [CORES]
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"affinities": [9999]}, "9999"),
+        ({"num_threads": 999}, "999"),
+        ({"num_workers": 0}, "num_workers"),
+        ({"gpus": 0}, "gpus"),
+    ],
+)
+def test_impossible_pinning_is_refused_naming_the_value(kw, match):
+    with pytest.raises(InvalidInputError, match=match):
+        plan_slots(**kw)
+
+
+def test_a_slot_sets_thread_variables_and_visible_gpus():
+    env = Slot(cpus=[0, 1], gpus=["2"]).env({})
+    assert all(env[v] == "2" for v in THREAD_VARS)
+    assert env["CUDA_VISIBLE_DEVICES"] == "2"
+
+
+def test_pool_workers_are_pinned_disjointly_with_gpus_and_thread_variables(
+    user_module, tmp_path, monkeypatch
+):
+    user_module("probemod", PROBE)
+    import probemod
+
+    log = tmp_path / "probe.jsonl"
+    monkeypatch.setenv("PROBE_LOG", str(log))
+    crop = xyz.Crop(fn=probemod.probe, name="pin")
+    crop.sow_combos({"x": range(40)}, batchsize=2)
+    crop.grow(num_workers=2, num_threads=1, gpus=[3, 7], verbosity=0)
+    assert crop.status().done == 20
+    per_pid = defaultdict(list)
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        per_pid[rec["pid"]].append(rec)
+    assert len(per_pid) == min(2, len(CORES))
+    cpu_sets = []
+    for recs in per_pid.values():
+        assert len({tuple(r["cpus"]) for r in recs}) == 1  # a worker stays on its cores
+        cpu_sets.append(set(recs[0]["cpus"]))
+        assert len({r["cuda"] for r in recs}) == 1
+        assert all(v == "1" for v in recs[0]["threads"].values())
+    assert all(len(s) == 1 for s in cpu_sets)
+    assert len(set.union(*cpu_sets)) == len(cpu_sets)  # disjoint
+    assert sorted(r[0]["cuda"] for r in per_pid.values()) == ["3", "7"][: len(per_pid)]
+
+
+NOISY = """
+import sys
+def noisy(x):
+    sys.stderr.write("e" * 200_000)
+    print("out", x)
+    return x
+"""
+
+
+def test_a_batch_writing_megabytes_to_stderr_neither_deadlocks_nor_is_lost(user_module):
+    user_module("noisymod", NOISY)
+    import noisymod
+
+    crop = xyz.Crop(fn=noisymod.noisy, name="noisy")
+    crop.sow_combos({"x": range(4)}, batchsize=2)
+    crop.grow(num_workers=1, num_threads=1, log=True, verbosity=0)
+    assert crop.status().done == 2
+    text = crop.layout.log(1).read_text()
+    assert text.count("e") >= 400_000 and "out 0" in text and "out 1" in text
+
+
+DIE = """
+import os
+def die_on_3(x):
+    if x == 3:
+        os._exit(9)
+    return x
+"""
+
+
+def test_a_dying_worker_is_replaced_and_its_batch_reported_after_a_retry(user_module):
+    user_module("diemod", DIE)
+    import diemod
+
+    crop = xyz.Crop(fn=diemod.die_on_3, name="die")
+    crop.sow_combos({"x": range(8)}, batchsize=2)
+    state = crop.grow(num_workers=1, num_threads=1, verbosity=0)
+    assert state.done == 3 and state.failed == 1
+    data = json.loads(crop.layout.failed(2).read_text())
+    assert len(data["attempts"]) == 2
+    assert all(a["error_type"] == "WorkerDied" for a in data["attempts"])
+    assert "exit status 9" in data["attempts"][0]["message"]

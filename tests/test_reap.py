@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xyzfarm as xyz
+from xyzfarm.errors import CropIncompleteError
+
+MODEL = """
+import numpy as np
+def model(n, beta, seed=0):
+    return n * beta + seed, np.arange(3) * beta
+"""
+
+
+def model_runner(mod):
+    return xyz.Runner(
+        mod.model,
+        ["e", "g"],
+        var_dims={"g": ["k"]},
+        var_coords={"k": [10, 20, 30]},
+        constants={"seed": 1},
+        attrs={"note": "x"},
+    )
+
+
+def test_a_crop_copied_to_a_workstation_reaps_without_the_users_code(user_module, tmp_path, python):
+    user_module("wsmodel", MODEL)
+    import wsmodel
+
+    runner = model_runner(wsmodel)
+    crop = runner.Crop(name="ws", parent_dir=tmp_path / "cluster", batchsize=3)
+    crop.sow_combos({"n": [1, 2, 3], "beta": [0.5, 1.0]})
+    crop.grow(verbosity=0)
+    reference = runner.run_combos({"n": [1, 2, 3], "beta": [0.5, 1.0]}, verbosity=0)
+    xyz.save_ds(reference, tmp_path / "reference.h5")
+    shutil.copytree(crop.location, tmp_path / "laptop" / ".xyz-ws")
+    code = (
+        "import sys, xyzfarm as xyz\n"
+        "try:\n    import wsmodel\nexcept ImportError:\n    pass\nelse:\n    sys.exit('user code importable')\n"
+        "ds = xyz.Crop(name='ws', parent_dir=sys.argv[1]).reap()\n"
+        "xyz.save_ds(ds, sys.argv[2])\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(xyz.__path__[0].rsplit("/", 1)[0])}
+    subprocess.run(
+        [python, "-c", code, str(tmp_path / "laptop"), str(tmp_path / "out.h5")],
+        env=env,
+        check=True,
+        cwd=tmp_path,
+    )
+    xr.testing.assert_identical(
+        xyz.load_ds(tmp_path / "out.h5"), xyz.load_ds(tmp_path / "reference.h5")
+    )
+
+
+def test_an_incomplete_crop_refuses_to_reap_unless_allowed():
+    runner = xyz.Runner(lambda x: x * 1.0, "y")
+    crop = runner.Crop(name="inc", batchsize=2)
+    crop.sow_combos({"x": range(6)})
+    crop.grow(batch_ids=[1, 3], verbosity=0)
+    with pytest.raises(CropIncompleteError, match="1 of 3 batches"):
+        crop.reap()
+    ds = crop.reap(allow_incomplete=True)
+    assert list(ds.x.values) == list(range(6))
+    assert np.isnan(ds.y.sel(x=2)) and ds.y.sel(x=5) == 5.0
+    assert crop.is_prepared()  # an incomplete reap keeps the crop by default
+
+
+def test_a_corrupt_result_is_reported_moved_aside_and_grown_again():
+    runner = xyz.Runner(lambda x: x * 1.0, "y")
+    crop = runner.Crop(name="bad", batchsize=2)
+    crop.sow_combos({"x": range(4)})
+    crop.grow(verbosity=0)
+    path = crop.layout.result(2)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match="checksum"), pytest.raises(CropIncompleteError):
+        crop.reap()
+    assert crop.layout.corrupt(2).exists() and crop.missing_results() == (2,)
+    crop.grow(verbosity=0)
+    assert crop.reap().y.sel(x=3) == 3.0
+
+
+def test_a_truncated_result_counts_as_missing_before_reaping():
+    runner = xyz.Runner(lambda x: x * 1.0, "y")
+    crop = runner.Crop(name="trunc", batchsize=2)
+    crop.sow_combos({"x": range(4)})
+    crop.grow(verbosity=0)
+    path = crop.layout.result(1)
+    path.write_bytes(path.read_bytes()[:20])
+    assert crop.missing_results() == (1,)
+    crop.grow(verbosity=0)
+    assert crop.reap().y.sel(x=1) == 1.0
+
+
+def test_reaping_a_sampler_crop_appends_rows_to_its_table():
+    sampler = xyz.Sampler(
+        xyz.Runner(lambda x, y: x + y, "s"),
+        data_name="t.pkl",
+        default_combos={"x": [1, 2], "y": [10]},
+    )
+    crop = sampler.Crop(name="samp")
+    crop.sow_samples(5)
+    crop.grow(verbosity=0)
+    table = crop.reap()
+    assert len(table) == 5 and list(table.columns) == ["x", "y", "s"]
+    assert len(xyz.load_df("t.pkl")) == 5
+
+
+def test_cases_crops_reap_onto_the_grid_of_their_values():
+    runner = xyz.Runner(lambda x, y: x * y, "p")
+    crop = runner.Crop(name="cases", batchsize=2)
+    crop.sow_cases(["x", "y"], [(1, 2), (3, 4), (5, 6)])
+    crop.grow(verbosity=0)
+    xr.testing.assert_identical(
+        crop.reap(), runner.run_cases([(1, 2), (3, 4), (5, 6)], verbosity=0)
+    )
+
+
+def test_reap_without_a_farmer_of_a_harvester_crop_merges_into_its_file(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda x: x * 2.0, "y"), data_name=tmp_path / "d.h5")
+    crop = h.Crop(name="hv", parent_dir=tmp_path)
+    crop.sow_combos({"x": [1, 2]})
+    crop.grow(verbosity=0)
+    xyz.Crop(name="hv", parent_dir=tmp_path).reap()
+    assert list(xyz.load_ds(tmp_path / "d.h5").y.values) == [2.0, 4.0]

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from xyzfarm import records
+from xyzfarm.assemble import check_schema
+from xyzfarm.errors import CropMismatchError, InvalidInputError, UnknownArgumentError
+from xyzfarm.layout import CropLayout
+from xyzfarm.sow import batch_bounds, plan_batches, sow
+
+
+def fn(x, y):
+    return x + y
+
+
+SCHEMA = check_schema("s", None, None)
+
+
+def sow_xy(layout, **kw):
+    return sow(layout, fn=fn, schema=SCHEMA, combos={"x": range(10), "y": [1, 2]}, **kw)
+
+
+def test_batches_split_cases_as_evenly_as_possible():
+    assert plan_batches(10, batchsize=3) == 4
+    assert plan_batches(10, num_batches=3) == 3
+    assert plan_batches(2, num_batches=5) == 2
+    sizes = [batch_bounds(10, 4, b)[1] - batch_bounds(10, 4, b)[0] for b in range(1, 5)]
+    assert sizes == [3, 3, 2, 2]
+    assert batch_bounds(10, 4, 1)[0] == 0 and batch_bounds(10, 4, 4)[1] == 10
+
+
+@pytest.mark.parametrize(
+    "kw", [{"batchsize": 0}, {"num_batches": -1}, {"batchsize": 2, "num_batches": 2}]
+)
+def test_bad_batch_settings_are_refused(kw):
+    with pytest.raises(InvalidInputError):
+        plan_batches(10, **kw)
+
+
+def test_sowing_writes_a_manifest_and_one_indexed_file_of_cases():
+    layout = CropLayout("c")
+    data = sow_xy(layout, batchsize=3)
+    assert data["plan"]["num_batches"] == 7
+    assert data["arg_names"] == ["x", "y"]
+    first = records.read_indexed(layout.cases, layout.cases_index, 0)
+    assert list(first["indices"]) == [0, 1, 2]
+    assert first["rows"] == [(0, 1), (0, 2), (1, 1)]
+    # inputs do not cost a file per case or per batch
+    assert sorted(os.listdir(layout.root)) == sorted(
+        [
+            "crop.json",
+            "function.pkl",
+            "cases.bin",
+            "cases.idx",
+            "results",
+            "partial",
+            "running",
+            "failed",
+            "logs",
+        ]
+    )
+
+
+def test_sowing_the_same_sweep_again_changes_nothing():
+    layout = CropLayout("c")
+    first = sow_xy(layout, batchsize=3)
+    layout.result(1).write_bytes(b"keep me")
+    assert sow_xy(layout, batchsize=3) == first
+    assert layout.result(1).read_bytes() == b"keep me"
+
+
+def test_sowing_a_different_case_list_under_the_same_name_is_refused():
+    layout = CropLayout("c")
+    sow_xy(layout, batchsize=3)
+    with pytest.raises(CropMismatchError, match="different case list"):
+        sow(layout, fn=fn, schema=SCHEMA, combos={"x": range(11), "y": [1, 2]}, batchsize=3)
+    with pytest.raises(CropMismatchError, match="batch plan"):
+        sow_xy(layout, batchsize=4)
+
+
+def test_shuffled_sowing_is_repeatable_and_covers_every_case_once():
+    a, b = CropLayout("a"), CropLayout("b")
+    sow_xy(a, batchsize=4, shuffle=True)
+    sow_xy(b, batchsize=4, shuffle=True)
+    got = [records.read_indexed(a.cases, a.cases_index, i) for i in range(5)]
+    assert got == [records.read_indexed(b.cases, b.cases_index, i) for i in range(5)]
+    indices = [i for g in got for i in g["indices"]]
+    assert sorted(indices) == list(range(20)) and indices != list(range(20))
+
+
+def test_unknown_arguments_are_refused_before_anything_is_written():
+    layout = CropLayout("c")
+    with pytest.raises(UnknownArgumentError):
+        sow(layout, fn=fn, schema=SCHEMA, combos={"x": [1], "z": [2]})
+    assert not layout.root.exists()
+
+
+def test_cases_times_combos_are_sown_as_cases():
+    layout = CropLayout("c")
+    data = sow(layout, fn=fn, schema=SCHEMA, cases=[{"x": 1}, {"x": 2}], combos={"y": [5, 6]})
+    assert data["kind"] == "cases" and data["plan"]["num_cases"] == 4

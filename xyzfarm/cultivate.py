@@ -1,0 +1,176 @@
+"""One call for the whole cycle: find the missing cases, sow them, grow them, reap them.
+
+``on_existing`` and ``on_error`` accept ``'ask'`` as in xyzpy, but never crash without a
+terminal: with no TTY to ask, the safe action is taken and a warning says which.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import BatchFailedError, CropIncompleteError, CropMismatchError, InvalidInputError
+
+ACTIONS = ("ask", "reap", "delete", "skip", "raise")
+#: taken for 'ask' when no terminal can answer: keeps every computed result
+SAFE_ACTION = "reap"
+
+
+def _decide(action: str, question: str, *, ask: Callable[[str], str] | None = None) -> str:
+    if action not in ACTIONS:
+        raise InvalidInputError(f"the action {action!r} is not one of {list(ACTIONS)}.")
+    if action != "ask":
+        return action
+    if ask is None and not (sys.stdin is not None and sys.stdin.isatty()):
+        warnings.warn(
+            f"{question} No terminal to ask: taking the safe action {SAFE_ACTION!r} "
+            "(results so far are merged, nothing is deleted unread).",
+            stacklevel=3,
+        )
+        return SAFE_ACTION
+    prompt = ask or input
+    while True:
+        answer = prompt(f"{question} [reap/delete/skip/raise]: ").strip().lower()
+        if answer in ACTIONS[1:]:
+            return answer
+
+
+def cultivate_harvester(
+    harvester: Any,
+    combos: Mapping[str, Any] | None = None,
+    cases: Any = None,
+    constants: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    parent_dir: str | None = None,
+    batchsize: int | None = None,
+    num_batches: int | None = None,
+    missing_only: bool = True,
+    shuffle: bool | int = True,
+    subprocess: bool | str = "auto",
+    num_workers: int | None = None,
+    num_threads: int | None = None,
+    gpus: Any = None,
+    affinities: Any = None,
+    log: bool = False,
+    raise_errors: bool = True,
+    verbosity: int = 1,
+    on_existing: str = "ask",
+    on_error: str = "ask",
+    clean_up: bool | None = None,
+    *,
+    ask: Callable[[str], str] | None = None,
+    **grow_kwargs: Any,
+) -> Any:
+    """The body of :meth:`Harvester.cultivate` (see there); returns the full dataset."""
+    from .combos import check_cases, check_combos, iter_combos, product_with_cases
+    from .crop import Crop
+    from .merge import missing_cases
+
+    combos = harvester._maybe_expand_combos(combos or {})
+    if missing_only:
+        checked = check_combos(combos)
+        if cases is None:
+            names, rows = tuple(checked), list(iter_combos(checked))
+        else:
+            names, rows = product_with_cases(*check_cases(cases), checked)
+        todo = missing_cases(harvester.full_ds, names, rows, harvester.runner.schema.var_dims)
+        if not todo:
+            return harvester.full_ds
+        sow_cases, sow_combos = [dict(zip(names, row)) for row in todo], None
+    else:
+        sow_cases, sow_combos = cases, combos
+    crop = Crop(
+        farmer=harvester,
+        name=name,
+        parent_dir=parent_dir,
+        batchsize=batchsize,
+        num_batches=num_batches,
+        shuffle=shuffle,
+    )
+
+    def sow() -> None:
+        if sow_combos is not None:
+            crop.sow_combos(sow_combos, cases=sow_cases, constants=constants)
+        else:
+            crop.sow_cases(None, sow_cases, constants=constants)
+
+    try:
+        sow()
+    except CropMismatchError as exc:
+        action = _decide(on_existing, f"A different crop {crop.name!r} exists ({exc}).", ask=ask)
+        if action == "raise":
+            raise
+        if action == "reap":
+            crop.reap(allow_incomplete=True, clean_up=True)
+        elif action == "delete":
+            crop.delete_all()
+        if action == "skip":
+            warnings.warn(f"growing the existing crop {crop.name!r} as it is.", stacklevel=2)
+        else:
+            sow()
+    try:
+        crop.grow(
+            subprocess=subprocess,
+            num_workers=num_workers,
+            num_threads=num_threads,
+            gpus=gpus,
+            affinities=affinities,
+            log=log,
+            raise_errors=raise_errors,
+            verbosity=verbosity,
+            **grow_kwargs,
+        )
+        return crop.reap(clean_up=clean_up)
+    except (BatchFailedError, CropIncompleteError) as exc:
+        action = _decide(on_error, f"Growing crop {crop.name!r} failed: {exc}", ask=ask)
+        if action == "raise":
+            raise
+        if action == "reap":
+            # keep the crop (and its failure records) to inspect or grow again
+            return crop.reap(allow_incomplete=True, clean_up=False)
+        if action == "delete":
+            crop.delete_all()
+        return harvester.full_ds
+
+
+def cultivate(
+    fn: Callable[..., Any],
+    *,
+    var_names: Any = None,
+    data_name: str | None = None,
+    runner_opts: Mapping[str, Any] | None = None,
+    harvester_opts: Mapping[str, Any] | None = None,
+    **cultivate_opts: Any,
+) -> Any:
+    """Label ``fn``, then sow, grow and reap the missing cases of a sweep in one call.
+
+    Parameters
+    ----------
+    fn : callable
+        The function; a Runner (or labelled function) is used as it is.
+    var_names : str, sequence of str or None
+        Output names when ``fn`` is a plain function.
+    data_name : str, optional
+        The dataset file to merge into (without it the result lives only in memory).
+    runner_opts, harvester_opts : mapping, optional
+        Keyword arguments for :class:`Runner` and :class:`Harvester`.
+    **cultivate_opts
+        Everything :meth:`Harvester.cultivate` takes: ``combos``, ``cases``, ``constants``,
+        ``name``, ``parent_dir``, ``batchsize``, ``num_batches``, ``missing_only``,
+        ``shuffle``, ``subprocess``, ``num_workers``, ``num_threads``, ``gpus``,
+        ``affinities``, ``log``, ``raise_errors``, ``verbosity``, ``on_existing``,
+        ``on_error``, ``clean_up`` and further grow options.
+
+    Returns
+    -------
+    xarray.Dataset
+        The full dataset after reaping.
+    """
+    from .harvester import Harvester
+    from .runner import Runner
+
+    runner = fn if isinstance(fn, Runner) else Runner(fn, var_names, **dict(runner_opts or {}))
+    harvester = Harvester(runner, data_name=data_name, **dict(harvester_opts or {}))
+    return cultivate_harvester(harvester, **cultivate_opts)
