@@ -12,16 +12,15 @@ from xyzfarm.pool import THREAD_VARS, Slot, plan_slots
 
 CORES = sorted(os.sched_getaffinity(0))
 
-PROBE = f"""
+PROBE = """
 import json, os
 def probe(x):
     with open(os.environ["PROBE_LOG"], "a") as f:
         f.write(json.dumps({"pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0)),
                             "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                            "omp": os.environ.get("OMP_NUM_THREADS"),
-                            "threads": {{v: os.environ.get(v) for v in {THREAD_VARS!r}}}}}) + "\\n")
+                            "threads": {v: os.environ.get(v) for v in THREAD_VARS}}) + "\\n")
     return x
-"""
+""".replace("THREAD_VARS", repr(THREAD_VARS))
 
 
 def test_num_threads_gives_each_worker_its_own_disjoint_cores():

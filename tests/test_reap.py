@@ -41,7 +41,8 @@ def test_a_crop_copied_to_a_workstation_reaps_without_the_users_code(user_module
     shutil.copytree(crop.location, tmp_path / "laptop" / ".xyz-ws")
     code = (
         "import sys, xyzfarm as xyz\n"
-        "try:\n    import wsmodel\nexcept ImportError:\n    pass\nelse:\n    sys.exit('user code importable')\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('wsmodel'):\n    sys.exit('user code importable')\n"
         "ds = xyz.Crop(name='ws', parent_dir=sys.argv[1]).reap()\n"
         "xyz.save_ds(ds, sys.argv[2])\n"
     )
