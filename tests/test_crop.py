@@ -97,6 +97,9 @@ def test_reaping_twice_gives_the_same_data_once(runner):
     first = xyz.load_ds("full.h5")
     crop.reap()
     xr.testing.assert_identical(xyz.load_ds("full.h5"), first)
+    with pytest.warns(UserWarning, match="reaped already"):
+        crop.reap()
+    xr.testing.assert_identical(xyz.load_ds("full.h5"), first)
 
 
 REAPER = """

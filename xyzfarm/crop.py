@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -488,10 +489,12 @@ class Crop:
         del verbosity, desc
         if wait:
             self._wait(wait_timeout_s, poll_interval_s)
-        if not self.layout.root.exists():
-            raise FileNotFoundError(f"no crop at {self.location!r}: nothing to reap.")
         with storage.locked(self.layout.reap_lock):
-            if not self.is_prepared():  # reaped (and cleaned) by someone else meanwhile
+            if not self.is_prepared():
+                # reaped and cleaned up already (perhaps by a concurrent reaper): the data
+                # is where it was delivered, and there is nothing to do twice
+                warnings.warn(f"no crop at {self.location!r} to reap: it was reaped already "
+                              "or never sown.", stacklevel=2)
                 return self._delivered()
             data = self._manifest()
             harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
