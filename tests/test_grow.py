@@ -98,7 +98,7 @@ import os, time
 def slow(x):
     with open(os.environ["CALLS_LOG"], "a") as f:
         f.write(f"{x}\\n")
-    time.sleep(0.004)
+    time.sleep(0.025)  # longer than the checkpoint interval: every case is flushed
     return x * 2.0
 """
 
@@ -118,9 +118,9 @@ def test_kill_9_of_workers_and_parent_at_random_moments_loses_and_repeats_nothin
 
     calls = tmp_path / "calls.log"
     monkeypatch.setenv("CALLS_LOG", str(calls))
-    n = 800
+    n = 200
     runner = xyz.Runner(slowmod.slow, "y")
-    crop = xyz.Crop(farmer=runner, name="kill", parent_dir=tmp_path, batchsize=10)
+    crop = xyz.Crop(farmer=runner, name="kill", parent_dir=tmp_path, batchsize=5)
     crop.sow_combos({"x": range(n)})
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), *sys.path]))
     rng = random.Random(1)

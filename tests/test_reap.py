@@ -71,32 +71,46 @@ def test_an_incomplete_crop_refuses_to_reap_unless_allowed():
     assert crop.is_prepared()  # an incomplete reap keeps the crop by default
 
 
-def test_a_corrupt_result_is_reported_moved_aside_and_grown_again():
+def damage_last_byte_of_log(crop):
+    (log,) = crop.layout.folder("results").glob("*.log")
+    raw = bytearray(log.read_bytes())
+    raw[-3] ^= 0xFF
+    log.write_bytes(bytes(raw))
+
+
+def test_a_damaged_result_is_reported_counted_missing_and_grown_again():
     runner = xyz.Runner(lambda x: x * 1.0, "y")
     crop = runner.Crop(name="bad", batchsize=2)
     crop.sow_combos({"x": range(4)})
     crop.grow(verbosity=0)
-    path = crop.layout.result(2)
-    raw = bytearray(path.read_bytes())
-    raw[-3] ^= 0xFF
-    path.write_bytes(bytes(raw))
+    damage_last_byte_of_log(crop)  # the last record: batch 2
     with pytest.warns(UserWarning, match="checksum"), pytest.raises(CropIncompleteError):
         crop.reap()
-    assert crop.layout.corrupt(2).exists() and crop.missing_results() == (2,)
+    assert crop.missing_results() == (2,)
+    assert "damaged" in {p.name for p in crop.layout.folder("results").iterdir()}
     crop.grow(verbosity=0)
     assert crop.reap().y.sel(x=3) == 3.0
 
 
-def test_a_truncated_result_counts_as_missing_before_reaping():
+def test_check_bad_lists_batches_with_damaged_results():
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="bad", batchsize=2)
+    crop.sow_combos({"x": range(4)})
+    crop.grow(verbosity=0)
+    damage_last_byte_of_log(crop)
+    with pytest.warns(UserWarning):
+        assert crop.check_bad() == (2,)
+
+
+def test_a_result_log_torn_by_a_crash_loses_only_its_last_record():
     runner = xyz.Runner(lambda x: x * 1.0, "y")
     crop = runner.Crop(name="trunc", batchsize=2)
     crop.sow_combos({"x": range(4)})
     crop.grow(verbosity=0)
-    path = crop.layout.result(1)
-    path.write_bytes(path.read_bytes()[:20])
-    assert crop.missing_results() == (1,)
+    (log,) = crop.layout.folder("results").glob("*.log")
+    log.write_bytes(log.read_bytes()[:-5])
+    assert crop.missing_results() == (2,)
     crop.grow(verbosity=0)
-    assert crop.reap().y.sel(x=1) == 1.0
+    assert crop.reap().y.sel(x=3) == 3.0
 
 
 def test_reaping_a_sampler_crop_appends_rows_to_its_table():

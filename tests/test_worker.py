@@ -3,9 +3,12 @@ from __future__ import annotations
 import json
 import subprocess
 
-from xyzfarm import records
+import pytest
+
+from xyzfarm import records, storage
 from xyzfarm.assemble import check_schema
 from xyzfarm.layout import CropLayout
+from xyzfarm.results import ResultIndex
 from xyzfarm.sow import sow
 from xyzfarm.worker import ALREADY, BUSY, DONE, FAILED, Bundle, grow_batch
 
@@ -29,14 +32,21 @@ def test_the_worker_module_starts_without_heavy_libraries(python, python_env):
     assert out == "[]"
 
 
-def test_growing_a_batch_publishes_its_result_and_drops_the_checkpoint():
+def result_of(layout, batch):
+    return ResultIndex(layout).refresh().load(batch)
+
+
+def test_growing_a_batch_appends_its_result_to_the_log_and_drops_the_checkpoint():
     layout = sown(lambda x: x * 10, {"x": range(6)}, batchsize=3)
     bundle = Bundle(layout)
     assert grow_batch(bundle, 2) == DONE
-    result = records.read_record_file(layout.result(2))
+    result = result_of(layout, 2)
     assert list(result["indices"]) == [3, 4, 5] and result["outputs"] == [30, 40, 50]
     assert not layout.partial(2).exists()
     assert grow_batch(bundle, 2) == ALREADY
+    assert grow_batch(Bundle(layout), 2) == ALREADY  # another grower sees it too
+    assert grow_batch(bundle, 1) == DONE
+    assert len(list(layout.folder("results").glob("*.log"))) == 1  # one log per grower
 
 
 def test_a_batch_resumes_from_its_checkpoint_without_recomputing():
@@ -48,11 +58,11 @@ def test_a_batch_resumes_from_its_checkpoint_without_recomputing():
 
     layout = sown(fn, {"x": range(4)}, batchsize=4)
     with open(layout.partial(1), "ab") as f:
-        records.append_record(f, (0, 0))
-        records.append_record(f, (1, 1))
+        records.append_record(f, {0: 0})
+        records.append_record(f, {1: 1})
     assert grow_batch(Bundle(layout, fn, {}), 1) == DONE
     assert calls == [2, 3]
-    assert records.read_record_file(layout.result(1))["outputs"] == [0, 1, 2, 3]
+    assert result_of(layout, 1)["outputs"] == [0, 1, 2, 3]
 
 
 def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progress():
@@ -69,17 +79,39 @@ def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progres
     last = data["attempts"][-1]
     assert last["attempt"] == 2 and last["error_type"] == "ValueError"
     assert last["case"] == {"x": "2"} and "bad x" in last["traceback"]
-    assert [pos for pos, _ in records.read_appended(layout.partial(1))] == [0, 1]
-    assert not layout.result(1).exists()
+    assert [sorted(c) for c in records.read_appended(layout.partial(1))] == [[0, 1]]
+    assert not ResultIndex(layout).refresh().has(1)
 
 
-def test_a_batch_claimed_by_another_grower_is_skipped():
-    from xyzfarm import storage
+CLAIM = """
+import sys, time, xyzfarm.storage as s
+locks = s.record_locks(sys.argv[1])
+assert locks.try_lock(1)
+print("claimed", flush=True)
+time.sleep(60)
+"""
 
+
+def test_a_batch_claimed_by_another_grower_is_skipped_until_that_grower_dies(python, python_env):
     layout = sown(lambda x: x, {"x": range(2)})
-    with storage.try_locked(layout.running(1)) as claimed:
-        assert claimed
-        assert grow_batch(Bundle(layout), 1) == BUSY
+    other = subprocess.Popen(
+        [python, "-c", CLAIM, str(layout.running_locks)], env=python_env, stdout=subprocess.PIPE
+    )
+    assert other.stdout is not None and other.stdout.readline().strip() == b"claimed"
+    bundle = Bundle(layout)
+    assert grow_batch(bundle, 1) == BUSY
+    assert grow_batch(bundle, 2) == DONE
+    other.kill()
+    other.wait()
+    assert grow_batch(bundle, 1) == DONE
+
+
+def test_a_record_lock_held_by_this_process_is_reported_and_not_released_by_a_check():
+    locks = storage.record_locks("locks")
+    assert locks.try_lock(3) and locks.is_locked(3) and not locks.try_lock(3)
+    assert not locks.is_locked(4)
+    locks.unlock(3)
+    assert not locks.is_locked(3)
 
 
 def test_the_saved_function_and_constants_are_used_when_none_is_given():
@@ -92,4 +124,22 @@ def test_the_saved_function_and_constants_are_used_when_none_is_given():
         constants={"c": 100},
     )
     assert grow_batch(Bundle(layout), 1) == DONE
-    assert records.read_record_file(layout.result(1))["outputs"] == [101]
+    assert result_of(layout, 1)["outputs"] == [101]
+
+
+def test_checkpoints_are_flushed_for_cases_slower_than_the_interval_and_on_exit():
+    import time
+
+    def slow(x):
+        time.sleep(0.03)
+        if x == 2:
+            raise SystemExit(143)  # as the SIGTERM handler does
+        return x
+
+    layout = sown(slow, {"x": range(4)}, batchsize=4)
+    with pytest.raises(SystemExit):
+        grow_batch(Bundle(layout, slow, {}), 1)
+    flushed = {}
+    for chunk in records.read_appended(layout.partial(1)):
+        flushed.update(chunk)
+    assert flushed == {0: 0, 1: 1}

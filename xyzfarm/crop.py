@@ -22,6 +22,7 @@ from . import manifest, storage
 from . import reap as reaping
 from .errors import InvalidInputError
 from .layout import FOLDER_PREFIX, CropLayout
+from .results import ResultIndex
 from .sow import sow
 
 if TYPE_CHECKING:
@@ -311,12 +312,13 @@ class Crop:
         return len(self.completed_results())
 
     def completed_results(self) -> tuple[int, ...]:
-        """Ids of batches with a result."""
+        """Ids of batches with an intact result."""
         total = self.num_sown_batches
-        return tuple(sorted(b for b in self.layout.batch_ids_in("results") if 1 <= b <= total))
+        done = ResultIndex(self.layout).refresh().done()
+        return tuple(sorted(b for b in done if 1 <= b <= total))
 
     def missing_results(self) -> tuple[int, ...]:
-        """Ids of batches without a (complete) result."""
+        """Ids of batches without an intact result."""
         return tuple(growing.missing_batches(self.layout, self.num_sown_batches))
 
     def status(self) -> CropStatus:
@@ -324,14 +326,11 @@ class Crop:
         if not self.is_prepared():
             return CropStatus(0, 0, 0, 0, 0)
         total = self.num_sown_batches
-        done = {b for b in self.layout.batch_ids_in("results") if 1 <= b <= total}
-        failed = {b for b in self.layout.batch_ids_in("failed") if 1 <= b <= total} - done
-        running = {
-            b
-            for b in self.layout.batch_ids_in("running")
-            if b not in done and storage.is_locked(self.layout.running(b))
-        }
-        failed -= running
+        done = set(self.completed_results())
+        locks = storage.record_locks(self.layout.running_locks)
+        running = {b for b in range(1, total + 1) if b not in done and locks.is_locked(b)}
+        failed = {b for b in self.layout.batch_ids_in("failed") if 1 <= b <= total}
+        failed -= done | running
         missing = total - len(done) - len(failed) - len(running)
         return CropStatus(
             total, len(done), len(failed), len(running), missing, tuple(sorted(failed))
@@ -493,8 +492,10 @@ class Crop:
             if not self.is_prepared():
                 # reaped and cleaned up already (perhaps by a concurrent reaper): the data
                 # is where it was delivered, and there is nothing to do twice
-                warnings.warn(f"no crop at {self.location!r} to reap: it was reaped already "
-                              "or never sown.", stacklevel=2)
+                warnings.warn(
+                    f"no crop at {self.location!r} to reap: it was reaped already or never sown.",
+                    stacklevel=2,
+                )
                 return self._delivered()
             data = self._manifest()
             harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
@@ -572,17 +573,19 @@ class Crop:
         reaping.delete_crop(self.layout)
 
     def check_bad(self, delete_bad: bool = True) -> tuple[int, ...]:
-        """Ids of batches whose result file is truncated or damaged (deleted if asked)."""
-        from . import records
+        """Ids of batches whose every result record is damaged (they count as missing).
 
+        ``delete_bad`` is accepted for xyzpy compatibility: damaged records are always
+        listed in ``results/damaged`` and ignored from then on.
+        """
+        del delete_bad
+        index = ResultIndex(self.layout).refresh()
         bad = []
         for batch in self.completed_results():
             try:
-                records.read_record_file(self.layout.result(batch))
-            except Exception:
+                index.load(batch)
+            except KeyError:
                 bad.append(batch)
-                if delete_bad:
-                    self.layout.result(batch).unlink(missing_ok=True)
         return tuple(bad)
 
 

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import records, storage
+from . import storage
 from .errors import BatchFailedError, InvalidInputError
 from .layout import CropLayout
 from .pool import Slot, WorkerPool, plan_slots
+from .results import ResultIndex
 from .worker import FAILED, Bundle, grow_batch
 
 
 def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
-    """Batches without a complete result file (failed ones included)."""
-    present = layout.batch_ids_in("results")
-    return [
-        b
-        for b in range(1, num_batches + 1)
-        if b not in present or not records.looks_complete(layout.result(b))
-    ]
+    """Batches without an intact result (failed ones included)."""
+    index = ResultIndex(layout).refresh()
+    return [b for b in range(1, num_batches + 1) if not index.has(b)]
 
 
 def last_error(layout: CropLayout, batch: int) -> str:
@@ -35,9 +33,18 @@ def last_error(layout: CropLayout, batch: int) -> str:
     return f"{last.get('error_type')}: {last.get('message')}{case} (attempt {last.get('attempt')})"
 
 
+_bundles: dict[tuple[int, str, int], Bundle] = {}
+
+
 def _grow_in_executor(root: str, batch: int, payload: bytes | None, log: bool) -> str:
-    fn, fixed = (None, None) if payload is None else storage.loads(payload)
-    return grow_batch(Bundle(CropLayout.from_root(root), fn, fixed), batch, log=log)
+    # one Bundle per executor process (and function): the manifest, function and open crop
+    # files are loaded once, not once per batch
+    key = (os.getpid(), root, hash(payload))
+    bundle = _bundles.get(key)
+    if bundle is None:
+        fn, fixed = (None, None) if payload is None else storage.loads(payload)
+        bundle = _bundles[key] = Bundle(CropLayout.from_root(root), fn, fixed)
+    return grow_batch(bundle, batch, log=log)
 
 
 class _Progress:
@@ -119,8 +126,11 @@ def grow(
             _grow_with_executor(layout, batches, fn, fixed, executor, num_workers, log, note)
         else:
             bundle = Bundle(layout, fn, fixed)
-            for batch in batches:
-                note(batch, grow_batch(bundle, batch))
+            try:
+                for batch in batches:
+                    note(batch, grow_batch(bundle, batch))
+            finally:
+                bundle.close()
     finally:
         progress.close()
     return statuses

@@ -3,14 +3,14 @@
 ```
 .xyz-<name>/
   crop.json          manifest: format version, fingerprint, batch plan, output schema
-  function.pkl       the cloudpickled Runner function (absent when sown without code)
+  function.pkl       the cloudpickled function and constants (absent when sown without code)
   cases.bin          every batch's cases, one framed record per batch ...
   cases.idx          ... found through this index of byte offsets
-  results/<i>        batch i's outputs, published by atomic rename when complete
+  results/*.log      finished batches: one append-only log per growing process
+  results/damaged    records found damaged (their batches count as missing)
   partial/<i>        case-level checkpoint (append-only records) while batch i runs
-  running/<i>.lock   held (flock) by the process growing batch i
+  running.lock       byte i is locked (POSIX record lock) by the process growing batch i
   failed/<i>.json    why batch i failed: error, traceback, case, host, attempt
-  corrupt/<i>        result files that failed their checksum, moved aside
   logs/batch-<i>.log stdout and stderr of batch i (when logging)
   jobs/<id>/         scheduler submissions (rendered script, array map, record)
 ```
@@ -93,30 +93,25 @@ class CropLayout:
         # which the reaper before it may have deleted
         return self.parent_dir / f"{FOLDER_PREFIX}{self.name}.reap"
 
-    def result(self, batch: int) -> Path:
-        return self.root / "results" / str(batch)
-
     def partial(self, batch: int) -> Path:
         return self.root / "partial" / str(batch)
 
-    def running(self, batch: int) -> Path:
-        return self.root / "running" / f"{batch}.lock"
+    @property
+    def running_locks(self) -> Path:
+        return self.root / "running.lock"
 
     def failed(self, batch: int) -> Path:
         return self.root / "failed" / f"{batch}.json"
-
-    def corrupt(self, batch: int) -> Path:
-        return self.root / "corrupt" / str(batch)
 
     def log(self, batch: int) -> Path:
         return self.root / "logs" / f"batch-{batch}.log"
 
     def folder(self, kind: str) -> Path:
-        """One of the per-batch folders: results, partial, running, failed, corrupt, logs."""
+        """One of the folders: results, partial, failed, logs."""
         return self.root / kind
 
     def make_folders(self) -> None:
-        for kind in ("results", "partial", "running", "failed", "logs"):
+        for kind in ("results", "partial", "failed", "logs"):
             self.folder(kind).mkdir(parents=True, exist_ok=True)
 
     def batch_ids_in(self, kind: str) -> set[int]:

@@ -1,9 +1,9 @@
 """Reaping: read every batch result of a crop and assemble them into one Dataset.
 
 Only the crop folder is needed (the schema, coordinates and constants are in ``crop.json``),
-so a crop copied to a workstation reaps there without the user's code. Result files are
-checked (length and checksum) before use; a damaged one is moved to ``corrupt/``, reported,
-and its batch counted as missing.
+so a crop copied to a workstation reaps there without the user's code. Every result record is
+checked (length and checksum) before use; a damaged one is reported, listed in
+``results/damaged``, and its batch counted as missing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import warnings
 from typing import Any
 
 import numpy as np
@@ -19,8 +18,9 @@ import xarray as xr
 
 from . import manifest, records, storage
 from .assemble import build_dataset
-from .errors import CropIncompleteError, DataFileError
+from .errors import CropIncompleteError
 from .layout import CropLayout
+from .results import ResultIndex
 from .sow import schema_from_json
 
 
@@ -49,29 +49,27 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
     rows: dict[int, tuple[Any, ...]] = {}
     grown: list[int] = []
     missing: list[int] = []
-    need_rows = data["kind"] != "combos"
-    for batch in range(1, num_batches + 1):
-        path = layout.result(batch)
-        if not path.exists():
-            missing.append(batch)
-            continue
-        try:
-            result = records.read_record_file(path)
-        except DataFileError as exc:
-            layout.folder("corrupt").mkdir(exist_ok=True)
-            os.replace(path, layout.corrupt(batch))
-            warnings.warn(
-                f"{exc} Moved to {layout.corrupt(batch)}; batch {batch} counts as "
-                "missing: grow it again.",
-                stacklevel=3,
-            )
-            missing.append(batch)
-            continue
-        outputs.update(zip(result["indices"], result["outputs"]))
-        grown.append(batch)
-        if need_rows:
-            spec = records.read_indexed(layout.cases, layout.cases_index, batch - 1)
-            rows.update(zip(spec["indices"], spec["rows"]))
+    index = ResultIndex(layout).refresh()
+    cases = (
+        records.IndexedReader(layout.cases, layout.cases_index)
+        if data["kind"] != "combos"
+        else None
+    )
+    try:
+        for batch in range(1, num_batches + 1):
+            try:
+                result = index.load(batch)
+            except KeyError:  # never grown, or every record of it damaged (warned)
+                missing.append(batch)
+                continue
+            outputs.update(zip(result["indices"], result["outputs"]))
+            grown.append(batch)
+            if cases is not None:
+                spec = cases.get(batch - 1)
+                rows.update(zip(spec["indices"], spec["rows"]))
+    finally:
+        if cases is not None:
+            cases.close()
     if missing and not allow_incomplete:
         failed = sorted(layout.batch_ids_in("failed") & set(missing))
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")

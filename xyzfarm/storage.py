@@ -8,9 +8,11 @@ atomic: a reader (or a crash, or ``kill -9``) sees the old file or the new one, 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,38 +142,60 @@ def locked(path: PathLike, timeout_s: float | None = None) -> Iterator[None]:
         lock.release()
 
 
-@contextlib.contextmanager
-def try_locked(path: PathLike) -> Iterator[bool]:
-    """Try once to take an exclusive lock on ``path`` itself; yield whether it was taken.
+class RecordLocks:
+    """Exclusive POSIX record locks on single bytes of one file: a lock per batch, one file.
 
-    Used to claim a batch: a second grower of the same batch sees ``False`` and moves on. The
-    kernel drops the lock if its holder dies, so a crashed grower never blocks a batch.
+    Claiming a batch this way creates no file per batch (file creation costs ~0.2 ms on some
+    disks, more on network filesystems), works over NFS where ``flock`` may not, and like
+    every kernel lock is dropped when its holder dies. POSIX locks belong to the process and
+    vanish when *any* descriptor of the file is closed, so there is one instance per path
+    per process (:func:`record_locks`), and this process's own claims are remembered.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(p), is_singleton=False, thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
 
+    def __init__(self, path: PathLike) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        self.held: set[int] = set()
+        self._guard = threading.Lock()
 
-def is_locked(path: PathLike) -> bool:
-    """Whether another process (or open handle) holds the lock on ``path`` right now."""
-    if not os.path.exists(path):
+    def try_lock(self, i: int) -> bool:
+        """Claim record ``i``; False if another process holds it (or this one already does)."""
+        with self._guard:
+            if i in self.held:
+                return False
+            try:
+                fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, i)
+            except OSError:
+                return False
+            self.held.add(i)
+            return True
+
+    def unlock(self, i: int) -> None:
+        with self._guard:
+            if i in self.held:
+                fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, i)
+                self.held.discard(i)
+
+    def is_locked(self, i: int) -> bool:
+        """Whether some process (this one included) holds record ``i``."""
+        if i in self.held:
+            return True
+        if not self.try_lock(i):
+            return True
+        self.unlock(i)
         return False
-    lock = filelock.FileLock(os.fspath(path), is_singleton=False, thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        return True
-    lock.release()
-    return False
+
+
+_record_locks: dict[tuple[int, str], RecordLocks] = {}
+
+
+def record_locks(path: PathLike) -> RecordLocks:
+    """The process-wide :class:`RecordLocks` of ``path``."""
+    # keyed by pid too: a forked child inherits the object but not the parent's locks
+    key = (os.getpid(), os.path.abspath(path))
+    if key not in _record_locks:
+        _record_locks[key] = RecordLocks(key[1])
+    return _record_locks[key]
 
 
 def dumps(obj: Any) -> bytes:

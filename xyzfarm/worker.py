@@ -3,10 +3,13 @@
 ``python -m xyzfarm.worker serve CROP`` is a persistent pool worker: it reads batch ids on
 stdin and answers one JSON line per batch on ``--reply-fd``. Growing one batch:
 
-1. claim it with a non-blocking lock on ``running/<i>.lock`` (a busy batch is skipped);
-2. resume from its checkpoint ``partial/<i>``: an append-only file with one record per
-   finished case, so a ``kill -9`` loses at most the case in flight;
-3. on success publish ``results/<i>`` atomically, then drop the checkpoint;
+1. claim it with a POSIX record lock on byte ``i`` of ``running.lock`` (a busy batch is
+   skipped; the kernel drops the claim if the grower dies);
+2. resume from its checkpoint ``partial/<i>``, which holds every finished case that was
+   flushed: checkpoints are flushed at most every ``CHECKPOINT_INTERVAL_S`` and always on
+   SIGTERM/SIGUSR1, so preemption loses only the case in flight and ``kill -9`` at most that
+   case or ``CHECKPOINT_INTERVAL_S`` of work (every case, when cases take longer than that);
+3. on success append its result to this process's result log (see :mod:`xyzfarm.results`);
 4. on an exception record ``failed/<i>.json`` (type, message, traceback, case, host, attempt).
 
 LEAN: this module (and what it imports) must not import xarray, h5netcdf, pandas or jinja2;
@@ -30,13 +33,16 @@ from typing import Any
 from . import manifest, records, storage
 from .execute import make_caller
 from .layout import CropLayout
+from .results import ResultIndex, ResultWriter
 
 #: what grow_batch reports
 DONE, FAILED, BUSY, ALREADY = "done", "failed", "busy", "already"
+#: longest stretch of finished cases a kill -9 may lose (cases are flushed at least this often)
+CHECKPOINT_INTERVAL_S = 0.02
 
 
 class Bundle:
-    """What a grower needs, loaded once per process: the function and the crop's case names."""
+    """What a grower needs, loaded once per process: function, case names, open crop files."""
 
     def __init__(
         self,
@@ -58,6 +64,15 @@ class Bundle:
             fn, fixed = saved["fn"], saved["fixed"]
         self.fn = fn
         self.call = make_caller(fn, self.arg_names, fixed or {})
+        self.cases = records.IndexedReader(layout.cases, layout.cases_index)
+        self.index = ResultIndex(layout).refresh()
+        self.writer = ResultWriter(layout)
+        self.locks = storage.record_locks(layout.running_locks)
+        self.failed_before = layout.batch_ids_in("failed")
+
+    def close(self) -> None:
+        self.writer.close()
+        self.cases.close()
 
 
 def _attempts(layout: CropLayout, batch: int) -> list[dict[str, Any]]:
@@ -110,58 +125,84 @@ def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
 
 def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
     """Grow one batch (1-based id) of the crop; return DONE, FAILED, BUSY or ALREADY."""
-    layout = bundle.layout
-    result = layout.result(batch)
-    if records.looks_complete(result):
+    if bundle.index.has(batch):
         return ALREADY
-    with storage.try_locked(layout.running(batch)) as claimed:
-        if not claimed:
-            return BUSY
-        if records.looks_complete(result):  # finished by someone else while we waited
+    if not bundle.locks.try_lock(batch):
+        return BUSY
+    try:
+        if bundle.index.refresh().has(batch):  # finished by someone else before our claim
             return ALREADY
-        spec = records.read_indexed(layout.cases, layout.cases_index, batch - 1)
+        layout = bundle.layout
+        spec = bundle.cases.get(batch - 1)
         rows = spec["rows"]
-        done = {pos: out for pos, out in records.read_appended(layout.partial(batch))}
+        done: dict[int, Any] = {}
+        for chunk in records.read_appended(layout.partial(batch)):
+            done.update(chunk)
         with _output_to(layout.log(batch) if log else None):
             status = _grow_rows(bundle, batch, rows, done)
         if status != DONE:
             return status
-        outputs = [done[pos] for pos in range(len(rows))]
-        records.write_record_file(result, {"indices": spec["indices"], "outputs": outputs})
+        bundle.writer.append(
+            batch, {"indices": spec["indices"], "outputs": [done[pos] for pos in range(len(rows))]}
+        )
         with contextlib.suppress(FileNotFoundError):
             layout.partial(batch).unlink()
-        with contextlib.suppress(FileNotFoundError):
-            layout.failed(batch).unlink()
-    return DONE
+        if batch in bundle.failed_before:
+            with contextlib.suppress(FileNotFoundError):
+                layout.failed(batch).unlink()
+        return DONE
+    finally:
+        bundle.locks.unlock(batch)
 
 
 def _grow_rows(bundle: Bundle, batch: int, rows: list[Any], done: dict[int, Any]) -> str:
-    layout = bundle.layout
     call = bundle.call
-    with open(layout.partial(batch), "ab") as checkpoint:
+    pending: list[tuple[int, Any]] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        if pending:
+            # one record per flush, appended with one write(): a torn write loses only it
+            with open(bundle.layout.partial(batch), "ab") as checkpoint:
+                records.append_record(checkpoint, dict(pending))
+            pending.clear()
+        last_flush = time.monotonic()
+
+    try:
         for pos, row in enumerate(rows):
             if pos in done:
                 continue
             try:
                 out = call(*row)
             except Exception as exc:
-                record_failure(
-                    layout,
-                    batch,
-                    {
-                        "case": {n: repr(v) for n, v in zip(bundle.arg_names, row)},
-                        "case_position": pos,
-                        "error_type": type(exc).__qualname__,
-                        "message": str(exc),
-                        "traceback": traceback.format_exc(),
-                        "restart_count": os.environ.get("SLURM_RESTART_COUNT")
-                        or os.environ.get("RESTARTED"),
-                    },
-                )
+                flush()
+                _record_case_failure(bundle, batch, pos, row, exc)
                 return FAILED
-            records.append_record(checkpoint, (pos, out))
             done[pos] = out
+            pending.append((pos, out))
+            if time.monotonic() - last_flush >= CHECKPOINT_INTERVAL_S:
+                flush()
+    except BaseException:
+        flush()  # SIGTERM/SIGUSR1 (SystemExit) or Ctrl-C: keep every finished case
+        raise
     return DONE
+
+
+def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Exception) -> None:
+    record_failure(
+        bundle.layout,
+        batch,
+        {
+            "case": {n: repr(v) for n, v in zip(bundle.arg_names, row)},
+            "case_position": pos,
+            "error_type": type(exc).__qualname__,
+            "message": str(exc),
+            "traceback": traceback.format_exc(),
+            "restart_count": os.environ.get("SLURM_RESTART_COUNT") or os.environ.get("RESTARTED"),
+        },
+    )
+    bundle.failed_before.add(batch)
 
 
 def _die_with_parent() -> None:
@@ -190,8 +231,11 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
     bundle = Bundle(CropLayout.from_root(root))
     reply = os.fdopen(reply_fd, "w", buffering=1)
     # BrokenPipeError: the pool is gone; nobody to report to, and every result is on disk
-    with contextlib.suppress(BrokenPipeError):
-        _serve_loop(bundle, reply, log)
+    try:
+        with contextlib.suppress(BrokenPipeError):
+            _serve_loop(bundle, reply, log)
+    finally:
+        bundle.close()
     return 0
 
 
@@ -243,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGUSR1):
         signal.signal(sig, _exit_on_signal)
     bundle = Bundle(CropLayout.from_root(args.crop))
-    statuses = [grow_batch(bundle, b, log=args.log) for b in args.batches]
+    try:
+        statuses = [grow_batch(bundle, b, log=args.log) for b in args.batches]
+    finally:
+        bundle.close()
     return 0 if FAILED not in statuses else 1
 
 
