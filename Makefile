@@ -46,6 +46,7 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/bench_foundation.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_crops.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache xyzfarm-demo.h5*

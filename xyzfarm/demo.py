@@ -41,12 +41,22 @@ def chain(n: int, disorder: float, seed: int = 0) -> tuple[float, np.ndarray]:
 
 
 def run_demo(data_name: str | os.PathLike[str] = "xyzfarm-demo.h5", num_workers: int = 2) -> Any:
-    """Harvest the demo grid into ``data_name`` and return the Harvester.
+    """Cultivate the demo grid into ``data_name`` with pinned local workers; return the Harvester.
 
-    Cases already in the file are skipped (``missing_only``), so running it twice is cheap.
+    The missing cases are sown into a crop next to the file, grown by ``num_workers``
+    persistent worker processes each pinned to its own core (one thread each), and reaped
+    into the file. Cases already in the file are skipped, so running it twice is cheap.
     """
     from .harvester import Harvester
 
     harvester = Harvester(chain, data_name=data_name)
-    harvester.harvest_combos(DEMO_COMBOS, missing_only=True, num_workers=num_workers, verbosity=1)
+    harvester.cultivate(
+        DEMO_COMBOS,
+        name="demo",
+        parent_dir=os.path.dirname(os.path.abspath(data_name)),
+        batchsize=6,
+        num_workers=num_workers,
+        num_threads=1,
+        verbosity=1,
+    )
     return harvester

@@ -165,3 +165,6 @@ def _grow_with_executor(
     finally:
         if own:
             ex.shutdown(cancel_futures=True)
+        # bundles opened by thread executors live in this process: close their files now
+        for key in [k for k in _bundles if k[0] == os.getpid()]:
+            _bundles.pop(key).close()
