@@ -106,6 +106,22 @@ def test_a_batch_claimed_by_another_grower_is_skipped_until_that_grower_dies(pyt
     assert grow_batch(bundle, 1) == DONE
 
 
+def test_locks_held_by_another_process_are_found_in_one_sweep(python, python_env):
+    layout = sown(lambda x: x, {"x": range(2)})
+    other = subprocess.Popen(
+        [python, "-c", CLAIM, str(layout.running_locks)], env=python_env, stdout=subprocess.PIPE
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == b"claimed"
+        locks = storage.record_locks(layout.running_locks)
+        assert locks.try_lock(7)
+        assert locks.locked_in(0, 100) == {1, 7}
+        assert locks.locked_in(2, 7) == set()
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_a_record_lock_held_by_this_process_is_reported_and_not_released_by_a_check():
     locks = storage.record_locks("locks")
     assert locks.try_lock(3) and locks.is_locked(3) and not locks.try_lock(3)

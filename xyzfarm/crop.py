@@ -328,7 +328,7 @@ class Crop:
         total = self.num_sown_batches
         done = set(self.completed_results())
         locks = storage.record_locks(self.layout.running_locks)
-        running = {b for b in range(1, total + 1) if b not in done and locks.is_locked(b)}
+        running = locks.locked_in(1, total + 1) - done
         failed = {b for b in self.layout.batch_ids_in("failed") if 1 <= b <= total}
         failed -= done | running
         missing = total - len(done) - len(failed) - len(running)

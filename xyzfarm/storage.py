@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import struct
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -142,6 +143,10 @@ def locked(path: PathLike, timeout_s: float | None = None) -> Iterator[None]:
         lock.release()
 
 
+#: Linux's struct flock: l_type, l_whence, l_start, l_len, l_pid (native alignment, padded)
+_FLOCK = struct.Struct("@hhqqi4x")
+
+
 class RecordLocks:
     """Exclusive POSIX record locks on single bytes of one file: a lock per batch, one file.
 
@@ -175,6 +180,24 @@ class RecordLocks:
             if i in self.held:
                 fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, i)
                 self.held.discard(i)
+
+    def locked_in(self, start: int, stop: int) -> set[int]:
+        """Records in ``[start, stop)`` held by any process, asking the kernel once per lock."""
+        found = {i for i in self.held if start <= i < stop}
+        pos = start
+        while pos < stop:
+            query = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, pos, stop - pos, 0)
+            try:
+                answer = fcntl.fcntl(self.fd, fcntl.F_GETLK, query)
+            except OSError:  # pragma: no cover - a platform with another struct flock
+                return found | {i for i in range(pos, stop) if self.is_locked(i)}
+            kind, _, lock_start, lock_len, _ = _FLOCK.unpack(answer)
+            if kind == fcntl.F_UNLCK:
+                break
+            end = stop if lock_len == 0 else min(stop, lock_start + lock_len)
+            found.update(range(max(pos, lock_start), end))
+            pos = max(pos + 1, end)
+        return found
 
     def is_locked(self, i: int) -> bool:
         """Whether some process (this one included) holds record ``i``."""
