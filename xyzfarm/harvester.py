@@ -23,7 +23,7 @@ from .combos import check_cases, check_combos, iter_combos, product_with_cases
 from .datafile import load_ds, resolve_existing, save_ds
 from .errors import InvalidInputError
 from .merge import merge_datasets, missing_cases
-from .runner import CropMaker, Runner
+from .runner import Farmer, Runner
 
 
 def publish(ds: xr.Dataset, data_name: str | os.PathLike[str], engine: str) -> None:
@@ -70,7 +70,7 @@ def merge_into_file(
     return merged
 
 
-class Harvester(CropMaker):
+class Harvester(Farmer):
     """Run a :class:`Runner` and collect all results in a dataset kept on disk.
 
     Parameters
@@ -107,28 +107,11 @@ class Harvester(CropMaker):
     # -- the wrapped runner -------------------------------------------------------------------
 
     @property
-    def fn(self) -> Any:
-        """The labelled function."""
-        return self.runner.fn
-
-    @fn.setter
-    def fn(self, fn: Any) -> None:
-        self.runner.fn = fn
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.runner.fn(*args, **kwargs)
-
-    @property
     def last_ds(self) -> xr.Dataset | None:
         """Dataset of the last run only."""
         return self.runner.last_ds
 
     # -- the on-disk full dataset ------------------------------------------------------------
-
-    def _lock(self) -> contextlib.AbstractContextManager[None]:
-        if self.data_name is None:
-            return contextlib.nullcontext()
-        return storage.locked(self.data_name)
 
     def _read_disk(self, chunks: Any, engine: str) -> xr.Dataset | None:
         assert self.data_name is not None

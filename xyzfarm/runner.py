@@ -6,12 +6,13 @@ A Runner knows a function's named outputs and runs it over combos or cases in th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import execute
+from . import execute, storage
 from .arguments import check_arguments, fn_arg_names
 from .assemble import Schema, build_dataset, check_schema
 from .combos import Case, check_cases, check_combos, iter_combos, product_with_cases
@@ -309,6 +310,21 @@ def case_runner_to_ds(
     )
 
 
+def _mapping_property(attr: str, doc: str) -> Any:
+    """A validated mapping attribute: set from any mapping (or None), deleted to empty."""
+
+    def get(self: Any) -> dict[str, Any]:
+        return getattr(self, attr)
+
+    def set_(self: Any, value: Mapping[str, Any] | None) -> None:
+        setattr(self, attr, _mapping(value, attr.lstrip("_")))
+
+    def delete(self: Any) -> None:
+        setattr(self, attr, {})
+
+    return property(get, set_, delete, doc)
+
+
 class CropMaker:
     """Gives Runner, Harvester and Sampler xyzpy's ``.Crop(...)`` factory."""
 
@@ -335,6 +351,30 @@ class CropMaker:
             batchsize=batchsize,
             num_batches=num_batches,
         )
+
+
+class Farmer(CropMaker):
+    """What Harvester and Sampler share: a wrapped Runner and a lockable data file."""
+
+    runner: Runner
+    data_name: str | None
+
+    @property
+    def fn(self) -> Any:
+        """The labelled function."""
+        return self.runner.fn
+
+    @fn.setter
+    def fn(self, fn: Any) -> None:
+        self.runner.fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.runner.fn(*args, **kwargs)
+
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        if self.data_name is None:
+            return contextlib.nullcontext()
+        return storage.locked(self.data_name)
 
 
 class Runner(CropMaker):
@@ -457,31 +497,10 @@ class Runner(CropMaker):
     def var_coords(self) -> None:
         self._schema = check_schema(self.var_names, self._schema.var_dims, None)
 
-    @property
-    def constants(self) -> dict[str, Any]:
-        """Arguments given to every call and saved with the data."""
-        return self._constants
-
-    @constants.setter
-    def constants(self, constants: Mapping[str, Any] | None) -> None:
-        self._constants = _mapping(constants, "constants")
-
-    @constants.deleter
-    def constants(self) -> None:
-        self._constants = {}
-
-    @property
-    def resources(self) -> dict[str, Any]:
-        """Arguments given to every call and never saved."""
-        return self._resources
-
-    @resources.setter
-    def resources(self, resources: Mapping[str, Any] | None) -> None:
-        self._resources = _mapping(resources, "resources")
-
-    @resources.deleter
-    def resources(self) -> None:
-        self._resources = {}
+    constants = _mapping_property(
+        "_constants", "Arguments given to every call and saved with the data."
+    )
+    resources = _mapping_property("_resources", "Arguments given to every call and never saved.")
 
     @property
     def attrs(self) -> dict[str, Any]:

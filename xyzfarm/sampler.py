@@ -20,7 +20,7 @@ from . import storage
 from .assemble import split_outputs
 from .datafile import load_df, save_df
 from .errors import ComboValueError, InvalidInputError, OutputMismatchError
-from .runner import CropMaker, Runner, check_settings, sweep
+from .runner import Farmer, Runner, check_settings, sweep
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,7 @@ def append_to_file(
     return merged
 
 
-class Sampler(CropMaker):
+class Sampler(Farmer):
     """Sample a :class:`Runner` at random combinations and collect a :class:`pandas.DataFrame`.
 
     Parameters
@@ -74,23 +74,6 @@ class Sampler(CropMaker):
         self._full_df = full_df
         self._last_df: pd.DataFrame | None = None
         self.engine = engine or "pickle"
-
-    @property
-    def fn(self) -> Any:
-        """The labelled function."""
-        return self.runner.fn
-
-    @fn.setter
-    def fn(self, fn: Any) -> None:
-        self.runner.fn = fn
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.runner.fn(*args, **kwargs)
-
-    def _lock(self) -> contextlib.AbstractContextManager[None]:
-        if self.data_name is None:
-            return contextlib.nullcontext()
-        return storage.locked(self.data_name)
 
     def _read_disk(self, engine: str) -> pd.DataFrame | None:
         assert self.data_name is not None
