@@ -182,31 +182,6 @@ def test_default_runner_settings_apply_to_every_run(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_combo_runner_returns_nested_results_and_can_split_or_flatten():
-    f = foo.fn
-    assert xyz.combo_runner(f, {"x": [1, 2], "y": [10, 20]}, verbosity=0) == [
-        [(11, -9), (21, -19)],
-        [(12, -8), (22, -18)],
-    ]
-    sums, _ = xyz.combo_runner(f, {"x": [1, 2], "y": [10, 20]}, split=True, verbosity=0)
-    assert sums == [[11, 21], [12, 22]]
-    flat = xyz.combo_runner(f, {"x": [1, 2], "y": [10]}, flat=True, verbosity=0)
-    assert flat == [(11, -9), (12, -8)]
-
-
-def test_case_runner_returns_a_flat_tuple_in_case_order():
-    assert xyz.case_runner(lambda a, b: a + b, ("a", "b"), [(1, 2), (3, 4)], verbosity=0) == (3, 7)
-
-
-def test_module_level_runners_to_ds_label_results():
-    ds = xyz.combo_runner_to_ds(
-        foo.fn, {"x": [1]}, ["sum", "diff"], constants={"y": 2}, verbosity=0
-    )
-    assert ds["sum"].item() == 3 and ds.attrs["y"] == 2
-    ds = xyz.case_runner_to_ds(foo.fn, ("x", "y"), [(1, 2)], ["sum", "diff"], verbosity=0)
-    assert ds["diff"].item() == -1
-
-
 def test_label_can_make_a_harvester_or_a_sampler():
     h = xyz.label("v", harvester="data.h5")(lambda x: x)
     assert isinstance(h, xyz.Harvester) and h.data_name == "data.h5"

@@ -15,10 +15,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "label": "runner",
     "Runner": "runner",
-    "combo_runner": "runner",
-    "case_runner": "runner",
-    "combo_runner_to_ds": "runner",
-    "case_runner_to_ds": "runner",
+    "combo_runner": "sweep",
+    "case_runner": "sweep",
+    "combo_runner_to_ds": "sweep",
+    "case_runner_to_ds": "sweep",
     "Harvester": "harvester",
     "Sampler": "sampler",
     "Crop": "crop",
@@ -58,15 +58,9 @@ if TYPE_CHECKING:
     from .cultivate import cultivate
     from .datafile import load_df, load_ds, save_df, save_ds
     from .harvester import Harvester
-    from .runner import (
-        Runner,
-        case_runner,
-        case_runner_to_ds,
-        combo_runner,
-        combo_runner_to_ds,
-        label,
-    )
+    from .runner import Runner, label
     from .sampler import Sampler
+    from .sweep import case_runner, case_runner_to_ds, combo_runner, combo_runner_to_ds
 
 
 def __getattr__(name: str) -> Any:

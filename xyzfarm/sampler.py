@@ -20,7 +20,8 @@ from . import storage
 from .assemble import split_outputs
 from .datafile import load_df, save_df
 from .errors import ComboValueError, InvalidInputError, OutputMismatchError
-from .runner import Farmer, Runner, check_settings, sweep
+from .runner import Farmer, Runner
+from .sweep import check_settings, sweep
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+import xyzfarm as xyz
+from xyzfarm.errors import InvalidInputError
+from xyzfarm.sweep import as_mapping, check_settings
+
+
+def foo(x, y):
+    return x + y, x - y
+
+
+def test_combo_runner_returns_nested_results_and_can_split_or_flatten():
+    f = foo
+    assert xyz.combo_runner(f, {"x": [1, 2], "y": [10, 20]}, verbosity=0) == [
+        [(11, -9), (21, -19)],
+        [(12, -8), (22, -18)],
+    ]
+    sums, _ = xyz.combo_runner(f, {"x": [1, 2], "y": [10, 20]}, split=True, verbosity=0)
+    assert sums == [[11, 21], [12, 22]]
+    flat = xyz.combo_runner(f, {"x": [1, 2], "y": [10]}, flat=True, verbosity=0)
+    assert flat == [(11, -9), (12, -8)]
+
+
+def test_case_runner_returns_a_flat_tuple_in_case_order():
+    assert xyz.case_runner(lambda a, b: a + b, ("a", "b"), [(1, 2), (3, 4)], verbosity=0) == (3, 7)
+
+
+def test_module_level_runners_to_ds_label_results():
+    ds = xyz.combo_runner_to_ds(foo, {"x": [1]}, ["sum", "diff"], constants={"y": 2}, verbosity=0)
+    assert ds["sum"].item() == 3 and ds.attrs["y"] == 2
+    ds = xyz.case_runner_to_ds(foo, ("x", "y"), [(1, 2)], ["sum", "diff"], verbosity=0)
+    assert ds["diff"].item() == -1
+
+
+def test_unknown_settings_and_non_mappings_are_refused_naming_them():
+    with pytest.raises(InvalidInputError, match="paralel"):
+        check_settings({"paralel": True})
+    with pytest.raises(InvalidInputError, match="constants"):
+        as_mapping(3, "constants")
