@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 
+import numpy as np
 import psutil
 import pytest
 import xarray as xr
@@ -118,38 +119,37 @@ def test_kill_9_of_workers_and_parent_at_random_moments_loses_and_repeats_nothin
 
     calls = tmp_path / "calls.log"
     monkeypatch.setenv("CALLS_LOG", str(calls))
-    n = 200
+    n = 400
     runner = xyz.Runner(slowmod.slow, "y")
     crop = xyz.Crop(farmer=runner, name="kill", parent_dir=tmp_path, batchsize=5)
     crop.sow_combos({"x": range(n)})
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), *sys.path]))
     rng = random.Random(1)
     kills = trials = 0
-    while crop.status().done < crop.num_sown_batches and trials < 8:
+    while crop.status().done < crop.num_sown_batches and trials < 10:
         trials += 1
         grower = subprocess.Popen([python, "-c", GROWER, str(tmp_path)], env=env)
-        for _ in range(3):
-            time.sleep(rng.uniform(0.15, 0.5))
-            if grower.poll() is not None:
-                break
-            children = psutil.Process(grower.pid).children()
-            if rng.random() < 0.6 and children:
-                os.kill(rng.choice(children).pid, signal.SIGKILL)  # one worker: it is replaced
+        for _ in range(rng.randint(0, 2)):  # some workers die; the pool replaces them
+            time.sleep(rng.uniform(0.1, 0.4))
+            children = psutil.Process(grower.pid).children() if grower.poll() is None else []
+            if children:
+                os.kill(rng.choice(children).pid, signal.SIGKILL)
                 kills += 1
-                continue
-            grower.send_signal(signal.SIGKILL)  # the parent: its workers die with it
-            grower.wait()
-            kills += max(1, len(children))
-            for child in children:
-                with pytest.raises(psutil.NoSuchProcess):
-                    psutil.Process(child.pid).wait(timeout=10)
-            break
+        time.sleep(rng.uniform(0.1, 0.5))
+        if grower.poll() is None:  # then the parent dies, and its workers with it
+            children = psutil.Process(grower.pid).children()
+            grower.send_signal(signal.SIGKILL)
+            kills += 1 + len(children)
+            _, alive = psutil.wait_procs(children, timeout=10)
+            assert not alive  # no orphan keeps growing behind the next grower's back
         grower.wait(timeout=120)
     crop.grow(num_workers=2, num_threads=1, verbosity=0)  # resume whatever is left
     assert kills >= 3
     counts = Counter(int(line) for line in calls.read_text().split())
     ds = crop.reap()
-    xr.testing.assert_identical(ds, runner.run_combos({"x": range(n)}, verbosity=0))
+    expected = xr.Dataset({"y": ("x", np.arange(n) * 2.0)}, coords={"x": np.arange(n)})
+    xr.testing.assert_identical(ds, expected)
     assert set(counts) == set(range(n))  # nothing lost
     repeated = sum(c - 1 for c in counts.values())
+    print(f"kill -9: {trials} trials, {kills} killed, {n} cases, 0 lost, {repeated} repeated")
     assert repeated <= kills  # at most the case in flight of each killed worker
