@@ -13,8 +13,9 @@ from xyzfarm.pool import THREAD_VARS, Slot, plan_slots
 CORES = sorted(os.sched_getaffinity(0))
 
 PROBE = """
-import json, os
+import json, os, time
 def probe(x):
+    time.sleep(0.02)  # long enough that both workers get batches
     with open(os.environ["PROBE_LOG"], "a") as f:
         f.write(json.dumps({"pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0)),
                             "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
