@@ -38,8 +38,19 @@ class ResultIndex:
         self._scanned: dict[str, int] = {}
         self._where: dict[int, list[tuple[str, int]]] = {}
         self._damaged: set[tuple[str, int]] = set()
+        self._refreshed = -1e9
 
-    def refresh(self) -> ResultIndex:
+    def refresh(self, max_age_s: float = 0.0) -> ResultIndex:
+        """Read what was appended since the last refresh (skipped if that was < max_age_s ago).
+
+        Growers call this with a small ``max_age_s`` before each batch: with hundreds of array
+        tasks each writing its own log, scanning every log for every batch would dominate.
+        The cost of a stale view is at most a batch grown twice, never a wrong result.
+        """
+        now = time.monotonic()
+        if max_age_s and now - self._refreshed < max_age_s:
+            return self
+        self._refreshed = now
         try:
             names = [n for n in os.listdir(self.folder) if n.endswith(LOG_SUFFIX)]
         except FileNotFoundError:
@@ -50,8 +61,14 @@ class ResultIndex:
             entries, end = records.scan_log(self.folder / name, start)
             self._scanned[name] = end
             for batch, offset in entries:
-                self._where.setdefault(batch, []).append((name, offset))
+                self.note(batch, (name, offset))
         return self
+
+    def note(self, batch: int, place: tuple[str, int]) -> None:
+        """Record where a result of ``batch`` is (e.g. one this process just wrote)."""
+        places = self._where.setdefault(batch, [])
+        if place not in places:
+            places.append(place)
 
     def _read_damaged(self) -> set[tuple[str, int]]:
         try:
@@ -111,18 +128,21 @@ class ResultWriter:
         self._file: IO[bytes] | None = None
         self._guard = threading.Lock()
 
-    def append(self, batch: int, obj: Any) -> None:
+    def append(self, batch: int, obj: Any) -> tuple[str, int]:
+        """Append the result of ``batch``; return its place ``(log name, offset)``."""
         frame = records.log_frame(batch, obj)
         with self._guard:
-            self._append(frame)
+            return self._append(frame)
 
-    def _append(self, frame: bytes) -> None:
+    def _append(self, frame: bytes) -> tuple[str, int]:
         if self._file is None:
             name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}{LOG_SUFFIX}"
             self._file = open(self.layout.folder("results") / name, "ab")  # noqa: SIM115
         # one write() per record: a crash leaves at most a torn tail, which readers skip
+        offset = self._file.tell()
         self._file.write(frame)
         self._file.flush()
+        return os.path.basename(self._file.name), offset
 
     def close(self) -> None:
         if self._file is not None:

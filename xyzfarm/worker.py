@@ -39,6 +39,8 @@ from .results import ResultIndex, ResultWriter
 DONE, FAILED, BUSY, ALREADY = "done", "failed", "busy", "already"
 #: longest stretch of finished cases a kill -9 may lose (cases are flushed at least this often)
 CHECKPOINT_INTERVAL_S = 0.02
+#: how stale a grower's view of other growers' results may be when it claims a batch
+REFRESH_MAX_AGE_S = 0.05
 
 
 class Bundle:
@@ -131,7 +133,7 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
     if not bundle.locks.try_lock(batch):
         return BUSY
     try:
-        if bundle.index.refresh().has(batch):  # finished by someone else before our claim
+        if bundle.index.refresh(REFRESH_MAX_AGE_S).has(batch):  # finished before our claim?
             return ALREADY
         layout = bundle.layout
         spec = bundle.cases.get(batch - 1)
@@ -144,9 +146,10 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
             status = _grow_rows(bundle, batch, rows, done)
         if status != DONE:
             return status
-        bundle.writer.append(
+        place = bundle.writer.append(
             batch, {"indices": spec["indices"], "outputs": [done[pos] for pos in range(len(rows))]}
         )
+        bundle.index.note(batch, place)
         if bundle.flushed.pop(batch, False) or resumed:
             with contextlib.suppress(FileNotFoundError):
                 layout.partial(batch).unlink()
