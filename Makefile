@@ -5,12 +5,14 @@ BIN    := $(VENV)/bin
 BENCH_VENV ?= .venv-bench
 PYTEST_ARGS ?=
 
-.PHONY: help venv lint test demo docs bench clean
+.PHONY: help venv lint test demo docs bench clean cluster-up cluster-down golden
 
 help:
 	@echo "make demo   run a real sweep and print a summary of the result file"
 	@echo "make test   lint + the whole test suite"
 	@echo "make lint   ruff + mypy"
+	@echo "make cluster-up / cluster-down   a local one-node SLURM for trying things"
+	@echo "make golden regenerate the golden array-job scripts"
 	@echo "make docs   build the documentation site (warnings are errors)"
 	@echo "make bench  time xyzfarm against xyzpy 1.3.5 and a bare loop"
 	@echo "make clean  remove virtual environments and build outputs"
@@ -26,11 +28,29 @@ venv: $(BIN)/.installed
 
 lint: venv
 	$(BIN)/ruff check xyzfarm tests benchmarks
+	bash -n scripts/local-slurm.sh
 	$(BIN)/mypy
 
-# pytest exits 5 when it collected no test: that is a failure here, like any other non-zero
+SLURM_DIR := $(CURDIR)/build/slurm
+
+# A real one-node SLURM runs for the duration of the tests (started and stopped by our own
+# script, by pid). XYZ_REQUIRE_SLURM makes its tests fail, not skip, if it is not there.
+# pytest exits 5 when it collected no test: that is a failure here, like any other non-zero.
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/local-slurm.sh start $(SLURM_DIR)
+	SLURM_CONF=$(SLURM_DIR)/slurm.conf XYZ_REQUIRE_SLURM=1 $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  status=$$?; scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
+
+cluster-up:
+	scripts/local-slurm.sh start $(SLURM_DIR)
+	@scripts/local-slurm.sh env $(SLURM_DIR)
+
+cluster-down:
+	scripts/local-slurm.sh stop $(SLURM_DIR)
+
+# regenerate the golden array-job scripts after a deliberate template change
+golden: venv
+	XYZ_REGENERATE_GOLDEN=1 $(BIN)/python -m pytest tests/test_render.py -q
 
 demo: venv
 	$(BIN)/python -m xyzfarm demo

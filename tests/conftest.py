@@ -43,3 +43,19 @@ def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return folder
 
     return write
+
+
+@pytest.fixture
+def slurm() -> str:
+    """The local SLURM's config (``make test`` starts it); skip, or fail under make test."""
+    import shutil
+
+    conf = os.environ.get("SLURM_CONF")
+    ok = bool(conf) and Path(str(conf)).is_file() and shutil.which("sbatch") is not None
+    if not ok:
+        if os.environ.get("XYZ_REQUIRE_SLURM"):
+            pytest.fail(
+                f"no local SLURM (SLURM_CONF={conf!r}): scripts/local-slurm.sh start failed?"
+            )
+        pytest.skip("no local SLURM: run `make cluster-up` and export SLURM_CONF")
+    return str(conf)

@@ -361,8 +361,18 @@ class Crop:
         verbosity: int = 1,
         executor: Any = None,
         desc: str = "Grow",
-    ) -> CropStatus:
-        """Grow batches locally (default: every batch without a result).
+        *,
+        scheduler: str | None = None,
+        resources: Mapping[str, Any] | None = None,
+        workers_per_task: int | None = None,
+        profile: str | None = None,
+        wait: bool = False,
+        template_dirs: Sequence[str] | None = None,
+        max_array_size: int | None = None,
+        batches_per_task: int | None = None,
+        **resource_kwargs: Any,
+    ) -> Any:
+        """Grow batches locally, or as array jobs of a scheduler (default: every missing batch).
 
         Parameters
         ----------
@@ -390,11 +400,29 @@ class Crop:
             0 silent, 1 a progress bar over batches, 2 also the latest batch.
         executor : concurrent.futures-style executor, optional
             Grow in-process through it (process pools, submitit executors, ...).
+        scheduler : {'slurm', 'pbs', 'sge'}, optional
+            Submit array jobs instead of growing here (from a login node); returns at once
+            with a :class:`~xyzfarm.schedulers.submit.ClusterJob` unless ``wait``.
+        resources : mapping, optional
+            The request (see :class:`~xyzfarm.schedulers.resources.Resources`); its keys may
+            also be given as keyword arguments, which win.
+        workers_per_task : int, optional
+            Pinned workers inside each array task (each grows its own batch).
+        profile : str, optional
+            Options from a named profile (see :mod:`xyzfarm.schedulers.profiles`).
+        wait : bool
+            With a scheduler: wait until the submitted batches are done.
+        template_dirs : sequence of path, optional
+            Folders searched first for the script templates.
+        max_array_size : int, optional
+            The site's array index cap (default: asked from the scheduler).
+        batches_per_task : int, optional
+            Batches per array task (default ``workers_per_task``).
 
         Returns
         -------
-        CropStatus
-            The crop's state afterwards.
+        CropStatus or ClusterJob
+            The crop's state afterwards, or the submission's handle.
         """
         if not self.is_prepared():
             raise InvalidInputError(f"the crop {self.name!r} is not sown yet; sow it first.")
@@ -407,6 +435,44 @@ class Crop:
             bad = [b for b in batches if not (isinstance(b, int) and 1 <= b <= total)]
             if bad:
                 raise InvalidInputError(f"batch ids {bad} are not in 1..{total}.")
+        if scheduler is not None or profile is not None:
+            from . import cluster
+
+            if self._fn is not None and not self.layout.function.is_file():
+                raise InvalidInputError(
+                    "array tasks load the saved function: sow with save_fn=True."
+                )
+            if affinities is not None:
+                raise InvalidInputError(
+                    "affinities name this machine's cores; on a cluster each task pins its "
+                    "workers inside its own allocation (use workers_per_task)."
+                )
+            # the local pinning options mean the same per array task
+            if gpus is not None:
+                resource_kwargs.setdefault("gpus", gpus)
+            if num_threads is not None:
+                resource_kwargs.setdefault("threads_per_worker", num_threads)
+            workers_per_task = workers_per_task or num_workers
+            job = cluster.submit(
+                self.layout,
+                batches,
+                scheduler=scheduler,
+                resources=resources,
+                workers_per_task=workers_per_task,
+                profile=profile,
+                template_dirs=template_dirs,
+                max_array_size=max_array_size,
+                batches_per_task=batches_per_task,
+                **resource_kwargs,
+            )
+            if wait:
+                job.wait()
+            return job
+        if resource_kwargs:
+            raise InvalidInputError(
+                f"unknown grow option(s) {sorted(resource_kwargs)} (resource options need "
+                "scheduler=...)."
+            )
         fixed = None
         if self._fn is not None:
             # constants as sown (the runner's, plus any given to sow), and unsaved resources
@@ -432,6 +498,30 @@ class Crop:
             desc=desc,
         )
         return self.status()
+
+    def render(
+        self, scheduler: str | None = None, batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> str:
+        """The array-job script :meth:`grow` would submit (its first chunk), without submitting.
+
+        Takes the same options as :meth:`grow` with ``scheduler``; nothing is written.
+        """
+        from . import cluster
+
+        total = self._manifest()["plan"]["num_batches"]
+        batches = (
+            list(batch_ids)
+            if batch_ids is not None
+            else growing.missing_batches(self.layout, total)
+        )
+        plan = cluster.plan(self.layout, batches, scheduler=scheduler, write=False, **options)
+        return str(plan.scripts[0])
+
+    gen_cluster_script = render  # xyzpy's name
+
+    def grow_cluster(self, scheduler: str = "slurm", **options: Any) -> Any:
+        """xyzpy's name for :meth:`grow` with a scheduler."""
+        return self.grow(scheduler=scheduler, **options)
 
     def grow_missing(self, **grow_opts: Any) -> CropStatus:
         """Grow every batch without a result (see :meth:`grow`)."""

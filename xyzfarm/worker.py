@@ -299,6 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--log", action="store_true", help="per-batch log files")
     p_serve.add_argument("--cpus", default="", help="comma-separated cores to pin to")
     p_serve.add_argument("--die-with-parent", action="store_true")
+    p_task = sub.add_parser("task", help="array task: grow the batches a map file gives it")
+    p_task.add_argument("crop")
+    p_task.add_argument("--map", required=True, help="JSON map of task index to batch ids")
+    p_task.add_argument("--task", type=int, required=True, help="this task's array index")
+    p_task.add_argument("--workers", type=int, default=1, help="pinned workers in this task")
+    p_task.add_argument("--threads", type=int, default=1, help="threads per worker")
+    p_task.add_argument("--log", action="store_true")
     p_grow = sub.add_parser("grow", help="grow the given batches, then exit")
     p_grow.add_argument("crop")
     p_grow.add_argument("batches", type=int, nargs="+")
@@ -311,11 +318,44 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.crop, args.reply_fd, log=args.log, cpus=cpus or None)
     for sig in (signal.SIGTERM, signal.SIGUSR1):
         signal.signal(sig, _exit_on_signal)
-    bundle = Bundle(CropLayout.from_root(args.crop))
+    if args.command == "task":
+        return run_task(
+            args.crop, args.map, args.task, workers=args.workers, threads=args.threads, log=args.log
+        )
+    return 0 if FAILED not in grow_batches(args.crop, args.batches, log=args.log) else 1
+
+
+def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
+    """Grow ``batches`` one after the other in this process."""
+    bundle = Bundle(CropLayout.from_root(root))
     try:
-        statuses = [grow_batch(bundle, b, log=args.log) for b in args.batches]
+        return [grow_batch(bundle, b, log=log) for b in batches]
     finally:
         bundle.close()
+
+
+def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int, log: bool) -> int:
+    """An array task: grow the batches of ``task`` in the map, in a pinned pool if asked."""
+    with open(map_file) as f:
+        batches = json.load(f)["tasks"].get(str(task), [])
+    if not batches:
+        print(f"xyzfarm: task {task} has no batches in {map_file}", file=sys.stderr)
+        return 0
+    if workers <= 1:
+        statuses = grow_batches(root, batches, log=log)
+    else:
+        # the pool pins its workers inside this task's allocation (its affinity mask, the
+        # GPUs the scheduler exported); imported here to keep single-worker tasks lean
+        from .pool import WorkerPool, plan_slots
+
+        statuses = []
+        slots = plan_slots(
+            num_workers=workers,
+            num_threads=threads,
+            gpus=os.environ.get("CUDA_VISIBLE_DEVICES") or None,
+        )
+        with WorkerPool(CropLayout.from_root(root), slots, log=log) as pool:
+            pool.run(batches, lambda batch, status: statuses.append(status))
     return 0 if FAILED not in statuses else 1
 
 

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# A real single-node SLURM cluster for xyzfarm's tests: munged + slurmctld + slurmd from
+# Debian's packages, on 127.0.0.1, as root, without systemd.
+#
+#   scripts/local-slurm.sh start [DIR]   install if needed, start, wait until the node is usable
+#   scripts/local-slurm.sh stop  [DIR]   cancel jobs, stop only the daemons this script started
+#   scripts/local-slurm.sh env   [DIR]   print "export SLURM_CONF=..." for the cluster in DIR
+#
+# DIR (default build/slurm under the repository) holds slurm.conf, gres.conf, state, spool,
+# logs and the pid files of what this script started. The daemons are stopped by those pids,
+# never by name. Knobs: XYZ_SLURM_MAX_ARRAY (MaxArraySize, default 100001), XYZ_SLURM_GPUS
+# (fake GPUs declared as gres, default 2), XYZ_SLURM_WAIT (seconds to wait, default 60).
+set -euo pipefail
+
+say() { printf '[local-slurm] %s\n' "$*" >&2; }
+fail() { say "ERROR: $*"; show_logs; exit 1; }
+
+cmd=${1:-}
+here=$(cd "$(dirname "$0")/.." && pwd -P)
+dir=${2:-$here/build/slurm}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd -P)
+conf=$dir/slurm.conf
+pids=$dir/pids
+logs=$dir/log
+export SLURM_CONF=$conf
+node=$(hostname -s 2>/dev/null || echo localhost)
+[[ "$node" =~ ^[A-Za-z0-9][A-Za-z0-9-]*$ ]] || node=localhost
+
+show_logs() {
+    for f in "$logs"/*.log; do
+        [ -f "$f" ] && { printf -- '----- last lines of %s\n' "$f" >&2; tail -n 30 "$f" >&2; }
+    done
+    return 0
+}
+
+# is_ours NAME: the pid recorded for NAME is alive and is that program (pids get reused)
+is_ours() {
+    local pid
+    pid=$(cat "$pids/$1.pid" 2>/dev/null) || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/comm" ] || return 1
+    [ "$(cat "/proc/$pid/comm")" = "$1" ] && ! grep -q '^State:.*Z' "/proc/$pid/status"
+}
+
+retry() { # retry SECONDS COMMAND...: until it succeeds
+    local until=$(( $(date +%s) + $1 )); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$until" ] || return 1
+        sleep 0.2
+    done
+}
+
+node_usable() { sinfo -h -N -n "$node" -o %t 2>/dev/null | grep -Eq '^(idle|mix|mixed|alloc|allocated)'; }
+munge_works() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
+
+install_packages() {
+    local need=() p guard=0
+    for p in slurmctld slurmd slurm-client munge; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+    done
+    [ ${#need[@]} -eq 0 ] && return 0
+    say "installing ${need[*]}"
+    # the packages' postinst would start the daemons with Debian's defaults: forbid it
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        guard=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y --no-install-recommends "${need[@]}" \
+        || { apt-get update && apt-get install -y --no-install-recommends "${need[@]}"; }; } \
+        > "$dir/apt.log" 2>&1 || { [ $guard = 1 ] && rm -f /usr/sbin/policy-rc.d; tail -n 30 "$dir/apt.log" >&2; fail "apt-get failed"; }
+    [ $guard = 1 ] && rm -f /usr/sbin/policy-rc.d
+    return 0
+}
+
+start_munge() {
+    if munge_works; then return 0; fi
+    install -d -o munge -g munge -m 700 /etc/munge /var/log/munge
+    install -d -o munge -g munge -m 755 /run/munge
+    install -d -o munge -g munge -m 711 /var/lib/munge
+    if [ ! -s /etc/munge/munge.key ]; then
+        dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+    fi
+    chown munge:munge /etc/munge/munge.key
+    chmod 400 /etc/munge/munge.key
+    rm -f /run/munge/munged.pid
+    runuser -u munge -- /usr/sbin/munged --force </dev/null >"$logs/munged-start.log" 2>&1 \
+        || fail "munged did not start"
+    retry 10 munge_works || fail "munged does not answer"
+    cp /run/munge/munged.pid "$pids/munged.pid"
+}
+
+write_config() {
+    local topo gres="" gpus=${XYZ_SLURM_GPUS:-2} i
+    topo=$(slurmd -C 2>/dev/null | head -n1 | sed -E 's/^NodeName=[^ ]+ //; s/ UpTime=.*//')
+    [ -n "$topo" ] || topo="CPUs=$(nproc)"
+    : > "$dir/gres.conf"
+    if [ "$gpus" -gt 0 ]; then
+        mkdir -p "$dir/gpu"
+        for ((i = 0; i < gpus; i++)); do
+            # slurmd accepts only device files here: a clone of /dev/null will do
+            [ -c "$dir/gpu/nvidia$i" ] || mknod -m 666 "$dir/gpu/nvidia$i" c 1 3
+        done
+        gres=" Gres=gpu:$gpus"
+        echo "NodeName=$node Name=gpu File=$dir/gpu/nvidia[0-$((gpus - 1))]" > "$dir/gres.conf"
+    fi
+    cat > "$conf" <<EOF
+# written by xyzfarm scripts/local-slurm.sh: a one-node test cluster
+ClusterName=xyzfarm-local
+SlurmctldHost=$node(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=cred_expire=5
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$pids/slurmctld.pid
+SlurmdPidFile=$pids/slurmd.pid
+SlurmctldLogFile=$logs/slurmctld.log
+SlurmdLogFile=$logs/slurmd.log
+MailProg=/bin/true
+MpiDefault=none
+SwitchType=switch/none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/affinity
+SlurmdParameters=config_overrides
+ReturnToService=2
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=2,bf_interval=1,default_queue_depth=1000
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MaxArraySize=${XYZ_SLURM_MAX_ARRAY:-100001}
+MaxJobCount=100000
+MinJobAge=300
+KillWait=5
+InactiveLimit=0
+JobCompType=jobcomp/filetxt
+JobCompLoc=$logs/jobcomp.txt
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+GresTypes=gpu
+NodeName=$node NodeAddr=127.0.0.1 $topo$gres State=UNKNOWN
+PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:32
+PartitionName=strict Nodes=$node Default=NO MaxTime=INFINITE State=UP OverSubscribe=NO
+EOF
+}
+
+start() {
+    [ "$(id -u)" = 0 ] || fail "must run as root (the daemons run as root here)"
+    mkdir -p "$pids" "$logs"
+    install_packages
+    if is_ours slurmctld && is_ours slurmd; then
+        say "already running"
+    else
+        stop_daemons
+        rm -rf "$dir/state" "$dir/spool" "$logs"/*.log
+        mkdir -p "$dir/state" "$dir/spool"
+        start_munge
+        write_config
+        slurmctld </dev/null >"$logs/slurmctld-start.log" 2>&1 || fail "slurmctld did not start"
+        retry 20 scontrol ping || fail "slurmctld does not answer"
+        slurmd </dev/null >"$logs/slurmd-start.log" 2>&1 || fail "slurmd did not start"
+    fi
+    retry "${XYZ_SLURM_WAIT:-60}" node_usable || { sinfo -N -l >&2 || true; fail "node $node is not usable"; }
+    say "ready: node $node, $(sinfo -h -N -o '%c CPUs, gres %G' | head -n1), SLURM_CONF=$conf"
+}
+
+stop_pid() { # stop_pid NAME: TERM, then KILL after 15 s, only if the pid is still that program
+    local pid i
+    is_ours "$1" || { rm -f "$pids/$1.pid"; return 0; }
+    pid=$(cat "$pids/$1.pid")
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do is_ours "$1" || break; sleep 0.1; done
+    is_ours "$1" && kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pids/$1.pid"
+}
+
+stop_daemons() {
+    if is_ours slurmctld; then
+        local jobs
+        jobs=$(squeue -h -o %F 2>/dev/null | sort -u | tr '\n' ' ')
+        if [ -n "${jobs// /}" ]; then
+            # shellcheck disable=SC2086
+            scancel $jobs 2>/dev/null || true
+            retry 15 bash -c '[ -z "$(squeue -h -o %i 2>/dev/null)" ]' || true
+        fi
+    fi
+    stop_pid slurmd
+    stop_pid slurmctld
+}
+
+case "$cmd" in
+    start) start ;;
+    stop) stop_daemons; stop_pid munged; say "stopped" ;;
+    env) echo "export SLURM_CONF=$conf" ;;
+    *) echo "usage: $0 start|stop|env [DIR]" >&2; exit 2 ;;
+esac

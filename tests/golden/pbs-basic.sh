@@ -1,0 +1,26 @@
+#!/bin/bash
+#PBS -N xyzfarm
+#PBS -l select=1:ncpus=1
+#PBS -r y
+#PBS -j oe
+#PBS -J 0-7
+
+# xyzfarm array task for the crop sweep: it grows the batches that the map file gives
+# to this task's array index. Rendered from templates/pbs.sh.j2: change the template
+# (or your own copy in a template folder), not this file.
+set -eu
+echo "xyzfarm: job ${PBS_JOBID:-?} index ${PBS_ARRAY_INDEX:-0} on $(hostname)"
+
+export PYTHONPATH=/opt/site
+export PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=1
+export MKL_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS=1
+export VECLIB_MAXIMUM_THREADS=1
+export NUMEXPR_NUM_THREADS=1
+export NUMBA_NUM_THREADS=1
+
+exec /opt/venv/bin/python -m xyzfarm.worker task '/scratch/my project/.xyz-sweep' \
+    --map '/scratch/my project/.xyz-sweep/jobs/J/chunk-0.map.json' --task "${PBS_ARRAY_INDEX:-0}" \
+    --workers 1 --threads 1
+

@@ -1,0 +1,28 @@
+#!/bin/bash
+#$ -N xyzfarm
+#$ -t 1-8
+#$ -cwd
+#$ -r y
+#$ -notify
+#$ -j y
+#$ -S /bin/bash
+
+# xyzfarm array task for the crop sweep: it grows the batches that the map file gives
+# to this task's array index. Rendered from templates/sge.sh.j2: change the template
+# (or your own copy in a template folder), not this file.
+set -eu
+echo "xyzfarm: job ${JOB_ID:-?} task ${SGE_TASK_ID:-?} on $(hostname), restarted ${RESTARTED:-0}"
+
+export PYTHONPATH=/opt/site
+export PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=1
+export MKL_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS=1
+export VECLIB_MAXIMUM_THREADS=1
+export NUMEXPR_NUM_THREADS=1
+export NUMBA_NUM_THREADS=1
+
+exec /opt/venv/bin/python -m xyzfarm.worker task '/scratch/my project/.xyz-sweep' \
+    --map '/scratch/my project/.xyz-sweep/jobs/J/chunk-0.map.json' --task "${SGE_TASK_ID:-1}" \
+    --workers 1 --threads 1
+

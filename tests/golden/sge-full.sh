@@ -1,0 +1,37 @@
+#!/bin/bash
+#$ -N sweep-1
+#$ -t 1-2
+#$ -cwd
+#$ -r y
+#$ -notify
+#$ -j y
+#$ -S /bin/bash
+#$ -tc 4
+#$ -pe smp 8
+#$ -l h_rt=01:05:00
+#$ -l h_vmem=1024M
+#$ -q gpu
+#$ -P proj42
+# site: needs exclusive nodes
+
+# xyzfarm array task for the crop sweep: it grows the batches that the map file gives
+# to this task's array index. Rendered from templates/sge.sh.j2: change the template
+# (or your own copy in a template folder), not this file.
+set -eu
+echo "xyzfarm: job ${JOB_ID:-?} task ${SGE_TASK_ID:-?} on $(hostname), restarted ${RESTARTED:-0}"
+module load python/3.11
+source ~/venvs/sim/bin/activate
+
+export PYTHONPATH=/opt/site
+export PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=2
+export MKL_NUM_THREADS=2
+export OPENBLAS_NUM_THREADS=2
+export VECLIB_MAXIMUM_THREADS=2
+export NUMEXPR_NUM_THREADS=2
+export NUMBA_NUM_THREADS=2
+
+exec /opt/venv/bin/python -m xyzfarm.worker task '/scratch/my project/.xyz-sweep' \
+    --map '/scratch/my project/.xyz-sweep/jobs/J/chunk-0.map.json' --task "${SGE_TASK_ID:-1}" \
+    --workers 4 --threads 2
+

@@ -1,0 +1,133 @@
+"""Array jobs on the real local SLURM that `make test` starts (scripts/local-slurm.sh)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+import xarray as xr
+
+import xyzfarm as xyz
+from xyzfarm.schedulers import slurm as slurm_mod
+from xyzfarm.schedulers.submit import ClusterJob
+
+MODEL = """
+import json, os, time
+import numpy as np
+
+def model(n, beta):
+    time.sleep(float(os.environ.get("MODEL_SLEEP", "0")))
+    log = os.environ.get("MODEL_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps({"n": n, "beta": beta, "pid": os.getpid(),
+                                "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                "cpus": sorted(os.sched_getaffinity(0)),
+                                "task": os.environ.get("SLURM_ARRAY_TASK_ID"),
+                                "restart": os.environ.get("SLURM_RESTART_COUNT")}) + "\\n")
+    return n * beta, np.arange(3) * beta
+"""
+COMBOS = {"n": [1, 2, 3, 4], "beta": [0.5, 1.0, 2.0]}
+
+
+@pytest.fixture
+def runner(user_module, slurm):
+    user_module("slurmmodel", MODEL)
+    import slurmmodel
+
+    return xyz.Runner(
+        slurmmodel.model, ["e", "g"], var_dims={"g": ["k"]}, var_coords={"k": range(3)}
+    )
+
+
+def squeue_empty(job: ClusterJob) -> bool:
+    return not job.scheduler_states()
+
+
+def test_the_site_array_limit_is_read_from_scontrol(slurm):
+    assert slurm_mod.max_array_size() == 100001
+
+
+def test_a_crop_grown_as_slurm_arrays_with_two_workers_per_task_reaps_to_run_combos(runner):
+    crop = runner.Crop(name="arr", batchsize=2)
+    crop.sow_combos(COMBOS)
+    job = crop.grow(scheduler="slurm", workers_per_task=2, walltime="0:10:0")
+    assert isinstance(job, ClusterJob) and len(job.job_ids) == 1
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+
+
+def test_a_small_array_limit_splits_the_submission_into_chunks(runner):
+    crop = runner.Crop(name="chunks")
+    crop.sow_combos(COMBOS)  # 12 batches
+    job = crop.grow(scheduler="slurm", max_array_size=5)
+    assert len(job.job_ids) == 3  # ceil(12 / 5) sbatch calls, indices 0..4 each
+    maps = sorted(job.job_dir.glob("chunk-*.map.json"))
+    assert [len(json.loads(m.read_text())["tasks"]) for m in maps] == [5, 5, 2]
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+
+
+def test_cancelled_tasks_leave_batches_missing_and_resubmitting_them_completes(runner, monkeypatch):
+    monkeypatch.setenv("MODEL_SLEEP", "0.5")
+    crop = runner.Crop(name="cancel")
+    crop.sow_combos(COMBOS)
+    job = crop.grow(scheduler="slurm", array_throttle=2)
+    deadline = time.monotonic() + 60
+    while not crop.completed_results() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    job.cancel()
+    deadline = time.monotonic() + 60
+    while not squeue_empty(job) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    missing = crop.missing_results()
+    assert 0 < len(missing) < 12
+    monkeypatch.setenv("MODEL_SLEEP", "0")
+    again = crop.grow(scheduler="slurm")  # only the missing batches
+    assert again.batches == list(missing)
+    assert again.wait(timeout_s=120, poll_interval_s=0.5) == []
+    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+
+
+def test_fake_gpus_show_up_as_distinct_cuda_visible_devices_per_task(runner, tmp_path, monkeypatch):
+    log = tmp_path / "model.log"
+    monkeypatch.setenv("MODEL_LOG", str(log))
+    monkeypatch.setenv("MODEL_SLEEP", "1.5")  # both tasks run at once, each with its GPU
+    crop = runner.Crop(name="gpu", num_batches=2)
+    crop.sow_combos({"n": [1, 2], "beta": [1.0]})
+    job = crop.grow(scheduler="slurm", gpus=1)
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    seen = {}
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        seen[rec["task"]] = rec["cuda"]
+    assert sorted(seen.values()) == ["0", "1"]
+
+
+def test_a_requeued_task_resumes_from_its_checkpoint_without_losing_or_repeating_cases(
+    runner, tmp_path, monkeypatch
+):
+    log = tmp_path / "model.log"
+    monkeypatch.setenv("MODEL_LOG", str(log))
+    monkeypatch.setenv("MODEL_SLEEP", "0.4")  # slower than the checkpoint interval
+    crop = runner.Crop(name="requeue", num_batches=1)
+    crop.sow_combos(COMBOS)  # one batch of 12 cases, ~5 s
+    job = crop.grow(scheduler="slurm")
+    deadline = time.monotonic() + 60
+    while (
+        not log.exists() or len(log.read_text().splitlines()) < 4
+    ) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "requeue", f"{job.job_ids[0]}_0"], check=True)
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    cases = [(r["n"], r["beta"]) for r in records]
+    assert {r["restart"] for r in records} >= {None, "1"} or {r["restart"] for r in records} >= {
+        "0",
+        "1",
+    }
+    assert len(set(cases)) == 12  # nothing lost
+    assert len(cases) - 12 <= 1  # at most the case in flight was computed twice
+    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))

@@ -1,0 +1,74 @@
+"""Growing a crop as scheduler array jobs: options, profile, plan, render, submit.
+
+:meth:`Crop.grow` with ``scheduler=`` and :meth:`Crop.render` come here; the scheduler
+specifics live in :mod:`xyzfarm.schedulers`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import InvalidInputError
+from .layout import CropLayout
+from .schedulers import submit as submitting
+from .schedulers.profiles import load_profile
+from .schedulers.resources import resources_from
+
+
+def _options(
+    scheduler: str | None,
+    profile: str | None,
+    resources: Mapping[str, Any] | None,
+    workers_per_task: int | None,
+    resource_kwargs: Mapping[str, Any],
+) -> tuple[str, Any, int]:
+    base = load_profile(profile) if profile else {}
+    scheduler = scheduler or base.pop("scheduler", None)
+    base.pop("scheduler", None)
+    workers = workers_per_task or base.pop("workers_per_task", 1)
+    base.pop("workers_per_task", None)
+    if scheduler is None:
+        raise InvalidInputError(
+            "no scheduler given: pass scheduler='slurm'|'pbs'|'sge' or a profile."
+        )
+    if not isinstance(workers, int) or workers < 1:
+        raise InvalidInputError(f"workers_per_task={workers!r} must be a positive integer.")
+    return scheduler, resources_from(base, resources, **resource_kwargs), workers
+
+
+def plan(
+    layout: CropLayout,
+    batches: Sequence[int],
+    *,
+    scheduler: str | None,
+    resources: Mapping[str, Any] | None = None,
+    workers_per_task: int | None = None,
+    profile: str | None = None,
+    template_dirs: Sequence[str | os.PathLike[str]] | None = None,
+    max_array_size: int | None = None,
+    batches_per_task: int | None = None,
+    write: bool = True,
+    **resource_kwargs: Any,
+) -> submitting.Plan:
+    """Validate the options and plan (render, and with ``write`` save) the array scripts."""
+    name, res, workers = _options(scheduler, profile, resources, workers_per_task, resource_kwargs)
+    if not batches:
+        raise InvalidInputError(f"the crop {layout.name!r} has no batch left to grow.")
+    return submitting.plan(
+        layout,
+        name,
+        list(batches),
+        res,
+        workers_per_task=workers,
+        batches_per_task=batches_per_task,
+        max_array_size=max_array_size,
+        template_dirs=template_dirs,
+        write=write,
+    )
+
+
+def submit(layout: CropLayout, batches: Sequence[int], **options: Any) -> submitting.ClusterJob:
+    """Plan and submit; one scheduler call per array chunk."""
+    return submitting.submit(plan(layout, batches, **options))

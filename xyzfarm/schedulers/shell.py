@@ -1,0 +1,62 @@
+"""The one place that starts scheduler commands (sbatch, squeue, qsub, ...).
+
+Scheduler modules only build argv lists and parse output; this seam runs them, so tests can
+record what would run, and the real-cluster tests run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import XyzfarmError
+
+
+class SchedulerError(XyzfarmError, RuntimeError):
+    """A scheduler command failed or could not be started."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    timeout_s: float = 60.0,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Completed:
+    """Run a scheduler command and return what it printed.
+
+    Raises
+    ------
+    SchedulerError
+        If the program is missing, times out, or (with ``check``) exits non-zero; the message
+        has the command and what it printed.
+    """
+    argv = tuple(str(a) for a in argv)
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=cwd
+        )
+    except FileNotFoundError:
+        raise SchedulerError(
+            f"{argv[0]!r} is not installed here (running {' '.join(argv)}); submit from a "
+            "login node of the cluster, or use Crop.render(...) to get the script."
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise SchedulerError(f"{' '.join(argv)} did not answer within {timeout_s} s.") from None
+    done = Completed(argv, proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise SchedulerError(
+            f"{' '.join(argv)} failed with exit status {proc.returncode}: "
+            f"{(proc.stderr or proc.stdout).strip()}"
+        )
+    return done

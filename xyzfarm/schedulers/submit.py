@@ -1,0 +1,224 @@
+"""Submitting a crop's batches as array jobs, and the handle that follows them.
+
+Per submission a folder ``jobs/<id>/`` holds, for each array chunk, the map file (task index
+-> batch ids), the rendered script, and ``submission.json`` (scheduler, job ids, resources).
+The script contains neither Python nor batch lists: each task runs
+``python -m xyzfarm.worker task <crop> --map <map> --task $INDEX``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .. import storage
+from ..layout import CropLayout
+from . import get, shell
+from .plan import ArrayChunk, plan_arrays
+from .render import render
+from .resources import Resources
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
+def _pythonpath() -> str:
+    here = str(Path(__file__).resolve().parent.parent.parent)
+    return os.pathsep.join(dict.fromkeys([here, *[p for p in sys.path if p]]))
+
+
+class Plan:
+    """The chunks, map files and scripts of one submission, written but not yet submitted."""
+
+    def __init__(
+        self,
+        layout: CropLayout,
+        scheduler: ModuleType,
+        chunks: list[ArrayChunk],
+        job_dir: Path,
+        scripts: list[Path],
+        resources: Resources,
+    ) -> None:
+        self.layout = layout
+        self.scheduler = scheduler
+        self.chunks = chunks
+        self.job_dir = job_dir
+        self.scripts = scripts
+        self.resources = resources
+
+
+def script_context(
+    layout: CropLayout,
+    scheduler: ModuleType,
+    chunk: ArrayChunk,
+    map_file: str,
+    res: Resources,
+    workers_per_task: int,
+) -> dict[str, Any]:
+    """Everything a template may use."""
+    cpus = res.cpus_per_task or workers_per_task * res.threads_per_worker
+    return {
+        "scheduler": scheduler.NAME,
+        "directives": scheduler.directives(res, chunk, cpus=cpus),
+        "crop_name": layout.name,
+        "crop_dir": str(layout.root),
+        "map_file": map_file,
+        "python": res.python or sys.executable,
+        "pythonpath": _pythonpath(),
+        "index_var": scheduler.INDEX_VAR,
+        "first_index": scheduler.FIRST_INDEX,
+        "workers_per_task": workers_per_task,
+        "threads_per_worker": res.threads_per_worker,
+        "setup": list(res.setup),
+        "thread_vars": THREAD_VARS,
+    }
+
+
+def plan(
+    layout: CropLayout,
+    scheduler_name: str,
+    batches: Sequence[int],
+    res: Resources,
+    *,
+    workers_per_task: int = 1,
+    batches_per_task: int | None = None,
+    max_array_size: int | None = None,
+    template_dirs: Sequence[str | os.PathLike[str]] | None = None,
+    write: bool = True,
+) -> Plan:
+    """Split ``batches`` into array chunks, write their map files and render their scripts."""
+    scheduler = get(scheduler_name)
+    limit = max_array_size or scheduler.max_array_size()
+    chunks = plan_arrays(
+        batches,
+        max_array_size=limit,
+        batches_per_task=batches_per_task or workers_per_task,
+        first_index=scheduler.FIRST_INDEX,
+    )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    job_dir = layout.root / "jobs" / f"{stamp}-{uuid.uuid4().hex[:6]}"
+    scripts = []
+    for k, chunk in enumerate(chunks):
+        map_file = job_dir / f"chunk-{k}.map.json"
+        script = job_dir / f"chunk-{k}.sh"
+        text = render(
+            scheduler.TEMPLATE,
+            script_context(layout, scheduler, chunk, str(map_file), res, workers_per_task),
+            template_dirs,
+        )
+        if write:
+            storage.write_bytes(map_file, json.dumps({"tasks": chunk.task_map()}).encode())
+            storage.write_bytes(script, text.encode())
+            script.chmod(0o755 & ~_umask())
+        scripts.append(script if write else Path(text))
+    return Plan(layout, scheduler, chunks, job_dir, scripts, res)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def submit(p: Plan) -> ClusterJob:
+    """Submit every chunk (one scheduler call each) and record the job ids."""
+    job_ids = []
+    # submitted from the output folder: the scheduler writes task output there, and no path
+    # (which may hold spaces) has to appear in a directive
+    output_dir = Path(p.resources.output_dir or p.layout.folder("logs"))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for script in p.scripts:
+        out = shell.run(p.scheduler.submit_argv(str(script)), cwd=output_dir)
+        job_ids.append(p.scheduler.parse_job_id(out.stdout))
+    batches = [b for chunk in p.chunks for task in chunk.tasks for b in task]
+    record = {
+        "scheduler": p.scheduler.NAME,
+        "job_ids": job_ids,
+        "batches": batches,
+        "chunks": [
+            {"first": c.first, "last": c.last, "script": str(s)}
+            for c, s in zip(p.chunks, p.scripts)
+        ],
+        "resources": asdict(p.resources),
+        "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    storage.write_bytes(p.job_dir / "submission.json", json.dumps(record, indent=1).encode())
+    return ClusterJob(p.layout, p.scheduler.NAME, job_ids, batches, p.job_dir)
+
+
+class ClusterJob:
+    """A submission of a crop's batches: its job ids, and ways to follow or stop it.
+
+    Progress comes from the crop's files; :meth:`scheduler_states` asks the scheduler once.
+    """
+
+    def __init__(
+        self,
+        layout: CropLayout,
+        scheduler: str,
+        job_ids: list[str],
+        batches: list[int],
+        job_dir: Path,
+    ) -> None:
+        self.layout = layout
+        self.scheduler = scheduler
+        self.job_ids = job_ids
+        self.batches = batches
+        self.job_dir = job_dir
+
+    def __repr__(self) -> str:
+        return (
+            f"<xyzfarm.ClusterJob {self.scheduler} {','.join(self.job_ids)}: "
+            f"{len(self.batches)} batches of crop {self.layout.name!r}>"
+        )
+
+    def scheduler_states(self) -> dict[str, str]:
+        """Task states from one batched scheduler query; empty means *unknown*, not done."""
+        mod = get(self.scheduler)
+        out = shell.run(mod.query_argv(self.job_ids), check=False)
+        return mod.parse_states(out.stdout) if out.returncode == 0 else {}
+
+    def remaining(self) -> list[int]:
+        """This submission's batches without a result yet."""
+        from ..grow import missing_batches
+
+        data_total = max(self.batches) if self.batches else 0
+        missing = set(missing_batches(self.layout, data_total))
+        return [b for b in self.batches if b in missing]
+
+    def wait(self, timeout_s: float | None = None, poll_interval_s: float = 1.0) -> list[int]:
+        """Wait until every batch has a result, or the scheduler has nothing left running.
+
+        An empty scheduler answer is trusted only when repeated for three polls. Returns the
+        batches still without a result (failed ones, or lost with their tasks).
+        """
+        start = time.monotonic()
+        quiet = 0
+        while True:
+            left = self.remaining()
+            if not left:
+                return []
+            quiet = quiet + 1 if not self.scheduler_states() else 0
+            if quiet >= 3:
+                return left
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                return left
+            time.sleep(poll_interval_s)
+
+    def cancel(self) -> None:
+        """Cancel every array task of this submission."""
+        shell.run(get(self.scheduler).cancel_argv(self.job_ids), check=False)
