@@ -72,3 +72,35 @@ def plan(
 def submit(layout: CropLayout, batches: Sequence[int], **options: Any) -> submitting.ClusterJob:
     """Plan and submit; one scheduler call per array chunk."""
     return submitting.submit(plan(layout, batches, **options))
+
+
+def grow(
+    layout: CropLayout,
+    batches: Sequence[int],
+    *,
+    wait: bool = False,
+    gpus: Any = None,
+    num_threads: int | None = None,
+    affinities: Any = None,
+    **options: Any,
+) -> submitting.ClusterJob:
+    """:meth:`Crop.grow` with a scheduler: submit, and optionally wait for the batches."""
+    if not layout.function.is_file():
+        raise InvalidInputError(
+            f"array tasks load the crop's saved function, and {layout.function} is missing: "
+            "sow with save_fn=True."
+        )
+    if affinities is not None:
+        raise InvalidInputError(
+            "affinities name this machine's cores; on a cluster each task pins its workers "
+            "inside its own allocation (use workers_per_task)."
+        )
+    # the local pinning options mean the same per array task
+    if gpus is not None:
+        options.setdefault("gpus", gpus)
+    if num_threads is not None:
+        options.setdefault("threads_per_worker", num_threads)
+    job = submit(layout, batches, **options)
+    if wait:
+        job.wait()
+    return job

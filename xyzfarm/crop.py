@@ -23,7 +23,7 @@ from . import reap as reaping
 from .errors import InvalidInputError
 from .layout import FOLDER_PREFIX, CropLayout
 from .results import ResultIndex
-from .sow import sow
+from .sow import farmer_record, sow
 
 if TYPE_CHECKING:
     from .runner import Runner
@@ -59,20 +59,6 @@ def _runner_of(farmer: Any) -> Runner | None:
     if isinstance(farmer, (Harvester, Sampler)):
         return farmer.runner
     raise InvalidInputError(f"farmer must be a Runner, Harvester or Sampler, got {farmer!r}.")
-
-
-def _farmer_record(farmer: Any, parent_dir: Path) -> dict[str, Any] | None:
-    from .harvester import Harvester
-    from .sampler import Sampler
-
-    if isinstance(farmer, (Harvester, Sampler)) and farmer.data_name is not None:
-        path = Path(farmer.data_name).absolute()
-        return {
-            "kind": "harvester" if isinstance(farmer, Harvester) else "sampler",
-            "data_name": os.path.relpath(path, parent_dir),
-            "engine": farmer.engine,
-        }
-    return {"kind": "runner"} if farmer is not None else None
 
 
 class Crop:
@@ -212,7 +198,7 @@ class Crop:
             num_batches=num_batches,
             shuffle=shuffle or self.shuffle,
             save_fn=self.save_fn,
-            farmer=_farmer_record(self.farmer, self.layout.parent_dir),
+            farmer=farmer_record(self.farmer, self.layout.parent_dir),
             unique=unique,
             **self._schema_parts(constants),
         )
@@ -438,36 +424,22 @@ class Crop:
         if scheduler is not None or profile is not None:
             from . import cluster
 
-            if self._fn is not None and not self.layout.function.is_file():
-                raise InvalidInputError(
-                    "array tasks load the saved function: sow with save_fn=True."
-                )
-            if affinities is not None:
-                raise InvalidInputError(
-                    "affinities name this machine's cores; on a cluster each task pins its "
-                    "workers inside its own allocation (use workers_per_task)."
-                )
-            # the local pinning options mean the same per array task
-            if gpus is not None:
-                resource_kwargs.setdefault("gpus", gpus)
-            if num_threads is not None:
-                resource_kwargs.setdefault("threads_per_worker", num_threads)
-            workers_per_task = workers_per_task or num_workers
-            job = cluster.submit(
+            return cluster.grow(
                 self.layout,
                 batches,
                 scheduler=scheduler,
                 resources=resources,
-                workers_per_task=workers_per_task,
+                workers_per_task=workers_per_task or num_workers,
                 profile=profile,
+                wait=wait,
                 template_dirs=template_dirs,
                 max_array_size=max_array_size,
                 batches_per_task=batches_per_task,
+                gpus=gpus,
+                num_threads=num_threads,
+                affinities=affinities,
                 **resource_kwargs,
             )
-            if wait:
-                job.wait()
-            return job
         if resource_kwargs:
             raise InvalidInputError(
                 f"unknown grow option(s) {sorted(resource_kwargs)} (resource options need "
@@ -586,77 +558,15 @@ class Crop:
                     f"no crop at {self.location!r} to reap: it was reaped already or never sown.",
                     stacklevel=2,
                 )
-                return self._delivered()
+                return reaping.delivered(self.farmer)
             data = self._manifest()
             harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
-            out = self._deliver(harvest, data, sync=sync, overwrite=overwrite)
+            out = reaping.deliver(
+                self.farmer, self.layout, harvest, data, sync=sync, overwrite=overwrite
+            )
             if clean_up if clean_up is not None else not harvest.missing:
                 reaping.delete_crop(self.layout)
         return out
-
-    def _target(self, data: Mapping[str, Any]) -> tuple[str, str | None, str]:
-        from .harvester import Harvester
-        from .runner import Runner
-        from .sampler import Sampler
-
-        if isinstance(self.farmer, Harvester):
-            return "harvester", self.farmer.data_name, self.farmer.engine
-        if isinstance(self.farmer, Sampler):
-            return "sampler", self.farmer.data_name, self.farmer.engine
-        if isinstance(self.farmer, Runner):
-            return "runner", None, ""
-        record = data.get("farmer") or {}
-        if record.get("kind") in ("harvester", "sampler"):
-            return (
-                record["kind"],
-                str(self.layout.parent_dir / record["data_name"]),
-                record["engine"],
-            )
-        return "dataset", None, ""
-
-    def _deliver(
-        self,
-        harvest: reaping.Harvest,
-        data: Mapping[str, Any],
-        *,
-        sync: bool,
-        overwrite: bool | None,
-    ) -> Any:
-        from .harvester import Harvester, merge_into_file
-        from .runner import Runner
-        from .sampler import Sampler, append_to_file
-
-        kind, data_name, engine = self._target(data)
-        if kind == "sampler":
-            table = reaping.to_table(harvest)
-            if isinstance(self.farmer, Sampler):
-                self.farmer.add_df(table, sync=sync)
-            elif data_name is not None:
-                append_to_file(data_name, table, engine=engine)
-            return table
-        ds = reaping.to_dataset(harvest)
-        if kind == "harvester":
-            if isinstance(self.farmer, Harvester):
-                self.farmer.add_ds(ds, sync=sync, overwrite=overwrite)
-                return self.farmer.full_ds
-            assert data_name is not None
-            return merge_into_file(data_name, ds, overwrite, engine=engine)
-        if kind == "runner" and isinstance(self.farmer, Runner):
-            self.farmer._last_ds = ds
-        return ds
-
-    def _delivered(self) -> Any:
-        from .harvester import Harvester
-        from .runner import Runner
-        from .sampler import Sampler
-
-        if isinstance(self.farmer, Harvester):
-            return self.farmer.full_ds
-        if isinstance(self.farmer, Sampler):
-            return self.farmer.full_df
-        if isinstance(self.farmer, Runner):
-            return self.farmer.last_ds
-        return None
 
     def delete_all(self) -> None:
         """Delete the crop folder and everything in it."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -164,3 +165,73 @@ def delete_crop(layout: CropLayout) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.replace(layout.root, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _target(
+    farmer: Any, layout: CropLayout, data: Mapping[str, Any]
+) -> tuple[str, str | None, str]:
+    from .harvester import Harvester
+    from .runner import Runner
+    from .sampler import Sampler
+
+    if isinstance(farmer, Harvester):
+        return "harvester", farmer.data_name, farmer.engine
+    if isinstance(farmer, Sampler):
+        return "sampler", farmer.data_name, farmer.engine
+    if isinstance(farmer, Runner):
+        return "runner", None, ""
+    record = data.get("farmer") or {}
+    if record.get("kind") in ("harvester", "sampler"):
+        return (
+            record["kind"],
+            str(layout.parent_dir / record["data_name"]),
+            record["engine"],
+        )
+    return "dataset", None, ""
+
+
+def deliver(
+    farmer: Any,
+    layout: CropLayout,
+    harvest: Harvest,
+    data: Mapping[str, Any],
+    *,
+    sync: bool,
+    overwrite: bool | None,
+) -> Any:
+    from .harvester import Harvester, merge_into_file
+    from .runner import Runner
+    from .sampler import Sampler, append_to_file
+
+    kind, data_name, engine = _target(farmer, layout, data)
+    if kind == "sampler":
+        table = to_table(harvest)
+        if isinstance(farmer, Sampler):
+            farmer.add_df(table, sync=sync)
+        elif data_name is not None:
+            append_to_file(data_name, table, engine=engine)
+        return table
+    ds = to_dataset(harvest)
+    if kind == "harvester":
+        if isinstance(farmer, Harvester):
+            farmer.add_ds(ds, sync=sync, overwrite=overwrite)
+            return farmer.full_ds
+        assert data_name is not None
+        return merge_into_file(data_name, ds, overwrite, engine=engine)
+    if kind == "runner" and isinstance(farmer, Runner):
+        farmer._last_ds = ds
+    return ds
+
+
+def delivered(farmer: Any) -> Any:
+    from .harvester import Harvester
+    from .runner import Runner
+    from .sampler import Sampler
+
+    if isinstance(farmer, Harvester):
+        return farmer.full_ds
+    if isinstance(farmer, Sampler):
+        return farmer.full_df
+    if isinstance(farmer, Runner):
+        return farmer.last_ds
+    return None

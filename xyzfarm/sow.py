@@ -9,9 +9,11 @@ was never completely sown and is overwritten by the next sow.
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import manifest, records, storage
@@ -67,6 +69,21 @@ def schema_from_json(data: Mapping[str, Any]) -> Schema:
         {k: tuple(v) for k, v in data["var_dims"].items()},
         {k: manifest.decode(v) for k, v in data["var_coords"].items()},
     )
+
+
+def farmer_record(farmer: Any, parent_dir: Path) -> dict[str, Any] | None:
+    """How a crop's reap finds its way to a Harvester's or Sampler's file without the code."""
+    from .harvester import Harvester
+    from .sampler import Sampler
+
+    if isinstance(farmer, (Harvester, Sampler)) and farmer.data_name is not None:
+        path = Path(farmer.data_name).absolute()
+        return {
+            "kind": "harvester" if isinstance(farmer, Harvester) else "sampler",
+            "data_name": os.path.relpath(path, parent_dir),
+            "engine": farmer.engine,
+        }
+    return {"kind": "runner"} if farmer is not None else None
 
 
 def sow(

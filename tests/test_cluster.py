@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import xyzfarm as xyz
+from xyzfarm.errors import InvalidInputError
+from xyzfarm.schedulers.resources import ResourceError
+
+
+def f(x):
+    return x * 2.0
+
+
+@pytest.fixture
+def crop():
+    c = xyz.Runner(f, "y").Crop(name="cl", batchsize=2)
+    c.sow_combos({"x": range(6)})
+    return c
+
+
+def test_render_returns_the_script_without_writing_or_submitting(crop):
+    text = crop.render("slurm", walltime="1:5:0", partition="short")
+    assert text.startswith("#!/bin/bash") and "#SBATCH --time=01:05:00" in text
+    assert "#SBATCH --partition=short" in text and "#SBATCH --array=0-2" in text
+    assert not (Path(crop.location) / "jobs").exists()
+
+
+def test_xyzpy_names_are_aliases(crop):
+    assert crop.gen_cluster_script("sge").startswith("#!/bin/bash")
+
+
+def test_a_profile_supplies_scheduler_and_resources(crop):
+    Path("xyzfarm.toml").write_text(
+        '[profile.site]\nscheduler = "pbs"\nqueue = "workq"\nworkers_per_task = 2\n'
+    )
+    text = crop.render(profile="site")
+    assert "#PBS -q workq" in text and "--workers 2" in text
+
+
+def test_resource_options_without_a_scheduler_are_refused(crop):
+    with pytest.raises(InvalidInputError, match="walltime"):
+        crop.grow(walltime="1:00:00")
+
+
+def test_unknown_resources_are_refused_before_anything_is_written(crop):
+    with pytest.raises(ResourceError, match="walltme"):
+        crop.render("slurm", walltme="1:00:00")
+
+
+def test_affinities_make_no_sense_on_a_cluster(crop):
+    with pytest.raises(InvalidInputError, match="affinities"):
+        crop.grow(scheduler="slurm", affinities=[0])
+
+
+def test_a_crop_without_its_saved_function_cannot_be_submitted():
+    c = xyz.Crop(fn=f, name="nofn", save_fn=False)
+    c.sow_combos({"x": [1]})
+    with pytest.raises(InvalidInputError, match="save_fn"):
+        c.grow(scheduler="slurm")
+
+
+def test_submitting_without_the_scheduler_installed_says_so(crop, monkeypatch):
+    from xyzfarm.schedulers.shell import SchedulerError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SchedulerError, match="not installed"):
+        crop.grow(scheduler="slurm", max_array_size=1001)
