@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 BENCH_VENV ?= .venv-bench
 PYTEST_ARGS ?=
+SLURM_DIR := $(CURDIR)/build/slurm
 
 .PHONY: help venv lint test demo docs bench clean cluster-up cluster-down golden
 
@@ -30,8 +31,6 @@ lint: venv
 	$(BIN)/ruff check xyzfarm tests benchmarks
 	bash -n scripts/local-slurm.sh
 	$(BIN)/mypy
-
-SLURM_DIR := $(CURDIR)/build/slurm
 
 # A real one-node SLURM runs for the duration of the tests (started and stopped by our own
 # script, by pid). XYZ_REQUIRE_SLURM makes its tests fail, not skip, if it is not there.
@@ -67,6 +66,9 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/bench_foundation.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_crops.py
+	scripts/local-slurm.sh start $(SLURM_DIR)
+	SLURM_CONF=$(SLURM_DIR)/slurm.conf $(BENCH_VENV)/bin/python benchmarks/bench_clusters.py; \
+	  status=$$?; scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache xyzfarm-demo.h5*

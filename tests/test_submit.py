@@ -131,3 +131,21 @@ def test_a_requeued_task_resumes_from_its_checkpoint_without_losing_or_repeating
     assert len(set(cases)) == 12  # nothing lost
     assert len(cases) - 12 <= 1  # at most the case in flight was computed twice
     xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+
+
+def test_a_submitit_slurm_executor_grows_batches_as_the_alternative_path(
+    runner, tmp_path, monkeypatch
+):
+    import os
+    import sys
+
+    import submitit
+
+    # submitit's jobs import the function by name: make its module importable there
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    crop = runner.Crop(name="submitit", batchsize=3)
+    crop.sow_combos(COMBOS)
+    executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
+    executor.update_parameters(timeout_min=5, slurm_partition="debug")
+    crop.grow(executor=executor, verbosity=0)
+    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
