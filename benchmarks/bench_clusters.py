@@ -57,12 +57,15 @@ def submitit_100(tmp: Path) -> float:
     rows = [(x, y) for x in range(100) for y in range(10)]
     batches = [rows[i : i + 10] for i in range(0, len(rows), 10)]
     executor = submitit.AutoExecutor(folder=tmp / "submitit", cluster="slurm")
-    executor.update_parameters(timeout_min=10, slurm_partition="debug", slurm_array_parallelism=1000)
+    executor.update_parameters(
+        timeout_min=10, slurm_partition="debug", slurm_array_parallelism=1000
+    )
     start = time.perf_counter()
     jobs = executor.map_array(batch_of, batches)
     results = [r for job in jobs for r in job.result()]
-    xyzfarm.combo_runner_to_ds(lambda x, y: results[x * 10 + y], {"x": range(100), "y": range(10)},
-                               "v", verbosity=0)
+    xyzfarm.combo_runner_to_ds(
+        lambda x, y: results[x * 10 + y], {"x": range(100), "y": range(10)}, "v", verbosity=0
+    )
     return time.perf_counter() - start
 
 
@@ -79,11 +82,15 @@ def main() -> int:
         subprocess.run(["scancel", "--name=bench-10k"], check=False)
         ours = [xyzfarm_100(tmp, f"c{i}") for i in range(args.repeats)]
         theirs = [submitit_100(tmp) for _ in range(args.repeats)]
-    print(f"submit 10,000 batches (MaxArraySize 1001): {calls} sbatch calls, {seconds:.2f} s of client time")
+    print(
+        f"submit 10,000 batches (MaxArraySize 1001): {calls} sbatch calls, {seconds:.2f} s of client time"
+    )
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
-    print(f"100 trivial batches, submit to reaped Dataset: xyzfarm {ours_s:.2f} s, "
-          f"submitit map_array {theirs_s:.2f} s (submitit / xyzfarm = {theirs_s / ours_s:.2f}x); "
-          f"median of {args.repeats}")
+    print(
+        f"100 trivial batches, submit to reaped Dataset: xyzfarm {ours_s:.2f} s, "
+        f"submitit map_array {theirs_s:.2f} s (submitit / xyzfarm = {theirs_s / ours_s:.2f}x); "
+        f"median of {args.repeats}"
+    )
     return 0
 
 
