@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 BENCH_VENV ?= .venv-bench
 PYTEST_ARGS ?=
 SLURM_DIR := $(CURDIR)/build/slurm
+SGE_DIR := $(CURDIR)/build/sge
+SGE_ENV := SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 
 .PHONY: help venv lint test demo docs bench clean cluster-up cluster-down golden
 
@@ -12,7 +14,7 @@ help:
 	@echo "make demo   run a real sweep and print a summary of the result file"
 	@echo "make test   lint + the whole test suite"
 	@echo "make lint   ruff + mypy"
-	@echo "make cluster-up / cluster-down   a local one-node SLURM for trying things"
+	@echo "make cluster-up / cluster-down   a local one-node SLURM and SGE for trying things"
 	@echo "make golden regenerate the golden array-job scripts"
 	@echo "make docs   build the documentation site (warnings are errors)"
 	@echo "make bench  time xyzfarm against xyzpy 1.3.5 and a bare loop"
@@ -29,7 +31,7 @@ venv: $(BIN)/.installed
 
 lint: venv
 	$(BIN)/ruff check xyzfarm tests benchmarks
-	bash -n scripts/local-slurm.sh
+	bash -n scripts/local-slurm.sh scripts/local-sge.sh
 	$(BIN)/mypy
 
 # A real one-node SLURM runs for the duration of the tests (started and stopped by our own
@@ -37,14 +39,18 @@ lint: venv
 # pytest exits 5 when it collected no test: that is a failure here, like any other non-zero.
 test: lint
 	scripts/local-slurm.sh start $(SLURM_DIR)
-	SLURM_CONF=$(SLURM_DIR)/slurm.conf XYZ_REQUIRE_SLURM=1 $(BIN)/python -m pytest $(PYTEST_ARGS); \
-	  status=$$?; scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
+	scripts/local-sge.sh start $(SGE_DIR) || { scripts/local-slurm.sh stop $(SLURM_DIR); exit 1; }
+	SLURM_CONF=$(SLURM_DIR)/slurm.conf $(SGE_ENV) XYZ_REQUIRE_SLURM=1 XYZ_REQUIRE_SGE=1 \
+	  $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	  scripts/local-sge.sh stop $(SGE_DIR); scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
 
 cluster-up:
 	scripts/local-slurm.sh start $(SLURM_DIR)
-	@scripts/local-slurm.sh env $(SLURM_DIR)
+	scripts/local-sge.sh start $(SGE_DIR)
+	@scripts/local-slurm.sh env $(SLURM_DIR); scripts/local-sge.sh env $(SGE_DIR)
 
 cluster-down:
+	scripts/local-sge.sh stop $(SGE_DIR)
 	scripts/local-slurm.sh stop $(SLURM_DIR)
 
 # regenerate the golden array-job scripts after a deliberate template change

@@ -59,3 +59,21 @@ def slurm() -> str:
             )
         pytest.skip("no local SLURM: run `make cluster-up` and export SLURM_CONF")
     return str(conf)
+
+
+@pytest.fixture
+def sge() -> str:
+    """The local Grid Engine (``make test`` starts it); skip, or fail under make test."""
+    import shutil
+
+    root = os.environ.get("SGE_ROOT")
+    ok = bool(root) and shutil.which("qsub") is not None and shutil.which("qconf") is not None
+    if ok:
+        import subprocess
+
+        ok = subprocess.run(["qconf", "-sq", "all.q"], capture_output=True).returncode == 0
+    if not ok:
+        if os.environ.get("XYZ_REQUIRE_SGE"):
+            pytest.fail(f"no local Grid Engine (SGE_ROOT={root!r}): scripts/local-sge.sh failed?")
+        pytest.skip("no local Grid Engine: run `make cluster-up` and export SGE_ROOT SGE_CELL")
+    return str(root)

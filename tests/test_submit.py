@@ -149,3 +149,30 @@ def test_a_submitit_slurm_executor_grows_batches_as_the_alternative_path(
     executor.update_parameters(timeout_min=5, slurm_partition="debug")
     crop.grow(executor=executor, verbosity=0)
     xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+
+
+@pytest.fixture
+def sge_runner(user_module, sge):
+    user_module("sgemodel", MODEL)
+    import sgemodel
+
+    return xyz.Runner(sgemodel.model, ["e", "g"], var_dims={"g": ["k"]}, var_coords={"k": range(3)})
+
+
+def test_the_same_crop_grown_on_grid_engine_reaps_to_run_combos(sge_runner):
+    crop = sge_runner.Crop(name="sge", batchsize=2)
+    crop.sow_combos(COMBOS)
+    job = crop.grow(scheduler="sge", workers_per_task=2, walltime="0:10:0")
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    xr.testing.assert_identical(crop.reap(), sge_runner.run_combos(COMBOS, verbosity=0))
+
+
+def test_grid_engine_chunks_use_one_based_task_ids_below_the_cap(sge_runner):
+    crop = sge_runner.Crop(name="sgechunks")
+    crop.sow_combos(COMBOS)  # 12 batches
+    job = crop.grow(scheduler="sge", max_array_size=6)
+    assert len(job.job_ids) == 3  # tasks 1..5, 1..5, 1..2
+    maps = sorted(job.job_dir.glob("chunk-*.map.json"))
+    assert [sorted(json.loads(m.read_text())["tasks"]) for m in maps][-1] == ["1", "2"]
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    xr.testing.assert_identical(crop.reap(), sge_runner.run_combos(COMBOS, verbosity=0))

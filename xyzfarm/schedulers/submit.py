@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -190,7 +191,15 @@ class ClusterJob:
         """Task states from one batched scheduler query; empty means *unknown*, not done."""
         mod = get(self.scheduler)
         out = shell.run(mod.query_argv(self.job_ids), check=False)
-        return mod.parse_states(out.stdout) if out.returncode == 0 else {}
+        if out.returncode != 0:
+            return {}
+        ours = set(self.job_ids)
+        # some schedulers (SGE) list every job: keep this submission's tasks
+        return {
+            task: state
+            for task, state in mod.parse_states(out.stdout).items()
+            if task in ours or re.split(r"[_.\[]", task, maxsplit=1)[0] in ours
+        }
 
     def remaining(self) -> list[int]:
         """This submission's batches without a result yet."""
