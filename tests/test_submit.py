@@ -176,3 +176,30 @@ def test_grid_engine_chunks_use_one_based_task_ids_below_the_cap(sge_runner):
     assert [sorted(json.loads(m.read_text())["tasks"]) for m in maps][-1] == ["1", "2"]
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
     xr.testing.assert_identical(crop.reap(), sge_runner.run_combos(COMBOS, verbosity=0))
+
+
+@pytest.fixture
+def small_array_limit(slurm):
+    """The local SLURM reconfigured (live) with MaxArraySize=11, restored afterwards."""
+    import re
+    from pathlib import Path
+
+    conf = Path(slurm)
+    original = conf.read_text()
+    conf.write_text(re.sub(r"^MaxArraySize=.*$", "MaxArraySize=11", original, flags=re.M))
+    subprocess.run(["scontrol", "reconfigure"], check=True)
+    try:
+        yield 11
+    finally:
+        conf.write_text(original)
+        subprocess.run(["scontrol", "reconfigure"], check=True)
+
+
+def test_a_site_with_a_small_max_array_size_gets_chunked_submissions(runner, small_array_limit):
+    assert slurm_mod.max_array_size() == small_array_limit
+    crop = runner.Crop(name="smallmax")
+    crop.sow_combos({"n": [1, 2, 3, 4, 5], "beta": [0.5, 1.0, 2.0, 4.0, 8.0]})  # 25 batches
+    job = crop.grow(scheduler="slurm")  # the limit is read from scontrol
+    assert len(job.job_ids) == 3  # 11 + 11 + 3 tasks, indices 0..10 each
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    assert crop.status().done == 25
