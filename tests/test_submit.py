@@ -56,6 +56,7 @@ def test_a_crop_grown_as_slurm_arrays_with_two_workers_per_task_reaps_to_run_com
     job = crop.grow(scheduler="slurm", workers_per_task=2, walltime="0:10:0")
     assert isinstance(job, ClusterJob) and len(job.job_ids) == 1
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    assert job.status().done == 6 and job.remaining() == []
     xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
 
 
@@ -180,19 +181,30 @@ def test_grid_engine_chunks_use_one_based_task_ids_below_the_cap(sge_runner):
 
 @pytest.fixture
 def small_array_limit(slurm):
-    """The local SLURM reconfigured (live) with MaxArraySize=11, restored afterwards."""
-    import re
+    """The local SLURM restarted by its script with MaxArraySize=11, then restarted as it was.
+
+    (``scontrol reconfigure`` lowers the limit live but does not raise it again.)
+    """
+    import os
     from pathlib import Path
 
-    conf = Path(slurm)
-    original = conf.read_text()
-    conf.write_text(re.sub(r"^MaxArraySize=.*$", "MaxArraySize=11", original, flags=re.M))
-    subprocess.run(["scontrol", "reconfigure"], check=True)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "local-slurm.sh"
+    folder = str(Path(slurm).parent)
+
+    def restart(**env: str) -> None:
+        subprocess.run([str(script), "stop", folder], check=True, capture_output=True)
+        subprocess.run(
+            [str(script), "start", folder],
+            check=True,
+            capture_output=True,
+            env={**os.environ, **env},
+        )
+
+    restart(XYZ_SLURM_MAX_ARRAY="11")
     try:
         yield 11
     finally:
-        conf.write_text(original)
-        subprocess.run(["scontrol", "reconfigure"], check=True)
+        restart()
 
 
 def test_a_site_with_a_small_max_array_size_gets_chunked_submissions(runner, small_array_limit):
@@ -203,3 +215,28 @@ def test_a_site_with_a_small_max_array_size_gets_chunked_submissions(runner, sma
     assert len(job.job_ids) == 3  # 11 + 11 + 3 tasks, indices 0..10 each
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
     assert crop.status().done == 25
+
+
+def test_the_time_limit_warning_checkpoints_and_requeues_the_task_which_then_resumes(
+    runner, tmp_path, monkeypatch
+):
+    log = tmp_path / "model.log"
+    monkeypatch.setenv("MODEL_LOG", str(log))
+    monkeypatch.setenv("MODEL_SLEEP", "0.4")
+    crop = runner.Crop(name="warned", num_batches=1)
+    crop.sow_combos(COMBOS)
+    job = crop.grow(scheduler="slurm", walltime="0:10:0")
+    deadline = time.monotonic() + 60
+    while (
+        not log.exists() or len(log.read_text().splitlines()) < 3
+    ) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # what --signal=B:USR1@60 delivers before the limit, sent now
+    subprocess.run(["scancel", "--signal=USR1", "--batch", f"{job.job_ids[0]}_0"], check=True)
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert "1" in {r["restart"] for r in records}
+    cases = [(r["n"], r["beta"]) for r in records]
+    assert len(set(cases)) == 12 and len(cases) - 12 <= 1
+    out = "".join(p.read_text() for p in crop.layout.folder("logs").glob("*.out"))
+    assert "requeued" in out

@@ -319,10 +319,37 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGUSR1):
         signal.signal(sig, _exit_on_signal)
     if args.command == "task":
-        return run_task(
-            args.crop, args.map, args.task, workers=args.workers, threads=args.threads, log=args.log
-        )
+        try:
+            return run_task(
+                args.crop,
+                args.map,
+                args.task,
+                workers=args.workers,
+                threads=args.threads,
+                log=args.log,
+            )
+        except SystemExit as stop:
+            if stop.code == 128 + signal.SIGUSR1:
+                _requeue_self()
+            raise
     return 0 if FAILED not in grow_batches(args.crop, args.batches, log=args.log) else 1
+
+
+def _requeue_self() -> None:
+    # SIGUSR1 is the time-limit warning (--signal=B:USR1@N): the checkpoint is flushed, so
+    # ask SLURM to run this task again instead of letting it time out; it resumes there
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return
+    from .schedulers import shell, slurm
+
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    done = shell.run(slurm.requeue_argv(job, task), check=False)
+    print(
+        f"xyzfarm: warned before the time limit; requeued {job}_{task}: "
+        f"{'ok' if done.returncode == 0 else done.stderr.strip()}",
+        file=sys.stderr,
+    )
 
 
 def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:

@@ -2,6 +2,7 @@
 #SBATCH --job-name=xyzfarm
 #SBATCH --array=0-7
 #SBATCH --output=%x-%A_%a.out
+#SBATCH --open-mode=append
 #SBATCH --cpus-per-task=1
 #SBATCH --nodes=1
 #SBATCH --ntasks=1

@@ -2,6 +2,7 @@
 #SBATCH --job-name=sweep-1
 #SBATCH --array=0-1%4
 #SBATCH --output=%x-%A_%a.out
+#SBATCH --open-mode=append
 #SBATCH --cpus-per-task=8
 #SBATCH --nodes=1
 #SBATCH --ntasks=1

@@ -26,6 +26,7 @@ def directives(res: Resources, chunk: ArrayChunk, *, cpus: int) -> list[str]:
         f"--array={array}",
         # relative: tasks start in the folder sbatch ran in (the output folder)
         "--output=%x-%A_%a.out",
+        "--open-mode=append",  # a requeued task adds to its output instead of erasing it
         f"--cpus-per-task={cpus}",
         f"--nodes={res.nodes}",
         "--ntasks=1",
@@ -75,6 +76,11 @@ def parse_states(stdout: str) -> dict[str, str]:
 
 def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["scancel", *job_ids]
+
+
+def requeue_argv(job_id: str, task: str | None) -> list[str]:
+    """Requeue one array task (or job): it reruns later with SLURM_RESTART_COUNT + 1."""
+    return ["scontrol", "requeue", f"{job_id}_{task}" if task else job_id]
 
 
 def max_array_size() -> int:

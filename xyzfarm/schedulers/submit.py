@@ -180,6 +180,7 @@ class ClusterJob:
         self.job_ids = job_ids
         self.batches = batches
         self.job_dir = job_dir
+        self._asked: tuple[float, dict[str, str]] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -187,8 +188,26 @@ class ClusterJob:
             f"{len(self.batches)} batches of crop {self.layout.name!r}>"
         )
 
-    def scheduler_states(self) -> dict[str, str]:
-        """Task states from one batched scheduler query; empty means *unknown*, not done."""
+    def status(self) -> Any:
+        """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
+        from ..crop import Crop
+
+        return Crop(name=self.layout.name, parent_dir=self.layout.parent_dir).status()
+
+    def scheduler_states(self, min_interval_s: float = 2.0) -> dict[str, str]:
+        """Task states from one batched scheduler query; empty means *unknown*, not done.
+
+        Asked at most every ``min_interval_s`` (the last answer is reused in between), so a
+        polling loop never floods the scheduler.
+        """
+        now = time.monotonic()
+        if self._asked is not None and now - self._asked[0] < min_interval_s:
+            return self._asked[1]
+        states = self._ask()
+        self._asked = (now, states)
+        return states
+
+    def _ask(self) -> dict[str, str]:
         mod = get(self.scheduler)
         out = shell.run(mod.query_argv(self.job_ids), check=False)
         if out.returncode != 0:
@@ -221,7 +240,7 @@ class ClusterJob:
             left = self.remaining()
             if not left:
                 return []
-            quiet = quiet + 1 if not self.scheduler_states() else 0
+            quiet = quiet + 1 if not self.scheduler_states(min_interval_s=poll_interval_s) else 0
             if quiet >= 3:
                 return left
             if timeout_s is not None and time.monotonic() - start > timeout_s:
