@@ -31,7 +31,7 @@ venv: $(BIN)/.installed
 
 lint: venv
 	$(BIN)/ruff check xyzfarm tests benchmarks
-	bash -n scripts/local-slurm.sh scripts/local-sge.sh
+	for f in scripts/*.sh; do bash -n $$f || exit 1; done
 	$(BIN)/mypy
 
 # A real one-node SLURM runs for the duration of the tests (started and stopped by our own

@@ -29,47 +29,22 @@ show_logs() {
     return 0
 }
 
-is_ours() { # is_ours NAME: the recorded pid is alive and is that program
-    local pid
-    pid=$(cat "$pids/$1.pid" 2>/dev/null) || return 1
-    [[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/comm" ] || return 1
-    [ "$(cat "/proc/$pid/comm")" = "$1" ] && ! grep -q '^State:.*Z' "/proc/$pid/status"
-}
 
-retry() { # retry SECONDS COMMAND...
-    local until=$(( $(date +%s) + $1 )); shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$until" ] || return 1
-        sleep 0.25
-    done
-}
+
+# shellcheck source=scripts/daemons.sh
+. "$here/scripts/daemons.sh"
 
 host() { /usr/lib/gridengine/gethostname -name 2>/dev/null || hostname; }
 queue_usable() { qstat -f -q "all.q@$(host)" 2>/dev/null | grep '^all.q@' | awk '{exit !(NF == 5)}'; }
 
 install_packages() {
-    local need=() p guard=0
-    for p in gridengine-master gridengine-exec gridengine-client; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-    done
-    [ ${#need[@]} -eq 0 ] && return 0
-    say "installing ${need[*]}"
-    debconf-set-selections <<EOF
+    # the packages ask who the master is: answer before they are installed
+    debconf-set-selections <<END
 gridengine-common shared/gridengineconfig boolean true
 gridengine-common shared/gridenginecell string $SGE_CELL
 gridengine-common shared/gridenginemaster string $(hostname)
-EOF
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        guard=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get install -y --no-install-recommends "${need[@]}" \
-        || { apt-get update && apt-get install -y --no-install-recommends "${need[@]}"; }; } \
-        > "$dir/apt.log" 2>&1 || { [ $guard = 1 ] && rm -f /usr/sbin/policy-rc.d; tail -n 30 "$dir/apt.log" >&2; fail "apt-get failed"; }
-    [ $guard = 1 ] && rm -f /usr/sbin/policy-rc.d
-    return 0
+END
+    apt_install gridengine-master gridengine-exec gridengine-client
 }
 
 configure() { # after qmaster is up: host, global config, scheduler, smp pe, all.q
@@ -140,15 +115,6 @@ start() {
     say "ready: all.q@$(host)"
 }
 
-stop_pid() { # stop_pid NAME: TERM, then KILL after 15 s, only if the pid is still that program
-    local pid i
-    is_ours "$1" || { rm -f "$pids/$1.pid"; return 0; }
-    pid=$(cat "$pids/$1.pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do is_ours "$1" || break; sleep 0.1; done
-    is_ours "$1" && kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$pids/$1.pid"
-}
 
 stop_daemons() {
     if is_ours sge_qmaster; then

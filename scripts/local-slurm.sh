@@ -34,45 +34,13 @@ show_logs() {
     return 0
 }
 
-# is_ours NAME: the pid recorded for NAME is alive and is that program (pids get reused)
-is_ours() {
-    local pid
-    pid=$(cat "$pids/$1.pid" 2>/dev/null) || return 1
-    [[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/comm" ] || return 1
-    [ "$(cat "/proc/$pid/comm")" = "$1" ] && ! grep -q '^State:.*Z' "/proc/$pid/status"
-}
 
-retry() { # retry SECONDS COMMAND...: until it succeeds
-    local until=$(( $(date +%s) + $1 )); shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$until" ] || return 1
-        sleep 0.2
-    done
-}
+
+# shellcheck source=scripts/daemons.sh
+. "$here/scripts/daemons.sh"
 
 node_usable() { sinfo -h -N -n "$node" -o %t 2>/dev/null | grep -Eq '^(idle|mix|mixed|alloc|allocated)'; }
 munge_works() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
-
-install_packages() {
-    local need=() p guard=0
-    for p in slurmctld slurmd slurm-client munge; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-    done
-    [ ${#need[@]} -eq 0 ] && return 0
-    say "installing ${need[*]}"
-    # the packages' postinst would start the daemons with Debian's defaults: forbid it
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        guard=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get install -y --no-install-recommends "${need[@]}" \
-        || { apt-get update && apt-get install -y --no-install-recommends "${need[@]}"; }; } \
-        > "$dir/apt.log" 2>&1 || { [ $guard = 1 ] && rm -f /usr/sbin/policy-rc.d; tail -n 30 "$dir/apt.log" >&2; fail "apt-get failed"; }
-    [ $guard = 1 ] && rm -f /usr/sbin/policy-rc.d
-    return 0
-}
 
 start_munge() {
     if munge_works; then return 0; fi
@@ -150,7 +118,7 @@ EOF
 start() {
     [ "$(id -u)" = 0 ] || fail "must run as root (the daemons run as root here)"
     mkdir -p "$pids" "$logs"
-    install_packages
+    apt_install slurmctld slurmd slurm-client munge
     if is_ours slurmctld && is_ours slurmd; then
         say "already running"
     else
@@ -167,15 +135,6 @@ start() {
     say "ready: node $node, $(sinfo -h -N -o '%c CPUs, gres %G' | head -n1), SLURM_CONF=$conf"
 }
 
-stop_pid() { # stop_pid NAME: TERM, then KILL after 15 s, only if the pid is still that program
-    local pid i
-    is_ours "$1" || { rm -f "$pids/$1.pid"; return 0; }
-    pid=$(cat "$pids/$1.pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do is_ours "$1" || break; sleep 0.1; done
-    is_ours "$1" && kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$pids/$1.pid"
-}
 
 stop_daemons() {
     if is_ours slurmctld; then
