@@ -22,7 +22,7 @@ _EXPORTS = {
     "Harvester": "harvester",
     "Sampler": "sampler",
     "Crop": "crop",
-    "CropStatus": "crop",
+    "CropStatus": "state",
     "load_crops": "crop",
     "cultivate": "cultivate",
     "load_ds": "datafile",
@@ -54,12 +54,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import errors
-    from .crop import Crop, CropStatus, load_crops
+    from .crop import Crop, load_crops
     from .cultivate import cultivate
     from .datafile import load_df, load_ds, save_df, save_ds
     from .harvester import Harvester
     from .runner import Runner, label
     from .sampler import Sampler
+    from .state import CropStatus
     from .sweep import case_runner, case_runner_to_ds, combo_runner, combo_runner_to_ds
 
 

@@ -13,7 +13,6 @@ import os
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,27 +23,10 @@ from .errors import InvalidInputError
 from .layout import FOLDER_PREFIX, CropLayout
 from .results import ResultIndex
 from .sow import farmer_record, sow
+from .state import CropStatus, crop_status
 
 if TYPE_CHECKING:
     from .runner import Runner
-
-
-@dataclass(frozen=True)
-class CropStatus:
-    """Counts of a crop's batches by state (from its files alone: no scheduler is asked)."""
-
-    total: int
-    done: int
-    failed: int
-    running: int
-    missing: int
-    failed_ids: tuple[int, ...] = ()
-
-    def __str__(self) -> str:
-        return (
-            f"{self.done}/{self.total} done, {self.failed} failed, "
-            f"{self.running} running, {self.missing} missing"
-        )
 
 
 def _runner_of(farmer: Any) -> Runner | None:
@@ -309,18 +291,7 @@ class Crop:
 
     def status(self) -> CropStatus:
         """Counts of done / failed / running / missing batches, from the folder's files."""
-        if not self.is_prepared():
-            return CropStatus(0, 0, 0, 0, 0)
-        total = self.num_sown_batches
-        done = set(self.completed_results())
-        locks = storage.record_locks(self.layout.running_locks)
-        running = locks.locked_in(1, total + 1) - done
-        failed = {b for b in self.layout.batch_ids_in("failed") if 1 <= b <= total}
-        failed -= done | running
-        missing = total - len(done) - len(failed) - len(running)
-        return CropStatus(
-            total, len(done), len(failed), len(running), missing, tuple(sorted(failed))
-        )
+        return crop_status(self.layout)
 
     def is_ready_to_reap(self) -> bool:
         """Whether every batch has a result."""

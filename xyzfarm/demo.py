@@ -60,3 +60,35 @@ def run_demo(data_name: str | os.PathLike[str] = "xyzfarm-demo.h5", num_workers:
         verbosity=1,
     )
     return harvester
+
+
+def plot_demo(ds: Any, png: str | os.PathLike[str]) -> str | None:
+    """Plot energy against disorder (mean and spread over seeds) to ``png``, if matplotlib is
+    installed (``pip install xyzfarm[plot]``); return the path, or None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no screen needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n in ds.n.values:
+        energy = ds.energy.sel(n=n)
+        mean, spread = energy.mean("seed"), energy.std("seed")
+        ax.errorbar(
+            ds.disorder.values,
+            mean.values,
+            yerr=spread.values,
+            marker="o",
+            capsize=3,
+            label=f"n = {n}",
+        )
+    ax.set_xlabel("disorder W")
+    ax.set_ylabel("ground-state energy per site")
+    ax.set_title("Disordered chain at half filling (xyzfarm demo)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return os.fspath(png)

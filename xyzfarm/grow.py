@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from .errors import BatchFailedError, InvalidInputError
 from .layout import CropLayout
 from .pool import Slot, WorkerPool, plan_slots
 from .results import ResultIndex
+from .state import last_error
 from .worker import FAILED, Bundle, grow_batch
 
 
@@ -20,17 +20,6 @@ def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
     """Batches without an intact result (failed ones included)."""
     index = ResultIndex(layout).refresh()
     return [b for b in range(1, num_batches + 1) if not index.has(b)]
-
-
-def last_error(layout: CropLayout, batch: int) -> str:
-    """One line: the last recorded error of a failed batch."""
-    try:
-        data = json.loads(layout.failed(batch).read_text())
-        last = data["attempts"][-1]
-    except (OSError, ValueError, KeyError, IndexError):
-        return "no error recorded"
-    case = f" at case {last['case']}" if last.get("case") else ""
-    return f"{last.get('error_type')}: {last.get('message')}{case} (attempt {last.get('attempt')})"
 
 
 _bundles: dict[tuple[int, str, int], Bundle] = {}

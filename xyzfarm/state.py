@@ -1,0 +1,56 @@
+"""A crop's state from its folder alone: lean (no xarray), so ``xyzfarm status`` answers fast.
+
+Done batches come from the result logs, running ones from the kernel's record locks (one
+``F_GETLK`` sweep), failed ones from ``failed/``; no scheduler is asked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from . import manifest, storage
+from .layout import CropLayout
+from .results import ResultIndex
+
+
+@dataclass(frozen=True)
+class CropStatus:
+    """Counts of a crop's batches by state (from its files alone: no scheduler is asked)."""
+
+    total: int
+    done: int
+    failed: int
+    running: int
+    missing: int
+    failed_ids: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        return (
+            f"{self.done}/{self.total} done, {self.failed} failed, "
+            f"{self.running} running, {self.missing} missing"
+        )
+
+
+def crop_status(layout: CropLayout) -> CropStatus:
+    """The state of the crop at ``layout`` (all zero if it is not sown)."""
+    if not layout.exists():
+        return CropStatus(0, 0, 0, 0, 0)
+    total = manifest.read(layout)["plan"]["num_batches"]
+    done = {b for b in ResultIndex(layout).refresh().done() if 1 <= b <= total}
+    running = storage.record_locks(layout.running_locks).locked_in(1, total + 1) - done
+    failed = {b for b in layout.batch_ids_in("failed") if 1 <= b <= total}
+    failed -= done | running
+    missing = total - len(done) - len(failed) - len(running)
+    return CropStatus(total, len(done), len(failed), len(running), missing, tuple(sorted(failed)))
+
+
+def last_error(layout: CropLayout, batch: int) -> str:
+    """One line: the last recorded error of a failed batch."""
+    try:
+        data = json.loads(layout.failed(batch).read_text())
+        last = data["attempts"][-1]
+    except (OSError, ValueError, KeyError, IndexError):
+        return "no error recorded"
+    case = f" at case {last['case']}" if last.get("case") else ""
+    return f"{last.get('error_type')}: {last.get('message')}{case} (attempt {last.get('attempt')})"
