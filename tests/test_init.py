@@ -36,3 +36,15 @@ def test_an_unknown_attribute_raises_attribute_error():
         assert "nope" in str(exc)
     else:
         raise AssertionError("expected AttributeError")
+
+
+def test_public_names_stay_functions_after_every_submodule_is_imported():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(xyzfarm.__path__):
+        importlib.import_module(f"xyzfarm.{info.name}")
+    for name in xyzfarm.__all__:
+        value = getattr(xyzfarm, name)
+        if name not in ("errors", "__version__"):
+            assert callable(value), f"xyzfarm.{name} is {value!r}"

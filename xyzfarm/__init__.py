@@ -24,7 +24,7 @@ _EXPORTS = {
     "Crop": "crop",
     "CropStatus": "state",
     "load_crops": "crop",
-    "cultivate": "cultivate",
+    "cultivate": "cultivation",
     "load_ds": "datafile",
     "save_ds": "datafile",
     "load_df": "datafile",
@@ -55,7 +55,7 @@ __all__ = [
 if TYPE_CHECKING:
     from . import errors
     from .crop import Crop, load_crops
-    from .cultivate import cultivate
+    from .cultivation import cultivate
     from .datafile import load_df, load_ds, save_df, save_ds
     from .harvester import Harvester
     from .runner import Runner, label

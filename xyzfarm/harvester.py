@@ -387,7 +387,7 @@ class Harvester(Farmer):
         xarray.Dataset
             The full dataset.
         """
-        from .cultivate import cultivate_harvester
+        from .cultivation import cultivate_harvester
 
         return cultivate_harvester(
             self,

@@ -82,7 +82,7 @@ def test_on_existing_reap_merges_a_different_old_crop_before_replacing_it():
 
 
 def test_an_answer_at_a_terminal_is_used():
-    from xyzfarm.cultivate import _decide
+    from xyzfarm.cultivation import _decide
 
     answers = iter(["maybe", "delete"])
     assert _decide("ask", "Existing crop?", ask=lambda prompt: next(answers)) == "delete"
