@@ -115,3 +115,57 @@ def test_schema_refuses_var_dims_for_unknown_outputs_and_repeated_coords():
         check_schema(["a"], {"a": ["k"]}, {"k": [1, 1]})
     with pytest.raises(InvalidInputError, match="repeat"):
         check_schema(["a", "a"], None, None)
+
+
+# -- property-based: a labelled run gives a correct Dataset or a typed error, writes nothing -----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import xyzfarm as xyz  # noqa: E402
+from xyzfarm.errors import XyzfarmError  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    var_names=st.one_of(
+        st.none(),
+        st.text(min_size=1, max_size=3),
+        st.lists(st.sampled_from(["a", "b", "c"]), max_size=3),
+    ),
+    var_dims=st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(["a", "b", "z"]), st.sampled_from(["k", ("k",), ("k", "j")]), max_size=2
+        ),
+    ),
+    var_coords=st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(["k", "j"]), st.lists(st.integers(0, 3), max_size=3), max_size=2
+        ),
+    ),
+    shape=st.sampled_from([(), (2,), (3,), (2, 2)]),
+)
+def test_any_output_description_gives_a_dataset_or_a_typed_error(
+    var_names, var_dims, var_coords, shape
+):
+    import os
+
+    names = [var_names] if isinstance(var_names, str) else list(var_names or [])
+
+    def fn(x):
+        value = np.full(shape, float(x)) if shape else float(x)
+        return tuple(value for _ in names) if len(names) > 1 else value
+
+    try:
+        runner = xyz.Runner(fn, var_names, var_dims=var_dims, var_coords=var_coords)
+        ds = runner.run_combos({"x": [1, 2]}, verbosity=0)
+    except XyzfarmError as exc:
+        assert isinstance(exc, (TypeError, ValueError)) and str(exc)
+        return
+    finally:
+        assert os.listdir(".") == []  # nothing is ever written by a run
+    for name in names:
+        assert ds[name].dims[0] == "x"
+        assert ds[name].sel(x=2).values.flat[0] == 2.0

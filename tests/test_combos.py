@@ -97,3 +97,61 @@ def test_cases_combine_with_every_combo_point():
 def test_an_argument_in_both_cases_and_combos_is_refused():
     with pytest.raises(InvalidInputError, match="both"):
         product_with_cases(("a",), [(1,)], {"a": [1]})
+
+
+# -- property-based: any combos either give the full grid or a typed error -------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from xyzfarm.errors import XyzfarmError  # noqa: E402
+
+VALUES = st.one_of(
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, width=32),
+    st.text(max_size=3),
+    st.none(),
+    st.booleans(),
+)
+ENTRY = st.one_of(
+    VALUES,
+    st.lists(VALUES, max_size=4),
+    st.tuples(VALUES, VALUES),
+    st.dictionaries(st.text(max_size=2), VALUES, max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=4), ENTRY, max_size=3))
+def test_any_combos_give_their_full_product_or_a_typed_error_naming_the_value(combos):
+    try:
+        checked = check_combos(combos)
+    except XyzfarmError as exc:
+        assert isinstance(exc, (TypeError, ValueError))
+        assert any(repr(k) in str(exc) for k in combos)
+        return
+    expected = 1
+    for values in combos.values():
+        expected *= len(values)
+    assert num_combos(checked) == expected == len(list(iter_combos(checked)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.dictionaries(st.sampled_from("abc"), st.integers(0, 3), max_size=3),
+            st.tuples(st.integers(0, 3), st.integers(0, 3)),
+            st.integers(),
+        ),
+        max_size=5,
+    )
+)
+def test_any_cases_are_checked_or_refused_with_a_typed_error(cases):
+    try:
+        names, rows = check_cases(cases, ("a", "b"))
+    except XyzfarmError as exc:
+        assert isinstance(exc, (TypeError, ValueError)) and str(exc)
+        return
+    assert len(rows) == len(cases) and all(len(r) == len(names) for r in rows)
+    assert len(set(rows)) == len(rows)

@@ -153,3 +153,38 @@ def test_kill_9_of_workers_and_parent_at_random_moments_loses_and_repeats_nothin
     repeated = sum(c - 1 for c in counts.values())
     print(f"kill -9: {trials} trials, {kills} killed, {n} cases, 0 lost, {repeated} repeated")
     assert repeated <= kills  # at most the case in flight of each killed worker
+
+
+WRITE_LIMITED = """
+import resource, signal, sys
+import numpy as np
+import xyzfarm as xyz
+from xyzfarm.results import ResultWriteError
+def big(x):
+    return np.full(50_000, float(x))
+crop = xyz.Crop(farmer=xyz.Runner(big, "v", var_dims={"v": ["i"]}), name="full", parent_dir=sys.argv[1])
+crop.sow_combos({"x": range(4)}, batchsize=1)
+# a disk that fills up: files may not grow past 600 kB from now on (EFBIG, not a kill)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))
+try:
+    crop.grow(verbosity=0)
+except ResultWriteError as exc:
+    print("ERROR", exc)
+    sys.exit(3)
+"""
+
+
+def test_a_full_disk_mid_grow_gives_a_clear_error_and_no_partial_result(
+    tmp_path, python, python_env
+):
+    out = subprocess.run(
+        [python, "-c", WRITE_LIMITED, str(tmp_path)], env=python_env, capture_output=True, text=True
+    )
+    assert out.returncode == 3, out.stderr
+    assert "could not write a result" in out.stdout and "File too large" in out.stdout
+    crop = xyz.Crop(name="full", parent_dir=tmp_path)
+    state = crop.status()
+    assert 0 < state.done < 4  # the results written before the disk filled are intact
+    crop.grow(verbosity=0)  # with space again, growing finishes the crop
+    assert crop.status().done == 4

@@ -36,3 +36,16 @@ def test_batch_ids_are_read_from_one_directory_scan():
     (layout.folder("failed") / ".tmp-junk").write_text("")
     assert layout.batch_ids_in("failed") == {1, 5}
     assert layout.batch_ids_in("nothing-here") == set()
+
+
+def test_crop_folders_follow_the_umask_but_are_never_world_writable():
+    import os
+
+    old = os.umask(0)
+    try:
+        layout = CropLayout("open")
+        layout.make_folders()
+    finally:
+        os.umask(old)
+    for path in (layout.root, layout.folder("results")):
+        assert path.stat().st_mode & 0o777 == 0o775

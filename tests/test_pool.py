@@ -131,3 +131,49 @@ def test_a_dying_worker_is_replaced_and_its_batch_reported_after_a_retry(user_mo
     assert len(data["attempts"]) == 2
     assert all(a["error_type"] == "WorkerDied" for a in data["attempts"])
     assert "exit status 9" in data["attempts"][0]["message"]
+
+
+HANG_AND_LEAK = """
+import time
+def hang_on_2(x):
+    if x == 2:
+        time.sleep(600)
+    return x
+def leak_on_2(x):
+    if x == 2:
+        hog = bytearray(400 * 2**20)
+        hog[::4096] = b"x" * len(hog[::4096])  # really touch the pages
+        time.sleep(5)
+    return x
+"""
+
+
+def test_a_hanging_batch_is_killed_at_its_timeout_recorded_and_the_rest_completes(user_module):
+    user_module("hangmod", HANG_AND_LEAK)
+    import hangmod
+
+    crop = xyz.Crop(fn=hangmod.hang_on_2, name="hang")
+    crop.sow_combos({"x": range(4)})
+    state = crop.grow(num_workers=1, batch_timeout_s=1.0, verbosity=0)
+    assert (state.done, state.failed) == (3, 1)
+    (attempt,) = json.loads(crop.layout.failed(3).read_text())["attempts"]
+    assert attempt["error_type"] == "BatchTimeout" and "batch_timeout_s=1.0" in attempt["message"]
+
+
+def test_a_worker_over_its_memory_cap_is_killed_recorded_and_the_rest_completes(user_module):
+    user_module("leakmod", HANG_AND_LEAK)
+    import leakmod
+
+    crop = xyz.Crop(fn=leakmod.leak_on_2, name="leak")
+    crop.sow_combos({"x": range(4)})
+    state = crop.grow(num_workers=1, max_mem_gb=0.25, verbosity=0)
+    assert (state.done, state.failed) == (3, 1)
+    (attempt,) = json.loads(crop.layout.failed(3).read_text())["attempts"]
+    assert attempt["error_type"] == "MemoryLimit"
+
+
+def test_limits_need_worker_processes():
+    crop = xyz.Crop(fn=lambda x: x, name="lim")
+    crop.sow_combos({"x": [1]})
+    with pytest.raises(InvalidInputError, match="batch_timeout_s"):
+        crop.grow(subprocess=False, batch_timeout_s=1)

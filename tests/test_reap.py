@@ -144,3 +144,65 @@ def test_reap_without_a_farmer_of_a_harvester_crop_merges_into_its_file(tmp_path
     crop.grow(verbosity=0)
     xyz.Crop(name="hv", parent_dir=tmp_path).reap()
     assert list(xyz.load_ds(tmp_path / "d.h5").y.values) == [2.0, 4.0]
+
+
+REAPER = """
+import sys, xyzfarm as xyz
+xyz.Crop(name="killreap", parent_dir=sys.argv[1]).reap()
+"""
+
+
+def test_kill_9_during_a_reap_leaves_the_old_or_the_new_file_and_reaping_again_completes(
+    user_module, tmp_path, python
+):
+    import os
+    import random
+    import signal
+    import sys
+    import time
+
+    folder = user_module("reapmodel", MODEL)
+    import reapmodel
+
+    runner = model_runner(reapmodel)
+    old_combos = {"n": [100], "beta": [0.5]}
+    new_combos = {"n": list(range(1, 41)), "beta": [0.5, 1.0, 2.0]}
+    h = xyz.Harvester(runner, data_name=tmp_path / "full.h5")
+    h.harvest_combos(old_combos, verbosity=0)
+    old = xyz.load_ds(tmp_path / "full.h5")
+    crop = h.Crop(name="killreap", parent_dir=tmp_path, batchsize=1)
+    crop.sow_combos(new_combos)
+    crop.grow(verbosity=0)
+    expected = xr.merge(
+        [old, runner.run_combos(new_combos, verbosity=0)], join="outer", compat="no_conflicts"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), *sys.path]))
+    # time a whole reap on a copy, then kill real ones at random points of that span
+    probe = tmp_path / "probe"
+    shutil.copytree(crop.location, probe / ".xyz-killreap")
+    shutil.copy(tmp_path / "full.h5", probe / "full.h5")
+    start = time.monotonic()
+    subprocess.run([python, "-c", REAPER, str(probe)], env=env, check=True)
+    span = time.monotonic() - start
+    rng = random.Random(2)
+    kills = 0
+    # points ever later in the reap: reading, merging, writing, publishing, deleting
+    for fraction in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0, 1.05):
+        if not crop.is_prepared():
+            break
+        reaper = subprocess.Popen([python, "-c", REAPER, str(tmp_path)], env=env)
+        time.sleep(span * fraction * rng.uniform(0.97, 1.03))
+        if reaper.poll() is None:
+            reaper.send_signal(signal.SIGKILL)
+            kills += 1
+        reaper.wait()
+        on_disk = xyz.load_ds(tmp_path / "full.h5")  # always loads
+        if crop.is_prepared():
+            assert on_disk.identical(old) or on_disk.identical(expected)
+        else:
+            xr.testing.assert_identical(on_disk, expected)
+    if crop.is_prepared():
+        crop.reap()
+    xr.testing.assert_identical(xyz.load_ds(tmp_path / "full.h5"), expected)
+    assert kills >= 2
+    print(f"kill -9 during reap: {kills} kills, file always loaded, final data complete")

@@ -64,3 +64,51 @@ def test_job_names_are_made_safe_rather_than_refused():
     assert resources_from(job_name="my job's $(x)").job_name == "my_job_s___x_"
     with pytest.raises(ResourceError):
         resources_from(job_name="two\nlines")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "job_name",
+                "walltime",
+                "mem_gb",
+                "partition",
+                "account",
+                "qos",
+                "gpus",
+                "array_throttle",
+                "setup",
+                "extra_directives",
+                "nodes",
+                "bogus",
+            ]
+        ),
+        st.one_of(
+            st.text(max_size=12),
+            st.integers(-3, 100),
+            st.floats(allow_nan=False),
+            st.lists(st.text(max_size=8), max_size=2),
+            st.none(),
+        ),
+        max_size=5,
+    )
+)
+def test_any_resource_request_is_valid_and_renders_line_safe_or_is_refused(request):
+    from xyzfarm.schedulers import REGISTRY
+    from xyzfarm.schedulers.plan import plan_arrays
+
+    try:
+        res = resources_from(request)
+    except ResourceError as exc:
+        assert str(exc)
+        return
+    for mod in REGISTRY.values():
+        (chunk,) = plan_arrays([1, 2], max_array_size=10, first_index=mod.FIRST_INDEX)
+        for line in mod.directives(res, chunk, cpus=1):
+            assert "\n" not in line and "\r" not in line and "\0" not in line

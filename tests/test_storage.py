@@ -107,3 +107,95 @@ def test_threads_of_one_process_take_turns():
 def test_cloudpickle_round_trips_a_lambda():
     f = storage.loads(storage.dumps(lambda x: x + 1))
     assert f(1) == 2
+
+
+def no_flock(monkeypatch):
+    """Make this process's flock/lockf fail as on a filesystem without kernel locks."""
+    import errno
+    import fcntl
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    monkeypatch.setattr(fcntl, "lockf", refuse)
+
+
+def test_without_flock_the_lock_falls_back_to_a_soft_lock_naming_its_holder(monkeypatch):
+    import json
+    import socket
+
+    no_flock(monkeypatch)
+    with storage.locked("data.h5"):
+        holder = json.loads(Path("data.h5.softlock").read_text())
+        assert holder["host"] == socket.gethostname() and holder["pid"] == os.getpid()
+        with storage.locked("data.h5"):  # re-entrant
+            pass
+        assert Path("data.h5.softlock").exists()
+    assert not Path("data.h5.softlock").exists()
+
+
+def test_a_soft_lock_left_by_a_dead_process_is_broken(monkeypatch):
+    import json
+    import socket
+
+    no_flock(monkeypatch)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    Path("data.h5.softlock").write_text(
+        json.dumps(
+            {"host": socket.gethostname(), "pid": dead.pid, "time": time.time(), "token": "x"}
+        )
+    )
+    with storage.locked("data.h5", timeout_s=2):
+        assert json.loads(Path("data.h5.softlock").read_text())["pid"] == os.getpid()
+
+
+def test_an_old_soft_lock_from_another_host_is_broken_but_a_fresh_one_is_respected(monkeypatch):
+    import json
+
+    no_flock(monkeypatch)
+    lock = Path("data.h5.softlock")
+    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1, "time": time.time(), "token": "x"}))
+    with (
+        pytest.raises(LockTimeoutError, match="elsewhere"),
+        storage.locked("data.h5", timeout_s=0.3),
+    ):
+        pass
+    old = time.time() - storage.SOFT_LOCK_STALE_S - 1
+    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1, "time": old, "token": "x"}))
+    with storage.locked("data.h5", timeout_s=2):
+        pass
+
+
+HARVEST_WITHOUT_FLOCK = """
+import errno, fcntl, sys
+def refuse(*a, **k):
+    raise OSError(errno.ENOLCK, "No locks available")
+fcntl.flock = refuse
+import xyzfarm as xyz
+h = xyz.Harvester(xyz.Runner(lambda x: x * 2.0, "y"), data_name="shared.h5")
+for j in range(3):
+    h.harvest_combos({"x": [int(sys.argv[1]) * 10 + j]}, verbosity=0)
+"""
+
+
+def test_processes_harvesting_into_one_file_without_flock_lose_nothing(python_env):
+    procs = [
+        subprocess.Popen([sys.executable, "-c", HARVEST_WITHOUT_FLOCK, str(i)], env=python_env)
+        for i in range(4)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 4
+    import xyzfarm as xyz
+
+    ds = xyz.load_ds("shared.h5")
+    assert sorted(ds.x.values) == sorted(i * 10 + j for i in range(4) for j in range(3))
+    assert not Path("shared.h5.softlock").exists()
+
+
+def test_record_locks_without_kernel_support_warn_and_let_growing_go_on(monkeypatch):
+    no_flock(monkeypatch)
+    locks = storage.RecordLocks("claims.lock")
+    with pytest.warns(UserWarning, match="no record locks"):
+        assert locks.try_lock(1)
+    locks.unlock(1)

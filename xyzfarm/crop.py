@@ -319,6 +319,8 @@ class Crop:
         executor: Any = None,
         desc: str = "Grow",
         *,
+        batch_timeout_s: float | None = None,
+        max_mem_gb: float | None = None,
         scheduler: str | None = None,
         resources: Mapping[str, Any] | None = None,
         workers_per_task: int | None = None,
@@ -357,6 +359,12 @@ class Crop:
             0 silent, 1 a progress bar over batches, 2 also the latest batch.
         executor : concurrent.futures-style executor, optional
             Grow in-process through it (process pools, submitit executors, ...).
+        batch_timeout_s : float, optional
+            Kill a pool worker whose batch runs longer; the batch is recorded as failed
+            (``BatchTimeout``). Implies worker processes.
+        max_mem_gb : float, optional
+            Kill a pool worker whose memory (children included) exceeds this; the batch is
+            recorded as failed (``MemoryLimit``). Implies worker processes.
         scheduler : {'slurm', 'pbs', 'sge'}, optional
             Submit array jobs instead of growing here (from a login node); returns at once
             with a :class:`~xyzfarm.schedulers.submit.ClusterJob` unless ``wait``.
@@ -439,6 +447,8 @@ class Crop:
             verbosity=verbosity,
             executor=executor,
             desc=desc,
+            batch_timeout_s=batch_timeout_s,
+            max_mem_gb=max_mem_gb,
         )
         return self.status()
 

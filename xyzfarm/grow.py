@@ -72,20 +72,23 @@ def grow(
     verbosity: int = 1,
     executor: Any = None,
     desc: str = "Grow",
+    batch_timeout_s: float | None = None,
+    max_mem_gb: float | None = None,
 ) -> dict[int, str]:
     """Grow ``batches`` of a sown crop and return each batch's status.
 
     See :meth:`xyzfarm.Crop.grow` for the parameters.
     """
-    pinned = num_threads is not None or gpus is not None or affinities is not None
+    limited = batch_timeout_s is not None or max_mem_gb is not None
+    pinned = num_threads is not None or gpus is not None or affinities is not None or limited
     if subprocess == "auto":
         subprocess = pinned
     if not isinstance(subprocess, bool):
         raise InvalidInputError(f"subprocess must be 'auto', True or False, got {subprocess!r}.")
     if pinned and not subprocess:
         raise InvalidInputError(
-            "num_threads, gpus and affinities pin worker processes: they need subprocess=True "
-            "(or 'auto')."
+            "num_threads, gpus, affinities, batch_timeout_s and max_mem_gb act on worker "
+            "processes: they need subprocess=True (or 'auto')."
         )
     if subprocess and executor is not None:
         raise InvalidInputError("give an executor or subprocess=True, not both.")
@@ -109,7 +112,9 @@ def grow(
                     "crop does not have; sow with save_fn=True."
                 )
             slots: list[Slot] = plan_slots(num_workers, num_threads, gpus, affinities)
-            with WorkerPool(layout, slots, log=log) as pool:
+            with WorkerPool(
+                layout, slots, log=log, batch_timeout_s=batch_timeout_s, max_mem_gb=max_mem_gb
+            ) as pool:
                 pool.run(batches, note)
         elif executor is not None or (num_workers or 1) > 1:
             _grow_with_executor(layout, batches, fn, fixed, executor, num_workers, log, note)

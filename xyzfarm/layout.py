@@ -111,8 +111,16 @@ class CropLayout:
         return self.root / kind
 
     def make_folders(self) -> None:
-        for kind in ("results", "partial", "failed", "logs"):
-            self.folder(kind).mkdir(parents=True, exist_ok=True)
+        """Create the crop folder: with the user's umask, but never writable by everyone."""
+        for path in (
+            self.root,
+            *(self.folder(k) for k in ("results", "partial", "failed", "logs")),
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+            mode = path.stat().st_mode & 0o7777
+            if mode & 0o002:
+                # a world-writable crop folder would let anyone plant pickles we then load
+                path.chmod(mode & ~0o002)
 
     def batch_ids_in(self, kind: str) -> set[int]:
         """Batch ids that have a file in one of the per-batch folders (one directory scan)."""

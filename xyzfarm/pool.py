@@ -167,6 +167,8 @@ class _Worker:
     ready: bool = False
     batch: int | None = None
     buffer: str = field(default="")
+    started: float = 0.0
+    kill_reason: tuple[str, str] | None = None
 
 
 def _child_pythonpath() -> str:
@@ -189,10 +191,21 @@ class WorkerPool:
         Write each batch's stdout/stderr to ``logs/batch-<i>.log``.
     """
 
-    def __init__(self, layout: CropLayout, slots: Sequence[Slot], *, log: bool = False) -> None:
+    def __init__(
+        self,
+        layout: CropLayout,
+        slots: Sequence[Slot],
+        *,
+        log: bool = False,
+        batch_timeout_s: float | None = None,
+        max_mem_gb: float | None = None,
+    ) -> None:
         self.layout = layout
         self.slots = list(slots)
         self.log = log
+        self.batch_timeout_s = batch_timeout_s
+        self.max_mem_gb = max_mem_gb
+        self._checked_mem = 0.0
         self.selector = selectors.DefaultSelector()
         self.workers: list[_Worker] = []
         self.deaths: dict[int, int] = {}
@@ -244,6 +257,7 @@ class WorkerPool:
             for worker in list(self.workers):
                 if worker.ready and worker.batch is None and pending:
                     worker.batch = pending.pop(0)
+                    worker.started = time.monotonic()
                     assert worker.proc.stdin is not None
                     try:
                         worker.proc.stdin.write(f"{worker.batch}\n".encode())
@@ -252,10 +266,38 @@ class WorkerPool:
                         pass  # it died: noticed below
             for key, _ in self.selector.select(timeout=0.05):
                 self._read(key.data, on_result)
+            self._enforce_limits()
             for worker in list(self.workers):
                 if worker.proc.poll() is not None:
                     self._read(worker, on_result)  # answers sent just before exiting
                     self._died(worker, pending, on_result)
+
+    def _enforce_limits(self) -> None:
+        """Kill a worker whose batch runs too long or whose memory (with children) is too big."""
+        now = time.monotonic()
+        check_mem = self.max_mem_gb is not None and now - self._checked_mem > 0.25
+        if check_mem:
+            self._checked_mem = now
+        for worker in self.workers:
+            if worker.batch is None or worker.kill_reason is not None:
+                continue
+            if self.batch_timeout_s is not None and now - worker.started > self.batch_timeout_s:
+                worker.kill_reason = (
+                    "BatchTimeout",
+                    f"batch {worker.batch} ran longer than "
+                    f"batch_timeout_s={self.batch_timeout_s} and was killed.",
+                )
+            elif check_mem and self.max_mem_gb is not None:
+                rss_gb = _tree_rss(worker.proc.pid) / 2**30
+                if rss_gb > self.max_mem_gb:
+                    worker.kill_reason = (
+                        "MemoryLimit",
+                        f"the worker growing batch {worker.batch} "
+                        f"used {rss_gb:.2f} GB > max_mem_gb={self.max_mem_gb} "
+                        "and was killed.",
+                    )
+            if worker.kill_reason is not None:
+                _kill_tree(worker.proc.pid)
 
     def _read(self, worker: _Worker, on_result: Callable[[int, str], None]) -> None:
         try:
@@ -281,7 +323,16 @@ class WorkerPool:
         batch = worker.batch
         slot = worker.slot
         self._retire(worker)
-        if batch is not None:
+        if batch is not None and worker.kill_reason is not None:
+            # killed on purpose (time or memory limit): trying again would do the same
+            kind, message = worker.kill_reason
+            record_failure(
+                self.layout,
+                batch,
+                {"error_type": kind, "case": None, "traceback": None, "message": message},
+            )
+            on_result(batch, FAILED)
+        elif batch is not None:
             self.deaths[batch] = self.deaths.get(batch, 0) + 1
             how = f"signal {-code}" if code < 0 else f"exit status {code}"
             record_failure(
@@ -320,6 +371,20 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close(timeout_s=0.0 if exc[0] is not None else 5.0)
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    try:
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in family:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += proc.memory_info().rss
+    return total
 
 
 def _kill_tree(pid: int) -> None:

@@ -19,10 +19,16 @@ import time
 from typing import IO, Any
 
 from . import records
-from .errors import DataFileError
+from .errors import DataFileError, XyzfarmError
 from .layout import CropLayout
 
 LOG_SUFFIX = ".log"
+
+
+class ResultWriteError(XyzfarmError, OSError):
+    """A finished batch's result could not be written (disk full, read-only folder, quota)."""
+
+
 DAMAGED = "damaged"
 
 
@@ -140,8 +146,19 @@ class ResultWriter:
             self._file = open(self.layout.folder("results") / name, "ab")  # noqa: SIM115
         # one write() per record: a crash leaves at most a torn tail, which readers skip
         offset = self._file.tell()
-        self._file.write(frame)
-        self._file.flush()
+        try:
+            self._file.write(frame)
+            self._file.flush()
+        except OSError as exc:
+            # the record may be torn: never append after it (readers would lose the rest
+            # of this log); the next result starts a new log
+            name = self._file.name
+            self._file = None
+            raise ResultWriteError(
+                f"could not write a result to {name!r} ({exc.strerror or exc}); free some "
+                "space or fix the folder's permissions, then grow again: the batch's "
+                "checkpoint is kept and no partial result counts as done."
+            ) from exc
         return os.path.basename(self._file.name), offset
 
     def close(self) -> None:

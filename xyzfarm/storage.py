@@ -8,15 +8,19 @@ atomic: a reader (or a crash, or ``kill -9``) sees the old file or the new one, 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import json
 import os
 import shutil
+import socket
 import struct
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cloudpickle
 import filelock
@@ -115,21 +119,40 @@ def lock_path(path: PathLike) -> Path:
     return p.with_name(p.name + LOCK_SUFFIX)
 
 
+#: errors that mean "this filesystem has no working flock/fcntl locks" (some NFS, Lustre
+#: mounted without -o flock, FUSE filesystems), as opposed to "someone else holds the lock"
+NO_LOCKS = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP}
+#: a soft lock whose holder cannot be checked (another host) is stale after this long
+SOFT_LOCK_STALE_S = 3600.0
+
+
+def _file_lock(path: str) -> filelock.BaseFileLock:
+    try:
+        # we handle a filesystem without flock ourselves (soft lock with stale detection)
+        return filelock.FileLock(path, is_singleton=True, fallback_to_soft=False)
+    except TypeError:  # filelock < 4: no such option, and no fallback either
+        return filelock.FileLock(path, is_singleton=True)
+
+
 @contextlib.contextmanager
 def locked(path: PathLike, timeout_s: float | None = None) -> Iterator[None]:
     """Hold the inter-process lock of ``path`` (re-entrant within a process).
 
+    The lock is an flock on ``path + '.lock'``. Where the filesystem has none (the call fails
+    with ENOLCK, ENOSYS or EOPNOTSUPP), a :class:`SoftLock` on ``path + '.softlock'`` is
+    used instead: a file created exclusively, naming its holder's host, pid and time.
+
     Parameters
     ----------
     path : path-like
-        The file being guarded; the lock lives at ``path + '.lock'``.
+        The file being guarded.
     timeout_s : float, optional
         Give up after this many seconds with :class:`LockTimeoutError`; wait forever if None.
     """
     lp = lock_path(path)
     lp.parent.mkdir(parents=True, exist_ok=True)
     # a singleton per path makes nested use in one process re-entrant instead of deadlocking
-    lock = filelock.FileLock(str(lp), is_singleton=True)
+    lock = _file_lock(str(lp))
     try:
         lock.acquire(timeout=-1 if timeout_s is None else timeout_s)
     except filelock.Timeout:
@@ -137,10 +160,100 @@ def locked(path: PathLike, timeout_s: float | None = None) -> Iterator[None]:
             f"could not lock {os.fspath(path)!r} within {timeout_s} s: another process holds "
             f"{os.fspath(lp)!r}; wait for it to finish, or raise the timeout."
         ) from None
+    except OSError as exc:
+        if exc.errno not in NO_LOCKS:
+            raise
+        with SoftLock(Path(os.fspath(path) + ".softlock")).held(timeout_s):
+            yield
+        return
     try:
         yield
     finally:
         lock.release()
+
+
+class SoftLock:
+    """A lock for filesystems without working kernel locks: an exclusively created file.
+
+    The file holds its holder's host, pid and start time. A waiter removes it as *stale* when
+    the holder is on this host and its pid is gone, or when it is older than
+    :data:`SOFT_LOCK_STALE_S` (a holder on another host cannot be checked). Removal renames
+    the file first, so two waiters cannot both break the same lock. Re-entrant per process.
+    """
+
+    _depth: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+    def holder(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.path.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def _stale(self, holder: dict[str, Any]) -> bool:
+        age = time.time() - float(holder.get("time", 0))
+        if holder.get("host") == socket.gethostname():
+            try:
+                os.kill(int(holder.get("pid", 0)), 0)
+            except ProcessLookupError:
+                return True
+            except (PermissionError, ValueError):
+                pass
+        return age > SOFT_LOCK_STALE_S
+
+    def _try(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump(
+                {
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "time": time.time(),
+                    "token": self.token,
+                },
+                f,
+            )
+        return True
+
+    @contextlib.contextmanager
+    def held(self, timeout_s: float | None = None) -> Iterator[None]:
+        key = str(self.path)
+        if self._depth.get(key, 0) and (self.holder() or {}).get("token") == self.token:
+            self._depth[key] += 1
+            try:
+                yield
+            finally:
+                self._depth[key] -= 1
+            return
+        start = time.monotonic()
+        while not self._try():
+            holder = self.holder()
+            if holder is not None and self._stale(holder):
+                with contextlib.suppress(OSError):
+                    doomed = self.path.with_name(f"{self.path.name}.stale-{os.getpid()}")
+                    os.rename(self.path, doomed)
+                    doomed.unlink()
+                continue
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                raise LockTimeoutError(
+                    f"could not take the soft lock {str(self.path)!r} within {timeout_s} s: "
+                    f"held by {holder}; if that process is gone, delete the file."
+                )
+            time.sleep(0.05)
+        self._depth[key] = 1
+        try:
+            yield
+        finally:
+            self._depth[key] = 0
+            if (self.holder() or {}).get("token") == self.token:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
 
 
 #: Linux's struct flock: l_type, l_whence, l_start, l_len, l_pid (native alignment, padded)
@@ -159,8 +272,10 @@ class RecordLocks:
 
     def __init__(self, path: PathLike) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = os.fspath(path)
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         self.held: set[int] = set()
+        self.unsupported = False
         self._guard = threading.Lock()
 
     def try_lock(self, i: int) -> bool:
@@ -170,15 +285,27 @@ class RecordLocks:
                 return False
             try:
                 fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, i)
-            except OSError:
-                return False
+            except OSError as exc:
+                if exc.errno not in NO_LOCKS:
+                    return False  # held by another process
+                if not self.unsupported:
+                    import warnings
+
+                    warnings.warn(
+                        f"{self.path}: this filesystem has no record locks; batches are not "
+                        "protected against two growers at once (results stay correct: a "
+                        "batch grown twice is reaped once).",
+                        stacklevel=3,
+                    )
+                self.unsupported = True
             self.held.add(i)
             return True
 
     def unlock(self, i: int) -> None:
         with self._guard:
             if i in self.held:
-                fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, i)
+                if not self.unsupported:
+                    fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, i)
                 self.held.discard(i)
 
     def locked_in(self, start: int, stop: int) -> set[int]:

@@ -192,7 +192,10 @@ def resources_from(*layers: Mapping[str, Any] | None, **kwargs: Any) -> Resource
         out[key] = _plain(key, merged.get(key))
     for key in ("extra_directives", "setup"):
         value = merged.get(key) or ()
-        value = [value] if isinstance(value, str) else list(value)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ResourceError(f"{key}={value!r} must be a line of text or a list of lines.")
         out[key] = tuple(_line(key, v) for v in value)
     for key in ("output_dir", "python"):
         if merged.get(key) is not None:
