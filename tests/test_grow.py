@@ -162,7 +162,8 @@ import xyzfarm as xyz
 from xyzfarm.results import ResultWriteError
 def big(x):
     return np.full(50_000, float(x))
-crop = xyz.Crop(farmer=xyz.Runner(big, "v", var_dims={"v": ["i"]}), name="full", parent_dir=sys.argv[1])
+runner = xyz.Runner(big, "v", var_dims={"v": ["i"]})
+crop = xyz.Crop(farmer=runner, name="full", parent_dir=sys.argv[1])
 crop.sow_combos({"x": range(4)}, batchsize=1)
 # a disk that fills up: files may not grow past 600 kB from now on (EFBIG, not a kill)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
