@@ -51,7 +51,7 @@ def median_time(
     return statistics.median(times)
 
 
-def crop_cycle(lib, tmp: Path) -> None:
+def crop_cycle(lib, tmp: Path, provenance: bool = True) -> None:
     runner = lib.Runner(add_xy, "v")
     crop = runner.Crop(name="cycle", parent_dir=str(tmp), num_batches=1000)
     crop.sow_combos({"x": range(100), "y": range(1000)}, verbosity=0)
@@ -59,7 +59,10 @@ def crop_cycle(lib, tmp: Path) -> None:
         crop.grow(verbosity=0)
     else:
         crop.grow_missing(verbosity=0)
-    crop.reap(verbosity=0)
+    if lib is xyzfarm:
+        crop.reap(verbosity=0, provenance=provenance)
+    else:
+        crop.reap(verbosity=0)
 
 
 def clean(tmp: Path) -> None:
@@ -130,6 +133,10 @@ def main() -> int:
             got["cycle", who] = median_time(
                 lambda lib=lib: crop_cycle(lib, tmp), args.repeats, setup=lambda: clean(tmp)
             )
+            if lib is xyzfarm:
+                got["noprov", who] = median_time(
+                    lambda: crop_cycle(xyzfarm, tmp, False), args.repeats, setup=lambda: clean(tmp)
+                )
             small, big = (2, 6) if lib is xyzpy else (20, 220)
             per_batch = (pool_grow(lib, tmp, big) - pool_grow(lib, tmp, small)) / (big - small)
             got["pool", who] = per_batch
@@ -137,6 +144,7 @@ def main() -> int:
             got["status", who] = status_10k(lib, tmp, args.repeats)
     labels = {
         "cycle": ("crop cycle 1e5 cases / 1e3 batches", "s"),
+        "noprov": ("  same, reaped without provenance", "s"),
         "pool": ("subprocess per-batch overhead", "s"),
         "cold": ("worker cold start + 1 batch", "s"),
         "rss": ("worker peak RSS", "MB"),

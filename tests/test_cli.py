@@ -148,3 +148,30 @@ def test_submit_and_cancel_on_the_local_slurm(user_module, slurm, capsys):
     assert c.status().done == 3
     assert main(["cancel", "cube"]) == 0
     assert "cancelled 1 job(s)" in capsys.readouterr().out
+
+
+def test_grow_failed_regrows_only_the_failed_batches(capsys, user_module, tmp_path, monkeypatch):
+    user_module(
+        "cliflaky",
+        (
+            "import os\nfrom pathlib import Path\n"
+            "def f(x):\n"
+            "    marker = Path(os.environ['FLAKY_DIR']) / 'once'\n"
+            "    if x == 1 and not marker.exists():\n"
+            "        marker.write_text('x')\n"
+            "        raise ValueError('not yet')\n"
+            "    return x * 1.0\n"
+        ),
+    )
+    import cliflaky
+
+    monkeypatch.setenv("FLAKY_DIR", str(tmp_path))
+    c = xyz.Runner(cliflaky.f, "y").Crop(name="some", batchsize=1)
+    c.sow_combos({"x": [0, 1, 2]})
+    c.grow(batch_ids=[2], verbosity=0)
+    assert c.status().failed_ids == (2,)
+    assert main(["status"]) == 1 and "ValueError: not yet" in capsys.readouterr().out
+    assert main(["grow", "some", "--failed", "--quiet"]) == 1  # batch 1 and 3 still missing
+    assert c.status().failed == 0 and c.status().done == 1
+    assert main(["grow", "some", "--failed", "--quiet"]) == 2  # nothing failed: one-line error
+    assert "no failed batch" in capsys.readouterr().err

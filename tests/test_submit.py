@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 import xyzfarm as xyz
+from xyzfarm.reap import without_provenance
 from xyzfarm.schedulers import slurm as slurm_mod
 from xyzfarm.schedulers.submit import ClusterJob
 
@@ -57,7 +58,9 @@ def test_a_crop_grown_as_slurm_arrays_with_two_workers_per_task_reaps_to_run_com
     assert isinstance(job, ClusterJob) and len(job.job_ids) == 1
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
     assert job.status().done == 6 and job.remaining() == []
-    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+    )
 
 
 def test_a_small_array_limit_splits_the_submission_into_chunks(runner):
@@ -68,7 +71,9 @@ def test_a_small_array_limit_splits_the_submission_into_chunks(runner):
     maps = sorted(job.job_dir.glob("chunk-*.map.json"))
     assert [len(json.loads(m.read_text())["tasks"]) for m in maps] == [5, 5, 2]
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
-    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+    )
 
 
 def test_cancelled_tasks_leave_batches_missing_and_resubmitting_them_completes(runner, monkeypatch):
@@ -89,7 +94,9 @@ def test_cancelled_tasks_leave_batches_missing_and_resubmitting_them_completes(r
     again = crop.grow(scheduler="slurm")  # only the missing batches
     assert again.batches == list(missing)
     assert again.wait(timeout_s=120, poll_interval_s=0.5) == []
-    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+    )
 
 
 def test_fake_gpus_show_up_as_distinct_cuda_visible_devices_per_task(runner, tmp_path, monkeypatch):
@@ -131,7 +138,9 @@ def test_a_requeued_task_resumes_from_its_checkpoint_without_losing_or_repeating
     }
     assert len(set(cases)) == 12  # nothing lost
     assert len(cases) - 12 <= 1  # at most the case in flight was computed twice
-    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+    )
 
 
 def test_a_submitit_slurm_executor_grows_batches_as_the_alternative_path(
@@ -149,7 +158,9 @@ def test_a_submitit_slurm_executor_grows_batches_as_the_alternative_path(
     executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
     executor.update_parameters(timeout_min=5, slurm_partition="debug")
     crop.grow(executor=executor, verbosity=0)
-    xr.testing.assert_identical(crop.reap(), runner.run_combos(COMBOS, verbosity=0))
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+    )
 
 
 @pytest.fixture
@@ -165,7 +176,9 @@ def test_the_same_crop_grown_on_grid_engine_reaps_to_run_combos(sge_runner):
     crop.sow_combos(COMBOS)
     job = crop.grow(scheduler="sge", workers_per_task=2, walltime="0:10:0")
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
-    xr.testing.assert_identical(crop.reap(), sge_runner.run_combos(COMBOS, verbosity=0))
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), sge_runner.run_combos(COMBOS, verbosity=0)
+    )
 
 
 def test_grid_engine_chunks_use_one_based_task_ids_below_the_cap(sge_runner):
@@ -176,7 +189,9 @@ def test_grid_engine_chunks_use_one_based_task_ids_below_the_cap(sge_runner):
     maps = sorted(job.job_dir.glob("chunk-*.map.json"))
     assert [sorted(json.loads(m.read_text())["tasks"]) for m in maps][-1] == ["1", "2"]
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
-    xr.testing.assert_identical(crop.reap(), sge_runner.run_combos(COMBOS, verbosity=0))
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), sge_runner.run_combos(COMBOS, verbosity=0)
+    )
 
 
 @pytest.fixture
@@ -240,3 +255,58 @@ def test_the_time_limit_warning_checkpoints_and_requeues_the_task_which_then_res
     assert len(set(cases)) == 12 and len(cases) - 12 <= 1
     out = "".join(p.read_text() for p in crop.layout.folder("logs").glob("*.out"))
     assert "requeued" in out
+
+
+FLAKY = """
+import os, time
+from pathlib import Path
+def flaky(x):
+    marker = Path(os.environ["FLAKY_DIR"]) / f"tried-{x}"
+    if x == 2 and not marker.exists():
+        marker.write_text("once")
+        raise RuntimeError("first attempt fails")
+    time.sleep(float(os.environ.get("FLAKY_SLEEP", "0")))
+    return x * 1.0
+"""
+
+
+def test_retries_on_slurm_resubmit_a_batch_that_failed_once(
+    user_module, slurm, tmp_path, monkeypatch
+):
+    user_module("slurmflaky", FLAKY)
+    import slurmflaky
+
+    monkeypatch.setenv("FLAKY_DIR", str(tmp_path))
+    crop = xyz.Runner(slurmflaky.flaky, "y").Crop(name="flaky")
+    crop.sow_combos({"x": range(4)})
+    job = crop.grow(scheduler="slurm", retries=1)
+    assert len(job.job_ids) == 2  # the first submission, then one retry
+    assert job.remaining() == [] and crop.status().done == 4
+
+
+def test_a_batch_over_its_walltime_is_retried_with_twice_the_walltime(
+    user_module, slurm, tmp_path, monkeypatch
+):
+    user_module("slurmslow", FLAKY)
+    import slurmslow
+
+    monkeypatch.setenv("FLAKY_DIR", str(tmp_path))
+    (tmp_path / "tried-2").write_text("no failure here")
+    monkeypatch.setenv("FLAKY_SLEEP", "4")
+    crop = xyz.Runner(slurmslow.flaky, "y").Crop(name="slow", num_batches=1)
+    crop.sow_combos({"x": range(4)})  # one batch of ~16 s
+    job = crop.grow(scheduler="slurm", walltime="0:01:00", signal_lead_s=1, max_requeues=0)
+    deadline = time.monotonic() + 60
+    while not crop.layout.partial(1).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # the warning --signal=B:USR1@N sends before the limit, sent now; no requeue budget left,
+    # so the batch is recorded as a Timeout, and the retry doubles the walltime
+    subprocess.run(["scancel", "--signal=USR1", "--batch", f"{job.job_ids[0]}_0"], check=True)
+    assert job.wait(retries=1, poll_interval_s=0.5) == []
+    assert job.remaining() == []
+    scripts = sorted(job.layout.root.glob("jobs/*/chunk-0.sh"))
+    assert "#SBATCH --time=00:01:00" in scripts[0].read_text()
+    assert "#SBATCH --time=00:02:00" in scripts[-1].read_text()
+    reaped = crop.reap()
+    assert set(reaped.xyz_attempt.values) == {1, 2}  # cases done before the warning kept
+    assert list(reaped.y.values) == [0.0, 1.0, 2.0, 3.0]

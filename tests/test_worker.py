@@ -58,11 +58,17 @@ def test_a_batch_resumes_from_its_checkpoint_without_recomputing():
 
     layout = sown(fn, {"x": range(4)}, batchsize=4)
     with open(layout.partial(1), "ab") as f:
-        records.append_record(f, {0: 0})
-        records.append_record(f, {1: 1})
+        context = (0.0, 0.1, "elsewhere", "7", "3", 1, 0, "0.0.1")
+        records.append_record(f, {"out": {0: 0}, "prov": [([0], *context)]})
+        records.append_record(f, {"out": {1: 1}, "prov": [([1], *context)]})
     assert grow_batch(Bundle(layout, fn, {}), 1) == DONE
     assert calls == [2, 3]
-    assert result_of(layout, 1)["outputs"] == [0, 1, 2, 3]
+    result = result_of(layout, 1)
+    assert result["outputs"] == [0, 1, 2, 3]
+    # resumed cases keep the provenance of the run that computed them
+    hosts = {p: seg[3] for seg in result["prov"] for p in seg[0]}
+    jobs = {p: seg[4] for seg in result["prov"] for p in seg[0]}
+    assert (hosts[0], hosts[1], jobs[2]) == ("elsewhere", "elsewhere", "local")
 
 
 def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progress():
@@ -79,7 +85,7 @@ def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progres
     last = data["attempts"][-1]
     assert last["attempt"] == 2 and last["error_type"] == "ValueError"
     assert last["case"] == {"x": "2"} and "bad x" in last["traceback"]
-    assert [sorted(c) for c in records.read_appended(layout.partial(1))] == [[0, 1]]
+    assert [sorted(c["out"]) for c in records.read_appended(layout.partial(1))] == [[0, 1]]
     assert not ResultIndex(layout).refresh().has(1)
 
 
@@ -157,5 +163,5 @@ def test_checkpoints_are_flushed_for_cases_slower_than_the_interval_and_on_exit(
         grow_batch(Bundle(layout, slow, {}), 1)
     flushed = {}
     for chunk in records.read_appended(layout.partial(1)):
-        flushed.update(chunk)
+        flushed.update(chunk["out"])
     assert flushed == {0: 0, 1: 1}

@@ -102,9 +102,18 @@ def _crop(args: argparse.Namespace) -> Any:
     return Crop(name=args.name, parent_dir=args.dir)
 
 
+def _batches(args: argparse.Namespace, crop: Any) -> list[int] | None:
+    if getattr(args, "failed", False):
+        failed = list(crop.status().failed_ids)
+        if not failed:
+            raise XyzfarmError(f"the crop {crop.name!r} has no failed batch.")
+        return failed
+    return [int(b) for b in args.batches.split(",")] if getattr(args, "batches", None) else None
+
+
 def cmd_grow(args: argparse.Namespace) -> int:
     crop = _crop(args)
-    batches = [int(b) for b in args.batches.split(",")] if args.batches else None
+    batches = _batches(args, crop)
     pinned = args.threads is not None or args.gpus is not None
     state = crop.grow(
         batch_ids=batches,
@@ -146,12 +155,17 @@ def _cluster_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     crop = _crop(args)
-    job = crop.grow(**_cluster_options(args), wait=args.wait)
+    job = crop.grow(
+        batch_ids=_batches(args, crop),
+        **_cluster_options(args),
+        wait=args.wait,
+        retries=args.retries,
+    )
     print(
         f"{crop.name}: submitted {len(job.batches)} batches as {job.scheduler} job(s) "
         f"{' '.join(job.job_ids)}; follow with: xyzfarm status {args.dir}"
     )
-    if args.wait:
+    if args.wait or args.retries:
         left = job.remaining()
         return 0 if not left else INCOMPLETE
     return 0
@@ -271,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="cores (and threads) per worker")
     p.add_argument("--gpus", help="GPU ids for the workers, e.g. 0,1")
     p.add_argument("--batches", help="only these batch ids, e.g. 1,5,9")
+    p.add_argument("--failed", action="store_true", help="only the failed batches")
+    p.add_argument("--retries", type=int, default=0, help="grow failed batches again, N times")
     p.add_argument("--log", action="store_true", help="per-batch log files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_grow)
@@ -294,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-array-size", type=int, help="override the site's array limit")
         if name == "submit":
             p.add_argument("--wait", action="store_true", help="wait until the batches are done")
+            p.add_argument("--failed", action="store_true", help="only the failed batches")
+            p.add_argument(
+                "--retries",
+                type=int,
+                default=0,
+                help="resubmit failed batches N times (waits; longer walltime or more "
+                "memory after a timeout or memory failure)",
+            )
         p.set_defaults(func=func)
 
     p = crop_command("reap", "merge a crop's results (no user code needed)")

@@ -79,6 +79,7 @@ def grow(
     batches: Sequence[int],
     *,
     wait: bool = False,
+    retries: int = 0,
     gpus: Any = None,
     num_threads: int | None = None,
     affinities: Any = None,
@@ -101,6 +102,6 @@ def grow(
     if num_threads is not None:
         options.setdefault("threads_per_worker", num_threads)
     job = submit(layout, batches, **options)
-    if wait:
-        job.wait()
+    if wait or retries:
+        job.wait(retries=retries)
     return job

@@ -22,25 +22,12 @@ from . import reap as reaping
 from .errors import InvalidInputError
 from .layout import FOLDER_PREFIX, CropLayout
 from .results import ResultIndex
+from .runner import runner_of
 from .sow import farmer_record, sow
 from .state import CropStatus, crop_status
 
 if TYPE_CHECKING:
     from .runner import Runner
-
-
-def _runner_of(farmer: Any) -> Runner | None:
-    from .harvester import Harvester
-    from .runner import Runner
-    from .sampler import Sampler
-
-    if farmer is None:
-        return None
-    if isinstance(farmer, Runner):
-        return farmer
-    if isinstance(farmer, (Harvester, Sampler)):
-        return farmer.runner
-    raise InvalidInputError(f"farmer must be a Runner, Harvester or Sampler, got {farmer!r}.")
 
 
 class Crop:
@@ -83,7 +70,7 @@ class Crop:
         autoload: bool = True,
     ) -> None:
         del autoload
-        runner = _runner_of(farmer)
+        runner = runner_of(farmer)
         if fn is None and runner is not None:
             fn = runner.fn
         if name is None:
@@ -117,7 +104,7 @@ class Crop:
 
     @property
     def runner(self) -> Runner | None:
-        return _runner_of(self.farmer)
+        return runner_of(self.farmer)
 
     @property
     def fn(self) -> Any:
@@ -321,6 +308,7 @@ class Crop:
         *,
         batch_timeout_s: float | None = None,
         max_mem_gb: float | None = None,
+        retries: int = 0,
         scheduler: str | None = None,
         resources: Mapping[str, Any] | None = None,
         workers_per_task: int | None = None,
@@ -365,6 +353,10 @@ class Crop:
         max_mem_gb : float, optional
             Kill a pool worker whose memory (children included) exceeds this; the batch is
             recorded as failed (``MemoryLimit``). Implies worker processes.
+        retries : int
+            Grow failed batches again up to this many times (each resumes from its
+            checkpoint; every attempt's error stays in ``failed/<i>.json``). On a cluster this
+            waits, and escalates walltime or memory after a timeout or memory failure.
         scheduler : {'slurm', 'pbs', 'sge'}, optional
             Submit array jobs instead of growing here (from a login node); returns at once
             with a :class:`~xyzfarm.schedulers.submit.ClusterJob` unless ``wait``.
@@ -411,6 +403,7 @@ class Crop:
                 workers_per_task=workers_per_task or num_workers,
                 profile=profile,
                 wait=wait,
+                retries=retries,
                 template_dirs=template_dirs,
                 max_array_size=max_array_size,
                 batches_per_task=batches_per_task,
@@ -432,9 +425,7 @@ class Crop:
                 **(runner.resources if runner is not None else {}),
                 **{k: manifest.decode(v) for k, v in data["constants"].items()},
             }
-        growing.grow(
-            self.layout,
-            batches,
+        options = dict(
             fn=self._fn,
             fixed=fixed,
             subprocess=subprocess,
@@ -442,7 +433,6 @@ class Crop:
             num_threads=num_threads,
             gpus=gpus,
             affinities=affinities,
-            raise_errors=raise_errors,
             log=log,
             verbosity=verbosity,
             executor=executor,
@@ -450,6 +440,18 @@ class Crop:
             batch_timeout_s=batch_timeout_s,
             max_mem_gb=max_mem_gb,
         )
+        # with retries, failures are only raised once the retries are spent too
+        statuses = growing.grow(
+            self.layout, batches, raise_errors=raise_errors and not retries, **options
+        )
+        for attempt in range(retries):
+            failed = [b for b, status in statuses.items() if status == growing.FAILED]
+            if not failed:
+                break
+            last = attempt == retries - 1
+            statuses.update(
+                growing.grow(self.layout, failed, raise_errors=raise_errors and last, **options)
+            )
         return self.status()
 
     def render(
@@ -504,6 +506,7 @@ class Crop:
         *,
         wait_timeout_s: float | None = None,
         poll_interval_s: float = 0.5,
+        provenance: bool = True,
     ) -> Any:
         """Merge every result into the farmer and (by default) delete the crop folder.
 
@@ -527,6 +530,10 @@ class Crop:
         allow_incomplete : bool
             Reap what exists; missing cases are NaN. Otherwise a crop with missing batches
             raises :class:`~xyzfarm.errors.CropIncompleteError`.
+        provenance : bool
+            Add, for every case, where and how it was computed as ``xyz_*`` variables (host,
+            job, task, attempt, restarts, version, start, seconds); see
+            :data:`xyzfarm.reap.PROVENANCE`.
         """
         del verbosity, desc
         if wait:
@@ -543,7 +550,13 @@ class Crop:
             data = self._manifest()
             harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
             out = reaping.deliver(
-                self.farmer, self.layout, harvest, data, sync=sync, overwrite=overwrite
+                self.farmer,
+                self.layout,
+                harvest,
+                data,
+                sync=sync,
+                overwrite=overwrite,
+                provenance=provenance,
             )
             if clean_up if clean_up is not None else not harvest.missing:
                 reaping.delete_crop(self.layout)

@@ -15,6 +15,8 @@ from .results import ResultIndex
 from .state import last_error
 from .worker import FAILED, Bundle, grow_batch
 
+__all__ = ["FAILED", "grow", "missing_batches"]
+
 
 def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
     """Batches without an intact result (failed ones included)."""

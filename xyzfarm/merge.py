@@ -18,6 +18,9 @@ import xarray as xr
 
 from .errors import InvalidInputError, MergeConflictError
 
+#: variables describing how cases were computed (see :data:`xyzfarm.reap.PROVENANCE`)
+PROVENANCE_PREFIX = "xyz_"
+
 
 def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | None) -> xr.Dataset:
     """Return the union of ``old`` and ``new`` as ``overwrite`` says (neither is modified)."""
@@ -25,6 +28,23 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
         new = new.to_dataset()
     if old is None or (not old.data_vars and not old.coords):
         return new.copy(deep=False).drop_encoding()
+    prov = [v for v in new.data_vars if str(v).startswith(PROVENANCE_PREFIX)]
+    if prov and overwrite is None:
+        # where and how a case was computed never "conflicts": it follows the values, and a
+        # case computed again (to the same values) is described by its latest computation
+        values = merge_datasets(
+            old.drop_vars([v for v in prov if v in old]), new.drop_vars(prov), None
+        )
+        described = {}
+        for v in prov:
+            if v not in old:
+                described[v] = new[v]
+                continue
+            # new where new has a value, else old (combine_first cannot fill datetimes here)
+            a, b = xr.align(new[v], old[v], join="outer")
+            described[v] = xr.where(a.notnull(), a, b)
+        merged = xr.merge([values, xr.Dataset(described)], join="outer", compat="override")
+        return merged.drop_encoding()
     if overwrite is True:
         merged = new.combine_first(old)
     elif overwrite is False:
@@ -115,7 +135,9 @@ def missing_cases(
         points[name] = xr.DataArray(np.where(where >= 0, where, 0), dims="__case__")
     picked = full_ds.isel(points) if points else full_ds
     has_value = np.zeros(n, dtype=bool)
-    for var in picked.data_vars.values():
+    for vname, var in picked.data_vars.items():
+        if str(vname).startswith(PROVENANCE_PREFIX):
+            continue  # a computed case always has provenance; only its values count here
         other = [d for d in var.dims if d != "__case__"]
         notnull = var.notnull()
         has_value |= (notnull.any(other) if other else notnull).values

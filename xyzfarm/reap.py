@@ -18,11 +18,23 @@ import numpy as np
 import xarray as xr
 
 from . import manifest, records, storage
-from .assemble import build_dataset
+from .assemble import Schema, build_dataset
 from .errors import CropIncompleteError
 from .layout import CropLayout
 from .results import ResultIndex
 from .sow import schema_from_json
+
+#: provenance variables of a reaped Dataset: where and how each case was computed
+PROVENANCE = (
+    "xyz_host",
+    "xyz_job",
+    "xyz_task",
+    "xyz_attempt",
+    "xyz_restarts",
+    "xyz_version",
+    "xyz_start",
+    "xyz_seconds",
+)
 
 
 class Harvest:
@@ -35,9 +47,12 @@ class Harvest:
         rows: dict[int, tuple[Any, ...]],
         batches: list[int],
         missing: list[int],
+        prov: list[tuple[Any, ...]] | None = None,
     ) -> None:
         self.data = data
         self.outputs = outputs
+        # provenance segments: (case indices, start, seconds per case, *context)
+        self.prov = prov if prov is not None else []
         self.rows = rows
         self.batches = batches
         self.missing = missing
@@ -47,6 +62,7 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
     """Load every complete batch result; refuse (or note) missing ones."""
     num_batches = data["plan"]["num_batches"]
     outputs: dict[int, Any] = {}
+    prov: list[tuple[Any, ...]] = []
     rows: dict[int, tuple[Any, ...]] = {}
     grown: list[int] = []
     missing: list[int] = []
@@ -64,6 +80,9 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
                 missing.append(batch)
                 continue
             outputs.update(zip(result["indices"], result["outputs"]))
+            indices = result["indices"]
+            for positions, *rest in result.get("prov", ()):
+                prov.append(([indices[p] for p in positions], *rest))
             grown.append(batch)
             if cases is not None:
                 spec = cases.get(batch - 1)
@@ -79,43 +98,102 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             f"result ({shown}; {len(failed)} of them failed); grow them (crop.grow_missing()) "
             "or pass allow_incomplete=True."
         )
-    return Harvest(data, outputs, rows, grown, missing)
+    return Harvest(data, outputs, rows, grown, missing, prov)
 
 
-def to_dataset(harvest: Harvest) -> xr.Dataset:
-    """Assemble a Harvest into the Dataset ``run_combos`` / ``run_cases`` would have given."""
+def to_dataset(harvest: Harvest, provenance: bool = True) -> xr.Dataset:
+    """Assemble a Harvest into the Dataset ``run_combos`` / ``run_cases`` would have given.
+
+    With ``provenance``, each case also gets the :data:`PROVENANCE` variables: host, job id
+    ("local" outside a scheduler), array task, attempt, scheduler restarts, xyzfarm version,
+    start time (UTC) and seconds taken (for cases faster than a few ms, the average of the
+    chunk they ran in).
+    """
     data = harvest.data
     schema = schema_from_json(data["schema"])
     constants = {k: manifest.decode(v) for k, v in data["constants"].items()}
     attrs = {k: manifest.decode(v) for k, v in data["attrs"].items()}
+    ds = _values_dataset(harvest, harvest.outputs, schema, constants, attrs)
+    if not provenance or not harvest.prov:
+        return ds
+    prov = _provenance_dataset(harvest, ds)
+    return ds.merge(prov, join="outer", compat="no_conflicts")
+
+
+def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per-case provenance arrays from the per-chunk segments, vectorised."""
+    counts = np.array([len(seg[0]) for seg in harvest.prov])
+    index = np.fromiter(
+        (i for seg in harvest.prov for i in seg[0]), dtype=np.int64, count=int(counts.sum())
+    )
+    # offset of each case inside its segment: start + k * seconds per case
+    ends = np.cumsum(counts)
+    offsets = np.arange(len(index)) - np.repeat(ends - counts, counts)
+    seconds = np.repeat(np.array([seg[2] for seg in harvest.prov], dtype=float), counts)
+    start = np.repeat(np.array([seg[1] for seg in harvest.prov], dtype=float), counts)
+    columns = {
+        "xyz_start": ((start + offsets * seconds) * 1e9).astype("datetime64[ns]"),
+        "xyz_seconds": seconds,
+    }
+    # the worker's context: host, job, task, attempt, restarts, version
+    for k, name in enumerate(
+        ("xyz_host", "xyz_job", "xyz_task", "xyz_attempt", "xyz_restarts", "xyz_version")
+    ):
+        columns[name] = np.repeat(np.array([seg[3 + k] for seg in harvest.prov]), counts)
+    return index, columns
+
+
+def _provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset:
+    """The :data:`PROVENANCE` variables on the dims of the swept arguments of ``ds``."""
+    index, columns = _provenance_columns(harvest)
+    data = harvest.data
+    names = list(data["arg_names"])
+    total = data["plan"]["num_cases"]
+    if data["kind"] == "combos" and len(index) == total:
+        # a complete grid: one argsort puts every case in place, no per-case Python
+        combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
+        shape = tuple(len(v) for v in combos.values())
+        order = np.argsort(index, kind="stable")
+        return xr.Dataset(
+            {name: (names, col[order].reshape(shape)) for name, col in columns.items()},
+            coords={n: ds.coords[n] for n in names},
+        )
+    rows = {int(i): tuple(col[k] for col in columns.values()) for k, i in enumerate(index)}
+    prov = _values_dataset(harvest, rows, Schema(tuple(columns), {}, {}), {}, {})
+    return prov.reindex({n: ds.coords[n].values for n in names})
+
+
+def _values_dataset(
+    harvest: Harvest, outputs: dict[int, Any], schema: Any, constants: Any, attrs: Any
+) -> xr.Dataset:
+    """Assemble a Harvest into the Dataset ``run_combos`` / ``run_cases`` would have given."""
+    data = harvest.data
     names = tuple(data["arg_names"])
     if data["kind"] == "combos":
         combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
         total = data["plan"]["num_cases"]
-        if len(harvest.outputs) == total:
+        if len(outputs) == total:
             import itertools
 
-            results = [harvest.outputs[i] for i in range(total)]
+            results = [outputs[i] for i in range(total)]
             rows = list(itertools.product(*combos.values()))
             return build_dataset(results, names, rows, schema, constants, attrs, grid=combos)
         # incomplete: assemble what exists, then put it on the full grid (NaN elsewhere)
         shape = [len(v) for v in combos.values()]
-        index = sorted(harvest.outputs)
+        index = sorted(outputs)
         values = list(combos.values())
         rows = [
             tuple(values[k][j] for k, j in enumerate(np.unravel_index(i, shape))) for i in index
         ]
         if not index:
             return xr.Dataset(coords={n: list(v) for n, v in combos.items()})
-        ds = build_dataset(
-            [harvest.outputs[i] for i in index], names, rows, schema, constants, attrs
-        )
+        ds = build_dataset([outputs[i] for i in index], names, rows, schema, constants, attrs)
         return ds.reindex({n: np.asarray(v) for n, v in combos.items()})
-    index = sorted(harvest.outputs)
+    index = sorted(outputs)
     if not index:
         return xr.Dataset()
     return build_dataset(
-        [harvest.outputs[i] for i in index],
+        [outputs[i] for i in index],
         names,
         [harvest.rows[i] for i in index],
         schema,
@@ -198,6 +276,7 @@ def deliver(
     *,
     sync: bool,
     overwrite: bool | None,
+    provenance: bool = True,
 ) -> Any:
     from .harvester import Harvester, merge_into_file
     from .runner import Runner
@@ -211,7 +290,7 @@ def deliver(
         elif data_name is not None:
             append_to_file(data_name, table, engine=engine)
         return table
-    ds = to_dataset(harvest)
+    ds = to_dataset(harvest, provenance=provenance)
     if kind == "harvester":
         if isinstance(farmer, Harvester):
             farmer.add_ds(ds, sync=sync, overwrite=overwrite)
@@ -235,3 +314,8 @@ def delivered(farmer: Any) -> Any:
     if isinstance(farmer, Runner):
         return farmer.last_ds
     return None
+
+
+def without_provenance(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without the :data:`PROVENANCE` variables (e.g. to compare values only)."""
+    return ds.drop_vars([v for v in PROVENANCE if v in ds.variables])

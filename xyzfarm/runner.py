@@ -399,3 +399,14 @@ def label(
         return runner
 
     return wrapper
+
+
+def runner_of(farmer: Any) -> Runner | None:
+    """The Runner of a farmer: a Runner itself, or the one a Harvester or Sampler wraps."""
+    if farmer is None:
+        return None
+    if isinstance(farmer, Runner):
+        return farmer
+    if isinstance(farmer, Farmer):
+        return farmer.runner
+    raise InvalidInputError(f"farmer must be a Runner, Harvester or Sampler, got {farmer!r}.")

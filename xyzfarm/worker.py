@@ -139,15 +139,23 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         spec = bundle.cases.get(batch - 1)
         rows = spec["rows"]
         done: dict[int, Any] = {}
+        prov: list[tuple[Any, ...]] = []  # segments: (positions, start, seconds, *context)
         for chunk in records.read_appended(layout.partial(batch)):
-            done.update(chunk)
+            done.update(chunk["out"])
+            prov.extend(chunk["prov"])
         resumed = bool(done)
+        context = _context(bundle, batch)
         with _output_to(layout.log(batch) if log else None):
-            status = _grow_rows(bundle, batch, rows, done)
+            status = _grow_rows(bundle, batch, rows, done, prov, context)
         if status != DONE:
             return status
         place = bundle.writer.append(
-            batch, {"indices": spec["indices"], "outputs": [done[pos] for pos in range(len(rows))]}
+            batch,
+            {
+                "indices": spec["indices"],
+                "outputs": [done[pos] for pos in range(len(rows))],
+                "prov": prov,
+            },
         )
         bundle.index.note(batch, place)
         if bundle.flushed.pop(batch, False) or resumed:
@@ -161,10 +169,42 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         bundle.locks.unlock(batch)
 
 
-def _grow_rows(bundle: Bundle, batch: int, rows: list[Any], done: dict[int, Any]) -> str:
+#: where and how a case was computed, in this order (see :data:`xyzfarm.reap.PROVENANCE`)
+PROVENANCE_FIELDS = ("host", "job", "task", "attempt", "restarts", "version")
+
+
+def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
+    """The provenance shared by every case this process grows of ``batch`` now."""
+    env = os.environ
+    job = (
+        env.get("SLURM_ARRAY_JOB_ID")
+        or env.get("SLURM_JOB_ID")
+        or env.get("PBS_JOBID")
+        or env.get("JOB_ID")
+        or "local"
+    )
+    task = (
+        env.get("SLURM_ARRAY_TASK_ID") or env.get("PBS_ARRAY_INDEX") or env.get("SGE_TASK_ID") or ""
+    )
+    restarts = int(env.get("SLURM_RESTART_COUNT") or env.get("RESTARTED") or 0)
+    attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
+    from . import __version__
+
+    return (socket.gethostname(), job, task, attempt, restarts, __version__)
+
+
+def _grow_rows(
+    bundle: Bundle,
+    batch: int,
+    rows: list[Any],
+    done: dict[int, Any],
+    prov: list[tuple[Any, ...]],
+    context: tuple[Any, ...],
+) -> str:
     call = bundle.call
     todo = [pos for pos in range(len(rows)) if pos not in done]
     pending: dict[int, Any] = {}
+    pending_prov: list[tuple[Any, ...]] = []
     last_flush = time.monotonic()
     partial = bundle.layout.partial(batch)
 
@@ -173,8 +213,9 @@ def _grow_rows(bundle: Bundle, batch: int, rows: list[Any], done: dict[int, Any]
         if pending:
             # one record per flush, appended with one write(): a torn write loses only it
             with open(partial, "ab") as checkpoint:
-                records.append_record(checkpoint, pending)
+                records.append_record(checkpoint, {"out": pending, "prov": pending_prov})
             pending.clear()
+            pending_prov.clear()
             bundle.flushed[batch] = True
         last_flush = time.monotonic()
 
@@ -186,6 +227,7 @@ def _grow_rows(bundle: Bundle, batch: int, rows: list[Any], done: dict[int, Any]
             positions = todo[start : start + chunk]
             outs: list[Any] = []
             began = time.monotonic()
+            began_epoch = time.time()
             try:
                 outs.extend(
                     map(call, *zip(*(rows[p] for p in positions)))
@@ -193,14 +235,22 @@ def _grow_rows(bundle: Bundle, batch: int, rows: list[Any], done: dict[int, Any]
                     else (call() for _ in positions)
                 )
             except Exception as exc:
-                pending.update(zip(positions, outs))
-                done.update(zip(positions, outs))
+                _note(
+                    positions[: len(outs)],
+                    outs,
+                    began,
+                    began_epoch,
+                    context,
+                    pending,
+                    pending_prov,
+                    done,
+                    prov,
+                )
                 flush()
                 failed_at = positions[len(outs)]
                 _record_case_failure(bundle, batch, failed_at, rows[failed_at], exc)
                 return FAILED
-            pending.update(zip(positions, outs))
-            done.update(zip(positions, outs))
+            _note(positions, outs, began, began_epoch, context, pending, pending_prov, done, prov)
             start += len(positions)
             now = time.monotonic()
             if now - last_flush >= CHECKPOINT_INTERVAL_S:
@@ -212,6 +262,30 @@ def _grow_rows(bundle: Bundle, batch: int, rows: list[Any], done: dict[int, Any]
         flush()  # SIGTERM/SIGUSR1 (SystemExit) or Ctrl-C: keep every finished case
         raise
     return DONE
+
+
+def _note(
+    positions: list[int],
+    outs: list[Any],
+    began: float,
+    began_epoch: float,
+    context: tuple[Any, ...],
+    pending: dict[int, Any],
+    pending_prov: list[tuple[Any, ...]],
+    done: dict[int, Any],
+    prov: list[tuple[Any, ...]],
+) -> None:
+    # one provenance segment per chunk, not per case: exact for slow cases (chunks of one),
+    # the chunk's average for cases faster than CHECKPOINT_INTERVAL_S / 8, at no cost per case
+    if not outs:
+        return
+    positions = positions[: len(outs)]
+    seconds = (time.monotonic() - began) / len(positions)
+    segment = (positions, began_epoch, seconds, *context)
+    pending.update(zip(positions, outs))
+    done.update(zip(positions, outs))
+    pending_prov.append(segment)
+    prov.append(segment)
 
 
 def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Exception) -> None:
@@ -330,24 +404,53 @@ def main(argv: list[str] | None = None) -> int:
             )
         except SystemExit as stop:
             if stop.code == 128 + signal.SIGUSR1:
-                _requeue_self()
+                _near_time_limit(args.crop, args.map, args.task)
             raise
     return 0 if FAILED not in grow_batches(args.crop, args.batches, log=args.log) else 1
 
 
-def _requeue_self() -> None:
-    # SIGUSR1 is the time-limit warning (--signal=B:USR1@N): the checkpoint is flushed, so
-    # ask SLURM to run this task again instead of letting it time out; it resumes there
-    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
-    if not job:
-        return
-    from .schedulers import shell, slurm
+def _near_time_limit(root: str, map_file: str, task: int) -> None:
+    """SIGUSR1, the warning before the time limit: every finished case is checkpointed.
 
-    task = os.environ.get("SLURM_ARRAY_TASK_ID")
-    done = shell.run(slurm.requeue_argv(job, task), check=False)
+    Within the requeue budget (``XYZFARM_MAX_REQUEUES``, from the ``max_requeues`` resource)
+    the task asks SLURM to run it again, to resume from its checkpoints with a fresh limit.
+    Past it, the unfinished batches are recorded as failed with ``Timeout``, so ``retries``
+    resubmit them with a longer walltime.
+    """
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    budget = int(os.environ.get("XYZFARM_MAX_REQUEUES") or 1)
+    if job and restarts < budget:
+        from .schedulers import shell, slurm
+
+        task_id = os.environ.get("SLURM_ARRAY_TASK_ID")
+        done = shell.run(slurm.requeue_argv(job, task_id), check=False)
+        print(
+            f"xyzfarm: warned before the time limit; requeued {job}_{task_id}: "
+            f"{'ok' if done.returncode == 0 else done.stderr.strip()}",
+            file=sys.stderr,
+        )
+        return
+    layout = CropLayout.from_root(root)
+    index = ResultIndex(layout).refresh()
+    with open(map_file) as f:
+        batches = json.load(f)["tasks"].get(str(task), [])
+    for batch in batches:
+        if not index.has(batch):
+            record_failure(
+                layout,
+                batch,
+                {
+                    "error_type": "Timeout",
+                    "case": None,
+                    "traceback": None,
+                    "restart_count": restarts,
+                    "message": f"batch {batch} was still running near the time limit after "
+                    f"{restarts} requeue(s); grow it again with a longer walltime.",
+                },
+            )
     print(
-        f"xyzfarm: warned before the time limit; requeued {job}_{task}: "
-        f"{'ok' if done.returncode == 0 else done.stderr.strip()}",
+        "xyzfarm: warned before the time limit; requeue budget spent: recorded Timeout",
         file=sys.stderr,
     )
 

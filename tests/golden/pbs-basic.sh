@@ -13,6 +13,7 @@ echo "xyzfarm: job ${PBS_JOBID:-?} index ${PBS_ARRAY_INDEX:-0} on $(hostname)"
 
 export PYTHONPATH=/opt/site
 export PYTHONUNBUFFERED=1
+export XYZFARM_MAX_REQUEUES=1
 export OMP_NUM_THREADS=1
 export MKL_NUM_THREADS=1
 export OPENBLAS_NUM_THREADS=1

@@ -15,6 +15,7 @@ echo "xyzfarm: job ${JOB_ID:-?} task ${SGE_TASK_ID:-?} on $(hostname), restarted
 
 export PYTHONPATH=/opt/site
 export PYTHONUNBUFFERED=1
+export XYZFARM_MAX_REQUEUES=1
 export OMP_NUM_THREADS=1
 export MKL_NUM_THREADS=1
 export OPENBLAS_NUM_THREADS=1

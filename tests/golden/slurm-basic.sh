@@ -18,6 +18,7 @@ echo "xyzfarm: job ${SLURM_ARRAY_JOB_ID:-?} task ${SLURM_ARRAY_TASK_ID:-?} on $(
 
 export PYTHONPATH=/opt/site
 export PYTHONUNBUFFERED=1
+export XYZFARM_MAX_REQUEUES=1
 export OMP_NUM_THREADS=1
 export MKL_NUM_THREADS=1
 export OPENBLAS_NUM_THREADS=1

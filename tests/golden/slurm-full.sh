@@ -28,6 +28,7 @@ source ~/venvs/sim/bin/activate
 
 export PYTHONPATH=/opt/site
 export PYTHONUNBUFFERED=1
+export XYZFARM_MAX_REQUEUES=1
 export OMP_NUM_THREADS=2
 export MKL_NUM_THREADS=2
 export OPENBLAS_NUM_THREADS=2

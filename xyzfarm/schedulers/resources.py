@@ -125,6 +125,9 @@ class Resources:
         Threads (and thread-variable value) per worker inside a task.
     signal_lead_s : int
         Seconds before the time limit at which the task is warned (SIGUSR1) to checkpoint.
+    max_requeues : int
+        Times a warned task requeues itself; after that its unfinished batches are recorded
+        as failed with ``Timeout`` (which ``retries`` then resubmit with a longer walltime).
     python : str
         The interpreter array tasks run (default: the one submitting).
     """
@@ -145,6 +148,7 @@ class Resources:
     output_dir: str | None = None
     threads_per_worker: int = 1
     signal_lead_s: int = 60
+    max_requeues: int = 1
     python: str | None = None
 
     @property
@@ -188,6 +192,10 @@ def resources_from(*layers: Mapping[str, Any] | None, **kwargs: Any) -> Resource
     if isinstance(lead, bool) or not isinstance(lead, int) or lead < 0:
         raise ResourceError(f"signal_lead_s={lead!r} must be a non-negative integer.")
     out["signal_lead_s"] = lead
+    requeues = merged.get("max_requeues", 1)
+    if isinstance(requeues, bool) or not isinstance(requeues, int) or requeues < 0:
+        raise ResourceError(f"max_requeues={requeues!r} must be a non-negative integer.")
+    out["max_requeues"] = requeues
     for key in ("partition", "account", "qos", "constraint"):
         out[key] = _plain(key, merged.get(key))
     for key in ("extra_directives", "setup"):

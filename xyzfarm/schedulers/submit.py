@@ -53,7 +53,9 @@ class Plan:
         job_dir: Path,
         scripts: list[Path],
         resources: Resources,
+        options: dict[str, Any] | None = None,
     ) -> None:
+        self.options = options or {}
         self.layout = layout
         self.scheduler = scheduler
         self.chunks = chunks
@@ -84,6 +86,7 @@ def script_context(
         "first_index": scheduler.FIRST_INDEX,
         "workers_per_task": workers_per_task,
         "threads_per_worker": res.threads_per_worker,
+        "max_requeues": res.max_requeues,
         "setup": list(res.setup),
         "thread_vars": THREAD_VARS,
     }
@@ -111,7 +114,8 @@ def plan(
         first_index=scheduler.FIRST_INDEX,
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    job_dir = layout.root / "jobs" / f"{stamp}-{uuid.uuid4().hex[:6]}"
+    # names sort in submission order (nanoseconds), and never collide (uuid)
+    job_dir = layout.root / "jobs" / f"{stamp}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}"
     scripts = []
     for k, chunk in enumerate(chunks):
         map_file = job_dir / f"chunk-{k}.map.json"
@@ -126,7 +130,13 @@ def plan(
             storage.write_bytes(script, text.encode())
             script.chmod(0o755 & ~_umask())
         scripts.append(script if write else Path(text))
-    return Plan(layout, scheduler, chunks, job_dir, scripts, res)
+    options = {
+        "workers_per_task": workers_per_task,
+        "batches_per_task": batches_per_task,
+        "max_array_size": max_array_size,
+        "template_dirs": template_dirs,
+    }
+    return Plan(layout, scheduler, chunks, job_dir, scripts, res, options)
 
 
 def _umask() -> int:
@@ -158,7 +168,9 @@ def submit(p: Plan) -> ClusterJob:
         "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     storage.write_bytes(p.job_dir / "submission.json", json.dumps(record, indent=1).encode())
-    return ClusterJob(p.layout, p.scheduler.NAME, job_ids, batches, p.job_dir)
+    return ClusterJob(
+        p.layout, p.scheduler.NAME, job_ids, batches, p.job_dir, p.resources, p.options
+    )
 
 
 class ClusterJob:
@@ -174,12 +186,16 @@ class ClusterJob:
         job_ids: list[str],
         batches: list[int],
         job_dir: Path,
+        resources: Resources | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.layout = layout
         self.scheduler = scheduler
         self.job_ids = job_ids
         self.batches = batches
         self.job_dir = job_dir
+        self.resources = resources
+        self.options = options or {}
         self._asked: tuple[float, dict[str, str]] | None = None
 
     def __repr__(self) -> str:
@@ -228,12 +244,29 @@ class ClusterJob:
         missing = set(missing_batches(self.layout, data_total))
         return [b for b in self.batches if b in missing]
 
-    def wait(self, timeout_s: float | None = None, poll_interval_s: float = 1.0) -> list[int]:
+    def wait(
+        self, timeout_s: float | None = None, poll_interval_s: float = 1.0, retries: int = 0
+    ) -> list[int]:
         """Wait until every batch has a result, or the scheduler has nothing left running.
 
-        An empty scheduler answer is trusted only when repeated for three polls. Returns the
-        batches still without a result (failed ones, or lost with their tasks).
+        An empty scheduler answer is trusted only when repeated for three polls. With
+        ``retries``, batches left without a result are resubmitted (up to that many times),
+        each resuming from its checkpoint: after a ``Timeout`` with twice the walltime, after a
+        memory failure with twice the memory (see :func:`escalate`). Returns the batches still
+        without a result.
         """
+        left = self._wait_once(timeout_s, poll_interval_s)
+        for _ in range(retries):
+            if not left:
+                break
+            for kind, batches in _by_failure(self.layout, left).items():
+                res = escalate(self.resources or Resources(), kind)
+                again = submit(plan(self.layout, self.scheduler, batches, res, **self.options))
+                self.job_ids += again.job_ids
+            left = self._wait_once(timeout_s, poll_interval_s)
+        return left
+
+    def _wait_once(self, timeout_s: float | None, poll_interval_s: float) -> list[int]:
         start = time.monotonic()
         quiet = 0
         while True:
@@ -250,3 +283,37 @@ class ClusterJob:
     def cancel(self) -> None:
         """Cancel every array task of this submission."""
         shell.run(get(self.scheduler).cancel_argv(self.job_ids), check=False)
+
+
+#: failure kinds (``error_type`` of the last attempt) and the resource they call for more of
+TIME_FAILURES = {"Timeout", "BatchTimeout", "TIMEOUT"}
+MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", "OUT_OF_MEMORY"}
+
+
+def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
+    """Batches grouped by what their last recorded failure asks for: time, memory, or other."""
+    groups: dict[str, list[int]] = {}
+    for batch in batches:
+        try:
+            kind = json.loads(layout.failed(batch).read_text())["attempts"][-1]["error_type"]
+        except (OSError, ValueError, KeyError, IndexError):
+            kind = "missing"
+        group = (
+            "time" if kind in TIME_FAILURES else "memory" if kind in MEMORY_FAILURES else "other"
+        )
+        groups.setdefault(group, []).append(batch)
+    return groups
+
+
+def escalate(res: Resources, group: str) -> Resources:
+    """The request for a retry: twice the walltime after a timeout, twice the memory after an
+    out-of-memory failure, the same otherwise."""
+    from dataclasses import replace
+
+    from .resources import parse_walltime, walltime_seconds
+
+    if group == "time" and res.walltime:
+        return replace(res, walltime=parse_walltime(2 * walltime_seconds(res.walltime)))
+    if group == "memory" and res.mem_gb:
+        return replace(res, mem_gb=2 * res.mem_gb)
+    return res
