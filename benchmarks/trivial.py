@@ -7,3 +7,7 @@ def add_xy(x, y):
 
 def add_one(x):
     return x + 1
+
+
+def add4(a, b, c, d):
+    return a + b + c + d

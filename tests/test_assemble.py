@@ -169,3 +169,28 @@ def test_any_output_description_gives_a_dataset_or_a_typed_error(
     for name in names:
         assert ds[name].dims[0] == "x"
         assert ds[name].sel(x=2).values.flat[0] == 2.0
+
+
+def test_a_grid_filled_batch_by_batch_equals_the_dataset_built_at_once():
+    from xyzfarm.assemble import GridFiller
+
+    schema = check_schema(["s", "v"], {"v": ["k"]}, {"k": [0, 1]})
+    grid = {"x": [1, 2, 3], "y": [10, 20]}
+    rows = [(x, y) for x in grid["x"] for y in grid["y"]]
+    results = [(x + y, np.array([x, y])) for x, y in rows]
+    filler = GridFiller(grid, schema, {})
+    filler.add(range(3, 6), results[3:])  # any order, batch by batch
+    filler.add(range(0, 3), results[:3])
+    xr.testing.assert_identical(filler.dataset(None),
+                                build_dataset(results, ("x", "y"), rows, schema, {}, None, grid))
+
+
+def test_a_partly_filled_grid_holds_nan_and_a_bad_batch_names_its_case():
+    from xyzfarm.assemble import GridFiller
+
+    schema = check_schema(["s"], None, None)
+    filler = GridFiller({"x": [1, 2, 3]}, schema, {})
+    filler.add([0, 2], [5, 7])
+    assert np.isnan(filler.dataset(None).s.sel(x=2).item())
+    with pytest.raises(OutputMismatchError, match=r"\{x=2\}"):
+        filler.add([1], [np.ones(3)])

@@ -172,6 +172,92 @@ def _finish(
     return ds
 
 
+class GridFiller:
+    """Fills per-variable arrays over a combos grid batch by batch, never holding all results.
+
+    Used by reaping: memory stays the final arrays plus one batch of results.
+    """
+
+    def __init__(
+        self, grid: Mapping[str, Sequence[Any]], schema: Schema, constants: Mapping[str, Any]
+    ) -> None:
+        assert schema.var_names is not None
+        self.grid = grid
+        self.schema = schema
+        self.constants = constants
+        self.names = tuple(grid)
+        self.size = int(np.prod([len(v) for v in grid.values()]))
+        self.arrays: dict[str, np.ndarray] = {}
+        self.filled = np.zeros(self.size, dtype=bool)
+
+    def _rows(self, indices: Sequence[int]) -> list[Case]:
+        shape = [len(v) for v in self.grid.values()]
+        values = list(self.grid.values())
+        return [
+            tuple(values[k][int(j)] for k, j in enumerate(np.unravel_index(i, shape)))
+            for i in indices
+        ]
+
+    def add(self, indices: Sequence[int], results: list[Any]) -> None:
+        """Place the results of the cases at flat grid ``indices``."""
+        var_names = self.schema.var_names
+        assert var_names is not None
+        try:
+            columns = split_outputs(results, var_names, self.names, [])
+            stacked = [
+                stack_column(v, c, self.schema, self.constants, self.names, [])
+                for v, c in zip(var_names, columns)
+            ]
+        except OutputMismatchError:
+            # check again with the cases' values, only to name the culprit
+            rows = self._rows(indices)
+            columns = split_outputs(results, var_names, self.names, rows)
+            stacked = [
+                stack_column(v, c, self.schema, self.constants, self.names, rows)
+                for v, c in zip(var_names, columns)
+            ]
+        where = np.asarray(indices, dtype=np.intp)
+        for var, arr in zip(var_names, stacked):
+            full = self.arrays.get(var)
+            if full is None:
+                full = self.arrays[var] = np.empty((self.size, *arr.shape[1:]), dtype=arr.dtype)
+            elif np.result_type(full.dtype, arr.dtype) != full.dtype:
+                full = self.arrays[var] = full.astype(np.result_type(full.dtype, arr.dtype))
+            full[where] = arr
+        self.filled[where] = True
+
+    def dataset(self, attrs: Mapping[str, Any] | None) -> xr.Dataset:
+        """The labelled Dataset; cases never added hold the missing value."""
+        arrays = {}
+        for var, full in self.arrays.items():
+            if not self.filled.all():
+                dtype, fill = _missing_fill(full.dtype)
+                full = full.astype(dtype)
+                full[~self.filled] = fill
+            arrays[var] = full
+        return grid_dataset(arrays, self.grid, self.schema, self.constants, attrs)
+
+
+def grid_dataset(
+    arrays: Mapping[str, np.ndarray],
+    grid: Mapping[str, Sequence[Any]],
+    schema: Schema,
+    constants: Mapping[str, Any],
+    attrs: Mapping[str, Any] | None,
+) -> xr.Dataset:
+    """A Dataset from flat per-case arrays in the grid's case order (last name fastest)."""
+    names = tuple(grid)
+    coords = {n: _coord_array(v) for n, v in grid.items()}
+    shape = tuple(len(v) for v in grid.values())
+    data_vars = {
+        var: (names + schema.dims_of(var), arr.reshape(shape + arr.shape[1:]))
+        for var, arr in arrays.items()
+    }
+    used = {d for var in arrays for d in schema.dims_of(var)}
+    coords.update(_var_coords_for(used, schema, constants))
+    return _finish(xr.Dataset(data_vars, coords=coords), schema, constants, attrs)
+
+
 def build_dataset(
     results: list[Any],
     names: Sequence[str],
@@ -208,12 +294,7 @@ def build_dataset(
         for var, col in zip(var_names, columns)
     }
     if grid is not None:
-        coords = {n: _coord_array(v) for n, v in grid.items()}
-        shape = tuple(len(v) for v in grid.values())
-        data_vars = {
-            var: (tuple(names) + schema.dims_of(var), arr.reshape(shape + arr.shape[1:]))
-            for var, arr in arrays.items()
-        }
+        return grid_dataset(arrays, grid, schema, constants, attrs)
     else:
         coords, index, shape = _case_grid(names, rows)
         complete = len(rows) == int(np.prod(shape))

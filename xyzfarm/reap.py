@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from . import manifest, records, storage
-from .assemble import Schema, build_dataset
+from .assemble import GridFiller, Schema, build_dataset
 from .errors import CropIncompleteError
 from .layout import CropLayout
 from .results import ResultIndex
@@ -48,7 +48,9 @@ class Harvest:
         batches: list[int],
         missing: list[int],
         prov: list[tuple[Any, ...]] | None = None,
+        filler: GridFiller | None = None,
     ) -> None:
+        self.filler = filler
         self.data = data
         self.outputs = outputs
         # provenance segments: (case indices, start, seconds per case, *context)
@@ -66,6 +68,14 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
     rows: dict[int, tuple[Any, ...]] = {}
     grown: list[int] = []
     missing: list[int] = []
+    filler = None
+    if data["kind"] == "combos" and data["schema"]["var_names"] is not None:
+        # stream every batch straight into the final arrays
+        filler = GridFiller(
+            {n: manifest.decode(v) for n, v in data["combos"].items()},
+            schema_from_json(data["schema"]),
+            {k: manifest.decode(v) for k, v in data["constants"].items()},
+        )
     index = ResultIndex(layout).refresh()
     cases = (
         records.IndexedReader(layout.cases, layout.cases_index)
@@ -79,10 +89,14 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             except KeyError:  # never grown, or every record of it damaged (warned)
                 missing.append(batch)
                 continue
-            outputs.update(zip(result["indices"], result["outputs"]))
-            indices = result["indices"]
+            if filler is not None:
+                filler.add(result["indices"], result["outputs"])
+            else:
+                outputs.update(zip(result["indices"], result["outputs"]))
+            # numpy, not lists of ints: a million cases' indices take 8 MB, not 36 MB
+            indices = np.asarray(result["indices"], dtype=np.int64)
             for positions, *rest in result.get("prov", ()):
-                prov.append(([indices[p] for p in positions], *rest))
+                prov.append((indices[np.asarray(positions, dtype=np.intp)], *rest))
             grown.append(batch)
             if cases is not None:
                 spec = cases.get(batch - 1)
@@ -98,7 +112,7 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             f"result ({shown}; {len(failed)} of them failed); grow them (crop.grow_missing()) "
             "or pass allow_incomplete=True."
         )
-    return Harvest(data, outputs, rows, grown, missing, prov)
+    return Harvest(data, outputs, rows, grown, missing, prov, filler)
 
 
 def to_dataset(harvest: Harvest, provenance: bool = True) -> xr.Dataset:
@@ -113,7 +127,10 @@ def to_dataset(harvest: Harvest, provenance: bool = True) -> xr.Dataset:
     schema = schema_from_json(data["schema"])
     constants = {k: manifest.decode(v) for k, v in data["constants"].items()}
     attrs = {k: manifest.decode(v) for k, v in data["attrs"].items()}
-    ds = _values_dataset(harvest, harvest.outputs, schema, constants, attrs)
+    if harvest.filler is not None:
+        ds = harvest.filler.dataset(attrs)
+    else:
+        ds = _values_dataset(harvest, harvest.outputs, schema, constants, attrs)
     if not provenance or not harvest.prov:
         return ds
     prov = _provenance_dataset(harvest, ds)
@@ -123,18 +140,17 @@ def to_dataset(harvest: Harvest, provenance: bool = True) -> xr.Dataset:
 def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-case provenance arrays from the per-chunk segments, vectorised."""
     counts = np.array([len(seg[0]) for seg in harvest.prov])
-    index = np.fromiter(
-        (i for seg in harvest.prov for i in seg[0]), dtype=np.int64, count=int(counts.sum())
-    )
+    index = np.concatenate([seg[0] for seg in harvest.prov])
     # offset of each case inside its segment: start + k * seconds per case
     ends = np.cumsum(counts)
     offsets = np.arange(len(index)) - np.repeat(ends - counts, counts)
     seconds = np.repeat(np.array([seg[2] for seg in harvest.prov], dtype=float), counts)
     start = np.repeat(np.array([seg[1] for seg in harvest.prov], dtype=float), counts)
-    columns = {
-        "xyz_start": ((start + offsets * seconds) * 1e9).astype("datetime64[ns]"),
-        "xyz_seconds": seconds,
-    }
+    start += offsets * seconds
+    del offsets
+    start *= 1e9
+    columns = {"xyz_start": start.astype("datetime64[ns]"), "xyz_seconds": seconds}
+    del start
     # the worker's context: host, job, task, attempt, restarts, version
     for k, name in enumerate(
         ("xyz_host", "xyz_job", "xyz_task", "xyz_attempt", "xyz_restarts", "xyz_version")
@@ -154,10 +170,12 @@ def _provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset:
         combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
         shape = tuple(len(v) for v in combos.values())
         order = np.argsort(index, kind="stable")
-        return xr.Dataset(
-            {name: (names, col[order].reshape(shape)) for name, col in columns.items()},
-            coords={n: ds.coords[n] for n in names},
-        )
+        data_vars = {}
+        for name in list(columns):
+            # reorder one column at a time, dropping the unordered one: peak memory stays at
+            # the final arrays plus one column
+            data_vars[name] = (names, columns.pop(name)[order].reshape(shape))
+        return xr.Dataset(data_vars, coords={n: ds.coords[n] for n in names})
     rows = {int(i): tuple(col[k] for col in columns.values()) for k, i in enumerate(index)}
     prov = _values_dataset(harvest, rows, Schema(tuple(columns), {}, {}), {}, {})
     return prov.reindex({n: ds.coords[n].values for n in names})

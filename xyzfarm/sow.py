@@ -8,6 +8,7 @@ was never completely sown and is overwritten by the next sow.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -185,20 +186,24 @@ def sow(
             layout.function, storage.dumps({"fn": fn, "fixed": {**constants, **resources}})
         )
 
-    order = list(range(num_cases))
-    if seed is not None:
-        random.Random(seed).shuffle(order)
-    all_rows: list[Case] = rows if rows is not None else list(iter_combos(checked))
-
     def batch_records() -> Any:
+        if seed is None:
+            # in order: one pass over the cases, never all of them in memory at once
+            source = iter(rows) if rows is not None else iter_combos(checked)
+            for b in range(1, batches + 1):
+                start, stop = batch_bounds(num_cases, batches, b)
+                yield {
+                    "indices": range(start, stop),
+                    "rows": list(itertools.islice(source, stop - start)),
+                }
+            return
+        all_rows: list[Case] = rows if rows is not None else list(iter_combos(checked))
+        order = list(range(num_cases))
+        random.Random(seed).shuffle(order)
         for b in range(1, batches + 1):
             start, stop = batch_bounds(num_cases, batches, b)
-            if seed is None:
-                indices: Sequence[int] = range(start, stop)
-                yield {"indices": indices, "rows": all_rows[start:stop]}
-            else:
-                picked = order[start:stop]
-                yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
+            picked = order[start:stop]
+            yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
 
     records.write_indexed(layout.cases, layout.cases_index, batch_records())
     data = {
