@@ -46,8 +46,8 @@ print(json.dumps(out))
 
 
 def run_phase(lib: str, phase: str, n: int, parent: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", PHASE.format(here=HERE), lib, phase, str(n), parent],
-                         capture_output=True, text=True, check=True)
+    argv = [sys.executable, "-c", PHASE.format(here=HERE), lib, phase, str(n), parent]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
