@@ -51,6 +51,36 @@ def run_phase(lib: str, phase: str, n: int, parent: str) -> dict[str, float]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def merge_small_into_big(side: int, repeats: int = 5) -> tuple[float, float, float]:
+    """Seconds to merge 10x10 new values into a side x side file: atomic, in place; file MB."""
+    import statistics
+    import time
+
+    import numpy as np
+    import xarray as xr
+
+    import xyzfarm
+    from xyzfarm.harvester import merge_into_file
+
+    big = xr.Dataset({"v": (("a", "b"), np.random.default_rng(0).random((side, side)))},
+                     coords={"a": np.arange(side), "b": np.arange(side)})
+    big["v"][:10, :10] = np.nan  # the holes the new results fill
+    new = big.isel(a=slice(0, 10), b=slice(0, 10)).fillna(1.0)
+    out = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "big.h5"
+        for in_place in (False, True):
+            times = []
+            for _ in range(repeats):
+                xyzfarm.save_ds(big, path)
+                start = time.perf_counter()
+                merge_into_file(path, new, None, in_place=in_place)
+                times.append(time.perf_counter() - start)
+            out.append(statistics.median(times))
+        size = path.stat().st_size / 2**20
+    return out[0], out[1], size
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -77,6 +107,11 @@ def main() -> int:
             print(f"{n:>9} {lib:<8} {sow['seconds']:>7.2f} {grow['seconds']:>7.2f} "
                   f"{reap['seconds']:>7.2f} {grow['files']:>6.0f} {reap['peak_mb']:>12.0f} "
                   f"{reap.get('dataset_mb', 0):>10.1f}")
+    print()
+    print(f"{'values in file':>14} {'file MB':>8} {'atomic merge s':>15} {'in place s':>11}")
+    for side in (1000, 3163):
+        atomic, in_place, size = merge_small_into_big(side)
+        print(f"{side * side:>14} {size:>8.0f} {atomic:>15.4f} {in_place:>11.4f}")
     return 0
 
 

@@ -181,8 +181,9 @@ def test_a_grid_filled_batch_by_batch_equals_the_dataset_built_at_once():
     filler = GridFiller(grid, schema, {})
     filler.add(range(3, 6), results[3:])  # any order, batch by batch
     filler.add(range(0, 3), results[:3])
-    xr.testing.assert_identical(filler.dataset(None),
-                                build_dataset(results, ("x", "y"), rows, schema, {}, None, grid))
+    xr.testing.assert_identical(
+        filler.dataset(None), build_dataset(results, ("x", "y"), rows, schema, {}, None, grid)
+    )
 
 
 def test_a_partly_filled_grid_holds_nan_and_a_bad_batch_names_its_case():

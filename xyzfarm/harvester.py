@@ -44,8 +44,13 @@ def merge_into_file(
     *,
     engine: str = "h5netcdf",
     chunks: Any = None,
-) -> xr.Dataset:
+    in_place: bool = False,
+) -> xr.Dataset | None:
     """Merge ``new`` into the dataset file ``data_name`` under its lock; return the merged data.
+
+    With ``in_place`` (h5netcdf only), new values whose coordinates the file already holds are
+    written into it directly (see :mod:`xyzfarm.inplace`: cost of the new data, not atomic);
+    None is returned then. Anything else takes the atomic path.
 
     Parameters
     ----------
@@ -62,6 +67,11 @@ def merge_into_file(
     """
     with storage.locked(data_name):
         path = resolve_existing(data_name, engine)
+        if in_place and engine == "h5netcdf" and path.exists():
+            from .inplace import write_in_place
+
+            if write_in_place(path, new, overwrite):
+                return None
         on_disk = load_ds(path, engine=engine, chunks=chunks) if path.exists() else None
         merged = merge_datasets(on_disk, new, overwrite)
         publish(merged, data_name, engine)
@@ -86,6 +96,10 @@ class Harvester(Farmer):
         The netCDF engine.
     full_ds : xarray.Dataset, optional
         Start from this dataset instead of the file.
+    in_place : bool, optional
+        Merge results whose coordinates the file already holds by writing them into it
+        directly: the cost of the new data instead of the whole file, but *not* atomic (a crash
+        mid-write can leave some variables updated and others not). Default False.
     """
 
     def __init__(
@@ -95,6 +109,7 @@ class Harvester(Farmer):
         chunks: Any = None,
         engine: str = "h5netcdf",
         full_ds: xr.Dataset | None = None,
+        in_place: bool = False,
     ) -> None:
         if not isinstance(runner, Runner):
             raise InvalidInputError(f"Harvester needs a Runner (e.g. from @label), got {runner!r}.")
@@ -102,6 +117,7 @@ class Harvester(Farmer):
         self.data_name = None if data_name is None else os.fspath(data_name)
         self.chunks = chunks
         self.engine = engine
+        self.in_place = in_place
         self._full_ds = full_ds
 
     # -- the wrapped runner -------------------------------------------------------------------
@@ -220,8 +236,13 @@ class Harvester(Farmer):
         if not (sync and self.data_name is not None):
             self._full_ds = merge_datasets(self._full_ds, new, overwrite)
             return
-        merged = merge_into_file(self.data_name, new, overwrite, engine=engine, chunks=chunks)
+        merged = merge_into_file(
+            self.data_name, new, overwrite, engine=engine, chunks=chunks, in_place=self.in_place
+        )
         self._close()
+        if merged is None:  # written in place: the full dataset is read again when asked for
+            self._full_ds = None
+            return
         self._full_ds = (
             load_ds(self.data_name, engine=engine, chunks=chunks) if chunks is not None else merged
         )
