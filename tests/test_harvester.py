@@ -229,3 +229,40 @@ def test_kill_9_during_saves_always_leaves_a_complete_file(python, python_env):
     assert len(np.unique(ds.v.values)) == 1
     leftovers = [p.name for p in Path(".").iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) <= 1  # at most the one temp file of the killed save, never published
+
+
+# -- lazy (dask) datasets: harvest, merge and reap without loading everything -----------------
+
+
+def chunk_model(n, beta):
+    return n * beta, np.arange(4) * beta
+
+
+def chunk_runner():
+    return xyz.Runner(chunk_model, ["e", "g"], var_dims={"g": ["k"]}, var_coords={"k": range(4)})
+
+
+def test_a_chunked_harvester_merges_lazily_and_writes_the_same_file():
+    pytest.importorskip("dask")
+    h = xyz.Harvester(chunk_runner(), data_name="lazy.h5", chunks={"n": 5})
+    h.harvest_combos({"n": range(20), "beta": [0.5, 1.0]}, verbosity=0)
+    h.harvest_combos({"n": range(20, 40), "beta": [0.5, 1.0]}, verbosity=0)
+    assert h.full_ds.e.chunks is not None  # still lazy after merging
+    expected = chunk_runner().run_combos({"n": range(40), "beta": [0.5, 1.0]}, verbosity=0)
+    xr.testing.assert_equal(xyz.load_ds("lazy.h5"), expected)
+
+
+def test_a_crop_reaps_into_a_chunked_harvester():
+    pytest.importorskip("dask")
+    from xyzfarm.reap import without_provenance
+
+    h = xyz.Harvester(chunk_runner(), data_name="lazy.h5", chunks={"n": 4})
+    h.harvest_combos({"n": range(8), "beta": [1.0]}, verbosity=0)
+    crop = h.Crop(name="lazy", batchsize=4)
+    crop.sow_combos({"n": range(8, 16), "beta": [1.0]})
+    crop.grow(verbosity=0)
+    crop.reap()
+    on_disk = without_provenance(xyz.load_ds("lazy.h5"))
+    xr.testing.assert_equal(
+        on_disk, chunk_runner().run_combos({"n": range(16), "beta": [1.0]}, verbosity=0)
+    )

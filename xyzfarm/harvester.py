@@ -31,8 +31,8 @@ def publish(ds: xr.Dataset, data_name: str | os.PathLike[str], engine: str) -> N
 
     The caller holds the file's lock.
     """
-    if ds.chunks:
-        ds = ds.load()  # computing from the old file must finish before it is replaced
+    # lazy (dask) data is computed chunk by chunk while the temporary file is written, reading
+    # the old file, which is replaced only afterwards: nothing is loaded whole
     storage.keep_backup(data_name)
     save_ds(ds, data_name, engine=engine)
 
