@@ -68,7 +68,9 @@ write_config() {
         mkdir -p "$dir/gpu"
         for ((i = 0; i < gpus; i++)); do
             # slurmd accepts only device files here: a clone of /dev/null will do
-            [ -c "$dir/gpu/nvidia$i" ] || mknod -m 666 "$dir/gpu/nvidia$i" c 1 3
+            # (a symlink to /dev/null where mknod is not allowed, e.g. in some containers)
+            [ -c "$dir/gpu/nvidia$i" ] || mknod -m 666 "$dir/gpu/nvidia$i" c 1 3 2>/dev/null \
+                || ln -sfn /dev/null "$dir/gpu/nvidia$i"
         done
         gres=" Gres=gpu:$gpus"
         echo "NodeName=$node Name=gpu File=$dir/gpu/nvidia[0-$((gpus - 1))]" > "$dir/gres.conf"
