@@ -9,29 +9,36 @@ from xyzfarm import records
 from xyzfarm.errors import DataFileError
 
 
-def test_a_record_file_round_trips_and_looks_complete():
-    records.write_record_file("r", {"a": np.arange(3)})
-    assert records.looks_complete("r")
-    assert list(records.read_record_file("r")["a"]) == [0, 1, 2]
+def write_log(*items):
+    with open("log", "wb") as f:
+        for batch, obj in items:
+            f.write(records.log_frame(batch, obj))
 
 
-def test_a_truncated_record_file_is_detected_without_unpickling():
-    records.write_record_file("r", list(range(1000)))
-    raw = Path("r").read_bytes()
-    Path("r").write_bytes(raw[:-10])
-    assert not records.looks_complete("r")
+def test_a_log_record_round_trips_and_is_indexed_from_its_header():
+    write_log((1, {"a": np.arange(3)}), (7, "x"))
+    entries, end = records.scan_log("log")
+    assert [b for b, _ in entries] == [1, 7] and end == Path("log").stat().st_size
+    assert list(records.read_log_record("log", entries[0][1])[1]["a"]) == [0, 1, 2]
+
+
+def test_a_truncated_log_record_is_detected_without_unpickling():
+    write_log((1, list(range(1000))))
+    raw = Path("log").read_bytes()
+    Path("log").write_bytes(raw[:-10])
+    assert records.scan_log("log") == ([], 0)  # not complete: not counted
     with pytest.raises(DataFileError, match="truncated"):
-        records.read_record_file("r")
+        records.read_log_record("log", 0)
 
 
-def test_a_damaged_record_fails_its_checksum():
-    records.write_record_file("r", list(range(1000)))
-    raw = bytearray(Path("r").read_bytes())
+def test_a_damaged_log_record_fails_its_checksum():
+    write_log((1, list(range(1000))))
+    raw = bytearray(Path("log").read_bytes())
     raw[-5] ^= 0xFF
-    Path("r").write_bytes(bytes(raw))
-    assert records.looks_complete("r")  # same size: only the checksum can tell
+    Path("log").write_bytes(bytes(raw))
+    assert len(records.scan_log("log")[0]) == 1  # same size: only the checksum can tell
     with pytest.raises(DataFileError, match="checksum"):
-        records.read_record_file("r")
+        records.read_log_record("log", 0)
 
 
 def test_appended_records_survive_a_torn_last_write():
@@ -46,7 +53,9 @@ def test_appended_records_survive_a_torn_last_write():
 
 def test_indexed_records_are_read_one_at_a_time():
     n = records.write_indexed(Path("cases.bin"), Path("cases.idx"), iter([[1], [2, 3], []]))
-    assert n == 3 == records.count_indexed(Path("cases.idx"))
-    assert records.read_indexed(Path("cases.bin"), Path("cases.idx"), 1) == [2, 3]
+    assert n == 3 == Path("cases.idx").stat().st_size // 8 - 1
+    reader = records.IndexedReader(Path("cases.bin"), Path("cases.idx"))
+    assert reader.get(1) == [2, 3] and reader.get(2) == []
     with pytest.raises(DataFileError):
-        records.read_indexed(Path("cases.bin"), Path("cases.idx"), 7)
+        reader.get(7)
+    reader.close()

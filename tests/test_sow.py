@@ -44,7 +44,7 @@ def test_sowing_writes_a_manifest_and_one_indexed_file_of_cases():
     data = sow_xy(layout, batchsize=3)
     assert data["plan"]["num_batches"] == 7
     assert data["arg_names"] == ["x", "y"]
-    first = records.read_indexed(layout.cases, layout.cases_index, 0)
+    first = records.IndexedReader(layout.cases, layout.cases_index).get(0)
     assert list(first["indices"]) == [0, 1, 2]
     assert first["rows"] == [(0, 1), (0, 2), (1, 1)]
     # inputs do not cost a file per case or per batch
@@ -83,8 +83,10 @@ def test_shuffled_sowing_is_repeatable_and_covers_every_case_once():
     a, b = CropLayout("a"), CropLayout("b")
     sow_xy(a, batchsize=4, shuffle=True)
     sow_xy(b, batchsize=4, shuffle=True)
-    got = [records.read_indexed(a.cases, a.cases_index, i) for i in range(5)]
-    assert got == [records.read_indexed(b.cases, b.cases_index, i) for i in range(5)]
+    ra = records.IndexedReader(a.cases, a.cases_index)
+    rb = records.IndexedReader(b.cases, b.cases_index)
+    got = [ra.get(i) for i in range(5)]
+    assert got == [rb.get(i) for i in range(5)]
     indices = [i for g in got for i in g["indices"]]
     assert sorted(indices) == list(range(20)) and indices != list(range(20))
 

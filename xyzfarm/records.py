@@ -5,7 +5,7 @@ result log also carry their batch id in the header (``LOG_MAGIC | batch | length
 a log can be indexed by reading headers only. A reader can tell a complete record from a
 truncated or damaged one without trusting the pickle, so:
 
-* a result killed half-written (or damaged later) is *detected*, never half-read;
+* a result or input record cut short (or damaged later) is *detected*, never half-read;
 * an append-only file killed mid-append loses only its last, incomplete record.
 
 This module must stay lean: the worker imports it on every compute node.
@@ -49,48 +49,6 @@ def _read_frame(f: BinaryIO, where: str) -> Any:
     return storage.loads(payload)
 
 
-def write_record_file(path: str | os.PathLike[str], obj: Any, *, fsync: bool = False) -> None:
-    """Publish a file holding one record, atomically.
-
-    ``fsync`` is off by default: a reader verifies every record, so a file the OS lost in a
-    power cut is seen as missing or damaged and its batch is simply grown again.
-    """
-    with storage.atomic_path(path, fsync=fsync) as tmp, open(tmp, "wb") as f:
-        f.write(frame(obj))
-
-
-def read_record_file(path: str | os.PathLike[str]) -> Any:
-    """Read the single record of ``path``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no file.
-    DataFileError
-        If the file is truncated or damaged.
-    """
-    where = os.fspath(path)
-    with open(path, "rb") as f:
-        try:
-            return _read_frame(f, where)
-        except EOFError:
-            raise DataFileError(f"{where} is truncated.") from None
-
-
-def looks_complete(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` holds one whole record, judged from its header and size (no unpickling)."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(HEADER_SIZE)
-            size = os.fstat(f.fileno()).st_size
-    except OSError:
-        return False
-    if len(header) < HEADER_SIZE:
-        return False
-    magic, length, _ = _HEADER.unpack(header)
-    return bool(magic == MAGIC and size == HEADER_SIZE + length)
-
-
 def append_record(f: BinaryIO, obj: Any) -> None:
     """Append one record to an open file with a single write, and push it to the OS."""
     f.write(frame(obj))
@@ -125,22 +83,6 @@ def write_indexed(path: Path, index_path: Path, items: Iterator[Any]) -> int:
     return len(offsets) - 1
 
 
-def read_indexed(path: Path, index_path: Path, i: int) -> Any:
-    """Record ``i`` (0-based) of a file written by :func:`write_indexed`."""
-    with open(index_path, "rb") as f:
-        f.seek(8 * i)
-        raw = f.read(8)
-    if len(raw) < 8:
-        raise DataFileError(f"{os.fspath(index_path)} has no record {i}.")
-    (start,) = struct.unpack("<Q", raw)
-    with open(path, "rb") as f:
-        f.seek(start)
-        try:
-            return _read_frame(f, f"{os.fspath(path)} record {i}")
-        except EOFError:
-            raise DataFileError(f"{os.fspath(path)} is truncated at record {i}.") from None
-
-
 class IndexedReader:
     """Random access to the records of an indexed file, through handles kept open."""
 
@@ -164,11 +106,6 @@ class IndexedReader:
     def close(self) -> None:
         self._data.close()
         self._index.close()
-
-
-def count_indexed(index_path: Path) -> int:
-    """Number of records in an indexed file."""
-    return max(0, index_path.stat().st_size // 8 - 1)
 
 
 LOG_MAGIC = b"XYZb"

@@ -169,10 +169,6 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         bundle.locks.unlock(batch)
 
 
-#: where and how a case was computed, in this order (see :data:`xyzfarm.reap.PROVENANCE`)
-PROVENANCE_FIELDS = ("host", "job", "task", "attempt", "restarts", "version")
-
-
 def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
     """The provenance shared by every case this process grows of ``batch`` now."""
     env = os.environ
