@@ -199,3 +199,12 @@ def test_record_locks_without_kernel_support_warn_and_let_growing_go_on(monkeypa
     with pytest.warns(UserWarning, match="no record locks"):
         assert locks.try_lock(1)
     locks.unlock(1)
+
+
+def test_an_executable_file_is_published_with_the_umask_applied():
+    old = os.umask(0o022)
+    try:
+        storage.write_bytes("run.sh", b"#!/bin/sh\n", mode=0o777)
+    finally:
+        os.umask(old)
+    assert Path("run.sh").stat().st_mode & 0o777 == 0o755

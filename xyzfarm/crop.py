@@ -470,7 +470,7 @@ class Crop:
             else growing.missing_batches(self.layout, total)
         )
         plan = cluster.plan(self.layout, batches, scheduler=scheduler, write=False, **options)
-        return str(plan.scripts[0])
+        return plan.texts[0]
 
     gen_cluster_script = render  # xyzpy's name
 

@@ -171,8 +171,9 @@ class _Worker:
     kill_reason: tuple[str, str] | None = None
 
 
-def _child_pythonpath() -> str:
-    # the workers must import what this process imports (the user's modules included)
+def child_pythonpath() -> str:
+    """``PYTHONPATH`` for child interpreters (pool workers, array tasks): they must import
+    what this process imports, the user's modules and this xyzfarm included."""
     here = str(Path(__file__).resolve().parent.parent)
     entries = [here, *[p for p in sys.path if p]]
     return os.pathsep.join(dict.fromkeys(entries))
@@ -227,7 +228,7 @@ class WorkerPool:
         if self.log:
             cmd.append("--log")
         env = slot.env(dict(os.environ))
-        env["PYTHONPATH"] = _child_pythonpath()
+        env["PYTHONPATH"] = child_pythonpath()
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, pass_fds=(write_fd,), env=env)
         finally:

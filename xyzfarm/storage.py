@@ -56,8 +56,10 @@ def _fsync_path(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: PathLike, *, fsync: bool = True) -> Iterator[Path]:
+def atomic_path(path: PathLike, *, fsync: bool = True, mode: int = 0o666) -> Iterator[Path]:
     """Yield a temporary path to write; on success publish it at ``path`` atomically.
+
+    The published file gets ``mode`` less the umask, as if created by ``open``.
 
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
@@ -70,7 +72,7 @@ def atomic_path(path: PathLike, *, fsync: bool = True) -> Iterator[Path]:
         yield tmp
         if fsync:
             _fsync_path(tmp)
-        _match_umask(tmp)
+        _match_umask(tmp, mode)
         os.replace(tmp, dest)
         if fsync:
             _fsync_dir(dest.parent)
@@ -80,17 +82,17 @@ def atomic_path(path: PathLike, *, fsync: bool = True) -> Iterator[Path]:
         raise
 
 
-def _match_umask(path: Path) -> None:
+def _match_umask(path: Path, mode: int) -> None:
     # mkstemp creates files 0600; published files should get the user's usual permissions
     umask = os.umask(0)
     os.umask(umask)
     with contextlib.suppress(OSError):
-        os.chmod(path, 0o666 & ~umask)
+        os.chmod(path, mode & ~umask)
 
 
-def write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+def write_bytes(path: PathLike, data: bytes, *, mode: int = 0o666) -> None:
+    """Write ``data`` to ``path`` atomically (permissions ``mode`` less the umask)."""
+    with atomic_path(path, mode=mode) as tmp, open(tmp, "wb") as f:
         f.write(data)
 
 

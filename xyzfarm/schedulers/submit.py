@@ -22,24 +22,11 @@ from typing import Any
 
 from .. import storage
 from ..layout import CropLayout
+from ..pool import THREAD_VARS, child_pythonpath
 from . import get, shell
 from .plan import ArrayChunk, plan_arrays
 from .render import render
 from .resources import Resources
-
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
-
-
-def _pythonpath() -> str:
-    here = str(Path(__file__).resolve().parent.parent.parent)
-    return os.pathsep.join(dict.fromkeys([here, *[p for p in sys.path if p]]))
 
 
 class Plan:
@@ -52,9 +39,11 @@ class Plan:
         chunks: list[ArrayChunk],
         job_dir: Path,
         scripts: list[Path],
+        texts: list[str],
         resources: Resources,
         options: dict[str, Any] | None = None,
     ) -> None:
+        self.texts = texts
         self.options = options or {}
         self.layout = layout
         self.scheduler = scheduler
@@ -81,7 +70,7 @@ def script_context(
         "crop_dir": str(layout.root),
         "map_file": map_file,
         "python": res.python or sys.executable,
-        "pythonpath": _pythonpath(),
+        "pythonpath": child_pythonpath(),
         "index_var": scheduler.INDEX_VAR,
         "first_index": scheduler.FIRST_INDEX,
         "workers_per_task": workers_per_task,
@@ -116,7 +105,8 @@ def plan(
     stamp = time.strftime("%Y%m%d-%H%M%S")
     # names sort in submission order (nanoseconds), and never collide (uuid)
     job_dir = layout.root / "jobs" / f"{stamp}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}"
-    scripts = []
+    scripts: list[Path] = []
+    texts: list[str] = []
     for k, chunk in enumerate(chunks):
         map_file = job_dir / f"chunk-{k}.map.json"
         script = job_dir / f"chunk-{k}.sh"
@@ -127,22 +117,16 @@ def plan(
         )
         if write:
             storage.write_bytes(map_file, json.dumps({"tasks": chunk.task_map()}).encode())
-            storage.write_bytes(script, text.encode())
-            script.chmod(0o755 & ~_umask())
-        scripts.append(script if write else Path(text))
+            storage.write_bytes(script, text.encode(), mode=0o777)  # executable, umask applies
+        scripts.append(script)
+        texts.append(text)
     options = {
         "workers_per_task": workers_per_task,
         "batches_per_task": batches_per_task,
         "max_array_size": max_array_size,
         "template_dirs": template_dirs,
     }
-    return Plan(layout, scheduler, chunks, job_dir, scripts, res, options)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return Plan(layout, scheduler, chunks, job_dir, scripts, texts, res, options)
 
 
 def submit(p: Plan) -> ClusterJob:
