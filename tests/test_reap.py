@@ -266,3 +266,13 @@ def test_missing_only_ignores_provenance(tmp_path):
     crop.reap()
     h.harvest_combos({"x": [1]}, missing_only=True, verbosity=0)
     assert calls == [1, 1]  # all values missing: run again, whatever the provenance says
+
+
+def test_reap_into_merges_into_any_file_whatever_the_crop_was_sown_for(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda x: x * 2.0, "y"), data_name=tmp_path / "sown-for.h5")
+    crop = h.Crop(name="into", parent_dir=tmp_path)
+    crop.sow_combos({"x": [1, 2]})
+    crop.grow(verbosity=0)
+    xyz.Crop(name="into", parent_dir=tmp_path).reap(into=tmp_path / "other.h5")
+    assert list(xyz.load_ds(tmp_path / "other.h5").y.values) == [2.0, 4.0]
+    assert not (tmp_path / "sown-for.h5").exists() and not crop.is_prepared()

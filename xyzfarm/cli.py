@@ -179,30 +179,17 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
-    from .crop import Crop
-
-    _crop_layout(args)
-    crop = Crop(name=args.name, parent_dir=args.dir)
+    crop = _crop(args)
+    out = crop.reap(
+        allow_incomplete=args.allow_incomplete,
+        clean_up=False if args.keep else None,
+        overwrite=None if args.overwrite is None else args.overwrite == "new",
+        into=args.into,
+    )
     if args.into:
-        from . import reap as reaping
-        from .harvester import merge_into_file
-        from .storage import locked
-
-        with locked(crop.layout.reap_lock):
-            data = crop._manifest()
-            harvest = reaping.read_results(
-                crop.layout, data, allow_incomplete=args.allow_incomplete
-            )
-            ds = reaping.to_dataset(harvest)
-            merge_into_file(
-                args.into, ds, None if args.overwrite is None else args.overwrite == "new"
-            )
-            if not args.keep and not harvest.missing:
-                reaping.delete_crop(crop.layout)
-        print(f"{args.name}: merged {len(harvest.batches)} batches into {args.into}")
-        return 0
-    out = crop.reap(allow_incomplete=args.allow_incomplete, clean_up=False if args.keep else None)
-    print(f"{args.name}: reaped" + (f"\n{out}" if out is not None else ""))
+        print(f"{args.name}: merged into {args.into}")
+    else:
+        print(f"{args.name}: reaped" + (f"\n{out}" if out is not None else ""))
     return 0
 
 

@@ -507,6 +507,7 @@ class Crop:
         wait_timeout_s: float | None = None,
         poll_interval_s: float = 0.5,
         provenance: bool = True,
+        into: str | os.PathLike[str] | None = None,
     ) -> Any:
         """Merge every result into the farmer and (by default) delete the crop folder.
 
@@ -534,6 +535,9 @@ class Crop:
             Add, for every case, where and how it was computed as ``xyz_*`` variables (host,
             job, task, attempt, restarts, version, start, seconds); see
             :data:`xyzfarm.reap.PROVENANCE`.
+        into : path-like, optional
+            Merge into this h5netcdf file instead (under its lock, atomically), whatever the
+            crop was sown for; the merged Dataset is returned.
         """
         del verbosity, desc
         if wait:
@@ -557,6 +561,7 @@ class Crop:
                 sync=sync,
                 overwrite=overwrite,
                 provenance=provenance,
+                into=None if into is None else os.fspath(into),
             )
             if clean_up if clean_up is not None else not harvest.missing:
                 reaping.delete_crop(self.layout)

@@ -264,12 +264,14 @@ def delete_crop(layout: CropLayout) -> None:
 
 
 def _target(
-    farmer: Any, layout: CropLayout, data: Mapping[str, Any]
+    farmer: Any, layout: CropLayout, data: Mapping[str, Any], into: str | None = None
 ) -> tuple[str, str | None, str]:
     from .harvester import Harvester
     from .runner import Runner
     from .sampler import Sampler
 
+    if into is not None:
+        return "harvester", into, "h5netcdf"
     if isinstance(farmer, Harvester):
         return "harvester", farmer.data_name, farmer.engine
     if isinstance(farmer, Sampler):
@@ -295,12 +297,13 @@ def deliver(
     sync: bool,
     overwrite: bool | None,
     provenance: bool = True,
+    into: str | None = None,
 ) -> Any:
     from .harvester import Harvester, merge_into_file
     from .runner import Runner
     from .sampler import Sampler, append_to_file
 
-    kind, data_name, engine = _target(farmer, layout, data)
+    kind, data_name, engine = _target(farmer, layout, data, into)
     if kind == "sampler":
         table = to_table(harvest)
         if isinstance(farmer, Sampler):
