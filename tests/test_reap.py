@@ -458,3 +458,15 @@ def test_a_reap_whose_merge_fails_deletes_nothing(tmp_path):
     crop.reap(overwrite=True, provenance=False)
     assert list(xyz.load_ds(tmp_path / "d.h5").y.values) == [2.0, 4.0]
     assert not crop.is_prepared()
+
+
+def test_check_bad_finds_records_that_do_not_fit_their_batch_so_grow_regrows_them():
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="misfit", batchsize=2)
+    crop.sow_combos({"x": range(6)})
+    crop.grow(verbosity=0)
+    forge_results(crop, lambda b, r: (b, shift_indices(r) if b == 3 else r))
+    with pytest.warns(UserWarning, match="batch 3 holds the cases"):
+        assert crop.check_bad() == (3,)
+    assert crop.missing_results() == (3,)
+    crop.grow_missing(verbosity=0)
+    assert list(crop.reap().y.values) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]

@@ -608,17 +608,23 @@ class Crop:
     def check_bad(self, delete_bad: bool = True) -> tuple[int, ...]:
         """Ids of batches whose every result record is damaged (they count as missing).
 
-        ``delete_bad`` is accepted for xyzpy compatibility: damaged records are always
-        listed in ``results/damaged`` and ignored from then on.
+        A record is damaged when it fails its checksum or does not hold exactly its batch's
+        cases, as reaping checks; such records are listed in ``results/damaged`` and ignored
+        from then on, so growing grows their batches again. ``delete_bad`` is accepted for
+        xyzpy compatibility.
         """
         del delete_bad
         index = ResultIndex(self.layout).refresh()
+        plan = reaping.BatchPlan(self.layout, self._manifest())
         bad = []
-        for batch in self.completed_results():
-            try:
-                index.load(batch)
-            except KeyError:
-                bad.append(batch)
+        try:
+            for batch in self.completed_results():
+                try:
+                    reaping.load_checked(index, batch, plan.spec(batch)[0])
+                except KeyError:
+                    bad.append(batch)
+        finally:
+            plan.close()
         return tuple(bad)
 
 

@@ -153,7 +153,7 @@ def result_problem(result: Any, expected: np.ndarray) -> str | None:
     return None if why is None else f"has provenance where {why}"
 
 
-def _load_checked(index: ResultIndex, batch: int, expected: np.ndarray) -> Any:
+def load_checked(index: ResultIndex, batch: int, expected: np.ndarray) -> Any:
     """The first intact record of ``batch`` that belongs to it; others are marked damaged.
 
     Raises
@@ -277,7 +277,7 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
         for batch in range(1, num_batches + 1):
             expected, spec_rows = plan.spec(batch)
             try:
-                result = _load_checked(index, batch, expected)
+                result = load_checked(index, batch, expected)
             except KeyError:  # never grown, or no record of it intact (warned)
                 missing.append(batch)
                 continue
