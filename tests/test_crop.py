@@ -160,3 +160,19 @@ def test_ellipsis_in_sown_combos_takes_the_harvesters_existing_values(runner):
     crop.grow(verbosity=0)
     crop.reap()
     assert np.isfinite(xyz.load_ds("full.h5").energy).all()
+
+
+def test_a_bit_flipped_in_a_coordinate_of_the_manifest_stops_grow_and_reap():
+    from xyzfarm.errors import CropFormatError
+
+    crop = xyz.Runner(lambda a, b: a * b * 1.0, "p").Crop(name="flip", batchsize=2)
+    crop.sow_combos({"a": [1, 2], "b": [4, 5]})
+    crop.grow(batch_ids=[1], verbosity=0)
+    raw = bytearray(crop.layout.manifest.read_bytes())
+    raw[raw.index(b"5", raw.index(b'"b": ['))] ^= 0x02  # b=5 now reads b=7
+    crop.layout.manifest.write_bytes(bytes(raw))
+    with pytest.raises(CropFormatError, match=r"crop\.json"):
+        crop.grow(verbosity=0)
+    with pytest.raises(CropFormatError, match=r"crop\.json"):
+        crop.reap()
+    assert crop.layout.root.is_dir()  # nothing labelled b=7 was published, nothing deleted

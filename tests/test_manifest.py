@@ -75,3 +75,101 @@ def test_the_fingerprint_depends_on_every_value():
     assert a == manifest.fingerprint(("x",), [[1, 2, 3]])
     assert a != manifest.fingerprint(("x",), [[1, 2, 4]])
     assert a != manifest.fingerprint(("y",), [[1, 2, 3]])
+
+
+def sow_b(name="m", **combos):
+    from xyzfarm.assemble import check_schema
+    from xyzfarm.sow import sow
+
+    layout = CropLayout(name)
+    sow(
+        layout,
+        fn=lambda a, b: a * b,
+        schema=check_schema("p", None, None),
+        combos=combos or {"a": [1, 2], "b": [4, 5]},
+    )
+    return layout
+
+
+def flip_the_5_of_b(layout):
+    """One bit flipped in crop.json: the coordinate value b=5 becomes 7 (0x35 -> 0x37)."""
+    raw = bytearray(layout.manifest.read_bytes())
+    at = raw.index(b"5", raw.index(b'"b": ['))
+    raw[at] ^= 0x02
+    layout.manifest.write_bytes(bytes(raw))
+
+
+def test_every_manifest_carries_a_checksum_of_its_content():
+    layout = sow_b()
+    data = json.loads(layout.manifest.read_text())
+    assert len(data[manifest.CHECKSUM_KEY]) == 64
+    assert manifest.CHECKSUM_KEY not in manifest.read(layout)
+
+
+def test_a_bit_flipped_in_a_coordinate_value_fails_the_manifest_checksum():
+    layout = sow_b()
+    flip_the_5_of_b(layout)
+    assert json.loads(layout.manifest.read_text())["combos"]["b"] == [4, 7]
+    with pytest.raises(CropFormatError, match=r"crop\.json.*fails its checksum"):
+        manifest.read(layout)
+
+
+def test_a_bit_flipped_in_the_checksum_itself_is_refused():
+    layout = sow_b()
+    data = json.loads(layout.manifest.read_text())
+    digest = data[manifest.CHECKSUM_KEY]
+    data[manifest.CHECKSUM_KEY] = ("1" if digest[0] != "1" else "0") + digest[1:]
+    layout.manifest.write_text(json.dumps(data))
+    with pytest.raises(CropFormatError, match="checksum"):
+        manifest.read(layout)
+
+
+def test_a_bit_flipped_in_the_checksums_name_is_not_taken_for_an_old_manifest():
+    layout = sow_b()
+    text = layout.manifest.read_text()
+    layout.manifest.write_text(text.replace('"sha256"', '"sha2w6"'))
+    with pytest.raises(CropFormatError, match="sha2w6"):
+        manifest.read(layout)
+
+
+def without_checksum(layout):
+    """Rewrite crop.json as the release before checksums wrote it."""
+    data = json.loads(layout.manifest.read_text())
+    del data[manifest.CHECKSUM_KEY]
+    layout.manifest.write_text(json.dumps(data, indent=1))
+
+
+def test_a_manifest_written_before_checksums_existed_is_still_read():
+    layout = sow_b()
+    without_checksum(layout)
+    data = manifest.read(layout)
+    assert data["combos"]["b"] == [4, 5] and data["plan"]["num_batches"] == 4
+
+
+def test_an_old_manifest_whose_combos_changed_fails_its_recomputed_fingerprint():
+    layout = sow_b()
+    without_checksum(layout)
+    flip_the_5_of_b(layout)
+    with pytest.raises(CropFormatError, match=r"crop\.json.*fingerprint.*combos changed"):
+        manifest.read(layout)
+
+
+def test_the_recomputed_fingerprint_matches_for_values_of_many_types():
+    combos = {
+        "a": [np.float32(0.5), np.int64(3)],
+        "b": [(1, "x"), 1 + 2j, None, 0.1, -0.0, float("inf"), "s", True],
+    }
+    layout = sow_b("types", **combos)
+    without_checksum(layout)  # so that only the fingerprint speaks
+    assert manifest.read(layout)["kind"] == "combos"
+
+
+def test_a_manifest_that_is_not_utf8_or_not_an_object_is_reported_as_damaged():
+    layout = CropLayout("c")
+    layout.root.mkdir()
+    layout.manifest.write_text("[1, 2]")
+    with pytest.raises(CropFormatError, match="damaged"):
+        manifest.read(layout)
+    layout.manifest.write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(CropFormatError, match="damaged"):
+        manifest.read(layout)

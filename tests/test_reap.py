@@ -276,3 +276,197 @@ def test_reap_into_merges_into_any_file_whatever_the_crop_was_sown_for(tmp_path)
     xyz.Crop(name="into", parent_dir=tmp_path).reap(into=tmp_path / "other.h5")
     assert list(xyz.load_ds(tmp_path / "other.h5").y.values) == [2.0, 4.0]
     assert not (tmp_path / "sown-for.h5").exists() and not crop.is_prepared()
+
+
+# -- every published value is proven ------------------------------------------------------
+
+
+def forge_results(crop, change):
+    """Rewrite every result record through ``change(batch, result) -> (batch, result) | None``.
+
+    The records are framed as a grower frames them (valid checksums): this is a forged or
+    buggy record, not a damaged one.
+    """
+    from xyzfarm import records
+
+    for log in crop.layout.folder("results").glob("*.log"):
+        entries, _ = records.scan_log(log)
+        frames = []
+        for _, offset in entries:
+            changed = change(*records.read_log_record(log, offset))
+            if changed is not None:
+                frames.append(records.log_frame(*changed))
+        log.write_bytes(b"".join(frames))
+
+
+def result_of(crop, batch):
+    from xyzfarm.results import ResultIndex
+
+    return ResultIndex(crop.layout).refresh().load(batch)
+
+
+GRID = {"a": range(4), "b": [5, 6, 7]}
+
+
+def test_a_record_claiming_another_batch_is_never_published_and_its_batch_is_grown_again():
+    runner = xyz.Runner(lambda a, b: a * 10.0 + b, "p")
+    crop = runner.Crop(name="forged")
+    crop.sow_combos(GRID)  # 12 batches of one case
+    crop.grow(batch_ids=[b for b in range(1, 13) if b != 7], verbosity=0)
+    third = result_of(crop, 3)
+    # batch 3's record with its batch id changed to 7 (checksum made to match)
+    forge_results(crop, lambda batch, result: (batch, result))
+    from xyzfarm import records
+
+    (log,) = crop.layout.folder("results").glob("*.log")
+    with open(log, "ab") as f:
+        f.write(records.log_frame(7, third))
+    assert crop.status().done == 12  # the header alone cannot tell
+    with (
+        pytest.warns(UserWarning, match="batch 7 holds the cases"),
+        pytest.raises(CropIncompleteError, match="1 of 12 batches"),
+    ):
+        crop.reap()
+    assert crop.is_prepared()  # nothing published, nothing deleted
+    assert crop.missing_results() == (7,) and crop.status().missing == 1
+    crop.grow(verbosity=0)
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), runner.run_combos(GRID, verbosity=0)
+    )
+
+
+def shift_indices(result):
+    return {**result, "indices": [i + 1 for i in result["indices"]]}
+
+
+def drop_last_output(result):
+    return {**result, "outputs": result["outputs"][:-1]}
+
+
+def stray_provenance(result):
+    return {**result, "prov": [([0, 1, 99], *seg[1:]) for seg in result["prov"]]}
+
+
+def no_indices(result):
+    return {"outputs": result["outputs"]}
+
+
+@pytest.mark.parametrize(
+    ("forgery", "says"),
+    [
+        (shift_indices, "holds the cases"),
+        (drop_last_output, "holds 2 outputs for 3 cases"),
+        (stray_provenance, "outside its batch"),
+        (no_indices, "not a batch result"),
+    ],
+)
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_record_that_does_not_fit_its_batch_counts_as_missing(forgery, says, shuffle):
+    runner = xyz.Runner(lambda a, b: a * 10.0 + b, "p")
+    crop = runner.Crop(name="misfit", batchsize=3)
+    crop.sow_combos(GRID, shuffle=shuffle)
+    crop.grow(verbosity=0)
+    forge_results(crop, lambda batch, result: (batch, forgery(result) if batch == 2 else result))
+    with pytest.warns(UserWarning, match=says), pytest.raises(CropIncompleteError):
+        crop.reap()
+    assert crop.is_prepared() and crop.missing_results() == (2,)
+    with pytest.warns(UserWarning, match="kept"):  # allow_incomplete never publishes it either
+        ds = crop.reap(allow_incomplete=True, clean_up=True, provenance=False)
+    assert int(ds.p.isnull().sum()) == 3 and crop.is_prepared()
+    crop.grow(verbosity=0)
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), runner.run_combos(GRID, verbosity=0)
+    )
+
+
+def test_a_case_plan_whose_batches_overlap_is_refused_not_published_with_holes():
+    from xyzfarm import records
+
+    runner = xyz.Runner(lambda a, b: a * 10.0 + b, "p")
+    crop = runner.Crop(name="overlap", batchsize=3)
+    crop.sow_combos(GRID, shuffle=True)
+    layout = crop.layout
+    reader = records.IndexedReader(layout.cases, layout.cases_index)
+    specs = [reader.get(i) for i in range(4)]
+    reader.close()
+    specs[1] = specs[0]  # batch 2 now repeats batch 1's cases (checksums valid)
+    records.write_indexed(layout.cases, layout.cases_index, iter(specs))
+    crop.grow(verbosity=0)
+    with pytest.raises(xyz.errors.CropFormatError, match=r"cases\.bin"):
+        crop.reap()
+    assert crop.is_prepared()
+
+
+FAILING = {"a": None}
+
+
+def fails_on_one_case(a, b):
+    if a == FAILING["a"] and b == FAILING["b"]:
+        raise ValueError("this case fails")
+    return a * 10.0 + b
+
+
+@pytest.mark.parametrize("kind", ["combos", "shuffled", "cases"])
+def test_allow_incomplete_keeps_the_finished_cases_of_a_failed_batch(kind):
+    from xyzfarm import records
+
+    runner = xyz.Runner(fails_on_one_case, "p")
+    crop = runner.Crop(name=f"part-{kind}", batchsize=4)
+    cases = [(a, b) for a in range(4) for b in (5, 6, 7)]
+    if kind == "cases":
+        crop.sow_cases(["a", "b"], cases)
+    else:
+        crop.sow_combos(GRID, shuffle=kind == "shuffled")
+    # the last case of batch 2 fails: the three before it finish and are checkpointed
+    reader = records.IndexedReader(crop.layout.cases, crop.layout.cases_index)
+    FAILING["a"], FAILING["b"] = reader.get(1)["rows"][-1]
+    reader.close()
+    crop.grow(verbosity=0)
+    assert crop.status().failed == 1
+    ds = crop.reap(allow_incomplete=True)
+    expected = runner.run_cases([c for c in cases if c != (FAILING["a"], FAILING["b"])])
+    expected = expected.reindex_like(ds)
+    xr.testing.assert_identical(without_provenance(ds), expected)
+    assert int(ds.p.isnull().sum()) == 1
+    assert int(ds.xyz_host.notnull().sum()) == 11  # their provenance is kept too
+    assert crop.is_prepared()  # batch 2 can still be grown
+
+
+def test_an_incomplete_reap_keeps_the_crop_even_when_asked_to_clean_up():
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="keep", batchsize=2)
+    crop.sow_combos({"x": range(4)})
+    crop.grow(batch_ids=[1], verbosity=0)
+    with pytest.warns(UserWarning, match=r"kept.*delete_all"):
+        crop.reap(allow_incomplete=True, clean_up=True)
+    assert crop.is_prepared() and crop.missing_results() == (2,)
+    crop.grow(verbosity=0)
+    assert list(crop.reap().y.values) == [0.0, 1.0, 2.0, 3.0]
+    assert not crop.is_prepared()
+
+
+def test_a_reap_whose_merge_fails_deletes_nothing(tmp_path):
+    from xyzfarm.errors import MergeConflictError
+
+    h = xyz.Harvester(xyz.Runner(lambda x: x * 2.0, "y"), data_name=tmp_path / "d.h5")
+    xyz.save_ds(xr.Dataset({"y": ("x", [0.0, -1.0])}, coords={"x": [1, 2]}), tmp_path / "d.h5")
+    crop = h.Crop(name="conflict", parent_dir=tmp_path)
+    crop.sow_combos({"x": [1, 2]})
+    crop.grow(verbosity=0)
+    with pytest.raises(MergeConflictError):
+        crop.reap()
+    assert crop.is_prepared() and crop.status().done == 2
+    crop.reap(overwrite=True, provenance=False)
+    assert list(xyz.load_ds(tmp_path / "d.h5").y.values) == [2.0, 4.0]
+    assert not crop.is_prepared()
+
+
+def test_check_bad_finds_records_that_do_not_fit_their_batch_so_grow_regrows_them():
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="misfit", batchsize=2)
+    crop.sow_combos({"x": range(6)})
+    crop.grow(verbosity=0)
+    forge_results(crop, lambda b, r: (b, shift_indices(r) if b == 3 else r))
+    with pytest.warns(UserWarning, match="batch 3 holds the cases"):
+        assert crop.check_bad() == (3,)
+    assert crop.missing_results() == (3,)
+    crop.grow_missing(verbosity=0)
+    assert list(crop.reap().y.values) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]

@@ -102,3 +102,27 @@ def test_cases_times_combos_are_sown_as_cases():
     layout = CropLayout("c")
     data = sow(layout, fn=fn, schema=SCHEMA, cases=[{"x": 1}, {"x": 2}], combos={"y": [5, 6]})
     assert data["kind"] == "cases" and data["plan"]["num_cases"] == 4
+
+
+def test_sowing_over_a_crop_whose_manifest_changed_is_refused_and_overwrites_nothing():
+    from xyzfarm.errors import CropFormatError
+
+    layout = CropLayout("c")
+    sow_xy(layout, batchsize=3)
+    (layout.folder("results") / "grower.log").write_bytes(b"keep me")
+    changed = layout.manifest.read_text().replace('"num_batches": 7', '"num_batches": 6')
+    layout.manifest.write_text(changed)
+    with pytest.raises(CropFormatError, match="checksum"):
+        sow_xy(layout, batchsize=3)
+    assert (layout.folder("results") / "grower.log").read_bytes() == b"keep me"
+    assert layout.manifest.read_text() == changed
+
+
+def test_a_sown_combos_manifest_recomputes_to_its_own_fingerprint():
+    from xyzfarm import manifest
+
+    layout = CropLayout("c")
+    data = sow(
+        layout, fn=fn, schema=SCHEMA, combos={"x": [0.1, 1e300, -0.0], "y": ["a", (1, 2)]}
+    )
+    assert manifest.combos_fingerprint(data) == data["fingerprint"]

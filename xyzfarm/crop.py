@@ -509,14 +509,31 @@ class Crop:
         provenance: bool = True,
         into: str | os.PathLike[str] | None = None,
     ) -> Any:
-        """Merge every result into the farmer and (by default) delete the crop folder.
+        """Merge every result into the farmer and, once it is safe, delete the crop folder.
 
         With a Harvester the results are merged into its file under its lock and published
         atomically; with a Runner they become its ``last_ds``; with a Sampler, rows of its
-        table; with no farmer, the Dataset is returned. Only after the data is safely
-        published is the crop removed (``clean_up``, default: when nothing was missing), so a
-        crash at any point leaves a crop that can simply be reaped again. Two reaps at once
-        are serialised; the second finds nothing left and returns the same data.
+        table; with no farmer, the Dataset is returned. Two reaps at once are serialised; the
+        second finds nothing left and returns the same data.
+
+        Every published value is proven first: each result record must hold exactly its
+        batch's cases (a record that does not is marked damaged and its batch grown again),
+        and the values placed are counted against the sown cases.
+
+        What is deleted, and when (``clean_up``, default True when nothing is missing):
+
+        * Harvester or Sampler with a file, or ``into=``: the crop folder is deleted only
+          after the merged file has been published (written, synced and renamed into place).
+        * Runner, a Harvester with ``sync=False``, or no farmer (a crop found by name that
+          was sown by a Runner): the results exist only in memory, in the returned Dataset
+          (and the Runner's ``last_ds``); the crop folder is deleted when they have been
+          handed over, as xyzpy does. Pass ``clean_up=False`` (or ``into=``) to keep them on
+          disk.
+        * Any batch without a result: the crop folder is kept, whatever ``clean_up`` says
+          (with ``clean_up=True`` a warning says so): its missing batches can still be
+          grown. :meth:`delete_all` discards a crop on purpose.
+        * An error while reading, checking or delivering: nothing is deleted, so the crop
+          can simply be reaped again.
 
         Parameters
         ----------
@@ -527,10 +544,13 @@ class Crop:
         overwrite : {None, True, False}
             Conflict handling when merging (see :meth:`Harvester.add_ds`).
         clean_up : bool, optional
-            Delete the crop folder after reaping (default: unless ``allow_incomplete``).
+            Delete the crop folder after reaping (default: when every batch has a result);
+            never while a batch is missing.
         allow_incomplete : bool
-            Reap what exists; missing cases are NaN. Otherwise a crop with missing batches
-            raises :class:`~xyzfarm.errors.CropIncompleteError`.
+            Reap what exists: every finished case, including those a failed or interrupted
+            batch checkpointed in ``partial/<i>``; cases never finished are NaN. Otherwise a
+            crop with any case missing raises :class:`~xyzfarm.errors.CropIncompleteError`
+            and nothing is published.
         provenance : bool
             Add, for every case, where and how it was computed as ``xyz_*`` variables (host,
             job, task, attempt, restarts, version, start, seconds); see
@@ -538,6 +558,13 @@ class Crop:
         into : path-like, optional
             Merge into this h5netcdf file instead (under its lock, atomically), whatever the
             crop was sown for; the merged Dataset is returned.
+
+        Raises
+        ------
+        CropIncompleteError
+            If a case has no proven value and ``allow_incomplete`` is False.
+        CropFormatError
+            If the manifest fails its checks (see :func:`xyzfarm.manifest.read`).
         """
         del verbosity, desc
         if wait:
@@ -563,7 +590,14 @@ class Crop:
                 provenance=provenance,
                 into=None if into is None else os.fspath(into),
             )
-            if clean_up if clean_up is not None else not harvest.missing:
+            if harvest.missing and clean_up:
+                warnings.warn(
+                    f"the crop {self.name!r} was kept at {self.location!r}: "
+                    f"{len(harvest.missing)} of its batches have no result and can still be "
+                    "grown; delete it on purpose with crop.delete_all().",
+                    stacklevel=2,
+                )
+            elif clean_up if clean_up is not None else harvest.complete:
                 reaping.delete_crop(self.layout)
         return out
 
@@ -574,17 +608,23 @@ class Crop:
     def check_bad(self, delete_bad: bool = True) -> tuple[int, ...]:
         """Ids of batches whose every result record is damaged (they count as missing).
 
-        ``delete_bad`` is accepted for xyzpy compatibility: damaged records are always
-        listed in ``results/damaged`` and ignored from then on.
+        A record is damaged when it fails its checksum or does not hold exactly its batch's
+        cases, as reaping checks; such records are listed in ``results/damaged`` and ignored
+        from then on, so growing grows their batches again. ``delete_bad`` is accepted for
+        xyzpy compatibility.
         """
         del delete_bad
         index = ResultIndex(self.layout).refresh()
+        plan = reaping.BatchPlan(self.layout, self._manifest())
         bad = []
-        for batch in self.completed_results():
-            try:
-                index.load(batch)
-            except KeyError:
-                bad.append(batch)
+        try:
+            for batch in self.completed_results():
+                try:
+                    reaping.load_checked(index, batch, plan.spec(batch)[0])
+                except KeyError:
+                    bad.append(batch)
+        finally:
+            plan.close()
         return tuple(bad)
 
 

@@ -103,7 +103,9 @@ def cultivate_harvester(
         if action == "raise":
             raise
         if action == "reap":
-            crop.reap(allow_incomplete=True, clean_up=True)
+            # reap keeps a crop with missing batches; replacing it discards them on purpose
+            crop.reap(allow_incomplete=True, clean_up=False)
+            crop.delete_all()
         elif action == "delete":
             crop.delete_all()
         if action == "skip":

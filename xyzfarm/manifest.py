@@ -86,14 +86,69 @@ def fingerprint(arg_names: Sequence[str], parts: Iterable[Any]) -> str:
     return h.hexdigest()[:32]
 
 
+#: the manifest's own checksum: sha256 of the canonical JSON of every other field
+CHECKSUM_KEY = "sha256"
+
+#: every field a manifest of the release before checksums held; one without a checksum may
+#: hold no other (a bit flipped in the checksum's own name must not pass as an old manifest)
+_LEGACY_KEYS = frozenset(
+    {
+        "format_version",
+        "name",
+        "fn_name",
+        "has_function",
+        "fingerprint",
+        "plan",
+        "kind",
+        "arg_names",
+        "combos",
+        "constants",
+        "attrs",
+        "schema",
+        "farmer",
+    }
+)
+
+
+def _checksum(content: Mapping[str, Any]) -> str:
+    # canonical form: independent of key order and indentation, so only values count
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def combos_fingerprint(data: Mapping[str, Any]) -> str | None:
+    """The fingerprint of a combos crop recomputed from its recorded combos.
+
+    None where it cannot be recomputed faithfully: a cases crop (its cases are in
+    ``cases.bin``, checked by their own checksums), or combos holding pickled objects, whose
+    ``repr`` may carry a memory address and so differs between processes.
+    """
+    if data.get("kind") != "combos" or not isinstance(data.get("combos"), dict):
+        return None
+    if "__pickle__" in json.dumps(data["combos"]):
+        return None
+    names = list(data["combos"])
+    if names != list(data.get("arg_names", names)):
+        return "arg_names differ from the combos"  # never equal to a real fingerprint
+    return fingerprint(names, ["combos", *(decode(data["combos"][n]) for n in names)])
+
+
 def write(layout: CropLayout, manifest: Mapping[str, Any]) -> None:
-    """Publish the manifest atomically."""
-    text = json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=1)
+    """Publish the manifest atomically, with a checksum of its content."""
+    content = {"format_version": FORMAT_VERSION, **manifest}
+    content.pop(CHECKSUM_KEY, None)
+    content[CHECKSUM_KEY] = _checksum(content)
+    text = json.dumps(content, indent=1)
     storage.write_bytes(layout.manifest, text.encode())
 
 
 def read(layout: CropLayout) -> dict[str, Any]:
-    """Read and check the manifest of an existing crop.
+    """Read and verify the manifest of an existing crop.
+
+    Every read checks the manifest's checksum (manifests written before checksums existed
+    are read without one) and, for a combos crop, recomputes its fingerprint from the
+    recorded combos: a manifest changed after sowing would otherwise label results with
+    values they were not computed with.
 
     Raises
     ------
@@ -103,22 +158,51 @@ def read(layout: CropLayout) -> dict[str, Any]:
         If the manifest is from a newer xyzfarm, or damaged.
     """
     try:
-        text = layout.manifest.read_text()
+        raw = layout.manifest.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(
             f"no crop at {os.fspath(layout.root)!r}: sow it first (crop.sow_combos(...))."
         ) from None
+    where = os.fspath(layout.manifest)
+    redo = (
+        "restore crop.json from a copy of the crop folder, or delete the crop and sow it again."
+    )
     try:
-        data: dict[str, Any] = json.loads(text)
-    except ValueError as exc:
-        raise CropFormatError(
-            f"the manifest {os.fspath(layout.manifest)!r} is damaged ({exc}); delete the crop "
-            "and sow it again."
-        ) from exc
+        data: dict[str, Any] = json.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise CropFormatError(f"the manifest {where!r} is damaged ({exc}); {redo}") from exc
+    if not isinstance(data, dict):
+        raise CropFormatError(f"the manifest {where!r} is damaged (not a JSON object); {redo}")
     version = data.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CropFormatError(
             f"the crop {os.fspath(layout.root)!r} has format version {version!r}, newer than "
             f"this xyzfarm understands ({FORMAT_VERSION}); upgrade xyzfarm to reap or grow it."
+        )
+    recorded = data.pop(CHECKSUM_KEY, None)
+    if recorded is None:
+        unknown = sorted(set(data) - _LEGACY_KEYS)
+        if unknown:
+            raise CropFormatError(
+                f"the manifest {where!r} has no checksum and unknown fields {unknown}: it is "
+                f"damaged; {redo}"
+            )
+    elif recorded != _checksum(data):
+        raise CropFormatError(
+            f"the manifest {where!r} fails its checksum (sha256 {recorded!r} recorded, "
+            f"{_checksum(data)!r} now): it changed after sowing, so its coordinates cannot be "
+            f"trusted to label the results; {redo}"
+        )
+    try:
+        recomputed = combos_fingerprint(data)
+    except Exception as exc:  # a damaged tagged value
+        raise CropFormatError(
+            f"the manifest {where!r} has combos that cannot be read back ({exc}); {redo}"
+        ) from exc
+    if recomputed is not None and recomputed != data.get("fingerprint"):
+        raise CropFormatError(
+            f"the manifest {where!r} records the fingerprint {data.get('fingerprint')!r}, but "
+            f"its combos give {recomputed!r}: the combos changed after sowing, so they cannot "
+            f"be trusted to label the results; {redo}"
         )
     return data

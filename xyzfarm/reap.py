@@ -1,9 +1,14 @@
 """Reaping: read every batch result of a crop and assemble them into one Dataset.
 
 Only the crop folder is needed (the schema, coordinates and constants are in ``crop.json``),
-so a crop copied to a workstation reaps there without the user's code. Every result record is
-checked (length and checksum) before use; a damaged one is reported, listed in
-``results/damaged``, and its batch counted as missing.
+so a crop copied to a workstation reaps there without the user's code.
+
+Nothing is published unproven. Every result record is checked (length and checksum) and so
+is its place: its case indices must be exactly those its batch was sown with, with one output
+per case. A record failing either is reported, listed in ``results/damaged``, and its batch
+counted as missing (so growing grows it again). The values placed are then counted against
+the sown cases: a reap publishes every case, or (``allow_incomplete``) every finished case,
+including those checkpointed by failed or interrupted batches.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,10 +25,10 @@ import xarray as xr
 
 from . import manifest, records, storage
 from .assemble import GridFiller, Schema, build_dataset
-from .errors import CropIncompleteError
+from .errors import CropFormatError, CropIncompleteError, DataFileError
 from .layout import CropLayout
 from .results import ResultIndex
-from .sow import schema_from_json
+from .sow import batch_bounds, schema_from_json
 
 #: provenance variables of a reaped Dataset: where and how each case was computed
 PROVENANCE = (
@@ -49,6 +55,7 @@ class Harvest:
         missing: list[int],
         prov: list[tuple[Any, ...]] | None = None,
         filler: GridFiller | None = None,
+        num_cells: int = 0,
     ) -> None:
         self.filler = filler
         self.data = data
@@ -56,18 +63,196 @@ class Harvest:
         # provenance segments: (case indices, start, seconds per case, *context)
         self.prov = prov if prov is not None else []
         self.rows = rows
+        #: batches reaped whole, and batches without a result (their finished cases, from
+        #: checkpoints, are in the harvest when reaped with allow_incomplete)
         self.batches = batches
         self.missing = missing
+        #: cases whose values the harvest holds, counted as they were placed
+        self.num_cells = num_cells
+
+    @property
+    def complete(self) -> bool:
+        """Whether every sown case has its value."""
+        return not self.missing and self.num_cells == self.data["plan"]["num_cases"]
+
+
+class BatchPlan:
+    """Where each batch's cases sit in the sown case order, read from the crop's own files.
+
+    A combos crop sown in order needs no file (:func:`~xyzfarm.sow.batch_bounds`); a shuffled
+    or cases crop reads record ``batch - 1`` of ``cases.bin``, which also holds the rows.
+    """
+
+    def __init__(self, layout: CropLayout, data: Mapping[str, Any]) -> None:
+        plan = data["plan"]
+        self.num_cases: int = plan["num_cases"]
+        self.num_batches: int = plan["num_batches"]
+        in_order = data["kind"] == "combos" and plan.get("shuffle_seed") is None
+        self._cases = (
+            None if in_order else records.IndexedReader(layout.cases, layout.cases_index)
+        )
+
+    def spec(self, batch: int) -> tuple[np.ndarray, list[Any] | None]:
+        """The sown-order indices of ``batch``'s cases, and their rows (None if not read)."""
+        if self._cases is None:
+            start, stop = batch_bounds(self.num_cases, self.num_batches, batch)
+            return np.arange(start, stop, dtype=np.int64), None
+        spec = self._cases.get(batch - 1)
+        return np.asarray(spec["indices"], dtype=np.int64), list(spec["rows"])
+
+    def close(self) -> None:
+        if self._cases is not None:
+            self._cases.close()
+
+
+def _positions_problem(positions: Any, size: int) -> str | None:
+    """Why ``positions`` are not distinct case positions inside a batch of ``size`` cases."""
+    try:
+        where = np.asarray(positions, dtype=np.int64)
+    except (TypeError, ValueError):
+        return f"its case positions {positions!r:.80} are not integers"
+    if where.ndim != 1:
+        return "its case positions are not a flat list"
+    if where.size and (where.min() < 0 or where.max() >= size):
+        return f"it names case positions outside its batch of {size} cases"
+    if np.unique(where).size != where.size:
+        return "it names a case position twice"
+    return None
+
+
+def result_problem(result: Any, expected: np.ndarray) -> str | None:
+    """Why a batch result does not belong to the batch whose cases are ``expected``.
+
+    None when it does: its case indices are exactly the batch's (in order), it holds one
+    output per case, and its provenance names only positions inside the batch, once each.
+    """
+    if not isinstance(result, Mapping) or not {"indices", "outputs"} <= set(result):
+        return "is not a batch result"
+    try:
+        indices = np.asarray(result["indices"], dtype=np.int64)
+    except (TypeError, ValueError):
+        return "has case indices that are not integers"
+    if indices.shape != expected.shape or not np.array_equal(indices, expected):
+        shown = f"{indices[:3].tolist()}..." if indices.ndim == 1 else "?"
+        return (
+            f"holds the cases {shown} ({indices.size} of them), not those of its batch "
+            f"{expected[:3].tolist()}... ({expected.size})"
+        )
+    try:
+        num_outputs = len(result["outputs"])
+    except TypeError:
+        return "has no list of outputs"
+    if num_outputs != expected.size:
+        return f"holds {num_outputs} outputs for {expected.size} cases"
+    covered: list[Any] = []
+    for segment in result.get("prov") or ():
+        if not isinstance(segment, (tuple, list)) or not segment:
+            return "has malformed provenance"
+        covered.extend(segment[0])
+    why = _positions_problem(covered, expected.size)
+    return None if why is None else f"has provenance where {why}"
+
+
+def load_checked(index: ResultIndex, batch: int, expected: np.ndarray) -> Any:
+    """The first intact record of ``batch`` that belongs to it; others are marked damaged.
+
+    Raises
+    ------
+    KeyError
+        If no such record exists (the batch counts as missing).
+    """
+    # ResultIndex.load returns a record but not its place, which marking needs; so the
+    # records of the batch are walked here, in the same order load would
+    for place in list(index._where.get(batch, ())):
+        if place in index._damaged:
+            continue
+        where = f"{os.fspath(index.folder / place[0])} at byte {place[1]}"
+        try:
+            _, result = records.read_log_record(index.folder / place[0], place[1])
+        except DataFileError as exc:
+            _mark_damaged(index, place, exc)
+            continue
+        why = result_problem(result, expected)
+        if why is not None:
+            # a forged or buggy record: publishing it would put values in the wrong cells
+            _mark_damaged(
+                index, place, DataFileError(f"{where}: the result of batch {batch} {why}.")
+            )
+            continue
+        return result
+    raise KeyError(batch)
+
+
+def _mark_damaged(index: ResultIndex, place: tuple[str, int], reason: Exception) -> None:
+    try:
+        index.mark_damaged(place, reason)
+    except OSError as exc:  # a read-only copy of the crop: still never use the record
+        index._damaged.add(place)
+        warnings.warn(
+            f"{reason} (not listed in results/damaged: {exc.strerror or exc}) Batch counts "
+            "as missing: grow it again.",
+            stacklevel=3,
+        )
+
+
+def _finished_cases(
+    layout: CropLayout, batch: int, size: int
+) -> tuple[dict[int, Any], list[tuple[Any, ...]]]:
+    """The finished cases of an unfinished batch from its checkpoint ``partial/<batch>``.
+
+    Positions are relative to the batch's rows; a chunk naming positions outside the batch
+    is skipped whole (it cannot be placed with certainty), and a position already given by
+    an earlier chunk keeps its first value and provenance.
+    """
+    outputs: dict[int, Any] = {}
+    prov: list[tuple[Any, ...]] = []
+    path = layout.partial(batch)
+    for chunk in records.read_appended(path):
+        try:
+            out = dict(chunk["out"])
+            segments = [tuple(s) for s in chunk.get("prov") or ()]
+            covered = [p for s in segments for p in s[0]]
+        except (KeyError, TypeError, ValueError, IndexError):
+            warnings.warn(f"{os.fspath(path)} holds a malformed checkpoint; skipped.", stacklevel=3)
+            continue
+        why = _positions_problem(list(out), size) or _positions_problem(covered, size)
+        if why is not None:
+            warnings.warn(
+                f"{os.fspath(path)} holds a checkpoint where {why}; its cases are skipped.",
+                stacklevel=3,
+            )
+            continue
+        fresh = {int(p): v for p, v in out.items() if int(p) not in outputs}
+        outputs.update(fresh)
+        for positions, *rest in segments:
+            kept = [int(p) for p in positions if int(p) in fresh]
+            if kept:
+                prov.append((kept, *rest))
+    return outputs, prov
 
 
 def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: bool) -> Harvest:
-    """Load every complete batch result; refuse (or note) missing ones."""
+    """Load every batch result, proving each value's place before it is used.
+
+    Every record's case positions are checked against its batch's plan (a record that does
+    not belong to its batch is marked damaged and its batch counts as missing), and the
+    cases placed are counted against the plan's ``num_cases``. Without ``allow_incomplete``
+    anything short of every case raises :class:`~xyzfarm.errors.CropIncompleteError`; with
+    it, every finished case is kept, including those checkpointed by failed or interrupted
+    batches in ``partial/<i>``.
+    """
     num_batches = data["plan"]["num_batches"]
+    num_cases = data["plan"]["num_cases"]
+    index = ResultIndex(layout).refresh()
+    if not allow_incomplete:
+        # refuse before reading anything when batches are plainly missing
+        _refuse_missing(layout, [b for b in range(1, num_batches + 1) if not index.has(b)], data)
     outputs: dict[int, Any] = {}
     prov: list[tuple[Any, ...]] = []
     rows: dict[int, tuple[Any, ...]] = {}
     grown: list[int] = []
     missing: list[int] = []
+    placed = 0
     filler = None
     if data["kind"] == "combos" and data["schema"]["var_names"] is not None:
         # stream every batch straight into the final arrays
@@ -76,43 +261,77 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             schema_from_json(data["schema"]),
             {k: manifest.decode(v) for k, v in data["constants"].items()},
         )
-    index = ResultIndex(layout).refresh()
-    cases = (
-        records.IndexedReader(layout.cases, layout.cases_index)
-        if data["kind"] != "combos"
-        else None
-    )
+
+    def place(indices: np.ndarray, results: list[Any], spec_rows: list[Any] | None) -> None:
+        nonlocal placed
+        if filler is not None:
+            filler.add(indices.tolist(), results)
+        else:
+            outputs.update(zip(indices.tolist(), results))
+        if spec_rows is not None and data["kind"] != "combos":
+            rows.update(zip(indices.tolist(), spec_rows))
+        placed += len(results)
+
+    plan = BatchPlan(layout, data)
     try:
         for batch in range(1, num_batches + 1):
+            expected, spec_rows = plan.spec(batch)
             try:
-                result = index.load(batch)
-            except KeyError:  # never grown, or every record of it damaged (warned)
+                result = load_checked(index, batch, expected)
+            except KeyError:  # never grown, or no record of it intact (warned)
                 missing.append(batch)
                 continue
-            if filler is not None:
-                filler.add(result["indices"], result["outputs"])
-            else:
-                outputs.update(zip(result["indices"], result["outputs"]))
-            # numpy, not lists of ints: a million cases' indices take 8 MB, not 36 MB
-            indices = np.asarray(result["indices"], dtype=np.int64)
-            for positions, *rest in result.get("prov", ()):
-                prov.append((indices[np.asarray(positions, dtype=np.intp)], *rest))
+            if not allow_incomplete and missing:
+                continue  # refused below: only the check of every record is still useful
+            place(expected, result["outputs"], spec_rows)
+            for positions, *rest in result.get("prov") or ():
+                prov.append((expected[np.asarray(positions, dtype=np.intp)], *rest))
             grown.append(batch)
-            if cases is not None:
-                spec = cases.get(batch - 1)
-                rows.update(zip(spec["indices"], spec["rows"]))
+        if not allow_incomplete:
+            _refuse_missing(layout, missing, data)
+        for batch in missing:
+            expected, spec_rows = plan.spec(batch)
+            finished, finished_prov = _finished_cases(layout, batch, expected.size)
+            if not finished:
+                continue
+            positions = np.array(sorted(finished), dtype=np.intp)
+            place(
+                expected[positions],
+                [finished[int(p)] for p in positions],
+                None if spec_rows is None else [spec_rows[int(p)] for p in positions],
+            )
+            for where, *rest in finished_prov:
+                prov.append((expected[np.asarray(where, dtype=np.intp)], *rest))
     finally:
-        if cases is not None:
-            cases.close()
-    if missing and not allow_incomplete:
-        failed = sorted(layout.batch_ids_in("failed") & set(missing))
-        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        raise CropIncompleteError(
-            f"the crop {layout.name!r} has {len(missing)} of {num_batches} batches without a "
-            f"result ({shown}; {len(failed)} of them failed); grow them (crop.grow_missing()) "
-            "or pass allow_incomplete=True."
+        plan.close()
+    filled = int(filler.filled.sum()) if filler is not None else len(outputs)
+    if filled != placed or placed > num_cases:
+        # positions were proven distinct per batch and batches partition the plan: only a
+        # damaged cases.bin could make them overlap
+        raise CropFormatError(
+            f"the crop {layout.name!r} placed {placed} values in {filled} distinct cells of "
+            f"{num_cases}: its case plan {os.fspath(layout.cases)!r} is damaged; delete the "
+            "crop and sow it again."
         )
-    return Harvest(data, outputs, rows, grown, missing, prov, filler)
+    if not allow_incomplete and filled != num_cases:
+        raise CropIncompleteError(
+            f"the crop {layout.name!r} has values for {filled} of its {num_cases} cases; "
+            "nothing was published. Grow it again (crop.grow_missing()), then reap."
+        )
+    return Harvest(data, outputs, rows, grown, missing, prov, filler, filled)
+
+
+def _refuse_missing(layout: CropLayout, missing: list[int], data: Mapping[str, Any]) -> None:
+    if not missing:
+        return
+    num_batches = data["plan"]["num_batches"]
+    failed = sorted(layout.batch_ids_in("failed") & set(missing))
+    shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+    raise CropIncompleteError(
+        f"the crop {layout.name!r} has {len(missing)} of {num_batches} batches without a "
+        f"result ({shown}; {len(failed)} of them failed); nothing was published. Grow them "
+        "(crop.grow_missing()), or pass allow_incomplete=True to publish what exists."
+    )
 
 
 def to_dataset(harvest: Harvest, provenance: bool = True) -> xr.Dataset:
