@@ -281,3 +281,20 @@ def test_an_executable_file_is_published_with_the_umask_applied():
     finally:
         os.umask(old)
     assert Path("run.sh").stat().st_mode & 0o777 == 0o755
+
+
+def double(x):
+    return 2.0 * x
+
+
+def test_harvesting_and_reaping_leave_no_lock_file_beside_the_data():
+    import xyzfarm as xyz
+
+    h = xyz.Harvester(xyz.Runner(double, "y"), data_name="out.h5")
+    h.harvest_combos({"x": [1, 2]}, verbosity=0)
+    crop = h.Crop(name="more", batchsize=1)
+    crop.sow_combos({"x": [3, 4]})
+    crop.grow(verbosity=0)
+    crop.reap()
+    assert sorted(xyz.load_ds("out.h5").x.values) == [1, 2, 3, 4]
+    assert [name for name in os.listdir(".") if "lock" in name] == []
