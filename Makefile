@@ -18,7 +18,7 @@ help:
 	@echo "make golden regenerate the golden array-job scripts"
 	@echo "make docs   build the documentation site (warnings are errors)"
 	@echo "make bench  time xyzfarm against xyzpy 1.3.5 and a bare loop"
-	@echo "make clean  remove virtual environments and build outputs"
+	@echo "make clean  remove virtual environments, build outputs and the demo's files"
 
 # the venv is rebuilt whenever pyproject.toml changes
 $(BIN)/.installed: pyproject.toml
@@ -37,12 +37,18 @@ lint: venv
 # A real one-node SLURM runs for the duration of the tests (started and stopped by our own
 # script, by pid). XYZ_REQUIRE_SLURM makes its tests fail, not skip, if it is not there.
 # pytest exits 5 when it collected no test: that is a failure here, like any other non-zero.
+# The working tree is snapshotted before the clusters start and checked after they stop
+# (scripts/leftovers.sh): a run that leaves or changes any file there fails, listing them.
+LEFTOVERS_SNAPSHOT := build/worktree-before-test.txt
 test: lint
+	scripts/leftovers.sh snapshot $(LEFTOVERS_SNAPSHOT)
 	scripts/local-slurm.sh start $(SLURM_DIR)
 	scripts/local-sge.sh start $(SGE_DIR) || { scripts/local-slurm.sh stop $(SLURM_DIR); exit 1; }
 	SLURM_CONF=$(SLURM_DIR)/slurm.conf $(SGE_ENV) XYZ_REQUIRE_SLURM=1 XYZ_REQUIRE_SGE=1 \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
-	  scripts/local-sge.sh stop $(SGE_DIR); scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
+	  scripts/local-sge.sh stop $(SGE_DIR); scripts/local-slurm.sh stop $(SLURM_DIR); \
+	  scripts/leftovers.sh check $(LEFTOVERS_SNAPSHOT); left=$$?; \
+	  if [ $$status -ne 0 ]; then exit $$status; fi; exit $$left
 
 cluster-up:
 	scripts/local-slurm.sh start $(SLURM_DIR)
@@ -78,4 +84,5 @@ bench: $(BENCH_VENV)/.installed
 	  status=$$?; scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache xyzfarm-demo.h5*
+	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	  xyzfarm-demo.h5* xyzfarm-demo.png

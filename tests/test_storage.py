@@ -87,6 +87,78 @@ def test_the_lock_is_freed_when_its_holder_is_killed():
         pass
 
 
+def test_the_lock_file_exists_only_while_the_lock_is_held():
+    with storage.locked("data.h5"):
+        assert Path("data.h5.lock").exists()
+        with storage.locked("data.h5"):
+            pass
+        assert Path("data.h5.lock").exists()  # the outer hold still needs it
+    assert sorted(os.listdir(".")) == []
+
+
+def test_a_body_that_raises_still_removes_the_lock_file():
+    with pytest.raises(RuntimeError), storage.locked("data.h5"):
+        raise RuntimeError("the operation failed")
+    assert not Path("data.h5.lock").exists()
+
+
+def test_a_lock_file_left_by_an_older_version_is_taken_and_removed():
+    Path("data.h5.lock").write_text("")
+    with storage.locked("data.h5", timeout_s=2):
+        pass
+    assert not Path("data.h5.lock").exists()
+
+
+def test_a_waiter_that_times_out_leaves_the_holders_lock_file_alone():
+    code = (
+        "import sys, xyzfarm.storage as s\n"
+        "with s.locked('data.h5'):\n"
+        "    print('held', flush=True); sys.stdin.readline()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == b"held"
+        with pytest.raises(LockTimeoutError), storage.locked("data.h5", timeout_s=0.1):
+            pass
+        assert Path("data.h5.lock").exists()
+    finally:
+        child.stdin.close()
+        assert child.wait(timeout=30) == 0
+    assert not Path("data.h5.lock").exists()
+
+
+INCREMENT = """
+import sys, xyzfarm.storage as s
+from pathlib import Path
+timeout_s = None if sys.argv[1] == "none" else float(sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    with s.locked("counter", timeout_s=timeout_s):
+        # read-modify-write in place: a second writer at once would lose or garble a count
+        n = int(Path("counter").read_text())
+        with open("counter", "w") as f:
+            f.write(str(n + 1))
+"""
+
+
+def test_processes_incrementing_a_counter_under_the_lock_lose_nothing_and_leave_no_lock():
+    # waiters that block and waiters that poll (a timeout) both take part; every release
+    # unlinks the lock file, so waiters often hold a file that is no longer at the path
+    Path("counter").write_text("0")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    rounds = 40
+    procs = [
+        subprocess.Popen([sys.executable, "-c", INCREMENT, timeout, str(rounds)], env=env)
+        for timeout in ["none", "60"] * 6
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0] * len(procs)
+    assert Path("counter").read_text() == str(rounds * len(procs))
+    assert sorted(os.listdir(".")) == ["counter"]
+
+
 def test_threads_of_one_process_take_turns():
     order: list[str] = []
 
@@ -132,7 +204,7 @@ def test_without_flock_the_lock_falls_back_to_a_soft_lock_naming_its_holder(monk
         with storage.locked("data.h5"):  # re-entrant
             pass
         assert Path("data.h5.softlock").exists()
-    assert not Path("data.h5.softlock").exists()
+    assert sorted(os.listdir(".")) == []  # neither the soft lock nor an unlockable .lock
 
 
 def test_a_soft_lock_left_by_a_dead_process_is_broken(monkeypatch):
@@ -191,6 +263,7 @@ def test_processes_harvesting_into_one_file_without_flock_lose_nothing(python_en
     ds = xyz.load_ds("shared.h5")
     assert sorted(ds.x.values) == sorted(i * 10 + j for i in range(4) for j in range(3))
     assert not Path("shared.h5.softlock").exists()
+    assert not Path("shared.h5.lock").exists()
 
 
 def test_record_locks_without_kernel_support_warn_and_let_growing_go_on(monkeypatch):
@@ -208,3 +281,20 @@ def test_an_executable_file_is_published_with_the_umask_applied():
     finally:
         os.umask(old)
     assert Path("run.sh").stat().st_mode & 0o777 == 0o755
+
+
+def double(x):
+    return 2.0 * x
+
+
+def test_harvesting_and_reaping_leave_no_lock_file_beside_the_data():
+    import xyzfarm as xyz
+
+    h = xyz.Harvester(xyz.Runner(double, "y"), data_name="out.h5")
+    h.harvest_combos({"x": [1, 2]}, verbosity=0)
+    crop = h.Crop(name="more", batchsize=1)
+    crop.sow_combos({"x": [3, 4]})
+    crop.grow(verbosity=0)
+    crop.reap()
+    assert sorted(xyz.load_ds("out.h5").x.values) == [1, 2, 3, 4]
+    assert [name for name in os.listdir(".") if "lock" in name] == []

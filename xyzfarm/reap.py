@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import manifest, records, storage
+from . import manifest, records
 from .assemble import GridFiller, Schema, build_dataset
 from .errors import CropFormatError, CropIncompleteError, DataFileError
 from .layout import CropLayout
@@ -472,8 +472,7 @@ def to_table(harvest: Harvest) -> Any:
 
 def delete_crop(layout: CropLayout) -> None:
     """Remove a crop folder; renamed away first, so no reader ever sees half of it."""
-    with contextlib.suppress(FileNotFoundError):
-        storage.lock_path(layout.reap_lock).unlink()
+    # the reap lock file is not removed here: its holder removes it on release
     if not layout.root.exists():
         return
     doomed = layout.root.with_name(f"{layout.root.name}.deleting-{os.getpid()}")

@@ -1,4 +1,4 @@
-"""Atomic files, file locks and pickling: the only module that imports filelock and cloudpickle.
+"""Atomic files, file locks and pickling: the only module that takes file locks or pickles.
 
 Every file xyzfarm publishes is written to a temporary name in the destination folder, flushed
 to disk, then moved over the destination with :func:`os.replace`, which POSIX guarantees to be
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import cloudpickle
-import filelock
 
 from .errors import LockTimeoutError
 
@@ -116,7 +115,7 @@ def keep_backup(path: PathLike) -> Path | None:
 
 
 def lock_path(path: PathLike) -> Path:
-    """The lock file guarding ``path``."""
+    """The lock file guarding ``path`` (it exists only while the lock is held)."""
     p = Path(path)
     return p.with_name(p.name + LOCK_SUFFIX)
 
@@ -124,25 +123,155 @@ def lock_path(path: PathLike) -> Path:
 #: errors that mean "this filesystem has no working flock/fcntl locks" (some NFS, Lustre
 #: mounted without -o flock, FUSE filesystems), as opposed to "someone else holds the lock"
 NO_LOCKS = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP}
+#: errors of a non-blocking flock that mean "another open file holds it"
+_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES}
 #: a soft lock whose holder cannot be checked (another host) is stale after this long
 SOFT_LOCK_STALE_S = 3600.0
+#: longest sleep between two tries of a lock taken with a timeout
+_POLL_MAX_S = 0.05
 
 
-def _file_lock(path: str) -> filelock.BaseFileLock:
+class _PathLock:
+    """This process's hold on one lock path: the thread guard, depth and the locked file."""
+
+    def __init__(self) -> None:
+        # an RLock makes nested use re-entrant in one thread and makes threads take turns
+        self.guard = threading.RLock()
+        self.depth = 0
+        self.fd: int | None = None
+        self.soft = contextlib.ExitStack()
+
+
+_path_locks: dict[tuple[int, str], _PathLock] = {}
+_path_locks_guard = threading.Lock()
+
+
+def _path_lock(lp: Path) -> _PathLock:
+    # keyed by pid too: a forked child inherits the table but holds none of the parent's locks
+    key = (os.getpid(), os.path.abspath(lp))
+    with _path_locks_guard:
+        if key not in _path_locks:
+            _path_locks[key] = _PathLock()
+        return _path_locks[key]
+
+
+def _open_lock_file(lp: Path) -> tuple[int, bool]:
+    """A descriptor of the lock file at ``lp`` (created if missing), and whether we made it."""
+    flags = os.O_CLOEXEC
+    while True:
+        try:
+            return os.open(lp, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), True
+        except FileExistsError:
+            pass
+        try:
+            # NFS emulates flock with fcntl locks, whose exclusive kind needs a writable file;
+            # read-only still works elsewhere (a lock file left by another user)
+            try:
+                return os.open(lp, flags | os.O_RDWR), False
+            except PermissionError:
+                return os.open(lp, flags | os.O_RDONLY), False
+        except FileNotFoundError:
+            continue  # its holder unlinked it between our two opens: create it
+
+
+def _flock(fd: int, deadline: float | None) -> bool:
+    """Take the flock of ``fd``; False if ``deadline`` (monotonic) passed first."""
+    if deadline is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in _BUSY:
+                raise
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))
+        pause = min(2 * pause, _POLL_MAX_S)
+
+
+def _names(lp: Path, fd: int) -> bool:
+    """Whether the path ``lp`` still names the file open as ``fd``."""
     try:
-        # we handle a filesystem without flock ourselves (soft lock with stale detection)
-        return filelock.FileLock(path, is_singleton=True, fallback_to_soft=False)
-    except TypeError:  # filelock < 4: no such option, and no fallback either
-        return filelock.FileLock(path, is_singleton=True)
+        st = os.stat(lp)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def _acquire_flock(lp: Path, deadline: float | None) -> int | None:
+    """Lock the file at ``lp``; its descriptor, or None where the filesystem has no flock.
+
+    Raises TimeoutError when ``deadline`` passes first.
+    """
+    while True:
+        fd, created = _open_lock_file(lp)
+        try:
+            got = _flock(fd, deadline)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in NO_LOCKS:
+                raise
+            if created:
+                with contextlib.suppress(OSError):
+                    lp.unlink()
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        if not got:
+            os.close(fd)
+            raise TimeoutError
+        if _names(lp, fd):
+            return fd
+        # we waited on a file its holder unlinked on release: lock the one at the path now
+        os.close(fd)
+
+
+def _release_flock(lp: Path, fd: int) -> None:
+    try:
+        # unlinked while still locked, so nobody can lock this file and believe it current;
+        # only if the path is still ours (it always is, unless someone broke the protocol)
+        if _names(lp, fd):
+            with contextlib.suppress(OSError):
+                lp.unlink()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _timeout_error(path: PathLike, lp: Path, timeout_s: float | None) -> LockTimeoutError:
+    return LockTimeoutError(
+        f"could not lock {os.fspath(path)!r} within {timeout_s} s: another process (or "
+        f"thread) holds {os.fspath(lp)!r}; wait for it to finish, or raise the timeout."
+    )
 
 
 @contextlib.contextmanager
 def locked(path: PathLike, timeout_s: float | None = None) -> Iterator[None]:
-    """Hold the inter-process lock of ``path`` (re-entrant within a process).
+    """Hold the inter-process lock of ``path`` (re-entrant within a thread).
 
-    The lock is an flock on ``path + '.lock'``. Where the filesystem has none (the call fails
-    with ENOLCK, ENOSYS or EOPNOTSUPP), a :class:`SoftLock` on ``path + '.softlock'`` is
-    used instead: a file created exclusively, naming its holder's host, pid and time.
+    The lock is an flock on ``path + '.lock'``, a file that exists only while the lock is
+    held, so nothing is left beside the user's data. Removing a locked file safely takes
+    this protocol (*unlink on release*):
+
+    - the holder unlinks the lock file while it still holds the flock, then releases it;
+    - a waiter, once its flock is granted, checks that the path still names the file it
+      locked (``stat`` of the path against ``fstat`` of its descriptor: device and inode);
+      if not, it locked a file its holder has just unlinked, and starts again on the file
+      now at the path. The inode cannot be reused meanwhile: the waiter keeps it open.
+
+    Only a holder may unlink the lock file, and only its own: nothing else may remove it.
+    Threads of one process take turns; nested use in one thread is re-entrant.
+
+    Where the filesystem has no flock (the call fails with ENOLCK, ENOSYS or EOPNOTSUPP), a
+    :class:`SoftLock` on ``path + '.softlock'`` is used instead: a file created exclusively,
+    naming its holder's host, pid and time, removed on release.
 
     Parameters
     ----------
@@ -153,25 +282,34 @@ def locked(path: PathLike, timeout_s: float | None = None) -> Iterator[None]:
     """
     lp = lock_path(path)
     lp.parent.mkdir(parents=True, exist_ok=True)
-    # a singleton per path makes nested use in one process re-entrant instead of deadlocking
-    lock = _file_lock(str(lp))
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    state = _path_lock(lp)
+    if not state.guard.acquire(timeout=-1 if timeout_s is None else max(timeout_s, 0.0)):
+        raise _timeout_error(path, lp, timeout_s)
     try:
-        lock.acquire(timeout=-1 if timeout_s is None else timeout_s)
-    except filelock.Timeout:
-        raise LockTimeoutError(
-            f"could not lock {os.fspath(path)!r} within {timeout_s} s: another process holds "
-            f"{os.fspath(lp)!r}; wait for it to finish, or raise the timeout."
-        ) from None
-    except OSError as exc:
-        if exc.errno not in NO_LOCKS:
-            raise
-        with SoftLock(Path(os.fspath(path) + ".softlock")).held(timeout_s):
+        if state.depth == 0:
+            try:
+                state.fd = _acquire_flock(lp, deadline)
+            except TimeoutError:
+                raise _timeout_error(path, lp, timeout_s) from None
+            if state.fd is None:
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                soft = SoftLock(Path(os.fspath(path) + ".softlock"))
+                state.soft.enter_context(soft.held(left))
+        state.depth += 1
+        try:
             yield
-        return
-    try:
-        yield
+        finally:
+            state.depth -= 1
+            if state.depth == 0:
+                fd, state.fd = state.fd, None
+                try:
+                    if fd is not None:
+                        _release_flock(lp, fd)
+                finally:
+                    state.soft.close()
     finally:
-        lock.release()
+        state.guard.release()
 
 
 class SoftLock:
