@@ -9,6 +9,7 @@ merged data atomically before it removes anything.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -578,14 +579,12 @@ class Crop:
         listed in ``results/damaged`` and ignored from then on.
         """
         del delete_bad
+        total = self.num_sown_batches
         index = ResultIndex(self.layout).refresh()
-        bad = []
         for batch in self.completed_results():
-            try:
-                index.load(batch)
-            except KeyError:
-                bad.append(batch)
-        return tuple(bad)
+            with contextlib.suppress(KeyError):
+                index.load(batch)  # also refuses records that do not hold their batch's cases
+        return tuple(sorted(b for b in index.damaged() if 1 <= b <= total))
 
 
 def load_crops(directory: str | os.PathLike[str] = ".") -> dict[str, Crop]:
