@@ -46,8 +46,8 @@ class ResultWriteError(XyzfarmError, OSError):
 
 
 def _same_indices(got: Any, sown: Sequence[int]) -> bool:
-    if isinstance(got, range) and isinstance(sown, range):
-        return got == sown  # in-order crops: no list of a million ints to build
+    if isinstance(got, (range, list, tuple)) and type(got) is type(sown):
+        return bool(got == sown)  # compared in C: no list of a million ints to build
     try:
         return len(got) == len(sown) and [int(i) for i in got] == [int(i) for i in sown]
     except (TypeError, ValueError):
