@@ -157,3 +157,12 @@ def test_a_damaged_case_file_or_index_is_a_typed_error_naming_the_file():
     Path("cases.idx").unlink()
     with pytest.raises(DataFileError, match=r"cases\.idx is missing"):
         records.IndexedReader(Path("cases.bin"), Path("cases.idx"))
+
+
+@pytest.mark.parametrize("which", ["cases.bin", "cases.idx"])
+def test_a_truncated_case_file_or_index_is_refused_when_opened(which):
+    records.write_indexed(Path("cases.bin"), Path("cases.idx"), iter([[1], [2, 3], [4]]))
+    raw = Path(which).read_bytes()
+    Path(which).write_bytes(raw[: len(raw) - 8])
+    with pytest.raises(DataFileError, match=r"cases\.idx does not index .*cases\.bin"):
+        records.IndexedReader(Path("cases.bin"), Path("cases.idx"))

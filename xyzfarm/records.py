@@ -135,6 +135,18 @@ class IndexedReader:
                 f"{exc.filename} is missing: the crop's cases cannot be read; sow the crop "
                 "again (delete its folder first), or restore the file."
             ) from None
+        # the index ends with the data file's size: a truncated or zeroed index (or data
+        # file) is caught here, before a short index makes later batches look unplanned
+        index_size = os.fstat(self._index.fileno()).st_size
+        last = os.pread(self._index.fileno(), 8, index_size - 8) if index_size >= 8 else b""
+        data_size = os.fstat(self._data.fileno()).st_size
+        if index_size % 8 or len(last) < 8 or struct.unpack("<Q", last)[0] != data_size:
+            self.close()
+            raise DataFileError(
+                f"{os.fspath(index_path)} does not index {os.fspath(path)} ({index_size} bytes "
+                f"of index for {data_size} bytes of cases): one of them is truncated or "
+                "damaged; sow the crop again (delete its folder first), or restore the files."
+            )
 
     def __len__(self) -> int:
         """The number of records the index lists."""
