@@ -236,3 +236,124 @@ def test_a_batch_that_keeps_failing_reports_every_attempt_and_the_rest_completes
     assert all(a["message"] == "always" for a in attempts)
     with pytest.raises(BatchFailedError):
         crop.grow(retries=1, raise_errors=True, verbosity=0)
+
+
+def record_places(crop):
+    """``{batch: (log, offset, length)}`` of a crop's result records (one log), by header."""
+    from xyzfarm import records
+
+    (log,) = crop.layout.folder("results").glob("*.log")
+    entries = records.scan_log(log).entries
+    ends = [offset for _, offset in entries[1:]] + [log.stat().st_size]
+    return {b: (log, offset, end - offset) for (b, offset), end in zip(entries, ends)}
+
+
+def flip(path, position, mask=0x01):
+    raw = bytearray(path.read_bytes())
+    raw[position] ^= mask
+    path.write_bytes(bytes(raw))
+
+
+def twelve_cases():
+    runner = xyz.Runner(square, "y")
+    crop = runner.Crop(name="flip", batchsize=1)
+    crop.sow_combos({"x": range(12)})
+    return runner, crop
+
+
+def reaped_equals_run_combos(runner, crop):
+    expected = runner.run_combos({"x": range(12)}, verbosity=0)
+    xr.testing.assert_identical(without_provenance(crop.reap()), expected)
+
+
+@pytest.mark.parametrize("subprocess", [False, True])
+def test_a_flipped_payload_byte_is_damaged_in_status_grown_again_and_reaped_whole(subprocess):
+    runner, crop = twelve_cases()
+    crop.grow(verbosity=0)
+    log, offset, length = record_places(crop)[5]
+    flip(log, offset + length - 3)
+    state = crop.status()
+    assert (state.done, state.damaged, state.damaged_ids) == (11, 1, (5,))
+    with pytest.warns(UserWarning, match="batch 5 fails its checksum"):
+        assert crop.missing_results() == (5,)  # reported once, and listed in results/damaged
+    state = crop.grow_missing(subprocess=subprocess, num_workers=1, verbosity=0)
+    assert (state.done, state.damaged) == (12, 0)
+    reaped_equals_run_combos(runner, crop)
+
+
+def test_a_flipped_batch_id_in_a_result_header_never_publishes_a_wrong_or_missing_cell():
+    from xyzfarm.errors import CropIncompleteError
+
+    runner, crop = twelve_cases()
+    crop.grow(batch_ids=[b for b in range(1, 13) if b != 7], verbosity=0)
+    log, offset, length = record_places(crop)[3]
+    with open(log, "ab") as f:  # batch 3 grown twice: its second record's header says 7
+        f.write(log.read_bytes()[offset : offset + length])
+    flip(log, log.stat().st_size - length + 4, 0x04)
+    state = crop.status()
+    assert (state.done, state.damaged, state.damaged_ids, state.missing) == (11, 1, (7,), 0)
+    warned = pytest.warns(UserWarning, match="batch 7 fails its checksum")
+    with warned, pytest.raises(CropIncompleteError, match="1 of 12"):
+        crop.reap()
+    assert crop.is_prepared()  # nothing published, nothing deleted
+    crop.grow_missing(verbosity=0)
+    reaped_equals_run_combos(runner, crop)
+
+
+def as_previous_release(crop):
+    """Rewrite a crop's case file and result logs as the previous release wrote them.
+
+    Its records had their checksum over the payload only (magics ``XYZr`` and ``XYZb``).
+    """
+    import struct
+    import zlib
+
+    from xyzfarm import records, storage
+
+    layout = crop.layout
+    reader = records.IndexedReader(layout.cases, layout.cases_index)
+    frames = []
+    for i in range(len(reader)):
+        payload = storage.dumps(reader.get(i))
+        frames.append(struct.pack("<4sQI", b"XYZr", len(payload), zlib.crc32(payload)) + payload)
+    reader.close()
+    layout.cases.write_bytes(b"".join(frames))
+    offsets = [sum(len(f) for f in frames[:k]) for k in range(len(frames) + 1)]
+    layout.cases_index.write_bytes(struct.pack(f"<{len(offsets)}Q", *offsets))
+    for log in layout.folder("results").glob("*.log"):
+        old = b""
+        for batch, offset in records.scan_log(log).entries:
+            payload = storage.dumps(records.read_log_record(log, offset)[1])
+            old += struct.pack("<4sQQI", b"XYZb", batch, len(payload), zlib.crc32(payload))
+            old += payload
+        log.write_bytes(old)
+
+
+def test_a_crop_sown_and_grown_by_the_previous_release_grows_and_reaps():
+    runner, crop = twelve_cases()
+    crop.grow(batch_ids=range(1, 7), verbosity=0)
+    as_previous_release(crop)
+    assert crop.status().done == 6
+    crop.grow_missing(verbosity=0)  # reads the old case file, appends new-format records
+    assert crop.status().done == 12
+    reaped_equals_run_combos(runner, crop)
+
+
+def test_an_old_record_whose_batch_id_was_flipped_is_refused_at_reap_then_grown_again():
+    from xyzfarm.errors import CropIncompleteError
+
+    runner, crop = twelve_cases()
+    crop.grow(batch_ids=[b for b in range(1, 13) if b != 7], verbosity=0)
+    log, offset, length = record_places(crop)[3]
+    with open(log, "ab") as f:  # batch 3 grown twice
+        f.write(log.read_bytes()[offset : offset + length])
+    as_previous_release(crop)
+    flip(log, log.stat().st_size - length + 4, 0x04)  # the old checksum does not see this
+    assert crop.status().done == 12  # only reading the record can tell
+    warned = pytest.warns(UserWarning, match=r"batch 7 holds 1 cases \[2\], but batch 7 was sown")
+    with warned, pytest.raises(CropIncompleteError):
+        crop.reap()
+    state = crop.status()  # now every reading agrees: the refused record is listed
+    assert (state.done, state.damaged_ids) == (11, (7,))
+    crop.grow_missing(verbosity=0)
+    reaped_equals_run_combos(runner, crop)

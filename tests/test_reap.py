@@ -290,7 +290,7 @@ def forge_results(crop, change):
     from xyzfarm import records
 
     for log in crop.layout.folder("results").glob("*.log"):
-        entries, _ = records.scan_log(log)
+        entries = records.scan_log(log).entries
         frames = []
         for _, offset in entries:
             changed = change(*records.read_log_record(log, offset))
@@ -323,12 +323,12 @@ def test_a_record_claiming_another_batch_is_never_published_and_its_batch_is_gro
         f.write(records.log_frame(7, third))
     assert crop.status().done == 12  # the header alone cannot tell
     with (
-        pytest.warns(UserWarning, match="batch 7 holds the cases"),
+        pytest.warns(UserWarning, match="record of batch 7 holds"),
         pytest.raises(CropIncompleteError, match="1 of 12 batches"),
     ):
         crop.reap()
     assert crop.is_prepared()  # nothing published, nothing deleted
-    assert crop.missing_results() == (7,) and crop.status().missing == 1
+    assert crop.missing_results() == (7,) and crop.status().damaged_ids == (7,)
     crop.grow(verbosity=0)
     xr.testing.assert_identical(
         without_provenance(crop.reap()), runner.run_combos(GRID, verbosity=0)
@@ -354,9 +354,9 @@ def no_indices(result):
 @pytest.mark.parametrize(
     ("forgery", "says"),
     [
-        (shift_indices, "holds the cases"),
-        (drop_last_output, "holds 2 outputs for 3 cases"),
-        (stray_provenance, "outside its batch"),
+        (shift_indices, r"holds 3 cases \[\d+, \d+, \d+\], but batch 2 was sown"),
+        (drop_last_output, "holds 2 outputs for its 3 cases"),
+        (stray_provenance, "outside its 3 cases"),
         (no_indices, "not a batch result"),
     ],
 )
@@ -465,7 +465,7 @@ def test_check_bad_finds_records_that_do_not_fit_their_batch_so_grow_regrows_the
     crop.sow_combos({"x": range(6)})
     crop.grow(verbosity=0)
     forge_results(crop, lambda b, r: (b, shift_indices(r) if b == 3 else r))
-    with pytest.warns(UserWarning, match="batch 3 holds the cases"):
+    with pytest.warns(UserWarning, match="batch 3 holds 2 cases"):
         assert crop.check_bad() == (3,)
     assert crop.missing_results() == (3,)
     crop.grow_missing(verbosity=0)

@@ -1,59 +1,168 @@
 from __future__ import annotations
 
+import struct
+import zlib
+from pathlib import Path
+
 import pytest
 
-from xyzfarm import records
+from xyzfarm import records, storage
+from xyzfarm.errors import DataFileError
 from xyzfarm.layout import CropLayout
-from xyzfarm.results import ResultIndex, ResultWriter
+from xyzfarm.results import DAMAGED, ResultIndex, ResultWriter, verify_result
+
+SIZE = 2  # cases per batch of the crop below
 
 
 @pytest.fixture
 def layout():
+    """A crop folder of 4 batches of 2 cases each (inputs only; results are written by tests)."""
     lay = CropLayout("r")
     lay.make_folders()
+    specs = ({"indices": range(SIZE * k, SIZE * k + SIZE), "rows": []} for k in range(4))
+    records.write_indexed(lay.cases, lay.cases_index, specs)
     return lay
+
+
+def result(batch, tag="v"):
+    """What a grower writes for ``batch`` of the crop above."""
+    indices = range(SIZE * (batch - 1), SIZE * batch)
+    return {"indices": indices, "outputs": [f"{tag}{i}" for i in indices], "prov": []}
+
+
+def the_log(layout):
+    (log,) = layout.folder("results").glob("*.log")
+    return log
+
+
+def flip(path, position, mask=0x01):
+    raw = bytearray(Path(path).read_bytes())
+    raw[position] ^= mask
+    Path(path).write_bytes(bytes(raw))
 
 
 def test_an_index_reads_only_what_was_appended_since_its_last_refresh(layout):
     writer = ResultWriter(layout)
     index = ResultIndex(layout).refresh()
     assert index.done() == set()
-    writer.append(1, {"v": 1})
-    writer.append(2, {"v": 2})
+    writer.append(1, result(1))
+    writer.append(2, result(2))
     assert index.refresh().done() == {1, 2}
-    writer.append(3, {"v": 3})
-    assert index.refresh().done() == {1, 2, 3} and index.load(3) == {"v": 3}
+    writer.append(3, result(3))
+    assert index.refresh().done() == {1, 2, 3} and index.load(3) == result(3)
 
 
 def test_each_writer_has_its_own_log(layout):
-    ResultWriter(layout).append(1, "a")
-    ResultWriter(layout).append(2, "b")
+    ResultWriter(layout).append(1, result(1))
+    ResultWriter(layout).append(2, result(2))
     assert len(list(layout.folder("results").glob("*.log"))) == 2
     assert ResultIndex(layout).refresh().done() == {1, 2}
 
 
 def test_a_torn_tail_is_not_done_until_it_is_complete(layout):
     writer = ResultWriter(layout)
-    writer.append(1, "whole")
-    (log,) = layout.folder("results").glob("*.log")
-    with open(log, "ab") as f:
-        f.write(records.log_frame(2, "torn")[:-3])
-    assert ResultIndex(layout).refresh().done() == {1}
+    writer.append(1, result(1))
+    with open(the_log(layout), "ab") as f:
+        f.write(records.log_frame(2, result(2))[:-3])
+    index = ResultIndex(layout).refresh()
+    assert index.done() == {1} and index.damaged() == set()
 
 
 def test_a_damaged_record_is_noted_and_its_batch_is_missing(layout):
-    ResultWriter(layout).append(1, "x" * 100)
-    (log,) = layout.folder("results").glob("*.log")
-    raw = bytearray(log.read_bytes())
-    raw[-2] ^= 0xFF
-    log.write_bytes(bytes(raw))
-    index = ResultIndex(layout).refresh()
-    with pytest.warns(UserWarning, match="checksum"), pytest.raises(KeyError):
+    ResultWriter(layout).append(1, result(1))
+    flip(the_log(layout), -2, 0xFF)
+    with pytest.warns(UserWarning, match="at byte 0.*checksum"):
+        index = ResultIndex(layout).refresh()
+    assert index.done() == set() and index.damaged() == {1}
+    with pytest.raises(KeyError):
         index.load(1)
     assert ResultIndex(layout).refresh().done() == set()  # remembered in results/damaged
+    assert (layout.folder("results") / DAMAGED).read_text() == f"{the_log(layout).name} 0\n"
+
+
+def test_a_status_reading_verifies_every_record_silently_and_writes_nothing(layout, recwarn):
+    ResultWriter(layout).append(1, result(1))
+    ResultWriter(layout).append(2, result(2))
+    flip(sorted(layout.folder("results").glob("*.log"))[0], -2)
+    index = ResultIndex(layout, report=False).refresh()
+    assert len(index.done()) == 1 and len(index.damaged()) == 1
+    assert not [w for w in recwarn.list if issubclass(w.category, UserWarning)]
+    assert not (layout.folder("results") / DAMAGED).exists()
+
+
+def test_a_flipped_batch_id_in_a_header_fails_its_checksum_and_the_batch_is_missing(layout):
+    writer = ResultWriter(layout)
+    for batch in (1, 2, 3, 4):
+        writer.append(batch, result(batch))
+    offset_3 = 2 * len(records.log_frame(1, result(1)))
+    flip(the_log(layout), offset_3 + 4, 0x04)  # batch 3 -> 7
+    with pytest.warns(UserWarning, match="batch 7 fails its checksum"):
+        index = ResultIndex(layout).refresh()
+    assert index.done() == {1, 2, 4}  # 3 is missing, and its record counts for no one
+
+
+def test_a_lazy_index_checks_a_batchs_records_only_when_asked(layout):
+    ResultWriter(layout).append(1, result(1))
+    ResultWriter(layout).append(2, result(2))
+    damaged_log = sorted(layout.folder("results").glob("*.log"))[0]
+    flip(damaged_log, -2)
+    index = ResultIndex(layout, report=False, lazy=True).refresh()
+    assert sorted(b for b in (1, 2) if index.has(b)) in ([1], [2])
+    assert len(index.done()) == 1 and len(index.damaged()) == 1
+
+
+def old_log_frame(batch, obj):
+    payload = storage.dumps(obj)
+    return struct.pack("<4sQQI", b"XYZb", batch, len(payload), zlib.crc32(payload)) + payload
+
+
+def test_a_record_of_the_previous_release_whose_batch_id_was_flipped_is_refused_when_read(
+    layout,
+):
+    log = layout.folder("results") / "old.log"
+    # batch 3's result with its header saying 7 (the old checksum does not cover it), then 4's
+    log.write_bytes(old_log_frame(7, result(3)) + old_log_frame(4, result(4)))
+    index = ResultIndex(layout).refresh()
+    warned = pytest.warns(UserWarning, match=r"claims batch 7, but the crop has batches 1\.\.4")
+    with warned, pytest.raises(KeyError):
+        index.load(7)
+    assert index.load(4) == result(4)
+    log.unlink()
+    other = layout.folder("results") / "other.log"
+    other.write_bytes(old_log_frame(4, result(3)))  # in range, but the wrong cases
+    index = ResultIndex(layout).refresh()
+    warned = pytest.warns(UserWarning, match=r"holds 2 cases \[4, 5\], but batch 4 was sown")
+    with warned, pytest.raises(KeyError):
+        index.load(4)
+    assert ResultIndex(layout, report=False).refresh().damaged() == {4}
+
+
+def test_a_result_must_hold_exactly_its_batchs_sown_cases():
+    sown = range(4, 6)
+    verify_result({"indices": range(4, 6), "outputs": [1, 2]}, 3, sown, 4, "here")
+    verify_result({"indices": [4, 5], "outputs": [1, 2], "prov": [([1, 0], 0, 0)]}, 3, sown, 4, "")
+    bad = [
+        ({"indices": range(4, 6), "outputs": [1, 2]}, 0, "claims batch 0"),
+        ({"indices": range(4, 6), "outputs": [1, 2]}, 5, "claims batch 5"),
+        ("not a dict", 3, "not a batch result"),
+        ({"indices": [4, 6], "outputs": [1, 2]}, 3, "holds 2 cases"),
+        ({"indices": [4], "outputs": [1]}, 3, "holds 1 cases"),
+        ({"indices": [4, 5], "outputs": [1]}, 3, "1 outputs for its 2 cases"),
+        ({"indices": [4, 5], "outputs": [1, 2], "prov": [([2], 0, 0)]}, 3, "positions outside"),
+    ]
+    for res, batch, message in bad:
+        with pytest.raises(DataFileError, match=message):
+            verify_result(res, batch, sown, 4, "here")
+
+
+def test_loading_needs_the_crops_case_files_to_check_a_result(layout):
+    ResultWriter(layout).append(1, result(1))
+    layout.cases.unlink()
+    with pytest.raises(DataFileError, match=r"cases\.bin is missing"):
+        ResultIndex(layout).refresh().load(1)
 
 
 def test_a_batch_grown_twice_is_read_from_its_first_intact_record(layout):
-    ResultWriter(layout).append(1, "first")
-    ResultWriter(layout).append(1, "second")
-    assert ResultIndex(layout).refresh().load(1) in {"first", "second"}
+    ResultWriter(layout).append(1, result(1, "first"))
+    ResultWriter(layout).append(1, result(1, "second"))
+    assert ResultIndex(layout).refresh().load(1) in (result(1, "first"), result(1, "second"))

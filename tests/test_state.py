@@ -63,3 +63,50 @@ def test_the_last_error_is_one_line_with_its_case_and_attempt():
         )
     )
     assert last_error(layout, 1) == "KeyError: 'q' at case {'x': '1'} (attempt 2)"
+
+
+def grown_crop(name="dmg", n=12):
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name=name, batchsize=1)
+    crop.sow_combos({"x": range(n)})
+    crop.grow(verbosity=0)
+    return crop
+
+
+def record_offsets(layout):
+    """``{batch: (log, offset, length)}`` of the crop's result records, from their headers."""
+    from xyzfarm import records
+
+    (log,) = layout.folder("results").glob("*.log")
+    entries = records.scan_log(log).entries
+    ends = [offset for _, offset in entries[1:]] + [log.stat().st_size]
+    return {b: (log, offset, end - offset) for (b, offset), end in zip(entries, ends)}
+
+
+def flip(path, position, mask=0x01):
+    raw = bytearray(path.read_bytes())
+    raw[position] ^= mask
+    path.write_bytes(bytes(raw))
+
+
+def test_a_batch_whose_only_result_fails_its_checksum_is_damaged_not_done():
+    crop = grown_crop()
+    log, offset, length = record_offsets(crop.layout)[3]
+    flip(log, offset + length - 2)  # one payload byte: same size, only the checksum can tell
+    state = crop_status(crop.layout)
+    assert (state.done, state.damaged, state.damaged_ids, state.missing) == (11, 1, (3,), 0)
+    assert str(state) == "11/12 done, 0 failed, 0 running, 0 missing, 1 damaged"
+    assert not (crop.layout.folder("results") / "damaged").exists()  # status writes nothing
+
+
+def test_a_result_whose_header_says_another_batch_counts_for_neither():
+    crop = grown_crop()
+    log, offset, _ = record_offsets(crop.layout)[3]
+    flip(log, offset + 4, 0x04)  # the batch id: 3 -> 7
+    state = crop_status(crop.layout)
+    assert (state.done, state.missing, state.damaged) == (11, 1, 0)  # 7 has its own result
+
+
+def test_a_status_keeps_its_old_positional_form_and_text_when_nothing_is_damaged():
+    state = CropStatus(4, 2, 1, 0, 1, (3,))
+    assert (state.damaged, state.damaged_ids) == (0, ())
+    assert str(state) == "2/4 done, 1 failed, 0 running, 1 missing"

@@ -165,3 +165,77 @@ def test_checkpoints_are_flushed_for_cases_slower_than_the_interval_and_on_exit(
     for chunk in records.read_appended(layout.partial(1)):
         flushed.update(chunk["out"])
     assert flushed == {0: 0, 1: 1}
+
+
+def flip(path, position, mask=0x01):
+    raw = bytearray(path.read_bytes())
+    raw[position] ^= mask
+    path.write_bytes(bytes(raw))
+
+
+def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged():
+    layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
+    bundle = Bundle(layout)
+    assert grow_batch(bundle, 1) == DONE and grow_batch(bundle, 2) == DONE
+    (log,) = layout.folder("results").glob("*.log")
+    flip(log, log.stat().st_size - 3)  # batch 2's payload
+    fresh = Bundle(layout)  # reads headers only, and checks a batch's records when asked
+    assert grow_batch(fresh, 1) == ALREADY
+    assert grow_batch(fresh, 2) == DONE
+    with pytest.warns(UserWarning, match="batch 2 fails its checksum"):  # the damaged one
+        assert result_of(layout, 2)["outputs"] == [20, 30]
+
+
+def test_a_grower_grows_again_a_batch_whose_record_was_refused_when_read():
+    layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
+    assert grow_batch(Bundle(layout), 1) == DONE
+    (log,) = layout.folder("results").glob("*.log")
+    (layout.folder("results") / "damaged").write_text(f"{log.name} 0\n")  # as reap lists it
+    assert grow_batch(Bundle(layout), 1) == DONE
+    assert ResultIndex(layout).refresh().load(1)["outputs"] == [0, 10]
+
+
+def checkpoint_of_two_records(layout):
+    context = (0.0, 0.1, "elsewhere", "7", "3", 1, 0, "0.0.1")
+    with open(layout.partial(1), "ab") as f:
+        records.append_record(f, {"out": {0: 0}, "prov": [([0], *context)]})
+        records.append_record(f, {"out": {1: 1}, "prov": [([1], *context)]})
+
+
+def counting(calls):
+    def fn(x):
+        calls.append(x)
+        return x
+
+    return fn
+
+
+@pytest.mark.parametrize("damage", ["flip a payload bit", "flip a length bit", "truncate"])
+def test_a_damaged_or_torn_checkpoint_keeps_its_records_before_the_damage(damage):
+    calls: list[int] = []
+    fn = counting(calls)
+    layout = sown(fn, {"x": range(4)}, batchsize=4)
+    checkpoint_of_two_records(layout)
+    path = layout.partial(1)
+    size = path.stat().st_size
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-2])
+    else:
+        flip(path, size - 2 if "payload" in damage else size // 2 + 4)
+    assert grow_batch(Bundle(layout, fn, {}), 1) == DONE
+    assert calls == [1, 2, 3]  # the second record is dropped, and its case grown again
+    assert result_of(layout, 1)["outputs"] == [0, 1, 2, 3]
+
+
+def test_a_checkpoint_written_by_the_previous_release_is_resumed():
+    import struct
+    import zlib
+
+    calls: list[int] = []
+    fn = counting(calls)
+    layout = sown(fn, {"x": range(3)}, batchsize=3)
+    payload = storage.dumps({"out": {0: 0}, "prov": [([0], 0.0, 0.1, "old", "1", "", 1, 0, "0")]})
+    old = struct.pack("<4sQI", b"XYZr", len(payload), zlib.crc32(payload)) + payload
+    layout.partial(1).write_bytes(old)
+    assert grow_batch(Bundle(layout, fn, {}), 1) == DONE
+    assert calls == [1, 2] and result_of(layout, 1)["outputs"] == [0, 1, 2]

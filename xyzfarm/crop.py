@@ -9,6 +9,7 @@ merged data atomically before it removes anything.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -614,18 +615,12 @@ class Crop:
         xyzpy compatibility.
         """
         del delete_bad
+        total = self.num_sown_batches
         index = ResultIndex(self.layout).refresh()
-        plan = reaping.BatchPlan(self.layout, self._manifest())
-        bad = []
-        try:
-            for batch in self.completed_results():
-                try:
-                    reaping.load_checked(index, batch, plan.spec(batch)[0])
-                except KeyError:
-                    bad.append(batch)
-        finally:
-            plan.close()
-        return tuple(bad)
+        for batch in self.completed_results():
+            with contextlib.suppress(KeyError):
+                index.load(batch)  # also refuses records that do not hold their batch's cases
+        return tuple(sorted(b for b in index.damaged() if 1 <= b <= total))
 
 
 def load_crops(directory: str | os.PathLike[str] = ".") -> dict[str, Crop]:

@@ -19,7 +19,11 @@ __all__ = ["FAILED", "grow", "missing_batches"]
 
 
 def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
-    """Batches without an intact result (failed ones included)."""
+    """Batches without an intact result: never grown, failed, or whose records are damaged.
+
+    Damaged records found here are reported (a warning naming the file and offset, and a line
+    in ``results/damaged``); ``status`` counts the same batches as damaged.
+    """
     index = ResultIndex(layout).refresh()
     return [b for b in range(1, num_batches + 1) if not index.has(b)]
 

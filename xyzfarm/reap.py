@@ -17,7 +17,7 @@ import contextlib
 import os
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ import xarray as xr
 
 from . import manifest, records
 from .assemble import GridFiller, Schema, build_dataset
-from .errors import CropFormatError, CropIncompleteError, DataFileError
+from .errors import CropFormatError, CropIncompleteError
 from .layout import CropLayout
 from .results import ResultIndex
 from .sow import batch_bounds, schema_from_json
@@ -92,13 +92,13 @@ class BatchPlan:
             None if in_order else records.IndexedReader(layout.cases, layout.cases_index)
         )
 
-    def spec(self, batch: int) -> tuple[np.ndarray, list[Any] | None]:
-        """The sown-order indices of ``batch``'s cases, and their rows (None if not read)."""
+    def spec(self, batch: int) -> tuple[Sequence[int], list[Any] | None]:
+        """The sown-order indices of ``batch``'s cases (a range or list, as the worker stored
+        them, so a record is compared with them in C), and their rows (None if not read)."""
         if self._cases is None:
-            start, stop = batch_bounds(self.num_cases, self.num_batches, batch)
-            return np.arange(start, stop, dtype=np.int64), None
+            return range(*batch_bounds(self.num_cases, self.num_batches, batch)), None
         spec = self._cases.get(batch - 1)
-        return np.asarray(spec["indices"], dtype=np.int64), list(spec["rows"])
+        return spec["indices"], list(spec["rows"])
 
     def close(self) -> None:
         if self._cases is not None:
@@ -118,81 +118,6 @@ def _positions_problem(positions: Any, size: int) -> str | None:
     if np.unique(where).size != where.size:
         return "it names a case position twice"
     return None
-
-
-def result_problem(result: Any, expected: np.ndarray) -> str | None:
-    """Why a batch result does not belong to the batch whose cases are ``expected``.
-
-    None when it does: its case indices are exactly the batch's (in order), it holds one
-    output per case, and its provenance names only positions inside the batch, once each.
-    """
-    if not isinstance(result, Mapping) or not {"indices", "outputs"} <= set(result):
-        return "is not a batch result"
-    try:
-        indices = np.asarray(result["indices"], dtype=np.int64)
-    except (TypeError, ValueError):
-        return "has case indices that are not integers"
-    if indices.shape != expected.shape or not np.array_equal(indices, expected):
-        shown = f"{indices[:3].tolist()}..." if indices.ndim == 1 else "?"
-        return (
-            f"holds the cases {shown} ({indices.size} of them), not those of its batch "
-            f"{expected[:3].tolist()}... ({expected.size})"
-        )
-    try:
-        num_outputs = len(result["outputs"])
-    except TypeError:
-        return "has no list of outputs"
-    if num_outputs != expected.size:
-        return f"holds {num_outputs} outputs for {expected.size} cases"
-    covered: list[Any] = []
-    for segment in result.get("prov") or ():
-        if not isinstance(segment, (tuple, list)) or not segment:
-            return "has malformed provenance"
-        covered.extend(segment[0])
-    why = _positions_problem(covered, expected.size)
-    return None if why is None else f"has provenance where {why}"
-
-
-def load_checked(index: ResultIndex, batch: int, expected: np.ndarray) -> Any:
-    """The first intact record of ``batch`` that belongs to it; others are marked damaged.
-
-    Raises
-    ------
-    KeyError
-        If no such record exists (the batch counts as missing).
-    """
-    # ResultIndex.load returns a record but not its place, which marking needs; so the
-    # records of the batch are walked here, in the same order load would
-    for place in list(index._where.get(batch, ())):
-        if place in index._damaged:
-            continue
-        where = f"{os.fspath(index.folder / place[0])} at byte {place[1]}"
-        try:
-            _, result = records.read_log_record(index.folder / place[0], place[1])
-        except DataFileError as exc:
-            _mark_damaged(index, place, exc)
-            continue
-        why = result_problem(result, expected)
-        if why is not None:
-            # a forged or buggy record: publishing it would put values in the wrong cells
-            _mark_damaged(
-                index, place, DataFileError(f"{where}: the result of batch {batch} {why}.")
-            )
-            continue
-        return result
-    raise KeyError(batch)
-
-
-def _mark_damaged(index: ResultIndex, place: tuple[str, int], reason: Exception) -> None:
-    try:
-        index.mark_damaged(place, reason)
-    except OSError as exc:  # a read-only copy of the crop: still never use the record
-        index._damaged.add(place)
-        warnings.warn(
-            f"{reason} (not listed in results/damaged: {exc.strerror or exc}) Batch counts "
-            "as missing: grow it again.",
-            stacklevel=3,
-        )
 
 
 def _finished_cases(
@@ -275,9 +200,10 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
     plan = BatchPlan(layout, data)
     try:
         for batch in range(1, num_batches + 1):
-            expected, spec_rows = plan.spec(batch)
+            sown, spec_rows = plan.spec(batch)
+            expected = np.asarray(sown, dtype=np.int64)
             try:
-                result = load_checked(index, batch, expected)
+                result = index.load(batch, sown_indices=sown)
             except KeyError:  # never grown, or no record of it intact (warned)
                 missing.append(batch)
                 continue
@@ -290,7 +216,8 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
         if not allow_incomplete:
             _refuse_missing(layout, missing, data)
         for batch in missing:
-            expected, spec_rows = plan.spec(batch)
+            sown, spec_rows = plan.spec(batch)
+            expected = np.asarray(sown, dtype=np.int64)
             finished, finished_prov = _finished_cases(layout, batch, expected.size)
             if not finished:
                 continue

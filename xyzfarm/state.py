@@ -1,7 +1,9 @@
 """A crop's state from its folder alone: lean (no xarray), so ``xyzfarm status`` answers fast.
 
-Done batches come from the result logs, running ones from the kernel's record locks (one
-``F_GETLK`` sweep), failed ones from ``failed/``; no scheduler is asked.
+Done and damaged batches come from the result logs, read the one way ``grow`` and ``reap``
+read them (:class:`~xyzfarm.results.ResultIndex`: every counted record's checksum verified),
+running ones from the kernel's record locks (one ``F_GETLK`` sweep), failed ones from
+``failed/``; no scheduler is asked.
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ class CropStatus:
     running: int
     missing: int
     failed_ids: tuple[int, ...] = ()
+    #: batches whose only results are damaged: reap would reject them, grow grows them again
+    damaged: int = 0
+    damaged_ids: tuple[int, ...] = ()
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.done}/{self.total} done, {self.failed} failed, "
             f"{self.running} running, {self.missing} missing"
         )
+        return text + (f", {self.damaged} damaged" if self.damaged else "")
 
 
 def crop_status(layout: CropLayout) -> CropStatus:
@@ -37,12 +43,24 @@ def crop_status(layout: CropLayout) -> CropStatus:
     if not layout.exists():
         return CropStatus(0, 0, 0, 0, 0)
     total = manifest.read(layout)["plan"]["num_batches"]
-    done = {b for b in ResultIndex(layout).refresh().done() if 1 <= b <= total}
+    # silent: a status poll must not warn at every call; the damaged count says it
+    index = ResultIndex(layout, report=False).refresh()
+    done = {b for b in index.done() if 1 <= b <= total}
     running = storage.record_locks(layout.running_locks).locked_in(1, total + 1) - done
     failed = {b for b in layout.batch_ids_in("failed") if 1 <= b <= total}
     failed -= done | running
-    missing = total - len(done) - len(failed) - len(running)
-    return CropStatus(total, len(done), len(failed), len(running), missing, tuple(sorted(failed)))
+    damaged = {b for b in index.damaged() if 1 <= b <= total} - done - running - failed
+    missing = total - len(done) - len(failed) - len(running) - len(damaged)
+    return CropStatus(
+        total,
+        len(done),
+        len(failed),
+        len(running),
+        missing,
+        tuple(sorted(failed)),
+        len(damaged),
+        tuple(sorted(damaged)),
+    )
 
 
 def last_error(layout: CropLayout, batch: int) -> str:

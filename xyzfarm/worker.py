@@ -67,7 +67,9 @@ class Bundle:
         self.fn = fn
         self.call = make_caller(fn, self.arg_names, fixed or {})
         self.cases = records.IndexedReader(layout.cases, layout.cases_index)
-        self.index = ResultIndex(layout).refresh()
+        # lazy: a task checks the records of the batches it is asked to grow, without reading
+        # every other task's results; silent: the grower that planned the work reports damage
+        self.index = ResultIndex(layout, report=False, lazy=True).refresh()
         self.writer = ResultWriter(layout)
         self.locks = storage.record_locks(layout.running_locks)
         self.failed_before = layout.batch_ids_in("failed")
@@ -428,7 +430,7 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
         )
         return
     layout = CropLayout.from_root(root)
-    index = ResultIndex(layout).refresh()
+    index = ResultIndex(layout, report=False, lazy=True).refresh()
     with open(map_file) as f:
         batches = json.load(f)["tasks"].get(str(task), [])
     for batch in batches:
