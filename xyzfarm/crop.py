@@ -383,6 +383,7 @@ class Crop:
             The crop's state afterwards, or the submission's handle.
         """
         if not self.is_prepared():
+            self.layout.check_not_orphaned()
             raise InvalidInputError(f"the crop {self.name!r} is not sown yet; sow it first.")
         data = self._manifest()
         total = data["plan"]["num_batches"]
@@ -572,6 +573,7 @@ class Crop:
             self._wait(wait_timeout_s, poll_interval_s)
         with storage.locked(self.layout.reap_lock):
             if not self.is_prepared():
+                self.layout.check_not_orphaned()
                 # reaped and cleaned up already (perhaps by a concurrent reaper): the data
                 # is where it was delivered, and there is nothing to do twice
                 warnings.warn(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InvalidInputError
+from .errors import CropFormatError, InvalidInputError
 
 FORMAT_VERSION = 1
 FOLDER_PREFIX = ".xyz-"
@@ -137,3 +137,36 @@ class CropLayout:
 
     def exists(self) -> bool:
         return self.manifest.is_file()
+
+    def check_not_orphaned(self) -> None:
+        """Refuse a folder that holds grown results but lost its manifest.
+
+        An interrupted sow leaves a folder without ``crop.json`` that the next sow may
+        replace; results (or checkpoints) without one are another matter: they cannot be
+        labelled, and must never be overwritten by a sow or taken for "nothing to reap".
+
+        Raises
+        ------
+        CropFormatError
+            If ``crop.json`` is missing but result logs or checkpoints exist.
+        """
+        if self.manifest.is_file():
+            return
+        grown = [
+            kind
+            for kind in ("results", "partial")
+            if any(not n.startswith(".") for n in _listdir(self.folder(kind)))
+        ]
+        if grown:
+            raise CropFormatError(
+                f"the crop folder {os.fspath(self.root)!r} holds {' and '.join(grown)} but no "
+                f"crop.json, which labels them: restore {os.fspath(self.manifest)!r} from a "
+                "copy of the folder, or delete the crop (crop.delete_all()) to start again."
+            )
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -174,10 +174,10 @@ def read(layout: CropLayout) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CropFormatError(f"the manifest {where!r} is damaged (not a JSON object); {redo}")
     version = data.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, int) and version > FORMAT_VERSION:
         raise CropFormatError(
-            f"the crop {os.fspath(layout.root)!r} has format version {version!r}, newer than "
-            f"this xyzfarm understands ({FORMAT_VERSION}); upgrade xyzfarm to reap or grow it."
+            f"the manifest {where!r} has format version {version}, newer than this xyzfarm "
+            f"understands ({FORMAT_VERSION}); upgrade xyzfarm to reap or grow it."
         )
     recorded = data.pop(CHECKSUM_KEY, None)
     if recorded is None:
@@ -192,6 +192,10 @@ def read(layout: CropLayout) -> dict[str, Any]:
             f"the manifest {where!r} fails its checksum (sha256 {recorded!r} recorded, "
             f"{_checksum(data)!r} now): it changed after sowing, so its coordinates cannot be "
             f"trusted to label the results; {redo}"
+        )
+    if not isinstance(version, int):
+        raise CropFormatError(
+            f"the manifest {where!r} is damaged (format version {version!r}); {redo}"
         )
     try:
         recomputed = combos_fingerprint(data)

@@ -179,6 +179,7 @@ def sow(
         return old  # same sweep, same plan: sowing again changes nothing
 
     if layout.root.exists():
+        layout.check_not_orphaned()  # never sow over results
         shutil.rmtree(layout.root)  # an interrupted sow: start it again
     layout.make_folders()
     if fn is not None and save_fn:

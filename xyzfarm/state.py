@@ -41,6 +41,7 @@ class CropStatus:
 def crop_status(layout: CropLayout) -> CropStatus:
     """The state of the crop at ``layout`` (all zero if it is not sown)."""
     if not layout.exists():
+        layout.check_not_orphaned()
         return CropStatus(0, 0, 0, 0, 0)
     total = manifest.read(layout)["plan"]["num_batches"]
     # silent: a status poll must not warn at every call; the damaged count says it
