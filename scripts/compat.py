@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / "compat",
                         help="where the sdist is downloaded and kept")
-    parser.add_argument("--timeout", type=int, default=300, help="seconds per test")
+    parser.add_argument("--timeout", type=int, default=120, help="seconds per test")
     parser.add_argument("--keep", action="store_true", help="keep the temporary test folder")
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     args = parser.parse_args(argv)
