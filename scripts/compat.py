@@ -164,9 +164,10 @@ def report(summary: dict[str, Any]) -> None:
     tests = summary["tests"]
     counts = Counter(t["outcome"] for t in tests.values())
     total = len(tests) + len(summary["collection_errors"])
+    # -k and the like deselect too: only EXCLUDED counts as excluded
+    excluded = [n for n in summary["deselected"] if n.startswith(tuple(EXCLUDED))]
     print()
-    print(f"compat: {counts['passed']} passed / {total} total ({len(summary['deselected'])} "
-          f"excluded)")
+    print(f"compat: {counts['passed']} passed / {total} total ({len(excluded)} excluded)")
     if counts["skipped"]:
         print(f"  skipped: {counts['skipped']}")
     for nodeid, err in summary["collection_errors"].items():
