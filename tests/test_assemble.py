@@ -88,6 +88,21 @@ def test_dict_outputs_become_variables():
     assert list(ds.a.values) == [1, 3]
 
 
+@pytest.mark.parametrize("grid", [{"x": [1, 2]}, None], ids=["combos", "cases"])
+def test_a_dict_output_with_one_key_becomes_one_scalar_variable(grid):
+    schema = check_schema(None, None, None)
+    ds = build_dataset([{"fx": 1.5}, {"fx": 2.5}], ("x",), [(1,), (2,)], schema, {}, None, grid)
+    assert list(ds.data_vars) == ["fx"]
+    assert ds["fx"].dims == ("x",) and ds["fx"].values.tolist() == [1.5, 2.5]
+
+
+def test_a_dict_output_with_one_array_key_keeps_its_var_dims():
+    schema = check_schema(None, {"fx": ["t"]}, {"t": [0, 1, 2]})
+    results = [{"fx": np.arange(3) * x} for x in (1, 2)]
+    ds = build_dataset(results, ("x",), [(1,), (2,)], schema, {}, None, grid={"x": [1, 2]})
+    assert ds["fx"].dims == ("x", "t") and ds["fx"].sel(x=2).values.tolist() == [0, 2, 4]
+
+
 def test_dict_outputs_with_different_keys_are_refused():
     schema = check_schema(None, None, None)
     with pytest.raises(OutputMismatchError, match="same keys"):

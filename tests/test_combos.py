@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import xyzfarm as xyz
 from xyzfarm.combos import (
+    as_combos,
     check_cases,
     check_combos,
     iter_combos,
@@ -29,6 +31,93 @@ def test_the_last_argument_varies_fastest():
 
 def test_combos_given_as_pairs_are_accepted():
     assert check_combos([("x", [1, 2])]) == {"x": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "combos",
+    [
+        {"x": [1, 2], "y": (3,)},
+        [("x", [1, 2]), ("y", (3,))],
+        (("x", [1, 2]), ("y", (3,))),
+        iter([("x", [1, 2]), ("y", (3,))]),
+    ],
+    ids=["mapping", "list-of-pairs", "tuple-of-pairs", "iterator-of-pairs"],
+)
+def test_xyzpys_dict_like_forms_all_read_as_the_same_ordered_combos(combos):
+    assert list(as_combos(combos).items()) == [("x", [1, 2]), ("y", (3,))]
+
+
+@pytest.mark.parametrize("pair", [("x", [1, 2]), ["x", [1, 2]]])
+def test_a_single_name_values_pair_sweeps_one_argument_as_in_xyzpy(pair):
+    assert check_combos(pair) == {"x": [1, 2]}
+
+
+@pytest.mark.parametrize("empty", [None, {}, [], ()])
+def test_no_combos_read_as_none(empty):
+    assert as_combos(empty) == {}
+
+
+def test_ellipsis_values_pass_through_the_form_check_for_the_harvester():
+    assert as_combos([("x", ...)]) == {"x": ...}
+
+
+def test_a_pair_sequence_naming_an_argument_twice_is_refused():
+    with pytest.raises(DuplicateValueError, match="'x' twice"):
+        as_combos([("x", [1]), ("x", [2])])
+
+
+@pytest.mark.parametrize("combos", [[("x", [1], [2])], [(1, [2])], "x", [["x"]]])
+def test_a_malformed_pair_sequence_is_refused_naming_it(combos):
+    with pytest.raises(InvalidInputError):
+        as_combos(combos)
+
+
+# every public entry point reads combos through as_combos: each accepts xyzpy's forms
+
+def _add(x, y):
+    return x + y
+
+
+PAIRS = [("x", [1, 2]), ("y", [10, 20, 30])]
+EXPECTED = [[11, 21, 31], [12, 22, 32]]
+
+
+def _sown_and_reaped(crop):
+    crop.sow_combos(PAIRS)
+    crop.grow_missing(verbosity=0)
+    return crop.reap()
+
+
+ENTRY_POINTS = {
+    "combo_runner": lambda: xyz.combo_runner(_add, PAIRS, verbosity=0),
+    "combo_runner_to_ds": lambda: xyz.combo_runner_to_ds(_add, PAIRS, "s", verbosity=0)["s"],
+    "Runner.run_combos": lambda: xyz.Runner(_add, "s").run_combos(PAIRS, verbosity=0)["s"],
+    "Harvester.harvest_combos": lambda: _harvested(xyz.Harvester(xyz.Runner(_add, "s"))),
+    "Crop.sow_combos": lambda: _sown_and_reaped(
+        xyz.Runner(_add, "s").Crop(name="c", batchsize=2)
+    )["s"],
+    "Harvester.Crop.sow_combos": lambda: _sown_and_reaped(
+        xyz.Harvester(xyz.Runner(_add, "s"), "h.h5").Crop(name="h", batchsize=2)
+    )["s"],
+}
+
+
+def _harvested(h):
+    h.harvest_combos(PAIRS, verbosity=0)
+    return h.full_ds["s"]
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_every_entry_point_accepts_combos_as_name_values_pairs(entry):
+    result = ENTRY_POINTS[entry]()
+    values = result.transpose("x", "y").values.tolist() if hasattr(result, "dims") else result
+    assert values == EXPECTED
+
+
+def test_a_sampler_draws_from_pairs_and_single_pairs_as_from_mappings():
+    sampler = xyz.Sampler(xyz.Runner(_add, "s"), default_combos=[("x", [1, 2])])
+    df = sampler.sample_combos(4, ("y", [10]), verbosity=0)
+    assert set(df["y"]) == {10} and set(df["s"]) <= {11, 12}
 
 
 @pytest.mark.parametrize("value", [3, 2.5, None, "abc", b"ab", {"a": 1}, np.zeros((2, 2))])

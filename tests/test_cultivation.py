@@ -16,6 +16,22 @@ def model(n, beta):
 OPTS = {"var_dims": {"g": ["k"]}, "var_coords": {"k": range(3)}}
 
 
+def test_xyzpys_readme_quick_start_runs_unchanged_but_for_the_import():
+    # a function returning a one-key dict, with var_names=None
+    def foo(x, delta, p, amp=1.0, C=0.0):
+        return {"fx": amp * (x - delta) ** p + C}
+
+    ds = xyz.cultivate(
+        foo,
+        var_names=None,
+        data_name="foo.h5",
+        combos=dict(x=[-2.0, 0.0, 2.0], p=[1, 2], delta=[0.0, 1.0], C=[-2.0, 1.0], amp=[1.0]),
+        verbosity=0,
+    )
+    assert ds["fx"].dims == ("x", "p", "delta", "C", "amp")
+    assert ds["fx"].sel(x=2.0, p=2, delta=1.0, C=1.0, amp=1.0).item() == 2.0
+
+
 def test_cultivate_grows_only_the_missing_cases_into_the_file():
     ds = xyz.cultivate(
         model,

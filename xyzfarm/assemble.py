@@ -369,9 +369,13 @@ def _build_from_labelled(
                 )
         arrays_only = all(np.ndim(v) == 0 or k in schema.var_dims for k, v in first.items())
         if arrays_only:
-            as_tuples = [tuple(r.values()) for r in results]
+            # one output is its value itself, not a 1-tuple (split_outputs' convention)
+            if len(var_names) == 1:
+                values = [r[var_names[0]] for r in results]
+            else:
+                values = [tuple(r.values()) for r in results]
             named = Schema(var_names, schema.var_dims, schema.var_coords)
-            return build_dataset(as_tuples, names, rows, named, constants, attrs, grid)
+            return build_dataset(values, names, rows, named, constants, attrs, grid)
     try:
         pieces = [_as_labelled(r, names, row) for r, row in zip(results, rows)]
         stacked = xr.concat(pieces, dim="__case__", coords="minimal", compat="override")

@@ -2,8 +2,9 @@
 
 Pure functions over plain data; nothing here touches the disk or calls the user's function.
 
-* **combos** are a mapping ``{arg_name: sequence_of_values}``; their cases are the cartesian
-  product, in the order the mapping lists the arguments (last argument varies fastest).
+* **combos** are a mapping ``{arg_name: sequence_of_values}``, or (as in xyzpy) a sequence of
+  ``(arg_name, values)`` pairs or one such pair; :func:`as_combos` is the one place that reads
+  all three. Their cases are the cartesian product, in the order given (last varies fastest).
 * **cases** are explicit points: mappings ``{arg_name: value}`` or tuples in ``fn_args`` order.
 """
 
@@ -28,42 +29,78 @@ def _is_value_sequence(values: Any) -> bool:
     return isinstance(values, Iterable) and not isinstance(values, Mapping)
 
 
-def check_combos(combos: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, list[Any]]:
+#: what every public function accepts as combos
+CombosLike = Mapping[str, Any] | Iterable[tuple[str, Any]]
+
+
+def as_combos(combos: CombosLike | None) -> dict[str, Any]:
+    """Read combos given in any of xyzpy's forms as ``{name: values}``, in the given order.
+
+    Only the form is checked here (names, pairs); values are checked by :func:`check_combos`.
+    ``...`` values (a Harvester's "every existing value") pass through unchanged.
+
+    Parameters
+    ----------
+    combos : mapping, sequence of (name, values) pairs, one such pair, or None
+        ``{"x": [1, 2]}``, ``[("x", [1, 2]), ("y", [3])]`` or ``("x", [1, 2])``; None and
+        empty sequences give no combos.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``combos`` is none of these forms, or a name is not a string.
+    DuplicateValueError
+        If a sequence of pairs names an argument twice.
+    """
+    if combos is None:
+        return {}
+    if isinstance(combos, Mapping):
+        items = list(combos.items())
+    else:
+        try:
+            given = list(combos)
+            # a single pair ("x", [1, 2]): xyzpy's form when sweeping one argument
+            pairs = [tuple(given)] if given and isinstance(given[0], str) else given
+            items = [(k, v) for k, v in pairs]
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"combos must be a mapping of argument name to values or a sequence of "
+                f"(name, values) pairs, got {combos!r}; e.g. {{'x': [1, 2, 3]}} or "
+                "[('x', [1, 2, 3])]."
+            ) from None
+    named: dict[str, Any] = {}
+    for name, values in items:
+        if not isinstance(name, str):
+            raise InvalidInputError(
+                f"combos key {name!r} is not a string: keys must be the function's argument names."
+            )
+        if name in named:
+            raise DuplicateValueError(f"combos name the argument {name!r} twice; give it once.")
+        named[name] = values
+    return named
+
+
+def check_combos(combos: CombosLike | None) -> dict[str, list[Any]]:
     """Validate combos and return them as ``{name: list_of_values}`` in the given order.
 
     Parameters
     ----------
-    combos : mapping or iterable of (name, values) pairs
-        Each value must be a one-dimensional, non-empty sequence (list, tuple, range, 1-D
-        array, ...) without repeated values.
+    combos : mapping, sequence of (name, values) pairs, one such pair, or None
+        Any form :func:`as_combos` reads. Each value must be a one-dimensional, non-empty
+        sequence (list, tuple, range, 1-D array, ...) without repeated values.
 
     Raises
     ------
     ComboValueError
         If a value is a scalar, a string, a mapping or a multi-dimensional array.
     DuplicateValueError
-        If a sequence repeats a value (the coordinate would be ambiguous).
+        If a sequence repeats a value (the coordinate would be ambiguous), or an argument is
+        named twice.
     InvalidInputError
-        If ``combos`` is not a mapping or a sequence is empty.
+        If ``combos`` is not one of the accepted forms or a sequence is empty.
     """
-    if isinstance(combos, Mapping):
-        items = list(combos.items())
-    else:
-        try:
-            items = [(k, v) for k, v in combos]
-        except (TypeError, ValueError):
-            raise InvalidInputError(
-                f"combos must be a mapping of argument name to values, got {combos!r}; "
-                "write it as a dict, e.g. {'x': [1, 2, 3]}."
-            ) from None
     checked: dict[str, list[Any]] = {}
-    for name, values in items:
-        if not isinstance(name, str):
-            raise InvalidInputError(
-                f"combos key {name!r} is not a string: keys must be the function's argument names."
-            )
-        if name in checked:
-            raise DuplicateValueError(f"combos name the argument {name!r} twice; give it once.")
+    for name, values in as_combos(combos).items():
         if not _is_value_sequence(values):
             raise ComboValueError(
                 f"combos[{name!r}] is {values!r}, not a sequence of values; "

@@ -19,7 +19,7 @@ from typing import Any
 import xarray as xr
 
 from . import storage
-from .combos import check_cases, check_combos, iter_combos, product_with_cases
+from .combos import as_combos, check_cases, check_combos, iter_combos, product_with_cases
 from .datafile import load_ds, resolve_existing, save_ds
 from .errors import InvalidInputError
 from .merge import merge_datasets, missing_cases
@@ -285,9 +285,9 @@ class Harvester(Farmer):
 
     # -- harvesting ---------------------------------------------------------------------------
 
-    def _maybe_expand_combos(self, combos: Mapping[str, Any]) -> dict[str, Any]:
-        expanded = dict(combos)
-        for name, values in combos.items():
+    def _maybe_expand_combos(self, combos: Any) -> dict[str, Any]:
+        expanded = as_combos(combos)
+        for name, values in list(expanded.items()):
             if values is ...:
                 full = self.full_ds
                 if full is None or name not in full.coords:
@@ -314,7 +314,7 @@ class Harvester(Farmer):
 
         Parameters
         ----------
-        combos : mapping of str to sequence
+        combos : mapping of str to sequence, or sequence of (name, values) pairs
             Values of each argument; ``...`` means every value the full dataset already has.
         cases : sequence of mappings, optional
             Explicit partial cases, each combined with every point of ``combos``.

@@ -252,7 +252,7 @@ class Runner(CropMaker):
 
         Parameters
         ----------
-        combos : mapping of str to sequence
+        combos : mapping of str to sequence, or sequence of (name, values) pairs
             Values of each argument; every combination is run.
         constants : mapping, optional
             Extra constants for this run only, taking precedence over the stored ones.

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import storage
 from .assemble import split_outputs
+from .combos import as_combos
 from .datafile import load_df, save_df
 from .errors import ComboValueError, InvalidInputError, OutputMismatchError
 from .runner import Farmer, Runner
@@ -51,7 +52,7 @@ class Sampler(Farmer):
         The labelled function.
     data_name : path-like, optional
         The file holding the full table (written exactly under this name).
-    default_combos : mapping, optional
+    default_combos : mapping or sequence of (name, values) pairs, optional
         For each argument, the values to draw from (or a callable returning a random value).
     full_df : pandas.DataFrame, optional
         Start from this table instead of the file.
@@ -71,7 +72,7 @@ class Sampler(Farmer):
             raise InvalidInputError(f"Sampler needs a Runner (e.g. from @label), got {runner!r}.")
         self.runner = runner
         self.data_name = None if data_name is None else os.fspath(data_name)
-        self.default_combos = {} if default_combos is None else dict(default_combos)
+        self.default_combos = as_combos(default_combos)
         self._full_df = full_df
         self._last_df: pd.DataFrame | None = None
         self.engine = engine or "pickle"
@@ -152,7 +153,7 @@ class Sampler(Farmer):
         Each value is drawn uniformly (``numpy.random``, so ``np.random.seed`` makes it
         repeatable) from its sequence, or is the result of calling it if it is callable.
         """
-        merged = {**self.default_combos, **dict(combos or {})}
+        merged = {**self.default_combos, **as_combos(combos)}
         if not merged:
             raise InvalidInputError("nothing to sample from: give combos or default_combos.")
         for name, values in merged.items():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import execute
 from .arguments import check_arguments
 from .assemble import Schema, build_dataset, check_schema
-from .combos import Case, check_cases, check_combos, iter_combos, product_with_cases
+from .combos import Case, CombosLike, check_cases, check_combos, iter_combos, product_with_cases
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _nest(flat: list[Any], shape: Sequence[int]) -> list[Any]:
 
 def combo_runner(
     fn: Callable[..., Any],
-    combos: Mapping[str, Iterable[Any]] | None = None,
+    combos: CombosLike | None = None,
     *,
     cases: Iterable[Mapping[str, Any]] | None = None,
     constants: Mapping[str, Any] | None = None,
@@ -113,8 +113,9 @@ def combo_runner(
     ----------
     fn : callable
         The function, called with keyword arguments.
-    combos : mapping of str to sequence
+    combos : mapping of str to sequence, or sequence of (name, values) pairs
         Values of each argument; every combination is run (last argument varies fastest).
+        As in xyzpy, a single ``(name, values)`` pair sweeps one argument.
     cases : sequence of mappings, optional
         Explicit partial cases, each combined with every point of ``combos``.
     constants : mapping, optional
@@ -160,7 +161,7 @@ def case_runner(
     fn: Callable[..., Any],
     fn_args: str | Sequence[str] | None,
     cases: Iterable[Any],
-    combos: Mapping[str, Iterable[Any]] | None = None,
+    combos: CombosLike | None = None,
     constants: Mapping[str, Any] | None = None,
     split: bool = False,
     shuffle: bool = False,
@@ -180,7 +181,7 @@ def case_runner(
         Names of the values of tuple cases (not needed for mapping cases).
     cases : sequence of mappings or tuples
         The cases to run.
-    combos : mapping, optional
+    combos : mapping or sequence of (name, values) pairs, optional
         Run every case combined with every point of these combos (results nested per case).
     constants : mapping, optional
         Arguments passed unchanged to every call.
@@ -232,7 +233,7 @@ def _run_to_ds(
 
 def combo_runner_to_ds(
     fn: Callable[..., Any],
-    combos: Mapping[str, Iterable[Any]] | None,
+    combos: CombosLike | None,
     var_names: str | Sequence[str] | None,
     *,
     var_dims: Mapping[str, Any] | None = None,
@@ -278,7 +279,7 @@ def case_runner_to_ds(
     var_names: str | Sequence[str] | None,
     var_dims: Mapping[str, Any] | None = None,
     var_coords: Mapping[str, Any] | None = None,
-    combos: Mapping[str, Iterable[Any]] | None = None,
+    combos: CombosLike | None = None,
     constants: Mapping[str, Any] | None = None,
     resources: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
