@@ -126,8 +126,10 @@ def _cli_terms(args: argparse.Namespace) -> list[tuple[str, Callable[[re.Match[s
         (r"\(?crop\.grow_missing\(\)\)?", lambda m: f"({_command(args, 'grow')})"),
         (
             r"grow it from the process that has the function \(crop\.grow\(\.\.\.\)\)",
-            lambda m: "the command line cannot grow it: grow it from Python, in the process "
-            "that has the function (crop.grow())",
+            lambda m: (
+                "the command line cannot grow it: grow it from Python, in the process "
+                "that has the function (crop.grow())"
+            ),
         ),
         (r"(pass )?allow_incomplete=True", lambda m: "reap with --allow-incomplete"),
         (
@@ -239,8 +241,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             if damaged:
                 ids = ", ".join(map(str, getattr(st, "damaged_ids", ())[:10]))
                 print(
-                    f"{'':<{width}}    damaged batches {ids or '?'}: regrown by "
-                    f"xyzfarm grow {name}"
+                    f"{'':<{width}}    damaged batches {ids or '?'}: regrown by xyzfarm grow {name}"
                 )
     complete = all(st.done == st.total for _, st, _ in rows)
     return 0 if complete else INCOMPLETE
@@ -442,9 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="state of every crop in a folder",
         description="State of every crop in a folder, from its files alone.",
     )
-    p.add_argument("dir", nargs="?", default=".", help="folder holding crops (default: here)")
-    p.add_argument("--name", action="append", help="only this crop (repeatable)")
-    p.add_argument("--errors", type=_count, default=3, help="last errors shown per crop")
+    p.add_argument(
+        "dir", nargs="?", default=".", metavar="DIR", help="folder holding crops (default: here)"
+    )
+    p.add_argument("--name", action="append", metavar="NAME", help="only this crop (repeatable)")
+    p.add_argument(
+        "--errors", type=_count, default=3, metavar="N", help="last errors shown per crop"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 
@@ -452,15 +457,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=_positive_int,
+        metavar="N",
         help="pinned worker processes (at most one per core; more are run as fewer, with a "
         "warning)",
     )
-    p.add_argument("--threads", type=_positive_int, help="cores (and threads) per worker")
     p.add_argument(
-        "--gpus", type=_gpu_ids, help="GPU ids for the workers, one each, e.g. 0,1 (or GPU-UUIDs)"
+        "--threads", type=_positive_int, metavar="T", help="cores (and threads) per worker"
+    )
+    p.add_argument(
+        "--gpus",
+        type=_gpu_ids,
+        metavar="IDS",
+        help="GPU ids for the workers, one each, e.g. 0,1 (or GPU-UUIDs)",
     )
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--batches", type=_batch_ids, help="only these batch ids, e.g. 1,5,9")
+    which.add_argument(
+        "--batches", type=_batch_ids, metavar="IDS", help="only these batch ids, e.g. 1,5,9"
+    )
     which.add_argument("--failed", action="store_true", help="only the failed batches")
     p.add_argument(
         "--retries",
@@ -481,9 +494,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = crop_command(name, help_)
         p.add_argument("--scheduler", choices=["slurm", "pbs", "sge"])
-        p.add_argument("--profile", help="a profile from profiles.toml / xyzfarm.toml")
         p.add_argument(
-            "--workers-per-task", type=_positive_int, help="pinned workers in each task"
+            "--profile", metavar="NAME", help="a profile from profiles.toml / xyzfarm.toml"
+        )
+        p.add_argument(
+            "--workers-per-task",
+            type=_positive_int,
+            metavar="N",
+            help="pinned workers in each task",
         )
         p.add_argument(
             "--resource",
@@ -494,7 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
             help="e.g. -r walltime=2:00:00 -r mem_gb=4 -r partition=short",
         )
         p.add_argument(
-            "--max-array-size", type=_positive_int, help="override the site's array limit"
+            "--max-array-size",
+            type=_positive_int,
+            metavar="N",
+            help="override the site's array limit",
         )
         if name == "submit":
             p.add_argument("--wait", action="store_true", help="wait until the batches are done")
@@ -539,9 +560,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the demo sweep and show the result",
         description="Cultivate the demo grid with pinned local workers.",
     )
-    p.add_argument("--data-name", default="xyzfarm-demo.h5", help="result file to write")
     p.add_argument(
-        "--num-workers", type=_positive_int, default=2, help="pinned worker processes"
+        "--data-name",
+        default="xyzfarm-demo.h5",
+        metavar="FILE",
+        help="result file to write (its folder must exist)",
+    )
+    p.add_argument(
+        "--num-workers",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="pinned worker processes",
     )
     p.set_defaults(func=cmd_demo)
     return parser
