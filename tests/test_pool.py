@@ -30,10 +30,32 @@ def test_num_threads_gives_each_worker_its_own_disjoint_cores():
 
 
 def test_the_pool_is_capped_by_cores_gpus_and_num_workers():
-    assert len(plan_slots(num_workers=5, num_threads=1)) == len(CORES)
+    with pytest.warns(UserWarning, match=f"num_workers={len(CORES) + 1} "):
+        assert len(plan_slots(num_workers=len(CORES) + 1, num_threads=1)) == len(CORES)
     assert len(plan_slots(num_workers=1, num_threads=1)) == 1
-    assert [s.gpus for s in plan_slots(num_workers=4, gpus="3,5")] == [["3"], ["5"]]
+    with pytest.warns(UserWarning, match="only 2 GPU id"):
+        assert [s.gpus for s in plan_slots(num_workers=4, gpus="3,5")] == [["3"], ["5"]]
     assert [s.gpus for s in plan_slots(gpus=[0, 0])] == [["0"], ["0"]]
+
+
+def test_more_workers_than_cores_is_said_out_loud_naming_both_numbers():
+    asked = len(CORES) * 2
+    with pytest.warns(UserWarning) as caught:
+        slots = plan_slots(num_workers=asked, num_threads=1)
+    (warning,) = caught
+    text = str(warning.message)
+    assert f"num_workers={asked}" in text and f"{len(CORES)} core(s)" in text
+    assert text.endswith(f"running {len(slots)}.") and len(slots) == len(CORES)
+
+
+def test_as_many_workers_as_cores_plans_silently(recwarn):
+    assert len(plan_slots(num_workers=len(CORES), num_threads=1)) == len(CORES)
+    assert not recwarn.list
+
+
+def test_gpu_ids_may_be_integers_or_uuids():
+    slots = plan_slots(gpus=["GPU-8f3c0a1e", "1"])
+    assert [s.gpus for s in slots] == [["GPU-8f3c0a1e"], ["1"]]
 
 
 def test_affinities_may_be_a_flat_list_or_explicit_sets():
@@ -48,6 +70,10 @@ def test_affinities_may_be_a_flat_list_or_explicit_sets():
         ({"num_threads": 999}, "999"),
         ({"num_workers": 0}, "num_workers"),
         ({"gpus": 0}, "gpus"),
+        ({"gpus": "x,y"}, "'x' is not a GPU id"),
+        ({"gpus": [0, -1]}, "'-1' is not a GPU id"),
+        ({"num_workers": True}, "num_workers"),
+        ({"num_threads": 0}, "num_threads"),
     ],
 )
 def test_impossible_pinning_is_refused_naming_the_value(kw, match):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InvalidInputError
 from .runner import label
 
 NUM_LEVELS = 4
@@ -40,20 +41,39 @@ def chain(n: int, disorder: float, seed: int = 0) -> tuple[float, np.ndarray]:
     return float(levels[: n // 2].sum() / n), levels[:NUM_LEVELS]
 
 
+def check_demo_folder(data_name: str | os.PathLike[str]) -> str:
+    """The folder ``data_name`` would be written in; refuse one that is not an existing folder
+    (a mistyped path must not leave new folders behind)."""
+    folder = os.path.dirname(os.path.abspath(data_name))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise InvalidInputError(
+            f"data_name={os.fspath(data_name)!r}: its folder {folder!r} {what}; create it "
+            "first or name a file in an existing folder."
+        )
+    return folder
+
+
 def run_demo(data_name: str | os.PathLike[str] = "xyzfarm-demo.h5", num_workers: int = 2) -> Any:
     """Cultivate the demo grid into ``data_name`` with pinned local workers; return the Harvester.
 
     The missing cases are sown into a crop next to the file, grown by ``num_workers``
     persistent worker processes each pinned to its own core (one thread each), and reaped
     into the file. Cases already in the file are skipped, so running it twice is cheap.
+
+    Raises
+    ------
+    InvalidInputError
+        If the folder of ``data_name`` does not exist: a demo never creates folders.
     """
     from .harvester import Harvester
 
+    folder = check_demo_folder(data_name)
     harvester = Harvester(chain, data_name=data_name)
     harvester.cultivate(
         DEMO_COMBOS,
         name="demo",
-        parent_dir=os.path.dirname(os.path.abspath(data_name)),
+        parent_dir=folder,
         batchsize=6,
         num_workers=num_workers,
         num_threads=1,

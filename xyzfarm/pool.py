@@ -18,6 +18,7 @@ import selectors
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,22 @@ class Slot:
         return env
 
 
-def _parse_ids(value: Any, what: str) -> list[str]:
+def _is_gpu_id(gpu: str) -> bool:
+    # what CUDA_VISIBLE_DEVICES understands: an index, or a GPU / MIG instance UUID
+    return gpu.isdigit() or gpu.startswith(("GPU-", "MIG-"))
+
+
+def parse_gpu_ids(value: Any, what: str = "gpus") -> list[str]:
+    """GPU ids from a count, a ``'0,1'`` string or a sequence; refuse anything else.
+
+    Ids are non-negative integers or GPU/MIG UUIDs (``GPU-...``, ``MIG-...``), the forms
+    ``CUDA_VISIBLE_DEVICES`` accepts; a count ``n`` means ids ``0..n-1``.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the value, for a count below 1, no ids, or an id of another form.
+    """
     if isinstance(value, bool):
         raise InvalidInputError(f"{what} must be a count, a list of ids or 'a,b,c', got {value!r}.")
     if isinstance(value, int):
@@ -71,9 +87,15 @@ def _parse_ids(value: Any, what: str) -> list[str]:
     if isinstance(value, str):
         ids = [v.strip() for v in value.split(",") if v.strip()]
     else:
-        ids = [str(v) for v in value]
+        ids = [str(v).strip() for v in value]
     if not ids:
         raise InvalidInputError(f"{what}={value!r} names no ids.")
+    bad = [gpu for gpu in ids if not _is_gpu_id(gpu)]
+    if bad:
+        raise InvalidInputError(
+            f"{what}={value!r}: {bad[0]!r} is not a GPU id; give non-negative integers "
+            "(e.g. '0,1') or GPU UUIDs (GPU-...)."
+        )
     return ids
 
 
@@ -118,13 +140,21 @@ def plan_slots(
     """One Slot per worker: disjoint cores from this process's own affinity mask.
 
     The cores come from ``os.sched_getaffinity(0)``, so inside a SLURM allocation or a cgroup
-    only the cores granted are handed out.
+    only the cores granted are handed out. Asking for more workers than the cores (or GPUs)
+    can hold runs as many as fit, and says so with a :class:`UserWarning` naming both numbers.
+
+    Raises
+    ------
+    InvalidInputError
+        For counts that are not positive integers, GPU ids that are not ids, or cores this
+        process may not use.
     """
     available = sorted(os.sched_getaffinity(0))
-    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-        raise InvalidInputError(f"num_threads must be a positive integer, got {num_threads!r}.")
-    if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 1):
-        raise InvalidInputError(f"num_workers must be a positive integer, got {num_workers!r}.")
+    for what, value in (("num_threads", num_threads), ("num_workers", num_workers)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise InvalidInputError(f"{what} must be a positive integer, got {value!r}.")
     groups: list[list[int]] | None = None
     if affinities is not None:
         groups = _core_groups(affinities, num_threads, available)
@@ -138,7 +168,7 @@ def plan_slots(
             available[i : i + num_threads]
             for i in range(0, len(available) - num_threads + 1, num_threads)
         ]
-    gpu_ids = None if gpus is None else _parse_ids(gpus, "gpus")
+    gpu_ids = None if gpus is None else parse_gpu_ids(gpus)
     caps = [
         n
         for n in (
@@ -149,6 +179,8 @@ def plan_slots(
         if n is not None
     ]
     count = min(caps) if caps else 1
+    if num_workers is not None and count < num_workers:
+        _warn_fewer_workers(num_workers, count, num_threads, groups, gpu_ids, available)
     return [
         Slot(
             cpus=None if groups is None else groups[i],
@@ -157,6 +189,30 @@ def plan_slots(
         )
         for i in range(count)
     ]
+
+
+def _warn_fewer_workers(
+    asked: int,
+    count: int,
+    num_threads: int | None,
+    groups: list[list[int]] | None,
+    gpu_ids: list[str] | None,
+    available: list[int],
+) -> None:
+    if groups is not None and count == len(groups):
+        each = num_threads or 1
+        why = (
+            f"this process may use {len(available)} core(s) {available}, room for {count} "
+            f"worker(s) of {each} core(s) each"
+        )
+    else:
+        why = f"only {len(gpu_ids or [])} GPU id(s) were given"
+    # stacklevel 1 on purpose: one warning per distinct request, wherever it came from
+    warnings.warn(
+        f"num_workers={asked} asks for more workers than fit: {why}; running {count}.",
+        UserWarning,
+        stacklevel=1,
+    )
 
 
 @dataclass
