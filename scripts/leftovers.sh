@@ -20,7 +20,7 @@ listing() {
     cd "$here"
     find . \( -path ./.git -o -path ./.venv -o -path ./.venv-bench -o -path ./build \
         -o -name __pycache__ -o -name .mypy_cache -o -name .ruff_cache -o -name .pytest_cache \
-        -o -name .hypothesis -o -name '*.egg-info' \) -prune \
+        -o -name '*.egg-info' \) -prune \
         -o -path . -o -type d -printf 'd\t%P\n' -o -printf 'f\t%P\t%s\t%T@\n' | LC_ALL=C sort
 }
 

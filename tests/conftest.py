@@ -7,8 +7,37 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# no example database: it would be written into the working tree (.hypothesis/), and the
+# fuzz tests are seeded by their own strategies, not by examples remembered across runs
+settings.register_profile("xyzfarm", database=None)
+settings.load_profile("xyzfarm")
+
+
+_HYPOTHESIS_HOME = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # hypothesis also caches constants found in the source under its home (default
+    # ./.hypothesis, written while collecting): keep it out of the working tree
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    home = tempfile.mkdtemp(prefix="xyzfarm-hypothesis-")
+    config.stash[_HYPOTHESIS_HOME] = home
+    set_hypothesis_home_dir(home)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    home = config.stash.get(_HYPOTHESIS_HOME, None)
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
