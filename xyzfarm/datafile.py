@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import os
 import re
 import tempfile
@@ -169,6 +170,91 @@ def check_writable_folder(file_name: PathLike) -> None:
         ) from exc
 
 
+class _FailureAbsorbingFile(io.RawIOBase):
+    """The file HDF5 writes a new data file through, which never reports a failed write to it.
+
+    HDF5 does not survive failing writes: a dataset or file whose closing could not flush is
+    left half-closed, and HDF5 crashes the interpreter (SIGSEGV) when it meets it again, at
+    the latest when it shuts down at exit. So the first failure (a full disk) is kept here,
+    HDF5 is told every later write succeeded, and :func:`save_ds` raises it once HDF5 has
+    closed the file cleanly; the file is discarded. Later writes are kept in memory only if
+    small (HDF5 may read back its metadata): the bulk of the data is dropped.
+    """
+
+    #: the most bytes of one write kept in memory after a failure (metadata, not bulk data)
+    KEPT_WRITE_BYTES = 1 << 20
+
+    def __init__(self, path: PathLike) -> None:
+        super().__init__()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._pos = 0
+        self._end = 0
+        self.error: OSError | None = None
+        self._kept: list[tuple[int, bytes]] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._end}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        size = max(0, min(len(view), self._end - self._pos))
+        data = os.pread(self._fd, size, self._pos).ljust(size, b"\0")
+        view[:size] = data
+        for start, kept in self._kept:  # in order: later writes win
+            lo, hi = max(start, self._pos), min(start + len(kept), self._pos + size)
+            if lo < hi:
+                view[lo - self._pos : hi - self._pos] = kept[lo - start : hi - start]
+        self._pos += size
+        return size
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self.error is None:
+            try:
+                done = 0
+                while done < len(view):
+                    done += os.pwrite(self._fd, view[done:], self._pos + done)
+            except OSError as exc:
+                self.error = exc
+        if self.error is not None and len(view) <= self.KEPT_WRITE_BYTES:
+            self._kept.append((self._pos, bytes(view)))
+        self._pos += len(view)
+        self._end = max(self._end, self._pos)
+        return len(view)
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._pos if size is None else size
+        if self.error is None:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError as exc:
+                self.error = exc
+        self._end = size
+        return size
+
+    def flush(self) -> None:
+        pass  # every write went straight to the operating system
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
 def _disarm_broken_h5netcdf_files(path: Path) -> None:
     # When HDF5 fails to flush while closing a file (disk full), h5py has already closed the
     # file's objects but not the file, and h5netcdf still thinks it open: its __del__ would
@@ -187,19 +273,18 @@ def _disarm_broken_h5netcdf_files(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def typed_write_errors(
-    written: PathLike, dest: PathLike, engine: str, *, in_place: bool = False
-) -> Iterator[None]:
-    """Turn a failed write of ``written`` (for ``dest``) into :class:`DataFileWriteError`.
+def typed_write_errors(dest: PathLike, *, in_place: bool = False) -> Iterator[None]:
+    """Turn a failed write of the data file ``dest`` into :class:`DataFileWriteError`.
 
-    The process stays usable afterwards: see :func:`_disarm_broken_h5netcdf_files`.
+    With ``in_place`` (an h5netcdf file written directly), the process stays usable
+    afterwards: see :func:`_disarm_broken_h5netcdf_files`.
     """
     try:
         yield
     except (OSError, RuntimeError) as exc:
         # h5py reports a failed close as RuntimeError; the OSError behind it is in the chain
-        if engine == "h5netcdf":
-            _disarm_broken_h5netcdf_files(Path(written))
+        if in_place:
+            _disarm_broken_h5netcdf_files(Path(dest))
         raise _write_error(dest, exc, in_place=in_place) from exc
 
 
@@ -261,8 +346,14 @@ def save_ds(ds: xr.Dataset, file_name: PathLike, engine: str = "h5netcdf", **kwa
     if engine == "h5netcdf" and any(v.dtype.kind in "cb" for v in out.variables.values()):
         # complex and bool are valid HDF5 but outside the netCDF-4 spec: allow them explicitly
         kwargs.setdefault("invalid_netcdf", True)
-    with storage.atomic_path(file_name) as tmp, typed_write_errors(tmp, file_name, engine):
-        out.to_netcdf(tmp, engine=engine, **kwargs)
+    with typed_write_errors(file_name), storage.atomic_path(file_name) as tmp:
+        if engine != "h5netcdf":
+            out.to_netcdf(tmp, engine=engine, **kwargs)
+            return
+        with _FailureAbsorbingFile(tmp) as target:
+            out.to_netcdf(target, engine=engine, **kwargs)
+        if target.error is not None:
+            raise target.error
 
 
 def load_ds(
@@ -352,7 +443,7 @@ def save_df(
         kwargs.setdefault("index", False)
     if engine == "json":
         kwargs.setdefault("orient", "table")
-    with storage.atomic_path(name) as tmp, typed_write_errors(tmp, name, engine):
+    with typed_write_errors(name), storage.atomic_path(name) as tmp:
         getattr(df, f"to_{engine}")(tmp, **kwargs)
 
 
