@@ -51,7 +51,7 @@ def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
     if ours != theirs:
         raise OutputMismatchError(
             f"fn is labelled with var_names={ours[0]}, var_dims={ours[1]}, var_coords for "
-            f"{sorted(ours[2])}, but the farmer's function with var_names={theirs[0]}, "
+            f"{sorted(ours[2])}, but the farmer's with var_names={theirs[0]}, "
             f"var_dims={theirs[1]}, var_coords for {sorted(theirs[2])}; pass only one of them "
             "(farmer=...), or label both alike."
         )
