@@ -210,3 +210,23 @@ def test_a_partly_filled_grid_holds_nan_and_a_bad_batch_names_its_case():
     assert np.isnan(filler.dataset(None).s.sel(x=2).item())
     with pytest.raises(OutputMismatchError, match=r"\{x=2\}"):
         filler.add([1], [np.ones(3)])
+
+
+def test_a_later_batch_whose_outputs_changed_shape_names_its_case_and_both_shapes():
+    from xyzfarm.assemble import GridFiller
+
+    schema = check_schema(["v"], {"v": ["k"]}, None)  # no coordinates: any consistent length
+    filler = GridFiller({"x": [1, 2, 3], "y": ["a", "b"]}, schema, {})
+    filler.add([0, 1], [np.zeros(2), np.zeros(2)])
+    with pytest.raises(OutputMismatchError, match=r"'v'.*\{x=2, y='b'\}.*\(3,\).*\(2,\)"):
+        filler.add([3, 4], [np.zeros(3), np.zeros(3)])
+
+
+def test_outputs_that_change_shape_across_cases_name_the_case_when_built_at_once():
+    schema = check_schema(["v"], {"v": ["k"]}, None)
+    rows = [(1,), (2,), (3,)]
+    results = [np.zeros(2), np.zeros(2), np.zeros((3,))]
+    with pytest.raises(OutputMismatchError, match=r"\{x=3\}.*\(3,\)"):
+        build_dataset(results, ("x",), rows, schema, {}, None, {"x": [1, 2, 3]})
+    with pytest.raises(OutputMismatchError, match=r"\{x=3\}.*\(3,\)"):
+        build_dataset(results, ("x",), rows, schema, {}, None)

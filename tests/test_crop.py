@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
 import xyzfarm as xyz
-from xyzfarm.errors import CropMismatchError, InvalidInputError
+from xyzfarm.errors import CropMismatchError, InvalidInputError, LocationError, OutputMismatchError
 from xyzfarm.reap import without_provenance
 
 MODEL = """
@@ -176,3 +177,38 @@ def test_a_bit_flipped_in_a_coordinate_of_the_manifest_stops_grow_and_reap():
     with pytest.raises(CropFormatError, match=r"crop\.json"):
         crop.reap()
     assert crop.layout.root.is_dir()  # nothing labelled b=7 was published, nothing deleted
+
+
+def test_a_crop_name_too_long_for_the_filesystem_is_refused_at_construction(runner):
+    with pytest.raises(InvalidInputError, match=r"300 bytes long, over the limit of \d+ bytes"):
+        xyz.Crop(farmer=runner, name="n" * 300)
+    assert not list(Path(".").glob(".xyz-*"))
+
+
+def test_a_parent_dir_that_is_a_file_is_refused_at_construction_naming_it(runner):
+    Path("afile").write_text("")
+    for parent in ("afile", "afile/below"):
+        with pytest.raises(LocationError, match=r"'.*afile' is a file, not a folder"):
+            xyz.Crop(farmer=runner, name="c", parent_dir=parent)
+
+
+def test_a_crop_of_a_labelled_function_takes_its_outputs_description(runner):
+    labelled = xyz.label(
+        ["energy", "levels"], var_dims={"levels": ["k"]}, var_coords={"k": range(4)}
+    )(runner.fn)
+    crop = xyz.Crop(fn=labelled, batchsize=6)
+    assert crop.name == "model" and crop.fn is runner.fn
+    crop.sow_combos(COMBOS)
+    crop.grow(verbosity=0)
+    ds = crop.reap()  # was: refused after every case ran, the outputs taken as self-labelled
+    xr.testing.assert_identical(without_provenance(ds), labelled.run_combos(COMBOS, verbosity=0))
+
+
+def test_a_labelled_function_described_otherwise_than_its_farmer_is_refused_before_sowing(runner):
+    other = xyz.label(["energy", "spectrum"], var_dims={"spectrum": ["k"]})(runner.fn)
+    with pytest.raises(OutputMismatchError, match=r"'energy', 'spectrum'.*'energy', 'levels'"):
+        xyz.Crop(fn=other, farmer=runner)
+    alike = xyz.label(["energy", "levels"], var_dims={"levels": ["k"]}, var_coords={"k": range(4)})(
+        runner.fn
+    )
+    assert xyz.Crop(fn=alike, farmer=runner).farmer is runner

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import xarray as xr
 
 from xyzfarm.datafile import load_df, load_ds, save_df, save_ds
-from xyzfarm.errors import DataFileError, EngineError
+from xyzfarm.errors import DataFileError, EngineError, UnsavableValueError
 
 
 def make_ds() -> xr.Dataset:
@@ -85,3 +86,80 @@ def test_dataframes_round_trip_through_each_engine(engine):
 def test_an_unknown_dataframe_engine_is_refused():
     with pytest.raises(EngineError):
         save_df(pd.DataFrame(), "t", engine="excel")
+
+
+DISK_FULL_SAVE = """
+import os, resource, signal, sys
+import numpy as np
+import xarray as xr
+import xyzfarm as xyz
+from xyzfarm.errors import DataFileWriteError
+os.chdir(sys.argv[1])
+small = xr.Dataset({"v": ("x", np.zeros(10))}, coords={"x": np.arange(10)})
+xyz.save_ds(small, "data.h5")
+big = xr.Dataset({"v": (("x", "i"), np.random.default_rng(0).random((8, 50_000)))})
+# a disk that fills up: files may not grow past 1 MB from now on (EFBIG, not a kill)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+for attempt in range(2):
+    try:
+        xyz.save_ds(big, "data.h5")
+    except DataFileWriteError as exc:
+        print("ERROR", exc.errno, exc)
+import gc
+gc.collect()
+xr.testing.assert_identical(xyz.load_ds("data.h5"), small)
+print(sorted(os.listdir(".")))
+print("alive")
+"""
+
+
+def test_a_full_disk_while_saving_raises_a_typed_error_and_the_process_lives_on(
+    tmp_path, python, python_env
+):
+    out = subprocess.run(
+        [python, "-c", DISK_FULL_SAVE, str(tmp_path)],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]  # was -11: HDF5 crashed the interpreter
+    assert out.stdout.count("ERROR 27 ") == 2
+    assert "could not write the data file 'data.h5' (File too large)" in out.stdout
+    assert "free some space" in out.stdout
+    assert "['data.h5']" in out.stdout  # the old file intact, no temporary file left
+    assert out.stdout.rstrip().endswith("alive")
+
+
+def test_saving_a_dict_valued_variable_names_it_and_writes_nothing():
+    values = np.empty(2, dtype=object)
+    values[:] = [{"a": 1}, {"a": 2}]
+    ds = xr.Dataset({"d": ("x", values)}, coords={"x": [1, 2]})
+    with pytest.raises(UnsavableValueError, match=r"'d' holds a value of type dict.*var_names"):
+        save_ds(ds, "data.h5")
+    assert list(Path(".").iterdir()) == []
+
+
+def test_saving_text_mixed_with_numbers_names_the_types():
+    values = np.array([1, "a"], dtype=object)
+    with pytest.raises(UnsavableValueError, match=r"'v' holds a mixture of int, str"):
+        save_ds(xr.Dataset({"v": ("x", values)}), "data.h5")
+
+
+def test_text_with_missing_values_and_all_missing_objects_still_save():
+    text = np.array(["a", None], dtype=object)
+    nothing = np.array([None, None], dtype=object)
+    save_ds(xr.Dataset({"t": ("x", text), "n": ("x", nothing)}), "data.h5")
+    assert list(load_ds("data.h5").t.values) == ["a", ""]
+
+
+def test_a_folder_that_refuses_files_is_reported_before_anything_runs():
+    from xyzfarm.datafile import check_writable_folder
+    from xyzfarm.errors import LocationError
+
+    Path("afile").write_text("")
+    with pytest.raises(LocationError, match=r"cannot create files in .*afile.*data_name"):
+        check_writable_folder("afile/data.h5")
+    check_writable_folder("new/folder/data.h5")
+    assert Path("new/folder").is_dir() and list(Path("new/folder").iterdir()) == []

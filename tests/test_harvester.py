@@ -14,10 +14,14 @@ import xarray as xr
 import xyzfarm as xyz
 from xyzfarm.errors import (
     ComboValueError,
+    CoordinateTypeError,
+    DimensionMismatchError,
     DuplicateValueError,
+    LocationError,
     MergeConflictError,
     OutputMismatchError,
     UnknownArgumentError,
+    UnsavableValueError,
 )
 
 
@@ -266,3 +270,95 @@ def test_a_crop_reaps_into_a_chunked_harvester():
     xr.testing.assert_equal(
         on_disk, chunk_runner().run_combos({"n": range(16), "beta": [1.0]}, verbosity=0)
     )
+
+
+DISK_FULL_HARVEST = """
+import os, resource, signal, sys
+import numpy as np
+import xyzfarm as xyz
+from xyzfarm.errors import DataFileWriteError
+os.chdir(sys.argv[1])
+def noise(x):
+    return np.random.default_rng(x).random(50_000)
+runner = xyz.Runner(noise, "v", var_dims={"v": ["i"]}, var_coords={"i": range(50_000)})
+harvester = xyz.Harvester(runner, data_name="data.h5")
+harvester.harvest_combos({"x": [0]}, verbosity=0)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+for attempt in range(2):  # the user retries before freeing space
+    try:
+        harvester.harvest_combos({"x": range(1, 8)}, verbosity=0)
+    except DataFileWriteError as exc:
+        print("ERROR", exc)
+import gc
+gc.collect()
+print(xyz.load_ds("data.h5").x.values.tolist(), sorted(os.listdir(".")))
+print("alive")
+"""
+
+
+def test_a_full_disk_while_harvesting_keeps_the_file_and_the_process_and_leaves_no_temp_files(
+    tmp_path, python, python_env
+):
+    out = subprocess.run(
+        [python, "-c", DISK_FULL_HARVEST, str(tmp_path)],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]  # was -11: HDF5 crashed the interpreter
+    assert out.stdout.count("could not write the data file 'data.h5' (File too large)") == 2
+    # the old file intact; a retry left no temporary copy of its backup either
+    assert "[0] ['data.h5', 'data.h5.bak']" in out.stdout
+    assert out.stdout.rstrip().endswith("alive")
+
+
+def test_dict_valued_outputs_are_refused_naming_the_variable_before_the_file_is_touched():
+    calls = []
+
+    def fn(x):
+        calls.append(x)
+        return {"a": x}
+
+    h = xyz.Harvester(xyz.Runner(fn, "d"), data_name="data.h5")
+    with pytest.raises(UnsavableValueError, match=r"'d' holds a value of type dict \(\{'a': 1\}"):
+        h.harvest_combos({"x": [1, 2]}, verbosity=0)
+    assert not Path("data.h5").exists() and not Path("data.h5.lock").exists()
+
+
+def test_a_data_name_where_no_file_can_be_created_fails_before_computing():
+    calls = []
+
+    def fn(x):
+        calls.append(x)
+        return x
+
+    for data_name in ("/proc/xyz-data.h5", "afile/data.h5"):
+        Path("afile").write_text("")
+        h = xyz.Harvester(xyz.Runner(fn, "y"), data_name=data_name)
+        with pytest.raises(LocationError, match="cannot create files in"):
+            h.harvest_combos({"x": [1]}, verbosity=0)
+        with pytest.raises(LocationError, match=str(Path(data_name).parent)):
+            h.harvest_cases([{"x": 1}], verbosity=0)
+        with pytest.raises(LocationError):
+            h.harvest_combos({"x": [1]}, missing_only=True, verbosity=0)
+    assert calls == []
+
+
+def test_harvesting_an_output_without_a_swept_dimension_of_the_file_is_refused():
+    h = xyz.Harvester(make_runner(), data_name="model.h5")
+    h.harvest_combos({"n": [1, 2], "beta": [0.5]}, verbosity=0)
+    flat = xyz.Harvester(make_runner(lambda n: (n * 1.0, np.zeros(3))), data_name="model.h5")
+    with pytest.raises(DimensionMismatchError, match=r"'energy'.*\('n',\).*\('n', 'beta'\)"):
+        flat.harvest_combos({"n": [3]}, verbosity=0)
+    assert xyz.load_ds("model.h5").n.values.tolist() == [1, 2]
+
+
+def test_harvesting_int_coordinates_into_a_file_of_strings_is_refused():
+    runner = xyz.Runner(lambda x: 1.0, "y")
+    xyz.Harvester(runner, data_name="data.h5").harvest_combos({"x": ["a", "b"]}, verbosity=0)
+    h = xyz.Harvester(runner, data_name="data.h5")
+    with pytest.raises(CoordinateTypeError, match=r"'x' holds numeric values \(int64\)"):
+        h.harvest_combos({"x": [1]}, verbosity=0)
+    assert xyz.load_ds("data.h5").x.values.tolist() == ["a", "b"]

@@ -49,3 +49,16 @@ def test_crop_folders_follow_the_umask_but_are_never_world_writable():
         os.umask(old)
     for path in (layout.root, layout.folder("results")):
         assert path.stat().st_mode & 0o777 == 0o775
+
+
+def test_a_crop_name_too_long_for_the_filesystem_is_refused_naming_the_limit():
+    from xyzfarm.layout import MAX_CROP_NAME_BYTES
+
+    with pytest.raises(InvalidInputError, match=rf"300 bytes long.*limit of {MAX_CROP_NAME_BYTES}"):
+        check_crop_name("n" * 300)
+    longest = "n" * MAX_CROP_NAME_BYTES
+    layout = CropLayout(longest)
+    layout.make_folders()  # the longest name allowed makes every file it names
+    Path(str(layout.reap_lock) + ".softlock").write_text("")
+    with pytest.raises(InvalidInputError, match="bytes long"):
+        check_crop_name("é" * (MAX_CROP_NAME_BYTES // 2 + 1))  # two bytes each in UTF-8

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xyzfarm.errors import InvalidInputError, MergeConflictError
+from xyzfarm.errors import (
+    CoordinateTypeError,
+    DimensionMismatchError,
+    InvalidInputError,
+    MergeConflictError,
+)
 from xyzfarm.merge import merge_datasets, missing_cases
 
 
@@ -68,3 +73,36 @@ def test_a_swept_argument_the_file_does_not_have_makes_every_case_missing():
 def test_a_file_dimension_the_sweep_does_not_give_is_refused():
     with pytest.raises(InvalidInputError, match="'k'"):
         missing_cases(full(), ("x", "y"), [(1, 10)], {})
+
+
+def test_merge_refuses_a_variable_lacking_a_dimension_instead_of_copying_it_over_that_dim():
+    old = xr.Dataset({"s": (("x", "k"), np.ones((2, 2)))}, coords={"x": [1, 2], "k": [0, 1]})
+    with pytest.raises(DimensionMismatchError, match=r"'s'.*\('x',\).*\('x', 'k'\).*sweep"):
+        merge_datasets(old, ds_of([3], [3.0]), None)
+
+
+def test_merge_refuses_a_variable_with_another_dimension_for_every_overwrite():
+    old = xr.Dataset({"s": (("x", "k"), np.ones((2, 2)))}, coords={"x": [1, 2], "k": [0, 1]})
+    new = xr.Dataset({"s": (("x", "j"), np.ones((1, 2)))}, coords={"x": [3], "j": [0, 1]})
+    for overwrite in (None, True, False):
+        with pytest.raises(DimensionMismatchError, match=r"\('x', 'j'\).*\('x', 'k'\)"):
+            merge_datasets(old, new, overwrite)
+
+
+def test_merge_refuses_int_coordinates_into_string_ones_naming_both_dtypes():
+    old = ds_of(["a", "b"], [1, 2])
+    with pytest.raises(CoordinateTypeError, match=r"'x'.*numeric.*int64.*text"):
+        merge_datasets(old, ds_of([1], [3]), None)
+
+
+def test_merge_refuses_string_coordinates_into_int_ones_even_when_they_read_alike():
+    with pytest.raises(CoordinateTypeError, match=r"'x'.*text.*numeric"):
+        merge_datasets(ds_of([1, 2], [1, 2]), ds_of(["1"], [3]), True)
+
+
+def test_merge_accepts_text_read_back_as_objects_and_ints_beside_floats():
+    as_objects = np.array(["a", "b"], dtype=object)  # how h5netcdf returns strings
+    merged = merge_datasets(ds_of(as_objects, [1, 2]), ds_of(["c"], [3]), None)
+    assert list(merged.x.values) == ["a", "b", "c"]
+    merged = merge_datasets(ds_of([1.5, 2.5], [1, 2]), ds_of([3], [3]), None)
+    assert list(merged.x.values) == [1.5, 2.5, 3]

@@ -219,6 +219,14 @@ class GridFiller:
         where = np.asarray(indices, dtype=np.intp)
         for var, arr in zip(var_names, stacked):
             full = self.arrays.get(var)
+            if full is not None and full.shape[1:] != arr.shape[1:]:
+                first = self._rows(indices[:1])[0]
+                raise OutputMismatchError(
+                    f"output {var!r} of the case {_describe(self.names, first)} has shape "
+                    f"{arr.shape[1:]}, but earlier cases gave {full.shape[1:]}; every case "
+                    "must return the same shape (check var_dims and var_coords, or what the "
+                    "function returns)."
+                )
             if full is None:
                 full = self.arrays[var] = np.empty((self.size, *arr.shape[1:]), dtype=arr.dtype)
             elif np.result_type(full.dtype, arr.dtype) != full.dtype:

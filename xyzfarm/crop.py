@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import grow as growing
 from . import manifest, storage
 from . import reap as reaping
-from .errors import InvalidInputError
+from .errors import InvalidInputError, LocationError, OutputMismatchError
 from .layout import FOLDER_PREFIX, CropLayout
 from .results import ResultIndex
 from .runner import runner_of
@@ -31,6 +31,46 @@ if TYPE_CHECKING:
     from .runner import Runner
 
 
+def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
+    """The plain function and the farmer, when ``fn`` is a labelled function (a Runner).
+
+    A labelled function describes its outputs: the crop takes that description (as if it were
+    the farmer) so the outputs are checked against it, instead of being taken as self-labelled
+    and refused at reap, after every case ran. A farmer describing them otherwise is refused.
+    """
+    from .runner import Farmer, Runner
+
+    if isinstance(fn, Farmer):
+        fn = fn.runner  # the Harvester's or Sampler's file is not asked for: only the function
+    if not isinstance(fn, Runner):
+        return fn, farmer
+    given = runner_of(farmer)
+    if given is None:
+        return fn.fn, fn
+    ours = (fn.var_names, fn.var_dims, fn.var_coords)
+    theirs = (given.var_names, given.var_dims, given.var_coords)
+    if ours != theirs:
+        raise OutputMismatchError(
+            f"fn is labelled with var_names={ours[0]}, var_dims={ours[1]}, var_coords for "
+            f"{sorted(ours[2])}, but the farmer's with var_names={theirs[0]}, "
+            f"var_dims={theirs[1]}, var_coords for {sorted(theirs[2])}; pass only one of them "
+            "(farmer=...), or label both alike."
+        )
+    return fn.fn, farmer
+
+
+def _check_parent_dir(parent_dir: Path) -> None:
+    # the nearest existing folder on the way must be a folder, or sowing fails half-way
+    for folder in (parent_dir, *parent_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise LocationError(
+                    f"parent_dir {os.fspath(parent_dir)!r} cannot hold a crop: "
+                    f"{os.fspath(folder)!r} is a file, not a folder. Give a folder as parent_dir."
+                )
+            return
+
+
 class Crop:
     """A sweep sown into batches in the folder ``<parent_dir>/.xyz-<name>/``.
 
@@ -38,7 +78,9 @@ class Crop:
     ----------
     fn : callable, optional
         The function to grow (taken from ``farmer`` if not given); its name is the default
-        crop name.
+        crop name. A labelled function (a Runner) also gives the outputs' description, as
+        ``farmer`` would; a farmer describing them otherwise raises
+        :class:`~xyzfarm.errors.OutputMismatchError`.
     name : str, optional
         The crop's name; needed if there is no function.
     parent_dir : path-like, optional
@@ -55,6 +97,13 @@ class Crop:
         table. A crop loaded without one reaps into what it was sown for.
     autoload : bool, optional
         Accepted for xyzpy compatibility: an existing crop is always found by its folder.
+
+    Raises
+    ------
+    InvalidInputError
+        If the name is empty, too long for the filesystem, or would escape ``parent_dir``.
+    LocationError
+        If ``parent_dir`` (or a folder on its way) is a file.
     """
 
     def __init__(
@@ -71,6 +120,7 @@ class Crop:
         autoload: bool = True,
     ) -> None:
         del autoload
+        fn, farmer = _unwrap_labelled(fn, farmer)
         runner = runner_of(farmer)
         if fn is None and runner is not None:
             fn = runner.fn
@@ -81,6 +131,7 @@ class Crop:
         if save_fn and fn is None:
             raise InvalidInputError("save_fn=True needs a function to save.")
         self.layout = CropLayout(name, parent_dir)
+        _check_parent_dir(self.layout.parent_dir)
         self._fn = fn
         self.farmer = farmer
         self.save_fn = save_fn is not False

@@ -7,8 +7,14 @@ written (``data.h5`` etc.) is tried too, with a warning, so files made by xyzpy 
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
 import os
+import re
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +22,13 @@ import numpy as np
 import xarray as xr
 
 from . import storage
-from .errors import DataFileError, EngineError
+from .errors import (
+    DataFileError,
+    DataFileWriteError,
+    EngineError,
+    LocationError,
+    UnsavableValueError,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +85,237 @@ def _netcdf_safe_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return safe
 
 
+#: what pandas calls the values of an object array that netCDF can store
+_STORABLE_OBJECT_KINDS = {
+    "string",
+    "bytes",
+    "empty",
+    "floating",
+    "integer",
+    "mixed-integer-float",
+    "boolean",
+    "complex",
+    "decimal",
+    "datetime",
+    "datetime64",
+    "date",
+    "timedelta",
+    "timedelta64",
+}
+_SCALAR_TYPES = (str, bytes, int, float, complex, np.generic)
+
+
+def check_savable(ds: xr.Dataset) -> None:
+    """Refuse a Dataset holding values no data file can store, naming the variable.
+
+    Only object arrays can hold such values (dicts, lists, arbitrary objects, or a mixture of
+    text and numbers); numeric, text and time arrays always pass. Lazy (dask) variables are not
+    computed for this check.
+
+    Raises
+    ------
+    UnsavableValueError
+        If a variable holds such values.
+    """
+    import pandas as pd
+
+    for name, var in ds.variables.items():
+        if var.dtype != object or var.chunks is not None:
+            continue
+        values = np.asarray(var.values).ravel()
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind in _STORABLE_OBJECT_KINDS:
+            continue
+        odd = next((v for v in values if not isinstance(v, _SCALAR_TYPES) and v is not None), None)
+        if odd is not None:
+            found = f"a value of type {type(odd).__name__} ({_short_repr(odd)})"
+        else:
+            types = sorted({type(v).__name__ for v in values if v is not None})
+            found = f"a mixture of {', '.join(types)}"
+        raise UnsavableValueError(
+            f"the variable {str(name)!r} holds {found}, which a data file cannot store; return "
+            "numbers, strings or arrays instead (a dict of outputs: list them in var_names, or "
+            "use var_names=None and return the dict itself). Nothing was written."
+        )
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_writable_folder(file_name: PathLike) -> None:
+    """Make sure files can be created beside ``file_name`` (its folder is made if absent).
+
+    Run before any computing, so that a data file that can never be saved (or locked) is
+    reported at once instead of after the work, or by a lock that waits for ever.
+
+    Raises
+    ------
+    LocationError
+        If the folder cannot be created, is not a folder, or refuses new files.
+    """
+    folder = Path(file_name).absolute().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # a uniquely named probe: creating the lock file itself could race with its holders
+        fd, probe = tempfile.mkstemp(prefix=".xyz-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise LocationError(
+            f"cannot create files in {os.fspath(folder)!r}, the folder of the data file "
+            f"{os.fspath(file_name)!r} ({type(exc).__name__}: {exc.strerror or exc}); choose a "
+            "data_name in a folder you can write to."
+        ) from exc
+
+
+class _FailureAbsorbingFile(io.RawIOBase):
+    """The file HDF5 writes a new data file through, which never reports a failed write to it.
+
+    HDF5 does not survive failing writes: a dataset or file whose closing could not flush is
+    left half-closed, and HDF5 crashes the interpreter (SIGSEGV) when it meets it again, at
+    the latest when it shuts down at exit. So the first failure (a full disk) is kept here,
+    HDF5 is told every later write succeeded, and :func:`save_ds` raises it once HDF5 has
+    closed the file cleanly; the file is discarded. Later writes are kept in memory only if
+    small (HDF5 may read back its metadata): the bulk of the data is dropped.
+    """
+
+    #: the most bytes of one write kept in memory after a failure (metadata, not bulk data)
+    KEPT_WRITE_BYTES = 1 << 20
+
+    def __init__(self, path: PathLike) -> None:
+        super().__init__()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._pos = 0
+        self._end = 0
+        self.error: OSError | None = None
+        self._kept: list[tuple[int, bytes]] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._end}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        size = max(0, min(len(view), self._end - self._pos))
+        data = os.pread(self._fd, size, self._pos).ljust(size, b"\0")
+        view[:size] = data
+        for start, kept in self._kept:  # in order: later writes win
+            lo, hi = max(start, self._pos), min(start + len(kept), self._pos + size)
+            if lo < hi:
+                view[lo - self._pos : hi - self._pos] = kept[lo - start : hi - start]
+        self._pos += size
+        return size
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self.error is None:
+            try:
+                done = 0
+                while done < len(view):
+                    done += os.pwrite(self._fd, view[done:], self._pos + done)
+            except OSError as exc:
+                self.error = exc
+        if self.error is not None and len(view) <= self.KEPT_WRITE_BYTES:
+            self._kept.append((self._pos, bytes(view)))
+        self._pos += len(view)
+        self._end = max(self._end, self._pos)
+        return len(view)
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._pos if size is None else size
+        if self.error is None:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError as exc:
+                self.error = exc
+        self._end = size
+        return size
+
+    def flush(self) -> None:
+        pass  # every write went straight to the operating system
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+def _disarm_broken_h5netcdf_files(path: Path) -> None:
+    # When HDF5 fails to flush while closing a file (disk full), h5py has already closed the
+    # file's objects but not the file, and h5netcdf still thinks it open: its __del__ would
+    # then call into HDF5 with those dead objects and crash the interpreter (SIGSEGV). The
+    # write has failed and the file is discarded, so mark it closed: nothing touches it again.
+    import h5netcdf
+
+    target = os.path.abspath(path)
+    for obj in gc.get_objects():
+        if (
+            isinstance(obj, h5netcdf.File)
+            and getattr(obj, "_closed", True) is False
+            and os.path.abspath(str(getattr(obj, "_filename", ""))) == target
+        ):
+            obj._closed = True
+
+
+@contextlib.contextmanager
+def typed_write_errors(dest: PathLike, *, in_place: bool = False) -> Iterator[None]:
+    """Turn a failed write of the data file ``dest`` into :class:`DataFileWriteError`.
+
+    With ``in_place`` (an h5netcdf file written directly), the process stays usable
+    afterwards: see :func:`_disarm_broken_h5netcdf_files`.
+    """
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        # h5py reports a failed close as RuntimeError; the OSError behind it is in the chain
+        if in_place:
+            _disarm_broken_h5netcdf_files(Path(dest))
+        raise _write_error(dest, exc, in_place=in_place) from exc
+
+
+def _write_error(
+    dest: PathLike, exc: BaseException, *, in_place: bool = False
+) -> DataFileWriteError:
+    """The :class:`DataFileWriteError` saying that writing ``dest`` failed with ``exc``."""
+    cause: BaseException | None = exc
+    errno = None
+    while cause is not None and errno is None:
+        errno = getattr(cause, "errno", None)
+        cause = cause.__context__
+    if errno is None:
+        # HDF5 puts the system's errno only in its message ("... errno = 28, ...")
+        found = re.search(r"errno = (\d+)", str(exc))
+        errno = int(found.group(1)) if found else None
+    reason = os.strerror(errno) if errno else f"{type(exc).__name__}: {str(exc)[:200]}"
+    outcome = (
+        "It was being written in place (in_place=True): some variables may hold the new "
+        "values and others not (each written block is whole); harvest the same cases again."
+        if in_place
+        else "The previous file (if any) is unchanged and no partial file was left."
+    )
+    message = (
+        f"could not write the data file {os.fspath(dest)!r} ({reason}); the disk or your quota "
+        f"is probably full: free some space and run again. {outcome}"
+    )
+    # with an errno, `except OSError as e: e.errno == ENOSPC` works as for the builtin
+    return DataFileWriteError(errno, message) if errno else DataFileWriteError(message)
+
+
 def save_ds(ds: xr.Dataset, file_name: PathLike, engine: str = "h5netcdf", **kwargs: Any) -> None:
     """Save a Dataset to ``file_name`` atomically (temporary file, then ``os.replace``).
 
@@ -86,17 +329,31 @@ def save_ds(ds: xr.Dataset, file_name: PathLike, engine: str = "h5netcdf", **kwa
         The netCDF writer.
     **kwargs
         Passed to :meth:`xarray.Dataset.to_netcdf`.
+
+    Raises
+    ------
+    UnsavableValueError
+        If a variable holds values no file can store (checked before writing).
+    DataFileWriteError
+        If writing failed (e.g. a full disk): ``file_name`` is left as it was.
     """
     _check_ds_engine(engine)
     if isinstance(ds, xr.DataArray):
         ds = ds.to_dataset()
+    check_savable(ds)
     out = ds.copy(deep=False)
     out.attrs = _netcdf_safe_attrs(dict(ds.attrs))
     if engine == "h5netcdf" and any(v.dtype.kind in "cb" for v in out.variables.values()):
         # complex and bool are valid HDF5 but outside the netCDF-4 spec: allow them explicitly
         kwargs.setdefault("invalid_netcdf", True)
-    with storage.atomic_path(file_name) as tmp:
-        out.to_netcdf(tmp, engine=engine, **kwargs)
+    with typed_write_errors(file_name), storage.atomic_path(file_name) as tmp:
+        if engine != "h5netcdf":
+            out.to_netcdf(tmp, engine=engine, **kwargs)
+            return
+        with _FailureAbsorbingFile(tmp) as target:
+            out.to_netcdf(target, engine=engine, **kwargs)
+        if target.error is not None:
+            raise target.error
 
 
 def load_ds(
@@ -186,7 +443,7 @@ def save_df(
         kwargs.setdefault("index", False)
     if engine == "json":
         kwargs.setdefault("orient", "table")
-    with storage.atomic_path(name) as tmp:
+    with typed_write_errors(name), storage.atomic_path(name) as tmp:
         getattr(df, f"to_{engine}")(tmp, **kwargs)
 
 

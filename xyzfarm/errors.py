@@ -55,6 +55,26 @@ class DataFileError(XyzfarmError, OSError):
     """A data file exists but cannot be read (truncated, corrupt, or not the expected format)."""
 
 
+class DataFileWriteError(XyzfarmError, OSError):
+    """A data file could not be written (disk full, quota, I/O error); the old file is intact."""
+
+
+class LocationError(XyzfarmError, OSError):
+    """A folder to write into cannot be used: it is a file, or files cannot be created in it."""
+
+
+class UnsavableValueError(XyzfarmError, TypeError):
+    """A variable holds values a data file cannot store (dicts, arbitrary objects)."""
+
+
+class DimensionMismatchError(XyzfarmError, ValueError):
+    """New results give a variable other dimensions than the full dataset has for it."""
+
+
+class CoordinateTypeError(XyzfarmError, TypeError):
+    """New coordinate values are of another kind than the full dataset's (e.g. 1 vs '1')."""
+
+
 class LockTimeoutError(XyzfarmError, TimeoutError):
     """A file lock could not be acquired in the time allowed."""
 

@@ -20,7 +20,7 @@ import xarray as xr
 
 from . import storage
 from .combos import as_combos, check_cases, check_combos, iter_combos, product_with_cases
-from .datafile import load_ds, resolve_existing, save_ds
+from .datafile import check_savable, check_writable_folder, load_ds, resolve_existing, save_ds
 from .errors import InvalidInputError
 from .merge import merge_datasets, missing_cases
 from .runner import Farmer, Runner
@@ -64,7 +64,20 @@ def merge_into_file(
         The netCDF engine.
     chunks : int or dict, optional
         Open the existing file lazily with these dask chunks.
+
+    Raises
+    ------
+    UnsavableValueError
+        If ``new`` holds values no file can store (before the file is touched).
+    LocationError
+        If files cannot be created in the file's folder (instead of waiting for its lock).
+    DimensionMismatchError, CoordinateTypeError, MergeConflictError
+        If ``new`` does not fit the file's data (see :func:`xyzfarm.merge.check_mergeable`).
+    DataFileWriteError
+        If writing failed (e.g. a full disk); the file is left as it was.
     """
+    check_savable(new)
+    check_writable_folder(data_name)
     with storage.locked(data_name):
         path = resolve_existing(data_name, engine)
         if in_place and engine == "h5netcdf" and path.exists():
@@ -285,6 +298,11 @@ class Harvester(Farmer):
 
     # -- harvesting ---------------------------------------------------------------------------
 
+    def _check_location(self, sync: bool) -> None:
+        # before computing: a file that can never be written is worth hearing about first
+        if sync and self.data_name is not None:
+            check_writable_folder(self.data_name)
+
     def _maybe_expand_combos(self, combos: Any) -> dict[str, Any]:
         expanded = as_combos(combos)
         for name, values in list(expanded.items()):
@@ -326,6 +344,7 @@ class Harvester(Farmer):
         **runner_settings
             As for :meth:`Runner.run_combos`.
         """
+        self._check_location(sync)
         combos = self._maybe_expand_combos(combos)
         if missing_only:
             checked = check_combos(combos)
@@ -352,6 +371,7 @@ class Harvester(Farmer):
         **runner_settings: Any,
     ) -> None:
         """Run explicit ``cases`` and merge the results into the full dataset (and file)."""
+        self._check_location(sync)
         ds = self.runner.run_cases(cases, **runner_settings)
         self.add_ds(ds, sync=sync, overwrite=overwrite, chunks=chunks, engine=engine)
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .datafile import typed_write_errors
 from .errors import MergeConflictError
 
 
@@ -27,10 +28,18 @@ def write_in_place(path: str | os.PathLike[str], new: xr.Dataset, overwrite: boo
 
     The caller holds the file's lock. ``overwrite=None`` raises :class:`MergeConflictError` on
     differing values (before writing anything), True lets new values win, False keeps old ones.
+    A failed write (e.g. a full disk) raises :class:`~xyzfarm.errors.DataFileWriteError`.
     """
+    with typed_write_errors(path, in_place=True):
+        return _write_blocks(path, new, overwrite)
+
+
+def _write_blocks(path: str | os.PathLike[str], new: xr.Dataset, overwrite: bool | None) -> bool:
     import h5netcdf
 
-    with h5netcdf.File(path, "r+") as f:
+    # no chunk cache: a chunk that cannot be written fails the write itself, not the closing
+    # of its dataset, which HDF5 leaves half-done (the interpreter would crash at exit)
+    with h5netcdf.File(path, "r+", rdcc_nbytes=0) as f:
         plan: list[tuple[Any, tuple[slice, ...], tuple[np.ndarray, ...], np.ndarray]] = []
         for name, var in new.data_vars.items():
             if name not in f.variables or tuple(f.variables[name].dimensions) != var.dims:

@@ -31,8 +31,16 @@ FORMAT_VERSION = 1
 FOLDER_PREFIX = ".xyz-"
 
 
+#: the longest file name most filesystems take, in bytes (NAME_MAX on Linux and macOS)
+NAME_MAX_BYTES = 255
+#: the longest name made from a crop's: ``.xyz-<name>.reap.softlock`` beside its folder
+_LONGEST_AFFIXES = len(f"{FOLDER_PREFIX}.reap.softlock")
+#: the longest crop name, in bytes of UTF-8
+MAX_CROP_NAME_BYTES = NAME_MAX_BYTES - _LONGEST_AFFIXES
+
+
 def check_crop_name(name: str) -> str:
-    """Refuse crop names that are empty or would escape the parent folder."""
+    """Refuse crop names that are empty, too long, or would escape the parent folder."""
     if not isinstance(name, str) or not name or name.strip() != name:
         raise InvalidInputError(f"crop name {name!r} must be a non-empty string without padding.")
     bad = {"/", "\\", "\0", "\n"}
@@ -40,6 +48,14 @@ def check_crop_name(name: str) -> str:
         raise InvalidInputError(
             f"crop name {name!r} may not contain path separators or '..': it names the folder "
             f"{FOLDER_PREFIX}<name> inside parent_dir. Use parent_dir to choose the location."
+        )
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_CROP_NAME_BYTES:
+        raise InvalidInputError(
+            f"crop name {name[:40]!r}... is {size} bytes long, over the limit of "
+            f"{MAX_CROP_NAME_BYTES} bytes: the files named after it (such as "
+            f"{FOLDER_PREFIX}<name>.reap.softlock) must fit the filesystem's {NAME_MAX_BYTES}-"
+            "byte limit on file names. Give the crop a shorter name."
         )
     return name
 

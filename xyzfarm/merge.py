@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import InvalidInputError, MergeConflictError
+from .errors import (
+    CoordinateTypeError,
+    DimensionMismatchError,
+    InvalidInputError,
+    MergeConflictError,
+)
 
 #: variables describing how cases were computed (see :data:`xyzfarm.reap.PROVENANCE`)
 PROVENANCE_PREFIX = "xyz_"
@@ -28,6 +33,7 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
         new = new.to_dataset()
     if old is None or (not old.data_vars and not old.coords):
         return new.copy(deep=False).drop_encoding()
+    check_mergeable(old, new)
     prov = [v for v in new.data_vars if str(v).startswith(PROVENANCE_PREFIX)]
     if prov and overwrite is None:
         # where and how a case was computed never "conflicts": it follows the values, and a
@@ -63,6 +69,79 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
         raise InvalidInputError(f"overwrite must be None, True or False, got {overwrite!r}.")
     # encodings of the old file (e.g. a fixed string width) must not truncate new values
     return merged.drop_encoding()
+
+
+def check_mergeable(old: xr.Dataset, new: xr.Dataset) -> None:
+    """Refuse new results that xarray would merge by silently changing what they mean.
+
+    xarray broadcasts a variable over dimensions it lacks (a value computed once would be
+    copied to every point of the other dimension) and turns coordinates of different kinds
+    into one (``1`` stored as ``'1'``).
+
+    Raises
+    ------
+    DimensionMismatchError
+        If a variable has other dimensions in ``new`` than in ``old``.
+    CoordinateTypeError
+        If a coordinate holds values of another kind (number, text, time, ...).
+    """
+    for name, var in new.data_vars.items():
+        if name in old.data_vars and set(old[name].dims) != set(var.dims):
+            hint = _dims_hint(set(old[name].dims), set(var.dims))
+            raise DimensionMismatchError(
+                f"the variable {str(name)!r} has the dimensions {tuple(var.dims)} in the new "
+                f"results but {tuple(old[name].dims)} in the full dataset; {hint}"
+            )
+    for name, coord in new.coords.items():
+        if name not in old.coords:
+            continue
+        had, got = _value_kind(old.coords[name].values), _value_kind(coord.values)
+        if had is not None and got is not None and had != got:
+            raise CoordinateTypeError(
+                f"the coordinate {str(name)!r} holds {got} values ({coord.dtype}) in the new "
+                f"results but {had} values ({old.coords[name].dtype}) in the full dataset, so "
+                f"merging would convert one into the other (e.g. 1 into '1'); give {str(name)!r} "
+                "values of the same type as the file has."
+            )
+
+
+def _dims_hint(had: set[Any], got: set[Any]) -> str:
+    lacking = sorted(map(str, had - got))
+    extra = sorted(map(str, got - had))
+    if lacking and not extra:
+        return (
+            f"sweep {lacking} too (use ... for all the file's values) instead of holding "
+            "them constant, so each value is computed rather than copied."
+        )
+    return (
+        "the function's outputs changed shape or the sweep changed arguments: save these "
+        "results to another file, or rename the variable."
+    )
+
+
+#: pandas' names of the values in an array, grouped by what merging may not mix
+_KINDS = {
+    "integer": "numeric",
+    "floating": "numeric",
+    "mixed-integer-float": "numeric",
+    "decimal": "numeric",
+    "complex": "numeric",
+    "string": "text",
+    "bytes": "text",
+    "boolean": "boolean",
+    "datetime64": "time",
+    "datetime": "time",
+    "date": "time",
+    "timedelta64": "duration",
+    "timedelta": "duration",
+}
+
+
+def _value_kind(values: np.ndarray) -> str | None:
+    import pandas as pd
+
+    # object arrays (text read back from a file is one) are classed by their values
+    return _KINDS.get(pd.api.types.infer_dtype(np.asarray(values).ravel(), skipna=True))
 
 
 def _describe_conflict(old: xr.Dataset, new: xr.Dataset) -> str | None:

@@ -97,6 +97,10 @@ class Farmer(CropMaker):
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         if self.data_name is None:
             return contextlib.nullcontext()
+        from .datafile import check_writable_folder
+
+        # a lock file that cannot be created would be waited for, for ever
+        check_writable_folder(self.data_name)
         return storage.locked(self.data_name)
 
 

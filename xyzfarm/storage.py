@@ -105,6 +105,11 @@ def keep_backup(path: PathLike) -> Path | None:
     if not src.is_file():
         return None
     backup = src.with_name(src.name + BACKUP_SUFFIX)
+    with contextlib.suppress(OSError):
+        if os.path.samefile(src, backup):
+            # already the same file (a save failed after the last backup); renaming a link
+            # over its twin is a no-op in POSIX, which would leave the temporary link behind
+            return backup
     with atomic_path(backup, fsync=False) as tmp:
         tmp.unlink()
         try:
