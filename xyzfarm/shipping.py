@@ -243,10 +243,6 @@ def _clean_repr(value: Any) -> str:
     return _ADDRESS.sub("", text)
 
 
-#: global values whose repr is part of the fingerprint (small, exact reprs)
-_PLAIN = (bool, int, float, complex, str, bytes)
-
-
 def _global_names(code: types.CodeType) -> list[str]:
     names: set[str] = set()
     stack = [code]
@@ -282,10 +278,6 @@ def fingerprint(fn: Any) -> str:
             continue
         _hash_code(h, obj.__code__)
         h.update(_clean_repr((obj.__defaults__, obj.__kwdefaults__)).encode())
-        for name in _global_names(obj.__code__):
-            value = obj.__globals__.get(name)
-            if isinstance(value, _PLAIN):  # a module constant the code reads (SCALE = 2)
-                h.update(f"{name}={value!r}".encode())
         for cell in obj.__closure__ or ():
             try:
                 value = cell.cell_contents
