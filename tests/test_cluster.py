@@ -20,11 +20,14 @@ def crop():
     return c
 
 
-def test_render_returns_the_script_without_writing_or_submitting(crop):
+def test_render_returns_the_script_and_writes_what_it_refers_to_without_submitting(crop):
     text = crop.render("slurm", walltime="1:5:0", partition="short")
     assert text.startswith("#!/bin/bash") and "#SBATCH --time=01:05:00" in text
     assert "#SBATCH --partition=short" in text and "#SBATCH --array=0-2" in text
-    assert not (Path(crop.location) / "jobs").exists()
+    (job_dir,) = (Path(crop.location) / "jobs").iterdir()
+    assert (job_dir / "chunk-0.sh").read_text() == text
+    assert str(job_dir / "chunk-0.map.json") in text and (job_dir / "chunk-0.map.json").is_file()
+    assert not (job_dir / "submission.json").exists()  # nothing was submitted
 
 
 def test_xyzpy_names_are_aliases(crop):

@@ -77,3 +77,20 @@ def test_parallel_without_an_executor_uses_a_process_pool():
 def test_an_executor_without_submit_is_refused():
     with pytest.raises(InvalidInputError, match="submit"):
         execute.run(add, ("x", "y"), [(1, 2)], executor=object())
+
+
+def test_a_failing_case_traceback_shows_the_call_line_and_the_users_file(user_module):
+    import traceback
+
+    from xyzfarm.execute import make_caller
+
+    folder = user_module("tbmod", "def f(x, c):\n    raise ValueError(x + c)\n")
+    import tbmod
+
+    call = make_caller(tbmod.f, ["x"], {"c": 1})
+    try:
+        call(1)
+    except ValueError:
+        text = traceback.format_exc()
+    assert "return _fn(x=_v0, c=_c0)" in text  # the trampoline's line is shown
+    assert f'File "{folder / "tbmod.py"}", line 2, in f' in text

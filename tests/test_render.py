@@ -38,7 +38,12 @@ SCENARIOS = {
 }
 
 
-def rendered(scheduler: str, scenario: str, parent: str = "/scratch/my project") -> str:
+def rendered(
+    scheduler: str,
+    scenario: str,
+    parent: str = "/scratch/my project",
+    workdir: str = "/home/me/my notebooks",
+) -> str:
     mod = REGISTRY[scheduler]
     options, workers = SCENARIOS[scenario]
     res = resources_from(options)
@@ -52,7 +57,8 @@ def rendered(scheduler: str, scenario: str, parent: str = "/scratch/my project")
     context = script_context(
         layout, mod, chunk, f"{layout.root}/jobs/J/chunk-0.map.json", res, workers
     )
-    context.update(python="/opt/venv/bin/python", pythonpath="/opt/site")
+    context.update(python="/opt/venv/bin/python", pythonpath="/opt/site", workdir=workdir)
+    context.update(submit_command=f"cd {parent}/.xyz-sweep/logs && sbatch chunk-0.sh")
     return render(mod.TEMPLATE, context)
 
 
@@ -79,9 +85,11 @@ def test_the_1_5_0_walltime_renders_as_one_hour_five_minutes():
 def test_hostile_paths_render_inert(scheduler, tmp_path):
     """Quotes, spaces, $() and backticks in the crop's path reach the worker as plain text."""
     parent = tmp_path / "it's $(touch PWNED) `touch PWNED2` here"
-    text = rendered(scheduler, "basic", parent=str(parent))
+    workdir = tmp_path / "wd it's $(touch PWNED3)"
+    workdir.mkdir()
+    text = rendered(scheduler, "basic", parent=str(parent), workdir=str(workdir))
     stub = tmp_path / "python"
-    stub.write_text('#!/bin/bash\nprintf "%s\\n" "$@"\n')
+    stub.write_text('#!/bin/bash\nprintf "%s\\n" "$PWD" "$PYTHONPATH" "$@"\n')
     stub.chmod(0o755)
     text = text.replace("/opt/venv/bin/python", str(stub))
     script = tmp_path / "job.sh"
@@ -91,7 +99,8 @@ def test_hostile_paths_render_inert(scheduler, tmp_path):
         ["bash", str(script)], capture_output=True, text=True, check=True, cwd=tmp_path
     ).stdout.splitlines()
     assert out[out.index("task") + 1] == str(parent / ".xyz-sweep")
-    assert not list(tmp_path.glob("PWNED*"))
+    assert out[out.index("-m") - 2] == str(workdir)  # the task runs in the session's folder
+    assert not list(tmp_path.glob("PWNED*")) and not list(workdir.glob("PWNED*"))
 
 
 def test_a_users_template_folder_overrides_one_block(tmp_path):

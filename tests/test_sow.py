@@ -126,3 +126,17 @@ def test_a_sown_combos_manifest_recomputes_to_its_own_fingerprint():
         layout, fn=fn, schema=SCHEMA, combos={"x": [0.1, 1e300, -0.0], "y": ["a", (1, 2)]}
     )
     assert manifest.combos_fingerprint(data) == data["fingerprint"]
+
+
+def test_the_manifest_records_the_functions_name_and_fingerprint(user_module):
+    import xyzfarm as xyz
+    from xyzfarm import manifest, shipping
+
+    user_module("sowfp", "def f(x):\n    return x\n")
+    import sowfp
+
+    crop = xyz.Runner(sowfp.f, "y").Crop(name="fp")
+    crop.sow_combos({"x": [1, 2]})
+    data = manifest.read(crop.layout)
+    assert data["fn_qualname"] == "sowfp.f"
+    assert data["fn_fingerprint"] == shipping.fingerprint(sowfp.f)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 import xarray as xr
@@ -310,3 +313,157 @@ def test_a_batch_over_its_walltime_is_retried_with_twice_the_walltime(
     reaped = crop.reap()
     assert set(reaped.xyz_attempt.values) == {1, 2}  # cases done before the warning kept
     assert list(reaped.y.values) == [0.0, 1.0, 2.0, 3.0]
+
+
+# -- where users really work: python -c, a script elsewhere, a Jupyter kernel -----------------
+
+#: the session's code: sow, submit, wait (cancelling on a timeout), reap; the reaped values and
+#: the job ids land in result.json (job ids first, so a failing test can cancel them)
+SESSION = """
+import json, sys
+import xyzfarm as xyz
+from xyzfarm.reap import without_provenance
+import accmod
+
+runner = xyz.Runner(accmod.model, ["e", "g"], var_dims={"g": ["k"]}, var_coords={"k": range(3)})
+crop = runner.Crop(name="where", batchsize=2)
+crop.sow_combos(COMBOS)
+job = crop.grow(scheduler=SCHEDULER, workers_per_task=2, walltime="0:10:0")
+open(OUT + ".jobs", "w").write(json.dumps(job.job_ids))
+left = job.wait(timeout_s=150, poll_interval_s=0.5)
+if left:
+    job.cancel()
+    raise SystemExit(f"batches {left} never finished: {crop.status()}")
+ds = without_provenance(crop.reap())
+json.dump({"e": ds.e.values.tolist(), "g": ds.g.values.tolist()}, open(OUT, "w"))
+"""
+
+
+def _session_code(scheduler: str, out: Path) -> str:
+    return f"COMBOS = {COMBOS!r}\nSCHEDULER = {scheduler!r}\nOUT = {str(out)!r}\n" + SESSION
+
+
+def _session_env() -> dict[str, str]:
+    """A user's shell: no PYTHONPATH of the test run (xyzfarm comes from the venv)."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def _check_reaped(out: Path, scheduler: str, proc: Any) -> None:
+    import numpy as np
+
+    try:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        got = json.loads(out.read_text())
+    finally:
+        jobs = Path(str(out) + ".jobs")
+        if jobs.exists() and proc.returncode != 0:
+            from xyzfarm.schedulers import get, shell
+
+            shell.run(get(scheduler).cancel_argv(json.loads(jobs.read_text())), check=False)
+    namespace: dict[str, Any] = {}
+    exec(MODEL, namespace)  # the test's own model source
+    expected = [
+        [namespace["model"](n, b) for b in COMBOS["beta"]] for n in COMBOS["n"]
+    ]
+    assert np.allclose(got["e"], [[e for e, _ in row] for row in expected])
+    assert np.allclose(got["g"], [[list(g) for _, g in row] for row in expected])
+
+
+@pytest.fixture(params=["slurm", "sge"])
+def scheduler(request):
+    request.getfixturevalue(request.param)  # skips without that cluster
+    return request.param
+
+
+def test_from_python_c_with_the_function_in_a_module_in_the_working_directory(
+    scheduler, tmp_path
+):
+    (tmp_path / "accmod.py").write_text(MODEL)
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", _session_code(scheduler, out)],
+        cwd=tmp_path,
+        env=_session_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    _check_reaped(out, scheduler, proc)
+
+
+def test_from_a_script_in_another_folder_with_its_module_beside_it(scheduler, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "accmod.py").write_text(MODEL)
+    script = tmp_path / "a" / "session.py"
+    out = tmp_path / "result.json"
+    script.write_text(_session_code(scheduler, out))
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path / "b",
+        env=_session_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    _check_reaped(out, scheduler, proc)
+
+
+def test_from_a_real_jupyter_kernel_executing_a_notebook(scheduler, tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    import os
+
+    out = tmp_path / "result.json"
+    # the function's module is written by a cell and imported beside the notebook, and a
+    # helper is defined in the notebook itself (IPython's __main__)
+    cells = [
+        f"open('accmod.py', 'w').write({MODEL!r})",
+        "def double(x):\n    return 2 * x",
+        _session_code(scheduler, out),
+        "assert double(2) == 4",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    path = tmp_path / "sweep.ipynb"
+    nbformat.write(nb, path)
+    client = nbclient.NotebookClient(
+        nbformat.read(path, as_version=4),
+        timeout=240,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    saved = os.environ.pop("PYTHONPATH", None)  # the kernel starts as a user's would
+    try:
+        client.execute()
+        proc = subprocess.CompletedProcess([], 0, "", "")
+    except Exception as exc:  # the cell's error: report it, cancel what it submitted
+        proc = subprocess.CompletedProcess([], 1, "", str(exc)[-3000:])
+    finally:
+        if saved is not None:
+            os.environ["PYTHONPATH"] = saved
+    _check_reaped(out, scheduler, proc)
+
+
+def test_a_rendered_script_submitted_by_hand_grows_the_crop(runner, tmp_path):
+    crop = runner.Crop(name="byhand", batchsize=3)
+    crop.sow_combos(COMBOS)
+    text = crop.render("slurm", workers_per_task=2, walltime="0:10:0")
+    command = next(
+        line.split("#   ", 1)[1] for line in text.splitlines() if line.startswith("#   cd ")
+    )
+    sub = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert sub.returncode == 0, sub.stderr
+    job_id = slurm_mod.parse_job_id(sub.stdout)
+    deadline = time.monotonic() + 150
+    try:
+        while crop.status().done < 4 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert crop.status().done == 4
+    finally:
+        subprocess.run(["scancel", job_id], check=False)
+    xr.testing.assert_identical(
+        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+    )

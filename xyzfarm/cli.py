@@ -334,7 +334,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     crop = _crop(args)
     options = _cluster_options(args)
-    print(crop.render(options.pop("scheduler"), **options), end="")
+    plan = crop._render_plan(options.pop("scheduler"), None, **options)
+    print(plan.texts[0], end="")
+    # the script on stdout stays pipeable; where it was written, and how to submit it, aside
+    from .schedulers.submit import output_dir_of, submit_command
+
+    out_dir = output_dir_of(plan.layout, plan.resources)
+    for script in plan.scripts:
+        print(
+            f"xyzfarm: wrote {script} (and its map file); submit it by hand with:\n"
+            f"  {submit_command(plan.scheduler, script, out_dir)}",
+            file=sys.stderr,
+        )
     return 0
 
 

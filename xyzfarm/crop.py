@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import grow as growing
-from . import manifest, storage
+from . import manifest, shipping, storage
 from . import reap as reaping
-from .errors import InvalidInputError, LocationError, OutputMismatchError
+from .errors import FunctionMismatchError, InvalidInputError, LocationError, OutputMismatchError
 from .layout import FOLDER_PREFIX, CropLayout
 from .results import ResultIndex
 from .runner import runner_of
@@ -369,6 +369,7 @@ class Crop:
         template_dirs: Sequence[str] | None = None,
         max_array_size: int | None = None,
         batches_per_task: int | None = None,
+        replace_fn: bool = False,
         **resource_kwargs: Any,
     ) -> Any:
         """Grow batches locally, or as array jobs of a scheduler (default: every missing batch).
@@ -427,6 +428,17 @@ class Crop:
             The site's array index cap (default: asked from the scheduler).
         batches_per_task : int, optional
             Batches per array task (default ``workers_per_task``).
+        replace_fn : bool
+            Grow with this crop's function although it differs from the one the crop was
+            sown with: ``function.pkl`` and the recorded fingerprint are replaced (refused
+            while a batch is running). Results already grown keep the old function's
+            fingerprint in their provenance (``xyz_fn``).
+
+        Raises
+        ------
+        FunctionMismatchError
+            If the function differs from the crop's (code, closure or defaults) and not
+            ``replace_fn``.
 
         Returns
         -------
@@ -437,6 +449,8 @@ class Crop:
             self.layout.check_not_orphaned()
             raise InvalidInputError(f"the crop {self.name!r} is not sown yet; sow it first.")
         data = self._manifest()
+        if self._fn is not None:
+            data = self._check_function(data, replace_fn)
         total = data["plan"]["num_batches"]
         if batch_ids is None:
             batches = growing.missing_batches(self.layout, total)
@@ -507,13 +521,57 @@ class Crop:
             )
         return self.status()
 
+    def _check_function(self, data: dict[str, Any], replace: bool) -> dict[str, Any]:
+        """Refuse to grow with a function other than the crop's, or replace it when asked."""
+        recorded = data.get("fn_fingerprint")
+        now = shipping.fingerprint(self._fn)
+        if recorded is None and not replace:
+            return data  # sown before fingerprints (or without a function): nothing to compare
+        if recorded == now:
+            return data
+        old_name = data.get("fn_qualname") or data.get("fn_name")
+        new_name = shipping.qualname(self._fn)
+        if not replace:
+            raise FunctionMismatchError(
+                f"the crop {self.name!r} was sown with the function {old_name} (fingerprint "
+                f"{str(recorded)[:8]}), not {new_name} (fingerprint {now[:8]}): its results "
+                "would mix the two. Grow with crop.grow(..., replace_fn=True) to replace the "
+                "saved function (done batches keep their results), or delete the crop and sow "
+                "it again with the new one."
+            )
+        total = data["plan"]["num_batches"]
+        running = storage.record_locks(self.layout.running_locks).locked_in(1, total + 1)
+        if running:
+            raise FunctionMismatchError(
+                f"cannot replace the function of crop {self.name!r} while batches "
+                f"{sorted(running)[:10]} are running with the old one; wait for them (or "
+                "cancel them), then grow again with replace_fn=True."
+            )
+        if self.save_fn:
+            fixed = {
+                **{k: manifest.decode(v) for k, v in data["constants"].items()},
+                **(self.runner.resources if self.runner is not None else {}),
+            }
+            storage.write_bytes(self.layout.function, shipping.dumps_function(self._fn, fixed))
+        data = {**data, "fn_qualname": new_name, "fn_fingerprint": now}
+        data.pop(manifest.CHECKSUM_KEY, None)
+        manifest.write(self.layout, data)
+        return self._manifest()
+
     def render(
         self, scheduler: str | None = None, batch_ids: Sequence[int] | None = None, **options: Any
     ) -> str:
         """The array-job script :meth:`grow` would submit (its first chunk), without submitting.
 
-        Takes the same options as :meth:`grow` with ``scheduler``; nothing is written.
+        Takes the same options as :meth:`grow` with ``scheduler``. The scripts and the map
+        files they refer to are written to a new ``jobs/<id>/`` folder, so a script can be
+        submitted by hand: its header comment holds the command (``cd <logs> && sbatch ...``).
         """
+        return str(self._render_plan(scheduler, batch_ids, **options).texts[0])
+
+    def _render_plan(
+        self, scheduler: str | None, batch_ids: Sequence[int] | None, **options: Any
+    ) -> Any:
         from . import cluster
 
         total = self._manifest()["plan"]["num_batches"]
@@ -522,8 +580,7 @@ class Crop:
             if batch_ids is not None
             else growing.missing_batches(self.layout, total)
         )
-        plan = cluster.plan(self.layout, batches, scheduler=scheduler, write=False, **options)
-        return plan.texts[0]
+        return cluster.plan(self.layout, batches, scheduler=scheduler, **options)
 
     gen_cluster_script = render  # xyzpy's name
 

@@ -90,6 +90,10 @@ class CropMismatchError(XyzfarmError, ValueError):
     """Sowing a different case list (or batch plan) under the name of an existing crop."""
 
 
+class FunctionMismatchError(CropMismatchError):
+    """Growing a crop with a function other than the one it was sown with."""
+
+
 class CropIncompleteError(XyzfarmError, RuntimeError):
     """Reaping a crop whose batches are not all grown (without ``allow_incomplete``)."""
 

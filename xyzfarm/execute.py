@@ -15,8 +15,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import gc
+import hashlib
 import itertools
 import keyword
+import linecache
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -75,7 +77,11 @@ def make_caller(
     namespace: dict[str, Any] = {"_fn": fn, "_other": other}
     namespace.update({f"_c{i}": fixed[n] for i, n in enumerate(plain)})
     src = f"def _call({params}):\n    return _fn({', '.join(kwargs)})\n"
-    exec(compile(src, "<xyzfarm trampoline>", "exec"), namespace)  # noqa: S102 - names are checked identifiers
+    # the source goes into linecache, so a traceback shows the call line between the
+    # worker's frame and the user's file and line
+    filename = f"<xyzfarm trampoline {hashlib.sha256(src.encode()).hexdigest()[:8]}>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    exec(compile(src, filename, "exec"), namespace)  # noqa: S102 - names are checked identifiers
     call: Callable[..., Any] = namespace["_call"]
     return call
 

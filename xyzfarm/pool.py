@@ -228,11 +228,23 @@ class _Worker:
 
 
 def child_pythonpath() -> str:
-    """``PYTHONPATH`` for child interpreters (pool workers, array tasks): they must import
-    what this process imports, the user's modules and this xyzfarm included."""
+    """``PYTHONPATH`` for child interpreters (pool workers, array tasks): the session's own
+    entries only, so they import the user's modules and this xyzfarm as this process does.
+
+    That is the working directory first, then every ``sys.path`` entry outside the
+    interpreter's installation (an editable checkout, a folder the user added), and this
+    xyzfarm's folder when it is not installed. Never the standard library or site-packages:
+    another interpreter (``python=`` resource, a ``module load``) brings its own, and a
+    leaked one of another version breaks it ("SRE module mismatch").
+    """
+    from .shipping import is_installed
+
     here = str(Path(__file__).resolve().parent.parent)
-    entries = [here, *[p for p in sys.path if p]]
-    return os.pathsep.join(dict.fromkeys(entries))
+    entries = [os.getcwd(), *[p if p else os.getcwd() for p in sys.path]]
+    if not is_installed(here):
+        entries.insert(1, here)
+    own = [p for p in entries if not is_installed(p) and os.path.isdir(p)]
+    return os.pathsep.join(dict.fromkeys(own))
 
 
 class WorkerPool:

@@ -38,6 +38,7 @@ PROVENANCE = (
     "xyz_attempt",
     "xyz_restarts",
     "xyz_version",
+    "xyz_fn",
     "xyz_start",
     "xyz_seconds",
 )
@@ -297,11 +298,14 @@ def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndar
     start *= 1e9
     columns = {"xyz_start": start.astype("datetime64[ns]"), "xyz_seconds": seconds}
     del start
-    # the worker's context: host, job, task, attempt, restarts, version
+    # the worker's context: host, job, task, attempt, restarts, version, function
+    # fingerprint (absent from records of earlier releases: "")
     for k, name in enumerate(
         ("xyz_host", "xyz_job", "xyz_task", "xyz_attempt", "xyz_restarts", "xyz_version")
     ):
         columns[name] = np.repeat(np.array([seg[3 + k] for seg in harvest.prov]), counts)
+    fn_prints = [str(seg[9]) if len(seg) > 9 else "" for seg in harvest.prov]
+    columns["xyz_fn"] = np.repeat(np.array(fn_prints, dtype=str), counts)
     return index, columns
 
 

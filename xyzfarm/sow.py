@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import manifest, records, storage
+from . import manifest, records, shipping, storage
 from .arguments import check_arguments
 from .assemble import Schema
 from .combos import Case, check_cases, check_combos, iter_combos, num_combos, product_with_cases
@@ -183,8 +183,9 @@ def sow(
         shutil.rmtree(layout.root)  # an interrupted sow: start it again
     layout.make_folders()
     if fn is not None and save_fn:
+        # local code (__main__, the user's modules) travels by value: see xyzfarm.shipping
         storage.write_bytes(
-            layout.function, storage.dumps({"fn": fn, "fixed": {**constants, **resources}})
+            layout.function, shipping.dumps_function(fn, {**constants, **resources})
         )
 
     def batch_records() -> Any:
@@ -211,6 +212,9 @@ def sow(
         "name": layout.name,
         "fn_name": getattr(fn, "__name__", None),
         "has_function": bool(fn is not None and save_fn),
+        # one function per crop: growing with another one is refused (see Crop.grow)
+        "fn_qualname": None if fn is None else shipping.qualname(fn),
+        "fn_fingerprint": None if fn is None else shipping.fingerprint(fn),
         "fingerprint": print_id,
         "plan": plan,
         "kind": kind,

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import manifest, records, storage
+from . import manifest, records, shipping, storage
 from .execute import make_caller
 from .layout import CropLayout
 from .results import ResultIndex, ResultWriter
@@ -56,14 +56,16 @@ class Bundle:
         data = manifest.read(layout)
         self.arg_names: tuple[str, ...] = tuple(data["arg_names"])
         self.plan: dict[str, Any] = data["plan"]
+        # growing refuses a function other than the crop's, so the manifest's fingerprint is
+        # the one of the code that runs here ("" for crops sown before fingerprints)
+        self.fn_fingerprint: str = data.get("fn_fingerprint") or ""
         if fn is None:
             if not layout.function.is_file():
                 raise FileNotFoundError(
                     f"the crop {layout.name!r} has no saved function ({layout.function}); "
                     "grow it from the process that has the function (crop.grow(...))."
                 )
-            saved = storage.loads(layout.function.read_bytes())
-            fn, fixed = saved["fn"], saved["fixed"]
+            fn, fixed = shipping.loads_function(layout.function.read_bytes())
         self.fn = fn
         self.call = make_caller(fn, self.arg_names, fixed or {})
         self.cases = records.IndexedReader(layout.cases, layout.cases_index)
@@ -188,7 +190,7 @@ def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
     attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
     from . import __version__
 
-    return (socket.gethostname(), job, task, attempt, restarts, __version__)
+    return (socket.gethostname(), job, task, attempt, restarts, __version__, bundle.fn_fingerprint)
 
 
 def _grow_rows(

@@ -19,14 +19,17 @@
 
 # xyzfarm array task for the crop sweep: it grows the batches that the map file gives
 # to this task's array index. Rendered from templates/slurm.sh.j2: change the template
-# (or your own copy in a template folder), not this file.
+# (or your own copy in a template folder), not this file. To submit it by hand:
+#   cd /scratch/my project/.xyz-sweep/logs && sbatch chunk-0.sh
 set -eu
 # requeued tasks (preemption, node failure) resume from their checkpoints
 echo "xyzfarm: job ${SLURM_ARRAY_JOB_ID:-?} task ${SLURM_ARRAY_TASK_ID:-?} on $(hostname), restart ${SLURM_RESTART_COUNT:-0}"
 module load python/3.11
 source ~/venvs/sim/bin/activate
 
-export PYTHONPATH=/opt/site
+# the session's working directory and its own path entries, before what setup exported
+cd '/home/me/my notebooks' || { echo "xyzfarm: the working directory of the session that submitted this task, "'/home/me/my notebooks'", is gone: restore it, or grow again from an existing folder." >&2; exit 2; }
+export PYTHONPATH=/opt/site"${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 export XYZFARM_MAX_REQUEUES=1
 export OMP_NUM_THREADS=2

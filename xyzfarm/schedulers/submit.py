@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 import time
 import uuid
@@ -53,6 +54,17 @@ class Plan:
         self.resources = resources
 
 
+def submit_command(p_scheduler: ModuleType, script: Path, output_dir: Path) -> str:
+    """The shell command that submits ``script`` by hand as :func:`submit` would."""
+    argv = p_scheduler.submit_argv(str(script))
+    return f"cd {shlex.quote(str(output_dir))} && {shlex.join(argv)}"
+
+
+def output_dir_of(layout: CropLayout, res: Resources) -> Path:
+    """Where the scheduler writes task output: jobs are submitted from this folder."""
+    return Path(res.output_dir or layout.folder("logs"))
+
+
 def script_context(
     layout: CropLayout,
     scheduler: ModuleType,
@@ -60,9 +72,17 @@ def script_context(
     map_file: str,
     res: Resources,
     workers_per_task: int,
+    script: str | None = None,
 ) -> dict[str, Any]:
-    """Everything a template may use."""
+    """Everything a template may use.
+
+    The environment contract: the task runs the ``setup`` lines, then ``python`` (the
+    ``python`` resource, by default this interpreter) in this session's working directory,
+    with only this session's own path entries put before whatever ``setup`` exported (see
+    :func:`xyzfarm.pool.child_pythonpath`).
+    """
     cpus = res.cpus_per_task or workers_per_task * res.threads_per_worker
+    script = script or str(Path(map_file).with_suffix("").with_suffix(".sh"))
     return {
         "scheduler": scheduler.NAME,
         "directives": scheduler.directives(res, chunk, cpus=cpus),
@@ -71,6 +91,11 @@ def script_context(
         "map_file": map_file,
         "python": res.python or sys.executable,
         "pythonpath": child_pythonpath(),
+        "workdir": os.getcwd(),
+        # shown in a comment line: a line break in a path must not end the comment
+        "submit_command": submit_command(
+            scheduler, Path(script), output_dir_of(layout, res)
+        ).replace("\n", "\\n"),
         "index_var": scheduler.INDEX_VAR,
         "first_index": scheduler.FIRST_INDEX,
         "workers_per_task": workers_per_task,
@@ -112,10 +137,14 @@ def plan(
         script = job_dir / f"chunk-{k}.sh"
         text = render(
             scheduler.TEMPLATE,
-            script_context(layout, scheduler, chunk, str(map_file), res, workers_per_task),
+            script_context(
+                layout, scheduler, chunk, str(map_file), res, workers_per_task, str(script)
+            ),
             template_dirs,
         )
         if write:
+            # a rendered script may be submitted by hand: what it refers to must exist
+            output_dir_of(layout, res).mkdir(parents=True, exist_ok=True)
             storage.write_bytes(map_file, json.dumps({"tasks": chunk.task_map()}).encode())
             storage.write_bytes(script, text.encode(), mode=0o777)  # executable, umask applies
         scripts.append(script)
@@ -134,7 +163,7 @@ def submit(p: Plan) -> ClusterJob:
     job_ids = []
     # submitted from the output folder: the scheduler writes task output there, and no path
     # (which may hold spaces) has to appear in a directive
-    output_dir = Path(p.resources.output_dir or p.layout.folder("logs"))
+    output_dir = output_dir_of(p.layout, p.resources)
     output_dir.mkdir(parents=True, exist_ok=True)
     for script in p.scripts:
         out = shell.run(p.scheduler.submit_argv(str(script)), cwd=output_dir)
