@@ -31,7 +31,7 @@ import psutil
 
 from .errors import CropLoadError, FunctionLoadError, InvalidInputError, WorkerStartError
 from .layout import CropLayout
-from .worker import FAILED, record_failure
+from .worker import FAILED, START_FAILURES, record_failure
 
 #: environment variables that cap the threads of common numerical libraries
 THREAD_VARS = (
@@ -562,8 +562,10 @@ class WorkerPool:
         """Record ``error`` for every batch left (waiting or in flight), and raise it typed."""
         left = pending + [w.batch for w in self.workers if w.batch is not None]
         pending.clear()
+        # a load failure would repeat anywhere (retries skip it); a crash at start may not
+        start = error.get("error_type") in START_FAILURES
         for batch in left:
-            record_failure(self.layout, batch, {**error, "case": None, "start": True})
+            record_failure(self.layout, batch, {**error, "case": None, "start": start})
         for batch in left:
             on_result(batch, FAILED)
         kind = {"FunctionLoadError": FunctionLoadError, "CropLoadError": CropLoadError}.get(
