@@ -357,3 +357,81 @@ def test_an_old_record_whose_batch_id_was_flipped_is_refused_at_reap_then_grown_
     assert (state.done, state.damaged_ids) == (11, (7,))
     crop.grow_missing(verbosity=0)
     reaped_equals_run_combos(runner, crop)
+
+
+# -- a crop that cannot start growing fails fast, typed, naming the file ------------------------
+
+
+def damage_input(crop, damage):
+    layout = crop.layout
+    if damage == "truncated function.pkl":
+        data = layout.function.read_bytes()
+        layout.function.write_bytes(data[: len(data) // 2])
+    elif damage == "empty function.pkl":
+        layout.function.write_bytes(b"")
+    elif damage == "missing cases.bin":
+        layout.cases.unlink()
+    else:
+        layout.cases_index.unlink()
+    return damage.split()[-1]
+
+
+DAMAGED_INPUTS = [
+    "truncated function.pkl",
+    "empty function.pkl",
+    "missing cases.bin",
+    "missing cases.idx",
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGED_INPUTS)
+@pytest.mark.parametrize("how", ["pool", "executor"])
+def test_growing_with_workers_from_a_damaged_crop_gives_a_typed_error_naming_the_file_in_seconds(
+    damage, how
+):
+    from xyzfarm.errors import CropLoadError, FunctionLoadError
+    from xyzfarm.state import last_error
+
+    make_crop(name="broken")
+    crop = xyz.Crop(name="broken")  # found by name: its function comes from function.pkl
+    filename = damage_input(crop, damage)
+    began = time.monotonic()
+    options = {"num_threads": 1} if how == "pool" else {}
+    with pytest.raises((FunctionLoadError, CropLoadError), match=filename.replace(".", r"\.")):
+        crop.grow(num_workers=2, verbosity=0, **options)
+    assert time.monotonic() - began < 10
+    assert crop.status().failed == 4  # each batch says why
+    assert last_error(crop.layout, 1).startswith(
+        "FunctionLoadError" if "function" in damage else "CropLoadError"
+    )
+
+
+@pytest.mark.parametrize("damage", DAMAGED_INPUTS)
+def test_the_cli_grow_of_a_damaged_crop_exits_in_seconds_naming_the_file(
+    damage, python, python_env
+):
+    make_crop(name="broken")
+    filename = damage_input(xyz.Crop(name="broken"), damage)
+    # the function (square, in this module) must be importable for the damage to be the cause
+    here = os.path.dirname(__file__)
+    python_env = {**python_env, "PYTHONPATH": python_env["PYTHONPATH"] + os.pathsep + here}
+    began = time.monotonic()
+    out = subprocess.run(
+        [python, "-m", "xyzfarm", "grow", "broken", "--workers", "2", "--quiet"],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - began < 10
+    assert out.returncode != 0
+    assert out.stderr.startswith("xyzfarm: error: ") and filename in out.stderr
+    assert out.stderr.count("Traceback") == 0
+    status = subprocess.run(
+        [python, "-m", "xyzfarm", "status", "--name", "broken"],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "LoadError" in status and filename in status

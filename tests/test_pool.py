@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections import defaultdict
 
 import pytest
@@ -138,6 +140,8 @@ def test_a_batch_writing_megabytes_to_stderr_neither_deadlocks_nor_is_lost(user_
 
 DIE = """
 import os
+import subprocess
+import sys
 def die_on_3(x):
     if x == 3:
         os._exit(9)
@@ -203,3 +207,165 @@ def test_limits_need_worker_processes():
     crop.sow_combos({"x": [1]})
     with pytest.raises(InvalidInputError, match="batch_timeout_s"):
         crop.grow(subprocess=False, batch_timeout_s=1)
+
+
+# -- bounded restarts: a worker that cannot start stops the pool, saying why --------------------
+
+CRASH_ON_LOAD = """
+import os, sys
+if os.environ.get("CRASH_ON_LOAD"):
+    sys.stderr.write("boom: this node has no licence for the solver\\n")
+    sys.stderr.flush()
+    os._exit(7)
+"""
+
+
+def test_workers_that_keep_dying_before_they_are_ready_stop_the_pool_with_their_stderr(
+    user_module, monkeypatch, capfd
+):
+    import time
+
+    from xyzfarm.errors import WorkerStartError
+    from xyzfarm.pool import MAX_START_FAILURES, WorkerPool
+
+    # a site module of the session's path that kills every fresh interpreter (as a missing
+    # licence or a broken environment would) once the variable is set: only the workers crash
+    # (the function itself travels by value, so its own module is never imported there)
+    user_module("sitecustomize", CRASH_ON_LOAD)
+    user_module("crashmod", "def f(x):\n    return x\n")
+    import crashmod
+
+    crop = xyz.Crop(fn=crashmod.f, name="crash")
+    crop.sow_combos({"x": range(6)}, batchsize=2)
+    monkeypatch.setenv("CRASH_ON_LOAD", "1")
+    began = time.monotonic()
+    with pytest.raises(WorkerStartError, match="boom: this node has no licence") as caught:
+        crop.grow(num_workers=2, num_threads=1, verbosity=0)
+    assert time.monotonic() - began < 10
+    assert f"{MAX_START_FAILURES} pool worker(s) died" in str(caught.value)
+    assert "exit status 7" in str(caught.value)
+    assert "boom" in capfd.readouterr().err  # the user still sees what the workers said
+    for batch in (1, 2, 3):
+        attempt = json.loads(crop.layout.failed(batch).read_text())["attempts"][-1]
+        assert attempt["error_type"] == "WorkerStartError" and "boom" in attempt["message"]
+    # a pool started again stops again
+    with WorkerPool(crop.layout, [Slot()]) as pool, pytest.raises(WorkerStartError):
+        pool.run([1], lambda batch, status: None)
+    assert pool.start_failures == MAX_START_FAILURES
+
+
+def test_a_worker_whose_preflight_fails_stops_the_pool_at_once_with_its_reason():
+    from xyzfarm.errors import FunctionLoadError
+    from xyzfarm.pool import WorkerPool
+
+    crop = xyz.Crop(fn=lambda x: x, name="nofn")
+    crop.sow_combos({"x": range(4)}, batchsize=2)
+    crop.layout.function.write_bytes(b"\x80\x05garbage")
+    seen = {}
+    with (
+        WorkerPool(crop.layout, [Slot(), Slot()]) as pool,
+        pytest.raises(FunctionLoadError, match=r"function\.pkl is damaged"),
+    ):
+        pool.run([1, 2], seen.__setitem__)
+    assert seen == {1: "failed", 2: "failed"} and pool.start_failures == 0
+
+
+# -- process groups: what a case starts dies with its worker, and with the grower ---------------
+
+SPAWN = """
+import os, subprocess, time
+def spawn(x, hang):
+    child = subprocess.Popen(["sleep", "1000"])
+    with open(os.path.join(os.environ["PID_DIR"], f"{os.getpid()}-{child.pid}"), "w"):
+        pass
+    if hang:
+        time.sleep(1000)
+    return x
+"""
+
+
+def recorded_pids(folder, count, timeout_s=30.0):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while len(names := os.listdir(folder)) < count:
+        assert time.monotonic() < deadline, f"only {names} started"
+        time.sleep(0.05)
+    return [int(p) for name in names for p in name.split("-")]
+
+
+def alive(pids):
+    import psutil
+
+    def running(pid):
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    return [pid for pid in pids if running(pid)]
+
+
+def gone_within(pids, seconds):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive(pids)
+
+
+@pytest.fixture
+def spawner(user_module, tmp_path, monkeypatch):
+    user_module("spawnmod", SPAWN)
+    import spawnmod
+
+    (tmp_path / "pids").mkdir()
+    monkeypatch.setenv("PID_DIR", str(tmp_path / "pids"))
+    return spawnmod
+
+
+def test_a_child_left_running_by_a_finished_case_dies_when_the_pool_closes(spawner, tmp_path):
+    crop = xyz.Crop(fn=spawner.spawn, name="leave")
+    crop.sow_combos({"x": range(2)}, constants={"hang": False}, batchsize=1)
+    crop.grow(num_workers=1, num_threads=1, verbosity=0)
+    assert crop.status().done == 2
+    pids = recorded_pids(tmp_path / "pids", 2)
+    assert gone_within(pids, 5) == []
+
+
+def test_a_batch_killed_at_its_timeout_takes_the_processes_its_case_started(spawner, tmp_path):
+    crop = xyz.Crop(fn=spawner.spawn, name="hangs")
+    crop.sow_combos({"x": [1]}, constants={"hang": True})
+    state = crop.grow(num_workers=1, batch_timeout_s=1.0, verbosity=0)
+    assert state.failed == 1
+    assert gone_within(recorded_pids(tmp_path / "pids", 1), 5) == []
+
+
+GROWER = """
+import sys, xyzfarm as xyz, spawnmod
+crop = xyz.Crop(fn=spawnmod.spawn, name="killed")
+crop.sow_combos({"x": range(4)}, constants={"hang": True}, batchsize=1)
+crop.grow(num_workers=2, num_threads=1, verbosity=0)
+"""
+
+
+@pytest.mark.skipif(len(CORES) < 2, reason="two pinned workers need two cores")
+def test_kill_9_of_the_grower_leaves_no_worker_and_no_process_a_case_started(
+    spawner, tmp_path, python_env
+):
+    env = {**python_env, "PYTHONPATH": f"{python_env['PYTHONPATH']}:{tmp_path / 'usercode'}"}
+    grower = subprocess.Popen([sys.executable, "-c", GROWER], env=env)
+    pids: list[int] = []
+    try:
+        pids = recorded_pids(tmp_path / "pids", 2)  # two workers, each with its `sleep`
+        assert len(alive(pids)) == 4
+        grower.kill()
+        grower.wait()
+        assert gone_within(pids, 5) == []
+    finally:
+        if grower.poll() is None:
+            grower.kill()
+        grower.wait()
+        for pid in alive(pids):  # only if the test failed: never leave them behind
+            os.kill(pid, 9)

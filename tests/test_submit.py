@@ -467,3 +467,77 @@ def test_a_rendered_script_submitted_by_hand_grows_the_crop(runner, tmp_path):
     xr.testing.assert_identical(
         without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
     )
+
+
+# =================================================================================================
+# issue 12, pre-flight: a task that cannot load the function ends within seconds and says why
+# =================================================================================================
+
+PREFLIGHT_SCHEDULERS = ["slurm", "sge"]
+
+
+def _function_of_a_module_that_is_then_deleted(layout, folder) -> None:
+    """Make function.pkl refer by name to a module that existed only at submit time: what a
+    node sees when it cannot import the session's module, whatever shipping rule applies."""
+    import importlib
+    import pickle
+    import shutil
+    import sys
+
+    from xyzfarm import storage
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "submitonly.py").write_text("def f(n, beta):\n    return n, [n, n, n]\n")
+    sys.path.insert(0, str(folder))
+    try:
+        payload = pickle.dumps({"fn": importlib.import_module("submitonly").f, "fixed": {}})
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("submitonly", None)
+    shutil.rmtree(folder)
+    storage.write_bytes(layout.function, payload)
+
+
+@pytest.mark.parametrize("scheduler", PREFLIGHT_SCHEDULERS)
+def test_tasks_that_cannot_load_the_function_end_in_seconds_and_status_names_the_reason(
+    scheduler, request, user_module, tmp_path, capsys
+):
+    request.getfixturevalue(scheduler)  # skips without that cluster
+    user_module("preflightmodel", MODEL)
+    import preflightmodel
+
+    runner = xyz.Runner(
+        preflightmodel.model, ["e", "g"], var_dims={"g": ["k"]}, var_coords={"k": range(3)}
+    )
+    crop = runner.Crop(name=f"noload{scheduler}", batchsize=2)
+    crop.sow_combos(COMBOS)  # 6 batches: 3 tasks of 2 workers
+    _function_of_a_module_that_is_then_deleted(crop.layout, tmp_path / "session")
+    began = time.monotonic()
+    job = crop.grow(scheduler=scheduler, workers_per_task=2, walltime="0:10:0")
+    try:
+        left = job.wait(timeout_s=120, poll_interval_s=0.5)
+        waited_s = time.monotonic() - began
+        assert sorted(left) == list(range(1, 7)) and waited_s < 60
+        deadline = time.monotonic() + 60
+        while job.scheduler_states(min_interval_s=0.5) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        ended_s = time.monotonic() - began
+        assert not job.scheduler_states(min_interval_s=0.0), "tasks still queued or running"
+        with capsys.disabled():
+            print(f"\n{scheduler}: wait() returned in {waited_s:.1f} s, none left {ended_s:.1f} s")
+        assert ended_s < 60
+        state = crop.status()
+        assert (state.failed, state.running, state.done) == (6, 0, 0)
+        reasons = job.failures()
+        assert sorted(reasons) == list(range(1, 7))
+        reason = "FunctionLoadError: No module named 'submitonly'"
+        assert all(r.startswith(reason) for r in reasons.values())
+        from xyzfarm.cli import main
+
+        main(["status", "--name", crop.name])
+        assert "FunctionLoadError: No module named 'submitonly'" in capsys.readouterr().out
+        with pytest.warns(UserWarning, match="not retried"):
+            assert sorted(job.wait(retries=1, poll_interval_s=0.5)) == list(range(1, 7))
+        assert len(job.job_ids) == 1  # resubmitting unchanged would fail the same way
+    finally:
+        job.cancel()

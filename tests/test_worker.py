@@ -239,3 +239,115 @@ def test_a_checkpoint_written_by_the_previous_release_is_resumed():
     layout.partial(1).write_bytes(old)
     assert grow_batch(Bundle(layout, fn, {}), 1) == DONE
     assert calls == [1, 2] and result_of(layout, 1)["outputs"] == [0, 1, 2]
+
+
+# -- pre-flight: a task that cannot start fails fast and says why -------------------------------
+
+
+def save_function_of_a_module_that_is_then_deleted(layout, folder):
+    """function.pkl refers by name to a module that exists only while it is written: as a
+    session's module would look from a node that cannot import it."""
+    import importlib
+    import pickle
+    import shutil
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "gonemod.py").write_text("def f(x):\n    return x\n")
+    sys.path.insert(0, str(folder))
+    try:
+        gonemod = importlib.import_module("gonemod")
+        payload = pickle.dumps({"fn": gonemod.f, "fixed": {}})  # by reference, always
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("gonemod", None)
+    (folder / "gonemod.py").unlink()
+    shutil.rmtree(folder / "__pycache__", ignore_errors=True)
+    storage.write_bytes(layout.function, payload)
+
+
+def write_map(tmp_path, tasks):
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps({"tasks": {str(k): v for k, v in tasks.items()}}))
+    return path
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_task_whose_function_cannot_load_records_why_for_each_batch_and_exits_in_seconds(
+    python, python_env, tmp_path, workers
+):
+    import time
+
+    from xyzfarm.worker import START_FAILED_EXIT
+
+    layout = sown(lambda x: x, {"x": range(6)}, batchsize=2)
+    save_function_of_a_module_that_is_then_deleted(layout, tmp_path / "session")
+    map_file = write_map(tmp_path, {0: [1, 2, 3]})
+    began = time.monotonic()
+    out = subprocess.run(
+        [
+            *(python, "-m", "xyzfarm.worker", "task", str(layout.root)),
+            *("--map", str(map_file), "--task", "0", "--workers", str(workers)),
+        ],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - began < 10
+    assert out.returncode == START_FAILED_EXIT
+    assert "No module named 'gonemod'" in out.stderr and out.stderr.count("Traceback") == 0
+    for batch in (1, 2, 3):
+        (attempt,) = json.loads(layout.failed(batch).read_text())["attempts"]
+        assert attempt["error_type"] == "FunctionLoadError" and attempt["start"]
+        assert attempt["message"].startswith("No module named 'gonemod' - the function's module")
+        assert "PYTHONPATH" in attempt["message"]  # what to do
+    assert not layout.failed(4).exists()
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "missing"])
+def test_a_damaged_function_file_is_a_function_load_error_naming_the_file(damage):
+    from xyzfarm.errors import FunctionLoadError
+
+    layout = sown(lambda x: x, {"x": range(2)})
+    data = layout.function.read_bytes()
+    if damage == "missing":
+        layout.function.unlink()
+    else:
+        layout.function.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    with pytest.raises(FunctionLoadError, match=r"function\.pkl") as caught:
+        Bundle(layout)
+    assert isinstance(caught.value, ImportError)  # what code written for xyzpy catches
+
+
+@pytest.mark.parametrize("name", ["cases", "cases_index"])
+def test_missing_cases_are_a_crop_load_error_naming_the_file(name):
+    from xyzfarm.errors import CropLoadError
+
+    layout = sown(lambda x: x, {"x": range(2)})
+    getattr(layout, name).unlink()
+    with pytest.raises(CropLoadError, match=getattr(layout, name).name):
+        Bundle(layout)
+
+
+def test_a_serving_worker_whose_preflight_fails_answers_why_and_exits(python, python_env):
+    import os
+
+    from xyzfarm.worker import START_FAILED_EXIT
+
+    layout = sown(lambda x: x, {"x": range(2)})
+    layout.function.write_bytes(b"")
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.run(
+        [python, "-m", "xyzfarm.worker", "serve", str(layout.root), "--reply-fd", str(write_fd)],
+        env=python_env,
+        pass_fds=(write_fd,),
+        capture_output=True,
+        timeout=60,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as reply:
+        (line,) = reply.read().splitlines()
+    assert proc.returncode == START_FAILED_EXIT
+    error = json.loads(line)["start_error"]
+    assert error["error_type"] == "FunctionLoadError" and "is empty" in error["message"]

@@ -327,6 +327,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     )
     if args.wait or args.retries:
         left = job.remaining()
+        # why they failed, in the terms the tasks recorded (e.g. a function that cannot load)
+        for batch, reason in sorted(job.failures().items())[:5]:
+            print(f"{crop.name}: batch {batch}: {reason}", file=sys.stderr)
         return 0 if not left else INCOMPLETE
     return 0
 

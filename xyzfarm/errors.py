@@ -100,3 +100,22 @@ class CropIncompleteError(XyzfarmError, RuntimeError):
 
 class BatchFailedError(XyzfarmError, RuntimeError):
     """A batch failed while growing and ``raise_errors`` asked to stop."""
+
+
+# -- starting work: a task or worker that cannot begin ------------------------------------------
+
+
+class FunctionLoadError(XyzfarmError, ImportError):
+    """The crop's saved function cannot be loaded where the batches are grown.
+
+    Its module is not importable there, or ``function.pkl`` is missing, empty or damaged.
+    Growing again unchanged would fail the same way, so ``retries`` never resubmits it.
+    """
+
+
+class CropLoadError(DataFileError):
+    """A task's inputs (its cases, their index, the manifest) cannot be read where it runs."""
+
+
+class WorkerStartError(XyzfarmError, RuntimeError):
+    """Pool workers kept dying before they were ready; the pool stopped instead of looping."""

@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import storage
-from .errors import BatchFailedError, InvalidInputError
+from .errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
 from .layout import CropLayout
 from .pool import Slot, WorkerPool, plan_slots
 from .results import ResultIndex
 from .state import last_error
-from .worker import FAILED, Bundle, grow_batch
+from .worker import FAILED, Bundle, grow_batch, record_start_failure
 
 __all__ = ["FAILED", "grow", "missing_batches"]
 
@@ -40,6 +40,27 @@ def _grow_in_executor(root: str, batch: int, payload: bytes | None, log: bool) -
         fn, fixed = (None, None) if payload is None else storage.loads(payload)
         bundle = _bundles[key] = Bundle(CropLayout.from_root(root), fn, fixed)
     return grow_batch(bundle, batch, log=log)
+
+
+def preflight(
+    layout: CropLayout,
+    batches: Sequence[int],
+    fn: Callable[..., Any] | None,
+    fixed: dict[str, Any] | None,
+) -> Bundle:
+    """Load the function and the crop's inputs once, before any batch is handed out.
+
+    Raises
+    ------
+    FunctionLoadError, CropLoadError
+        Naming the file and what to do, after recording the reason as the failure of each of
+        ``batches`` (so ``status`` says it too).
+    """
+    try:
+        return Bundle(layout, fn, fixed)
+    except (FunctionLoadError, CropLoadError) as exc:
+        record_start_failure(layout, list(batches), exc)
+        raise
 
 
 class _Progress:
@@ -117,15 +138,18 @@ def grow(
                     f"subprocess workers load the function from {layout.function}, which the "
                     "crop does not have; sow with save_fn=True."
                 )
+            # workers load the saved function, not this process's: check that one
+            preflight(layout, batches, None, None).close()
             slots: list[Slot] = plan_slots(num_workers, num_threads, gpus, affinities)
             with WorkerPool(
                 layout, slots, log=log, batch_timeout_s=batch_timeout_s, max_mem_gb=max_mem_gb
             ) as pool:
                 pool.run(batches, note)
         elif executor is not None or (num_workers or 1) > 1:
+            preflight(layout, batches, fn, fixed).close()
             _grow_with_executor(layout, batches, fn, fixed, executor, num_workers, log, note)
         else:
-            bundle = Bundle(layout, fn, fixed)
+            bundle = preflight(layout, batches, fn, fixed)
             try:
                 for batch in batches:
                     note(batch, grow_batch(bundle, batch))

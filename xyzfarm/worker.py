@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import manifest, records, shipping, storage
+from .errors import CropLoadError, DataFileError, FunctionLoadError
 from .execute import make_caller
 from .layout import CropLayout
 from .results import ResultIndex, ResultWriter
@@ -39,12 +40,28 @@ from .results import ResultIndex, ResultWriter
 DONE, FAILED, BUSY, ALREADY = "done", "failed", "busy", "already"
 #: longest stretch of finished cases a kill -9 may lose (cases are flushed at least this often)
 CHECKPOINT_INTERVAL_S = 0.02
+#: exit status of a task or worker that could not start (not 99 or 100: Grid Engine reads
+#: those as "requeue" and "error state", and the task would be held or run again unchanged)
+START_FAILED_EXIT = 3
+#: failures that growing again unchanged would repeat: retries never resubmit them
+START_FAILURES = frozenset({"FunctionLoadError", "CropLoadError"})
 #: how stale a grower's view of other growers' results may be when it claims a batch
 REFRESH_MAX_AGE_S = 0.05
 
 
 class Bundle:
-    """What a grower needs, loaded once per process: function, case names, open crop files."""
+    """What a grower needs, loaded once per process: function, case names, open crop files.
+
+    Building one is the pre-flight check of every entry point: it loads the function and
+    opens the task's inputs, so a task that cannot grow anything says why before it starts.
+
+    Raises
+    ------
+    FunctionLoadError
+        If the saved function is missing, empty, damaged, or its module is not importable.
+    CropLoadError
+        If the cases or their index are missing or damaged.
+    """
 
     def __init__(
         self,
@@ -60,18 +77,20 @@ class Bundle:
         # the one of the code that runs here ("" for crops sown before fingerprints)
         self.fn_fingerprint: str = data.get("fn_fingerprint") or ""
         if fn is None:
-            if not layout.function.is_file():
-                raise FileNotFoundError(
-                    f"the crop {layout.name!r} has no saved function ({layout.function}); "
-                    "grow it from the process that has the function (crop.grow(...))."
-                )
-            fn, fixed = shipping.loads_function(layout.function.read_bytes())
+            fn, fixed = load_function(layout)
         self.fn = fn
         self.call = make_caller(fn, self.arg_names, fixed or {})
-        self.cases = records.IndexedReader(layout.cases, layout.cases_index)
-        # lazy: a task checks the records of the batches it is asked to grow, without reading
-        # every other task's results; silent: the grower that planned the work reports damage
-        self.index = ResultIndex(layout, report=False, lazy=True).refresh()
+        try:
+            self.cases = records.IndexedReader(layout.cases, layout.cases_index)
+        except DataFileError as exc:
+            raise CropLoadError(str(exc)) from exc
+        try:
+            # lazy: a task checks the records of the batches it is asked to grow, without
+            # reading every other task's results; silent: the planning grower reports damage
+            self.index = ResultIndex(layout, report=False, lazy=True).refresh()
+        except BaseException:
+            self.cases.close()
+            raise
         self.writer = ResultWriter(layout)
         self.locks = storage.record_locks(layout.running_locks)
         self.failed_before = layout.batch_ids_in("failed")
@@ -80,6 +99,77 @@ class Bundle:
     def close(self) -> None:
         self.writer.close()
         self.cases.close()
+
+
+def load_function(layout: CropLayout) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The function and fixed arguments saved in ``function.pkl``.
+
+    Raises
+    ------
+    FunctionLoadError
+        Naming the file and the reason, with what to do: missing, empty or damaged file, or
+        a module that this interpreter cannot import.
+    """
+    path = layout.function
+    where = f"on {socket.gethostname()} with {sys.executable}"
+    if not path.is_file():
+        raise FunctionLoadError(
+            f"the crop {layout.name!r} has no saved function ({path}); grow it from the "
+            "process that has the function (crop.grow(...)), or sow it again with save_fn=True."
+        )
+    redo = (
+        "sow the crop again with its function (save_fn=True), or grow it from the session "
+        "that has the function (crop.grow(...))"
+    )
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise FunctionLoadError(f"{path} cannot be read {where} ({exc}); {redo}.") from exc
+    if not payload:
+        raise FunctionLoadError(f"{path} is empty (0 bytes); {redo}.")
+    try:
+        saved = storage.loads(payload)
+    except ImportError as exc:
+        raise FunctionLoadError(
+            f"{exc} - the function's module cannot be imported {where}, loading {path}; make "
+            "it importable in the task's environment (install it, or add its folder to "
+            "PYTHONPATH in the `setup` resource lines), or define the function so that it "
+            "travels by value, and sow again."
+        ) from exc
+    except Exception as exc:  # truncated or garbled pickle: EOFError, UnpicklingError, ...
+        raise FunctionLoadError(
+            f"{path} is damaged ({len(payload)} bytes): loading it {where} failed with "
+            f"{type(exc).__name__}: {exc}; {redo}."
+        ) from exc
+    if not isinstance(saved, dict) or "fn" not in saved or not callable(saved["fn"]):
+        raise FunctionLoadError(f"{path} holds no function ({type(saved).__name__}); {redo}.")
+    # by-value functions lose their file names in pickling: put them back for tracebacks
+    shipping.restore_file_names(saved["fn"], saved.get("files") or {})
+    return saved["fn"], saved.get("fixed") or {}
+
+
+def record_start_failure(layout: CropLayout, batches: list[int], exc: BaseException) -> list[int]:
+    """Record ``exc`` as a final failure of each of ``batches`` without a result.
+
+    The pre-flight of a task or pool that cannot start: every batch it was given says why, so
+    ``status``, ``ClusterJob.wait`` and the CLI show the reason, not "missing". Returns the
+    batches recorded. Best effort: a crop too damaged to record in is left as it is.
+    """
+    try:
+        index = ResultIndex(layout, report=False, lazy=True).refresh()
+        has: Callable[[int], bool] = index.has
+    except Exception:
+        has = lambda batch: False  # noqa: E731 - results unreadable: record every batch
+    # start: a pre-flight failure, which growing again unchanged would repeat
+    error = {**error_info(exc), "case": None, "final": True, "start": True}
+    recorded = []
+    for batch in batches:
+        if has(batch):
+            continue
+        with contextlib.suppress(OSError):
+            record_failure(layout, batch, error)
+            recorded.append(batch)
+    return recorded
 
 
 def _attempts(layout: CropLayout, batch: int) -> list[dict[str, Any]]:
@@ -96,6 +186,9 @@ def record_failure(layout: CropLayout, batch: int, error: dict[str, Any]) -> Non
     attempts = _attempts(layout, batch)
     error = {
         "attempt": len(attempts) + 1,
+        # final: the process that recorded it will not try this batch again (a pool that
+        # retries a batch after its worker died says final=False)
+        "final": True,
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -306,13 +399,18 @@ def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Ex
 
 def _die_with_parent() -> None:
     # Linux: have the kernel SIGKILL this worker if the process that started it dies, so a
-    # killed grower never leaves orphans growing batches behind its back
+    # killed grower never leaves orphans growing batches behind its back (what the worker's
+    # cases started is killed by the pool's sentinel: see xyzfarm.sentinel)
     with contextlib.suppress(Exception):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    # the pool may have died before the request above was made: then nobody would kill us
+    parent = os.environ.get("XYZFARM_POOL_PID")
+    if parent and parent.isdigit() and os.getppid() != int(parent):
+        os._exit(START_FAILED_EXIT)
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
@@ -322,13 +420,24 @@ def _exit_on_signal(signum: int, frame: Any) -> None:
 
 
 def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int:
-    """Pool worker loop: grow the batch ids read from stdin, answer on ``reply_fd``."""
+    """Pool worker loop: grow the batch ids read from stdin, answer on ``reply_fd``.
+
+    If the pre-flight (loading the function and the crop's inputs) fails, the first and only
+    answer is ``{"start_error": {...}}`` with the reason, and the exit status is
+    :data:`START_FAILED_EXIT`: the pool stops instead of restarting a worker that cannot start.
+    """
     if cpus:
         os.sched_setaffinity(0, cpus)
     for sig in (signal.SIGTERM, signal.SIGUSR1):
         signal.signal(sig, _exit_on_signal)
-    bundle = Bundle(CropLayout.from_root(root))
     reply = os.fdopen(reply_fd, "w", buffering=1)
+    try:
+        bundle = Bundle(CropLayout.from_root(root))
+    except Exception as exc:
+        with contextlib.suppress(BrokenPipeError):
+            reply.write(json.dumps({"start_error": error_info(exc)}) + "\n")
+        print(f"xyzfarm worker: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return START_FAILED_EXIT
     # BrokenPipeError: the pool is gone; nobody to report to, and every result is on disk
     try:
         with contextlib.suppress(BrokenPipeError):
@@ -336,6 +445,15 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
     finally:
         bundle.close()
     return 0
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """What a failure record says about ``exc``: its type, message and traceback."""
+    return {
+        "error_type": type(exc).__qualname__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
 
 
 def _serve_loop(bundle: Bundle, reply: Any, log: bool) -> None:
@@ -406,7 +524,15 @@ def main(argv: list[str] | None = None) -> int:
             if stop.code == 128 + signal.SIGUSR1:
                 _near_time_limit(args.crop, args.map, args.task)
             raise
-    return 0 if FAILED not in grow_batches(args.crop, args.batches, log=args.log) else 1
+    layout = CropLayout.from_root(args.crop)
+    try:
+        bundle = Bundle(layout)
+    except Exception as exc:
+        return cannot_start(layout, args.batches, exc, "xyzfarm.worker grow")
+    try:
+        return 0 if FAILED not in [grow_batch(bundle, b, log=args.log) for b in args.batches] else 1
+    finally:
+        bundle.close()
 
 
 def _near_time_limit(root: str, map_file: str, task: int) -> None:
@@ -456,7 +582,13 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
 
 
 def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
-    """Grow ``batches`` one after the other in this process."""
+    """Grow ``batches`` one after the other in this process.
+
+    Raises
+    ------
+    FunctionLoadError, CropLoadError
+        If the function or the crop's inputs cannot be loaded (nothing is recorded).
+    """
     bundle = Bundle(CropLayout.from_root(root))
     try:
         return [grow_batch(bundle, b, log=log) for b in batches]
@@ -464,30 +596,61 @@ def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
         bundle.close()
 
 
+def cannot_start(layout: CropLayout, batches: list[int], exc: BaseException, who: str) -> int:
+    """A task (or worker command) whose pre-flight failed: record why for each of its
+    batches, say it on stderr (the task log), and return :data:`START_FAILED_EXIT`."""
+    recorded = record_start_failure(layout, batches, exc)
+    print(
+        f"xyzfarm: {who} cannot start: {type(exc).__name__}: {exc}\n"
+        f"xyzfarm: recorded as the failure of batch(es) {recorded}; nothing was grown.",
+        file=sys.stderr,
+    )
+    return START_FAILED_EXIT
+
+
 def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int, log: bool) -> int:
-    """An array task: grow the batches of ``task`` in the map, in a pinned pool if asked."""
+    """An array task: grow the batches of ``task`` in the map, in a pinned pool if asked.
+
+    Pre-flight first: the function and the crop's inputs are loaded once, here; if that fails
+    every batch of the task is recorded as failed with the reason, and the task exits with
+    :data:`START_FAILED_EXIT` within seconds instead of starting workers that cannot start.
+    """
     with open(map_file) as f:
         batches = json.load(f)["tasks"].get(str(task), [])
     if not batches:
         print(f"xyzfarm: task {task} has no batches in {map_file}", file=sys.stderr)
         return 0
+    layout = CropLayout.from_root(root)
+    try:
+        bundle = Bundle(layout)
+    except Exception as exc:
+        return cannot_start(layout, batches, exc, f"array task {task}")
     if workers <= 1:
-        statuses = grow_batches(root, batches, log=log)
-    else:
-        # the pool pins its workers inside this task's allocation (its affinity mask, the
-        # GPUs the scheduler exported); imported here to keep single-worker tasks lean
-        from .pool import WorkerPool, plan_slots
+        try:
+            statuses = [grow_batch(bundle, b, log=log) for b in batches]
+        finally:
+            bundle.close()
+        return 0 if FAILED not in statuses else 1
+    bundle.close()
+    # the pool pins its workers inside this task's allocation (its affinity mask, the
+    # GPUs the scheduler exported); imported here to keep single-worker tasks lean
+    from .errors import WorkerStartError
+    from .pool import WorkerPool, plan_slots
 
-        statuses = []
-        slots = plan_slots(
-            num_workers=workers,
-            num_threads=threads,
-            gpus=os.environ.get("CUDA_VISIBLE_DEVICES") or None,
-        )
-        with WorkerPool(CropLayout.from_root(root), slots, log=log) as pool:
+    statuses = []
+    slots = plan_slots(
+        num_workers=workers,
+        num_threads=threads,
+        gpus=os.environ.get("CUDA_VISIBLE_DEVICES") or None,
+    )
+    try:
+        with WorkerPool(layout, slots, log=log) as pool:
             pool.run(batches, lambda batch, status: statuses.append(status))
+    except (FunctionLoadError, CropLoadError, WorkerStartError) as exc:
+        # the pool recorded the reason for every batch it had left
+        print(f"xyzfarm: array task {task} stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return START_FAILED_EXIT
     return 0 if FAILED not in statuses else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

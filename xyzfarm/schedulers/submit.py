@@ -15,6 +15,7 @@ import shlex
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -161,6 +162,9 @@ def plan(
 def submit(p: Plan) -> ClusterJob:
     """Submit every chunk (one scheduler call each) and record the job ids."""
     job_ids = []
+    batches = [b for chunk in p.chunks for task in chunk.tasks for b in task]
+    # how many failed attempts each batch had before: a later one is this submission's own
+    attempts_before = _attempt_counts(p.layout, batches)
     # submitted from the output folder: the scheduler writes task output there, and no path
     # (which may hold spaces) has to appear in a directive
     output_dir = output_dir_of(p.layout, p.resources)
@@ -168,7 +172,6 @@ def submit(p: Plan) -> ClusterJob:
     for script in p.scripts:
         out = shell.run(p.scheduler.submit_argv(str(script)), cwd=output_dir)
         job_ids.append(p.scheduler.parse_job_id(out.stdout))
-    batches = [b for chunk in p.chunks for task in chunk.tasks for b in task]
     record = {
         "scheduler": p.scheduler.NAME,
         "job_ids": job_ids,
@@ -179,11 +182,39 @@ def submit(p: Plan) -> ClusterJob:
         ],
         "resources": asdict(p.resources),
         "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "attempts_before": {str(b): n for b, n in attempts_before.items()},
     }
     storage.write_bytes(p.job_dir / "submission.json", json.dumps(record, indent=1).encode())
     return ClusterJob(
-        p.layout, p.scheduler.NAME, job_ids, batches, p.job_dir, p.resources, p.options
+        p.layout,
+        p.scheduler.NAME,
+        job_ids,
+        batches,
+        p.job_dir,
+        p.resources,
+        p.options,
+        attempts_before=attempts_before,
     )
+
+
+def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The recorded failed attempts of those of ``batches`` that have any."""
+    recorded = layout.batch_ids_in("failed")
+    out: dict[int, list[dict[str, Any]]] = {}
+    for batch in batches:
+        if batch not in recorded:
+            continue
+        try:
+            attempts = json.loads(layout.failed(batch).read_text())["attempts"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(attempts, list) and attempts:
+            out[batch] = attempts
+    return out
+
+
+def _attempt_counts(layout: CropLayout, batches: Sequence[int]) -> dict[int, int]:
+    return {b: len(a) for b, a in _last_attempts(layout, batches).items()}
 
 
 class ClusterJob:
@@ -201,9 +232,15 @@ class ClusterJob:
         job_dir: Path,
         resources: Resources | None = None,
         options: dict[str, Any] | None = None,
+        *,
+        attempts_before: dict[int, int] | None = None,
     ) -> None:
         self.layout = layout
         self.scheduler = scheduler
+        #: failed attempts per batch before this submission (absent: none)
+        self.attempts_before = (
+            attempts_before if attempts_before is not None else _attempt_counts(layout, batches)
+        )
         self.job_ids = job_ids
         self.batches = batches
         self.job_dir = job_dir
@@ -257,25 +294,73 @@ class ClusterJob:
         missing = set(missing_batches(self.layout, data_total))
         return [b for b in self.batches if b in missing]
 
+    def failures(self) -> dict[int, str]:
+        """Why this submission's batches failed: the last error recorded by each batch that
+        failed since it was submitted (and has no result), as one line each."""
+        from ..state import last_error
+
+        left = self.remaining()
+        return {
+            batch: last_error(self.layout, batch)
+            for batch, attempts in _last_attempts(self.layout, left).items()
+            if len(attempts) > self.attempts_before.get(batch, 0)
+        }
+
+    def _ended(self, left: list[int]) -> bool:
+        """Whether every batch in ``left`` recorded, since this submission, a failure that
+        the process recording it will not try again: nothing of it can still finish."""
+        attempts = _last_attempts(self.layout, left)
+        return all(
+            batch in attempts
+            and len(attempts[batch]) > self.attempts_before.get(batch, 0)
+            and attempts[batch][-1].get("final", True)
+            for batch in left
+        )
+
     def wait(
         self, timeout_s: float | None = None, poll_interval_s: float = 1.0, retries: int = 0
     ) -> list[int]:
-        """Wait until every batch has a result, or the scheduler has nothing left running.
+        """Wait until every batch has a result, or nothing of the submission can still finish.
 
-        An empty scheduler answer is trusted only when repeated for three polls. With
-        ``retries``, batches left without a result are resubmitted (up to that many times),
-        each resuming from its checkpoint: after a ``Timeout`` with twice the walltime, after a
-        memory failure with twice the memory (see :func:`escalate`). Returns the batches still
-        without a result.
+        Returns promptly once every batch left has recorded a failure since this submission
+        (e.g. tasks that could not load the function: see :meth:`failures` for the reasons),
+        or when the scheduler has nothing left running (an empty answer is trusted only when
+        repeated for three polls). With ``retries``, batches left without a result are
+        resubmitted (up to that many times), each resuming from its checkpoint: after a
+        ``Timeout`` with twice the walltime, after a memory failure with twice the memory (see
+        :func:`escalate`). A batch whose task could not start (``FunctionLoadError``,
+        ``CropLoadError``) is never resubmitted: it would fail the same way; a
+        :class:`UserWarning` names such batches and their reason.
+
+        Returns
+        -------
+        list of int
+            The batches still without a result (their reasons: :meth:`failures`).
         """
         left = self._wait_once(timeout_s, poll_interval_s)
         for _ in range(retries):
             if not left:
                 break
-            for kind, batches in _by_failure(self.layout, left).items():
+            groups = _by_failure(self.layout, left)
+            unstartable = groups.pop("start", [])
+            if unstartable:
+                reasons = self.failures()
+                first = reasons.get(unstartable[0], "no error recorded")
+                warnings.warn(
+                    f"batch(es) {unstartable} of crop {self.layout.name!r} are not retried: "
+                    f"their task could not start ({first}); fix that, then grow them again.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            if not groups:
+                break
+            for kind, batches in groups.items():
                 res = escalate(self.resources or Resources(), kind)
                 again = submit(plan(self.layout, self.scheduler, batches, res, **self.options))
                 self.job_ids += again.job_ids
+                self.attempts_before.update(again.attempts_before)
+                for batch in batches:  # a batch with no failure before the retry has none now
+                    self.attempts_before.setdefault(batch, 0)
             left = self._wait_once(timeout_s, poll_interval_s)
         return left
 
@@ -284,8 +369,8 @@ class ClusterJob:
         quiet = 0
         while True:
             left = self.remaining()
-            if not left:
-                return []
+            if not left or self._ended(left):
+                return left
             quiet = quiet + 1 if not self.scheduler_states(min_interval_s=poll_interval_s) else 0
             if quiet >= 3:
                 return left
@@ -304,16 +389,23 @@ MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", "OUT_OF_MEMORY"}
 
 
 def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
-    """Batches grouped by what their last recorded failure asks for: time, memory, or other."""
+    """Batches grouped by what their last recorded failure asks for: time, memory, nothing
+    ("start": the task could not load the function or its inputs), or other."""
+    from ..worker import START_FAILURES
+
     groups: dict[str, list[int]] = {}
+    attempts = _last_attempts(layout, batches)
     for batch in batches:
-        try:
-            kind = json.loads(layout.failed(batch).read_text())["attempts"][-1]["error_type"]
-        except (OSError, ValueError, KeyError, IndexError):
-            kind = "missing"
-        group = (
-            "time" if kind in TIME_FAILURES else "memory" if kind in MEMORY_FAILURES else "other"
-        )
+        last = attempts[batch][-1] if batch in attempts else {}
+        kind = last.get("error_type", "missing") if isinstance(last, dict) else "missing"
+        if isinstance(last, dict) and (last.get("start") or kind in START_FAILURES):
+            group = "start"
+        elif kind in TIME_FAILURES:
+            group = "time"
+        elif kind in MEMORY_FAILURES:
+            group = "memory"
+        else:
+            group = "other"
         groups.setdefault(group, []).append(batch)
     return groups
 
