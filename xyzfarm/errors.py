@@ -96,3 +96,7 @@ class CropIncompleteError(XyzfarmError, RuntimeError):
 
 class BatchFailedError(XyzfarmError, RuntimeError):
     """A batch failed while growing and ``raise_errors`` asked to stop."""
+
+
+#: xyzpy's name for its own errors: ``except XYZError`` written for xyzpy catches all of ours
+XYZError = XyzfarmError
