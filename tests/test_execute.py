@@ -77,3 +77,12 @@ def test_parallel_without_an_executor_uses_a_process_pool():
 def test_an_executor_without_submit_is_refused():
     with pytest.raises(InvalidInputError, match="submit"):
         execute.run(add, ("x", "y"), [(1, 2)], executor=object())
+
+
+def test_a_multiprocessing_thread_pool_is_used_through_apply_async():
+    from multiprocessing.pool import ThreadPool
+
+    from xyzfarm import combo_runner
+
+    with ThreadPool(2) as pool:
+        assert combo_runner(lambda x: 2 * x, {"x": [1, 2]}, executor=pool, verbosity=0) == [2, 4]
