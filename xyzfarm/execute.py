@@ -17,6 +17,7 @@ import contextlib
 import gc
 import itertools
 import keyword
+import multiprocessing.pool  # as xyzpy: code passing pools may use it without importing it
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -181,8 +182,6 @@ def submitter(executor: Any) -> Callable[..., Any]:
     InvalidInputError
         If the executor has neither method.
     """
-    import multiprocessing.pool
-
     if isinstance(executor, multiprocessing.pool.Pool):
         return lambda fn, *args: executor.apply_async(fn, args)
     if callable(getattr(executor, "submit", None)):
