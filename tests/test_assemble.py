@@ -230,3 +230,11 @@ def test_outputs_that_change_shape_across_cases_name_the_case_when_built_at_once
         build_dataset(results, ("x",), rows, schema, {}, None, {"x": [1, 2, 3]})
     with pytest.raises(OutputMismatchError, match=r"\{x=3\}.*\(3,\)"):
         build_dataset(results, ("x",), rows, schema, {}, None)
+
+
+def test_var_dims_in_xyzpys_tuple_key_and_list_forms():
+    from xyzfarm.assemble import check_schema
+
+    assert check_schema(["x", "y"], {("x", "y"): "t"}, None).var_dims == {"x": ("t",), "y": ("t",)}
+    assert check_schema(["x"], ["t"], None).var_dims == {"x": ("t",)}
+    assert check_schema(["x", "y"], [["t"], []], None).var_dims == {"x": ("t",), "y": ()}

@@ -94,3 +94,12 @@ def test_a_failing_case_traceback_shows_the_call_line_and_the_users_file(user_mo
         text = traceback.format_exc()
     assert "return _fn(x=_v0, c=_c0)" in text  # the trampoline's line is shown
     assert f'File "{folder / "tbmod.py"}", line 2, in f' in text
+
+
+def test_a_multiprocessing_thread_pool_is_used_through_apply_async():
+    from multiprocessing.pool import ThreadPool
+
+    from xyzfarm import combo_runner
+
+    with ThreadPool(2) as pool:
+        assert combo_runner(lambda x: 2 * x, {"x": [1, 2]}, executor=pool, verbosity=0) == [2, 4]

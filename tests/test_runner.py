@@ -199,3 +199,14 @@ def test_setting_described_attributes_validates_them():
         r.var_dims = {"nope": ["k"]}
     r.fn_args = "x"
     assert r.fn_args == ("x",)
+
+
+def test_runner_properties_set_one_at_a_time_and_read_none_once_deleted():
+    from xyzfarm import Runner
+
+    r = Runner(lambda a: (a, [a] * 2), ["x", "arr"], var_dims={"arr": ["t"]}, constants={"c": 1})
+    r.var_names = ["s", "e"]  # var_dims still names 'arr': checked only when used
+    r.var_names = ["x", "arr"]
+    for prop in ("var_dims", "var_coords", "constants", "resources"):
+        delattr(r, prop)
+        assert getattr(r, prop) is None

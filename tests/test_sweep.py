@@ -39,3 +39,17 @@ def test_unknown_settings_and_non_mappings_are_refused_naming_them():
         check_settings({"paralel": True})
     with pytest.raises(InvalidInputError, match="constants"):
         as_mapping(3, "constants")
+
+
+def test_combo_runner_with_cases_returns_the_dense_grid_with_nan_where_no_case_ran():
+    import numpy as np
+
+    from xyzfarm import combo_runner
+
+    out = combo_runner(
+        lambda a, b, c: a + b + c, {"c": [100]}, cases=[{"a": 2, "b": 10}, {"a": 1, "b": 20}],
+        verbosity=0,
+    )
+    arr = np.array(out, dtype=float)
+    assert arr.shape == (2, 2, 1)
+    assert arr[1, 0, 0] == 112 and arr[0, 1, 0] == 121 and np.isnan(arr[0, 0, 0])

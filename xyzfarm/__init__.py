@@ -29,6 +29,25 @@ _EXPORTS = {
     "save_ds": "datafile",
     "load_df": "datafile",
     "save_df": "datafile",
+    # the rest of xyzpy's farming API (xyzpy.gen and xyzpy.manage at its top level)
+    "XYZError": "errors",
+    "grow": "grow_one",
+    "case_runner_to_df": "frames",
+    "combo_runner_to_df": "frames",
+    "results_to_ds": "frames",
+    "find_missing_cases": "case_search",
+    "is_case_missing": "case_search",
+    "parse_into_cases": "case_search",
+    "save_merge_ds": "file_merge",
+    "merge_sync_conflict_datasets": "file_merge",
+    "cache_to_disk": "disk_cache",
+    "check_runs": "reshape",
+    "auto_xyz_ds": "reshape",
+    "sort_dims": "reshape",
+    "trimna": "reshape",
+    "post_fix": "reshape",
+    "clean_slurm_outputs": "slurm_outputs",
+    "manage_slurm_outputs": "slurm_outputs",
 }
 
 __all__ = [
@@ -37,29 +56,55 @@ __all__ = [
     "Harvester",
     "Runner",
     "Sampler",
+    "XYZError",
     "__version__",
+    "auto_xyz_ds",
+    "cache_to_disk",
     "case_runner",
+    "case_runner_to_df",
     "case_runner_to_ds",
+    "check_runs",
+    "clean_slurm_outputs",
     "combo_runner",
+    "combo_runner_to_df",
     "combo_runner_to_ds",
     "cultivate",
     "errors",
+    "find_missing_cases",
+    "grow",
+    "is_case_missing",
     "label",
     "load_crops",
     "load_df",
     "load_ds",
+    "manage_slurm_outputs",
+    "merge_sync_conflict_datasets",
+    "parse_into_cases",
+    "post_fix",
+    "results_to_ds",
     "save_df",
     "save_ds",
+    "save_merge_ds",
+    "sort_dims",
+    "trimna",
 ]
 
 if TYPE_CHECKING:
     from . import errors
+    from .case_search import find_missing_cases, is_case_missing, parse_into_cases
     from .crop import Crop, load_crops
     from .cultivation import cultivate
     from .datafile import load_df, load_ds, save_df, save_ds
+    from .disk_cache import cache_to_disk
+    from .errors import XYZError
+    from .file_merge import merge_sync_conflict_datasets, save_merge_ds
+    from .frames import case_runner_to_df, combo_runner_to_df, results_to_ds
+    from .grow_one import grow
     from .harvester import Harvester
+    from .reshape import auto_xyz_ds, check_runs, post_fix, sort_dims, trimna
     from .runner import Runner, label
     from .sampler import Sampler
+    from .slurm_outputs import clean_slurm_outputs, manage_slurm_outputs
     from .state import CropStatus
     from .sweep import case_runner, case_runner_to_ds, combo_runner, combo_runner_to_ds
 

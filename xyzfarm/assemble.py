@@ -419,6 +419,39 @@ def _build_from_labelled(
     return ds
 
 
+def _var_dims_items(var_dims: Any, names: tuple[str, ...] | None) -> list[tuple[Any, Any]]:
+    """``var_dims`` in any of xyzpy's forms as (output or outputs, dims) pairs.
+
+    The forms: a mapping (whose keys may be tuples of outputs sharing dims); a sequence of
+    dims, one per output in ``var_names`` order (``["t"]`` for one output, ``[["t"], []]``
+    for two); a string, the one dim of the one output; or a sequence of (output, dims) pairs.
+    """
+    if not var_dims:
+        return []
+    if isinstance(var_dims, Mapping):
+        return list(var_dims.items())
+    if isinstance(var_dims, str):
+        if names is None or len(names) != 1:
+            raise InvalidInputError(
+                f"var_dims={var_dims!r} (a single dim) needs exactly one output in var_names, "
+                f"got var_names={names}; map each output to its dims instead."
+            )
+        return [(names[0], (var_dims,))]
+    items = list(var_dims)
+    pairs = all(
+        isinstance(x, (tuple, list)) and len(x) == 2 and names is not None and x[0] in names
+        for x in items
+    )
+    if pairs:
+        return [(k, v) for k, v in items]
+    if names is None or len(items) != len(names):
+        raise InvalidInputError(
+            f"var_dims={var_dims!r} is neither a mapping of outputs to dims nor one entry of "
+            f"dims per output of var_names={names}; give e.g. {{'output': ['dim']}}."
+        )
+    return list(zip(names, items))
+
+
 def check_schema(var_names: Any, var_dims: Any, var_coords: Any) -> Schema:
     """Validate and normalise ``var_names`` / ``var_dims`` / ``var_coords`` into a Schema."""
     if var_names is None:
@@ -433,11 +466,15 @@ def check_schema(var_names: Any, var_dims: Any, var_coords: Any) -> Schema:
         if len(set(names)) != len(names):
             raise InvalidInputError(f"var_names {names} repeat a name; give each output once.")
     dims: dict[str, tuple[str, ...]] = {}
-    for var, d in dict(var_dims or {}).items():
+    for key, d in _var_dims_items(var_dims, names):
         d = (d,) if isinstance(d, str) else tuple(d)
-        if names is not None and var not in names:
-            raise InvalidInputError(f"var_dims names {var!r}, which is not in var_names {names}.")
-        dims[var] = d
+        # a tuple key gives several outputs the same dims, as in xyzpy
+        for var in (key,) if isinstance(key, str) else tuple(key):
+            if names is not None and var not in names:
+                raise InvalidInputError(
+                    f"var_dims names {var!r}, which is not in var_names {names}."
+                )
+            dims[var] = d
     coords = {}
     for dim, values in dict(var_coords or {}).items():
         if isinstance(values, (str, bytes)) or np.ndim(values) != 1:

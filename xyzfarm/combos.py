@@ -192,6 +192,12 @@ def check_cases(
                 "pass fn_args=... or give cases as dicts."
             )
         names = tuple(fn_args)
+        # as xyzpy, tuples shorter than fn_args give the first arguments; the rest must
+        # come from constants (refused by name when they do not)
+        if isinstance(first, Sequence) and not isinstance(first, (str, bytes)) and (
+            0 < len(first) < len(names)
+        ):
+            names = names[: len(first)]
         rows = []
         for case in cases:
             if isinstance(case, (str, bytes)) or not isinstance(case, Sequence):

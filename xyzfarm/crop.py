@@ -17,10 +17,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import grow as growing
-from . import manifest, shipping, storage
+from . import growing, manifest, shipping, storage
 from . import reap as reaping
-from .errors import FunctionMismatchError, InvalidInputError, LocationError, OutputMismatchError
+from .errors import (
+    CropIncompleteError,
+    FunctionMismatchError,
+    InvalidInputError,
+    LocationError,
+    OutputMismatchError,
+)
 from .layout import FOLDER_PREFIX, CropLayout
 from .results import ResultIndex
 from .runner import runner_of
@@ -52,11 +57,50 @@ def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
     if ours != theirs:
         raise OutputMismatchError(
             f"fn is labelled with var_names={ours[0]}, var_dims={ours[1]}, var_coords for "
-            f"{sorted(ours[2])}, but the farmer's with var_names={theirs[0]}, "
-            f"var_dims={theirs[1]}, var_coords for {sorted(theirs[2])}; pass only one of them "
-            "(farmer=...), or label both alike."
+            f"{sorted(ours[2] or {})}, but the farmer's with var_names={theirs[0]}, "
+            f"var_dims={theirs[1]}, var_coords for {sorted(theirs[2] or {})}; pass only one "
+            "of them (farmer=...), or label both alike."
         )
     return fn.fn, farmer
+
+
+def _farmer_from_disk(layout: CropLayout) -> Any:
+    """The Runner, Harvester or Sampler a crop was sown for, rebuilt from its folder.
+
+    None when the crop was sown without one, or its function was not saved (or cannot be
+    loaded here): reaping then goes by the manifest's record alone.
+    """
+    if not (layout.exists() and layout.function.is_file()):
+        return None
+    try:
+        data = manifest.read(layout)
+        record = data.get("farmer")
+        if not record:
+            return None
+        fn = shipping.loads_function(layout.function.read_bytes())[0]
+    except Exception:  # an unloadable function only means no farmer
+        return None
+    from .harvester import Harvester
+    from .runner import Runner
+    from .sampler import Sampler
+    from .sow import schema_from_json
+
+    schema = schema_from_json(data["schema"])
+    runner = Runner(
+        fn,
+        schema.var_names,
+        var_dims=schema.var_dims,
+        var_coords=schema.var_coords,
+        constants={k: manifest.decode(v) for k, v in data["constants"].items()},
+        attrs={k: manifest.decode(v) for k, v in data["attrs"].items()},
+    )
+    if record["kind"] == "harvester":
+        path = layout.parent_dir / record["data_name"]
+        return Harvester(runner, data_name=str(path), engine=record["engine"])
+    if record["kind"] == "sampler":
+        path = layout.parent_dir / record["data_name"]
+        return Sampler(runner, data_name=str(path), engine=record["engine"])
+    return runner
 
 
 def _check_parent_dir(parent_dir: Path) -> None:
@@ -133,6 +177,11 @@ class Crop:
         self.layout = CropLayout(name, parent_dir)
         _check_parent_dir(self.layout.parent_dir)
         self._fn = fn
+        if farmer is None and fn is None:
+            # as xyzpy, a crop found by name brings back what it was sown for
+            farmer = _farmer_from_disk(self.layout)
+            if farmer is not None:
+                self._fn = farmer.fn
         self.farmer = farmer
         self.save_fn = save_fn is not False
         self.batchsize = batchsize
@@ -182,8 +231,8 @@ class Crop:
         if runner is not None:
             return {
                 "schema": runner.schema,
-                "constants": {**runner.constants, **dict(constants or {})},
-                "resources": runner.resources,
+                "constants": {**(runner.constants or {}), **dict(constants or {})},
+                "resources": runner.resources or {},
                 "attrs": runner.attrs,
             }
         return {
@@ -315,8 +364,29 @@ class Crop:
 
     @property
     def num_results(self) -> int:
-        """Number of batches with a result file."""
-        return len(self.completed_results())
+        """Number of batches with a result (-1 if not sown, as xyzpy)."""
+        return len(self.completed_results()) if self.is_prepared() else -1
+
+    @property
+    def all_nan_result(self) -> Any:
+        """A stand-in for a missing result: the first finished result's shape, all NaN.
+
+        Raises
+        ------
+        CropIncompleteError
+            If no batch has finished yet (there is no result to take the shape from).
+        """
+        from .nested import nan_like
+
+        if self.is_prepared():
+            index = ResultIndex(self.layout).refresh()
+            for batch in sorted(index.done()):
+                with contextlib.suppress(KeyError):
+                    return nan_like(index.load(batch)["outputs"][0])
+        raise CropIncompleteError(
+            f"the crop {self.name!r} has no finished batch to infer an all-NaN result from; "
+            "grow at least one batch first (crop.grow(1))."
+        )
 
     def completed_results(self) -> tuple[int, ...]:
         """Ids of batches with an intact result."""
@@ -461,6 +531,10 @@ class Crop:
                 raise InvalidInputError(f"batch ids {bad} are not in 1..{total}.")
         if scheduler is not None or profile is not None:
             from . import cluster
+            from .cluster_keywords import from_xyzpy
+
+            resource_kwargs = from_xyzpy(resource_kwargs)
+            workers_per_task = resource_kwargs.pop("workers_per_task", workers_per_task)
 
             return cluster.grow(
                 self.layout,
@@ -489,7 +563,7 @@ class Crop:
             # constants as sown (the runner's, plus any given to sow), and unsaved resources
             runner = self.runner
             fixed = {
-                **(runner.resources if runner is not None else {}),
+                **((runner.resources or {}) if runner is not None else {}),
                 **{k: manifest.decode(v) for k, v in data["constants"].items()},
             }
         options = dict(
@@ -573,7 +647,9 @@ class Crop:
         self, scheduler: str | None, batch_ids: Sequence[int] | None, **options: Any
     ) -> Any:
         from . import cluster
+        from .cluster_keywords import from_xyzpy
 
+        options = from_xyzpy(options)
         total = self._manifest()["plan"]["num_batches"]
         batches = (
             list(batch_ids)
@@ -589,8 +665,22 @@ class Crop:
         return self.grow(scheduler=scheduler, **options)
 
     def grow_missing(self, **grow_opts: Any) -> CropStatus:
-        """Grow every batch without a result (see :meth:`grow`)."""
+        """Grow every batch without a result (see :meth:`grow`).
+
+        xyzpy's ``parallel=True`` (a combo_runner option) grows in a process pool.
+        """
+        parallel = grow_opts.pop("parallel", False)
+        if parallel and grow_opts.get("num_workers") is None and grow_opts.get("executor") is None:
+            # an int is the pool size, as in xyzpy's runners
+            is_size = isinstance(parallel, int) and not isinstance(parallel, bool)
+            grow_opts["num_workers"] = parallel if is_size else (os.cpu_count() or 1)
         return self.grow(batch_ids=None, **grow_opts)
+
+    def grow_subprocess(
+        self, batch_ids: int | Sequence[int] | None = None, **grow_opts: Any
+    ) -> Any:
+        """xyzpy's name for :meth:`grow` in worker processes (``subprocess=True``)."""
+        return self.grow(batch_ids, subprocess=True, **grow_opts)
 
     # -- reaping -----------------------------------------------------------------------------
 
@@ -677,21 +767,18 @@ class Crop:
             If the manifest fails its checks (see :func:`xyzfarm.manifest.read`).
         """
         del verbosity, desc
-        if wait:
-            self._wait(wait_timeout_s, poll_interval_s)
-        with storage.locked(self.layout.reap_lock):
-            if not self.is_prepared():
-                self.layout.check_not_orphaned()
-                # reaped and cleaned up already (perhaps by a concurrent reaper): the data
-                # is where it was delivered, and there is nothing to do twice
-                warnings.warn(
-                    f"no crop at {self.location!r} to reap: it was reaped already or never sown.",
-                    stacklevel=2,
-                )
-                return reaping.delivered(self.farmer)
-            data = self._manifest()
-            harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
-            out = reaping.deliver(
+        if self.farmer is None and into is None and not self._sown_for_farmer():
+            # sown from a bare function: xyzpy's raw nested results
+            return self.reap_combos(
+                wait=wait,
+                clean_up=clean_up,
+                allow_incomplete=allow_incomplete,
+                wait_timeout_s=wait_timeout_s,
+                poll_interval_s=poll_interval_s,
+            )
+
+        def deliver(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+            return reaping.deliver(
                 self.farmer,
                 self.layout,
                 harvest,
@@ -701,16 +788,194 @@ class Crop:
                 provenance=provenance,
                 into=None if into is None else os.fspath(into),
             )
+
+        return self._reap(
+            deliver,
+            wait=wait,
+            clean_up=clean_up,
+            allow_incomplete=allow_incomplete,
+            wait_timeout_s=wait_timeout_s,
+            poll_interval_s=poll_interval_s,
+        )
+
+    def _sown_for_farmer(self) -> bool:
+        return self.is_prepared() and bool(self._manifest().get("farmer"))
+
+    def _reap(
+        self,
+        deliver: Any,
+        *,
+        wait: bool,
+        clean_up: bool | None,
+        allow_incomplete: bool,
+        wait_timeout_s: float | None,
+        poll_interval_s: float,
+        raw: bool = False,
+    ) -> Any:
+        """Read and prove every result, hand them to ``deliver``, then clean up if it is safe.
+
+        ``raw`` reads each output as the function returned it, whatever the crop was sown
+        with; a crop that is gone raises then (there is no farmer to hold its data).
+        """
+        if wait:
+            self._wait(wait_timeout_s, poll_interval_s)
+        with storage.locked(self.layout.reap_lock):
+            if not self.is_prepared():
+                self.layout.check_not_orphaned()
+                if raw:
+                    raise CropIncompleteError(
+                        f"no crop at {self.location!r} to reap: it was reaped already or never "
+                        "sown."
+                    )
+                # reaped and cleaned up already (perhaps by a concurrent reaper): the data
+                # is where it was delivered, and there is nothing to do twice
+                warnings.warn(
+                    f"no crop at {self.location!r} to reap: it was reaped already or never sown.",
+                    stacklevel=3,
+                )
+                return reaping.delivered(self.farmer)
+            data = self._manifest()
+            if raw:
+                from .raw_reap import unlabelled
+
+                data = unlabelled(data)
+            harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
+            out = deliver(harvest, data)
             if harvest.missing and clean_up:
                 warnings.warn(
                     f"the crop {self.name!r} was kept at {self.location!r}: "
                     f"{len(harvest.missing)} of its batches have no result and can still be "
                     "grown; delete it on purpose with crop.delete_all().",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
             elif clean_up if clean_up is not None else harvest.complete:
                 reaping.delete_crop(self.layout)
         return out
+
+    def reap_combos(
+        self,
+        wait: bool = False,
+        clean_up: bool | None = None,
+        allow_incomplete: bool = False,
+        verbosity: int = 1,
+        desc: str = "Reap",
+        *,
+        wait_timeout_s: float | None = None,
+        poll_interval_s: float = 0.5,
+    ) -> Any:
+        """The raw results as nested lists, as :func:`~xyzfarm.combo_runner` returns them.
+
+        One nesting level per swept argument; with ``allow_incomplete``, cases without a
+        result hold NaN shaped like a finished result (:attr:`all_nan_result`). Cleaning up
+        is as for :meth:`reap`.
+
+        Raises
+        ------
+        CropIncompleteError
+            If a case has no result and ``allow_incomplete`` is False, or no case has one.
+        """
+        from .raw_reap import nested_results
+
+        del verbosity, desc
+        return self._reap(
+            lambda harvest, data: nested_results(harvest, self.layout),
+            wait=wait,
+            clean_up=clean_up,
+            allow_incomplete=allow_incomplete,
+            wait_timeout_s=wait_timeout_s,
+            poll_interval_s=poll_interval_s,
+            raw=True,
+        )
+
+    def reap_combos_to_ds(
+        self,
+        var_names: Any = None,
+        var_dims: Any = None,
+        var_coords: Mapping[str, Any] | None = None,
+        constants: Mapping[str, Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        parse: bool = True,
+        wait: bool = False,
+        clean_up: bool | None = None,
+        allow_incomplete: bool = False,
+        to_df: bool = False,
+        verbosity: int = 1,
+        desc: str = "Reap",
+    ) -> Any:
+        """The results labelled now, as :func:`~xyzfarm.combo_runner_to_ds` would label them.
+
+        Parameters
+        ----------
+        var_names, var_dims, var_coords
+            The outputs' description (see :class:`~xyzfarm.Runner`), whatever the crop was
+            sown with.
+        constants, attrs : mapping, optional
+            Saved with the data: constants naming a dimension as its coordinate, the rest
+            (and ``attrs``) as attributes.
+        to_df : bool
+            Return a DataFrame with one row per case instead.
+        wait, clean_up, allow_incomplete
+            As for :meth:`reap`; missing cases are NaN.
+        """
+        from .assemble import check_schema
+        from .raw_reap import labelled_dataset, labelled_table
+
+        del parse, verbosity, desc
+        schema = check_schema(var_names, var_dims, var_coords)
+
+        def label(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+            if to_df:
+                return labelled_table(harvest, schema)
+            return labelled_dataset(harvest, schema, dict(constants or {}), dict(attrs or {}))
+
+        return self._reap(
+            label,
+            wait=wait,
+            clean_up=clean_up,
+            allow_incomplete=allow_incomplete,
+            wait_timeout_s=None,
+            poll_interval_s=0.5,
+            raw=True,
+        )
+
+    def reap_samples(
+        self,
+        sampler: Any = None,
+        wait: bool = False,
+        sync: bool = True,
+        clean_up: bool | None = None,
+        allow_incomplete: bool = False,
+        verbosity: int = 1,
+        desc: str = "Reap",
+    ) -> Any:
+        """The results as rows of ``sampler``'s table (default the crop's farmer Sampler).
+
+        Returns the new rows as a DataFrame; with ``sync`` they are also appended to the
+        Sampler's table (and file).
+        """
+        from .sampler import Sampler
+
+        del verbosity, desc
+        sampler = self.farmer if sampler is None else sampler
+        if not isinstance(sampler, Sampler):
+            raise InvalidInputError(
+                f"reap_samples needs a Sampler (given, or the crop's farmer), got {sampler!r}."
+            )
+
+        def deliver(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+            table = reaping.to_table(harvest)
+            if sync:
+                sampler.add_df(table, sync=sync)
+            return table
+
+        return self._reap(
+            deliver,
+            wait=wait,
+            clean_up=clean_up,
+            allow_incomplete=allow_incomplete,
+            wait_timeout_s=None,
+            poll_interval_s=0.5,
+        )
 
     def delete_all(self) -> None:
         """Delete the crop folder and everything in it."""

@@ -119,3 +119,7 @@ class CropLoadError(DataFileError):
 
 class WorkerStartError(XyzfarmError, RuntimeError):
     """Pool workers kept dying before they were ready; the pool stopped instead of looping."""
+
+
+#: xyzpy's name for its own errors: ``except XYZError`` written for xyzpy catches all of ours
+XYZError = XyzfarmError

@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import keyword
 import linecache
+import multiprocessing.pool  # as xyzpy: code passing pools may use it without importing it
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -177,6 +178,31 @@ def run(
     return out
 
 
+def submitter(executor: Any) -> Callable[..., Any]:
+    """How to hand ``fn(*args)`` to ``executor``: ``submit`` (concurrent.futures, submitit,
+    dask), else ``apply_async`` (``multiprocessing.Pool`` / ``ThreadPool``, ipyparallel views),
+    as xyzpy accepts. The returned handle has ``result()`` or ``get()``.
+
+    Raises
+    ------
+    InvalidInputError
+        If the executor has neither method.
+    """
+    if isinstance(executor, multiprocessing.pool.Pool):
+        return lambda fn, *args: executor.apply_async(fn, args)
+    if callable(getattr(executor, "submit", None)):
+        return executor.submit
+    if callable(getattr(executor, "apply_async", None)):
+        return executor.apply_async
+    from .errors import InvalidInputError
+
+    raise InvalidInputError(
+        f"executor {executor!r} has neither submit() nor apply_async(); pass a "
+        "concurrent.futures-style executor (ProcessPoolExecutor, ThreadPoolExecutor, submitit, "
+        "dask) or a multiprocessing Pool."
+    )
+
+
 def _run_with_executor(
     executor: Any,
     fn: Callable[..., Any],
@@ -187,14 +213,13 @@ def _run_with_executor(
     desc: str | None,
     num_workers: int | None,
 ) -> list[Any]:
-    if not callable(getattr(executor, "submit", None)):
-        from .errors import InvalidInputError
-
-        raise InvalidInputError(
-            f"executor {executor!r} has no submit() method; pass a concurrent.futures-style "
-            "executor (ProcessPoolExecutor, ThreadPoolExecutor, a submitit or dask executor)."
-        )
-    workers = num_workers or getattr(executor, "_max_workers", None) or 4
+    submit = submitter(executor)
+    workers = (
+        num_workers
+        or getattr(executor, "_max_workers", None)
+        or getattr(executor, "_processes", None)  # multiprocessing pools
+        or 4
+    )
     # a few chunks per worker balances load without paying per-case future overhead
     size = max(1, -(-len(rows) // (4 * workers)))
     chunks = _chunks(rows, size)
@@ -203,12 +228,12 @@ def _run_with_executor(
         payload = (fn, tuple(names), dict(fixed or {}))
     else:
         payload = storage.dumps((fn, tuple(names), dict(fixed or {})))
-    futures = [executor.submit(_run_chunk_payload, payload, chunk) for chunk in chunks]
+    futures = [submit(_run_chunk_payload, payload, chunk) for chunk in chunks]
     bar = _progress(len(rows), verbosity, desc)
     results: list[list[Any]] = []
     try:
         for fut, chunk in zip(futures, chunks):
-            results.append(fut.result())
+            results.append(fut.result() if hasattr(fut, "result") else fut.get())
             if bar is not None:
                 if verbosity >= 2:
                     bar.set_postfix_str(_describe(names, chunk[-1]), refresh=False)

@@ -462,7 +462,7 @@ def deliver(
         return table
     ds = to_dataset(harvest, provenance=provenance)
     if kind == "harvester":
-        if isinstance(farmer, Harvester):
+        if isinstance(farmer, Harvester) and into is None:
             farmer.add_ds(ds, sync=sync, overwrite=overwrite)
             return farmer.full_ds
         assert data_name is not None

@@ -34,16 +34,16 @@ if TYPE_CHECKING:
 
 
 def _mapping_property(attr: str, doc: str) -> Any:
-    """A validated mapping attribute: set from any mapping (or None), deleted to empty."""
+    """A mapping attribute, as xyzpy's: set from any mapping, read as a dict, deleted to None."""
 
-    def get(self: Any) -> dict[str, Any]:
+    def get(self: Any) -> dict[str, Any] | None:
         return getattr(self, attr)
 
     def set_(self: Any, value: Mapping[str, Any] | None) -> None:
         setattr(self, attr, as_mapping(value, attr.lstrip("_")))
 
     def delete(self: Any) -> None:
-        setattr(self, attr, {})
+        setattr(self, attr, None)
 
     return property(get, set_, delete, doc)
 
@@ -155,10 +155,15 @@ class Runner(CropMaker):
         if not callable(fn):
             raise InvalidInputError(f"fn must be callable, got {fn!r}.")
         self.fn = fn
-        self._schema = check_schema(var_names, var_dims, var_coords)
+        # each part is kept as given (normalised), so they can be set one at a time as in
+        # xyzpy; they are checked against each other whenever the schema is used
+        schema = check_schema(var_names, var_dims, var_coords)
+        self._var_names: tuple[str, ...] | None = schema.var_names
+        self._var_dims: dict[str, tuple[str, ...]] | None = schema.var_dims
+        self._var_coords: dict[str, list[Any]] | None = schema.var_coords
         self.fn_args = fn_args
-        self._constants = as_mapping(constants, "constants")
-        self._resources = as_mapping(resources, "resources")
+        self._constants: dict[str, Any] | None = as_mapping(constants, "constants")
+        self._resources: dict[str, Any] | None = as_mapping(resources, "resources")
         self._attrs = as_mapping(attrs, "attrs")
         self.default_runner_settings = check_settings(default_runner_settings)
         self._last_ds: xr.Dataset | None = None
@@ -187,42 +192,45 @@ class Runner(CropMaker):
     @property
     def var_names(self) -> tuple[str, ...] | None:
         """Ordered output names of ``fn`` (None: outputs are self-labelled)."""
-        return self._schema.var_names
+        return self._var_names
 
     @var_names.setter
     def var_names(self, var_names: str | Sequence[str] | None) -> None:
-        self._schema = check_schema(var_names, self._schema.var_dims, self.var_coords)
+        self._var_names = check_schema(var_names, None, None).var_names
 
     @var_names.deleter
     def var_names(self) -> None:
-        self._schema = check_schema(None, self._schema.var_dims, self.var_coords)
+        self._var_names = None
 
     @property
-    def var_dims(self) -> dict[str, tuple[str, ...]]:
-        """Each output's own dimensions (outputs without any map to ``()``)."""
-        names = self._schema.var_names or ()
-        return {**{v: () for v in names}, **self._schema.var_dims}
+    def var_dims(self) -> dict[str, tuple[str, ...]] | None:
+        """Each output's own dimensions (outputs without any map to ``()``); None if deleted."""
+        if self._var_dims is None:
+            return None
+        names = self._var_names or ()
+        return {**{v: () for v in names}, **self._var_dims}
 
     @var_dims.setter
-    def var_dims(self, var_dims: Mapping[str, Any] | None) -> None:
-        self._schema = check_schema(self.var_names, var_dims, self.var_coords)
+    def var_dims(self, var_dims: Any) -> None:
+        # checked against the current var_names, as xyzpy does
+        self._var_dims = check_schema(self._var_names, var_dims, None).var_dims
 
     @var_dims.deleter
     def var_dims(self) -> None:
-        self._schema = check_schema(self.var_names, None, self.var_coords)
+        self._var_dims = None
 
     @property
-    def var_coords(self) -> dict[str, list[Any]]:
-        """Coordinates of the outputs' own dimensions."""
-        return dict(self._schema.var_coords)
+    def var_coords(self) -> dict[str, list[Any]] | None:
+        """Coordinates of the outputs' own dimensions; None if deleted."""
+        return None if self._var_coords is None else dict(self._var_coords)
 
     @var_coords.setter
     def var_coords(self, var_coords: Mapping[str, Any] | None) -> None:
-        self._schema = check_schema(self.var_names, self._schema.var_dims, var_coords)
+        self._var_coords = check_schema(None, None, var_coords).var_coords
 
     @var_coords.deleter
     def var_coords(self) -> None:
-        self._schema = check_schema(self.var_names, self._schema.var_dims, None)
+        self._var_coords = None
 
     constants = _mapping_property(
         "_constants", "Arguments given to every call and saved with the data."
@@ -236,8 +244,14 @@ class Runner(CropMaker):
 
     @property
     def schema(self) -> Schema:
-        """The output description as one object."""
-        return self._schema
+        """The output description as one object, its parts checked against each other.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``var_dims`` names an output that ``var_names`` (set since) does not have.
+        """
+        return check_schema(self._var_names, self._var_dims, self._var_coords)
 
     @property
     def last_ds(self) -> xr.Dataset | None:
@@ -276,9 +290,9 @@ class Runner(CropMaker):
             self.fn,
             names,
             rows,
-            self._schema,
-            {**self._constants, **as_mapping(constants, "constants")},
-            self._resources,
+            self.schema,
+            {**(self._constants or {}), **as_mapping(constants, "constants")},
+            self._resources or {},
             self._attrs,
             self._settings(runner_settings),
             grid,
@@ -312,9 +326,9 @@ class Runner(CropMaker):
             self.fn,
             names,
             rows,
-            self._schema,
-            {**self._constants, **as_mapping(constants, "constants")},
-            self._resources,
+            self.schema,
+            {**(self._constants or {}), **as_mapping(constants, "constants")},
+            self._resources or {},
             self._attrs,
             self._settings(runner_settings),
             None,
@@ -327,8 +341,8 @@ class Runner(CropMaker):
             lines.append(f"    fn_args: {self.fn_args}")
         lines.append(f"    var_names: {self.var_names}")
         lines.append(f"    var_dims: {self.var_dims}")
-        if self._schema.var_coords:
-            lines.append(f"    var_coords: {list(self._schema.var_coords)}")
+        if self._var_coords:
+            lines.append(f"    var_coords: {list(self._var_coords)}")
         if self.constants:
             lines.append(f"    constants: {list(self.constants)}")
         if self.resources:

@@ -186,8 +186,8 @@ class Sampler(Farmer):
         names, cases = self.gen_cases_fnargs(n, combos)
         runner = self.runner
         settings = {**runner.default_runner_settings, **check_settings(case_runner_settings)}
-        constants = runner.constants
-        results = sweep(runner.fn, names, cases, constants, runner.resources, settings)
+        constants = runner.constants or {}
+        results = sweep(runner.fn, names, cases, constants, runner.resources or {}, settings)
         var_names = runner.var_names
         # columns: sampled arguments, constants, attrs (each repeated per row), outputs
         data: dict[str, Any] = {n: [c[i] for c in cases] for i, n in enumerate(names)}

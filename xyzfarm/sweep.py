@@ -16,6 +16,7 @@ from .arguments import check_arguments
 from .assemble import Schema, build_dataset, check_schema
 from .combos import Case, CombosLike, check_cases, check_combos, iter_combos, product_with_cases
 from .errors import InvalidInputError
+from .nested import grid_axes, nan_like, nest
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -132,16 +133,20 @@ def combo_runner(
     Returns
     -------
     list
-        Nested lists with one level per argument (cases first, then combos), or a flat list.
+        Nested lists with one level per argument, or a flat list in case order. With
+        ``cases``, as in xyzpy, the grid is dense: each case argument runs over the sorted
+        values its cases take, then each combos argument, and points no case covers hold
+        NaN of the result's shape (see :func:`xyzfarm.nested.nan_like`).
     """
     checked = check_combos(combos or {})
+    case_names: tuple[str, ...] = ()
+    case_rows: list[Case] = []
     if cases is not None:
         case_names, case_rows = check_cases(cases)
         names, rows = product_with_cases(case_names, case_rows, checked)
-        shape: list[int] = [len(case_rows)] + [len(v) for v in checked.values()]
     else:
         names, rows = tuple(checked), list(iter_combos(checked))
-        shape = [len(v) for v in checked.values()]
+    shape = [len(v) for v in checked.values()]
     settings = dict(
         shuffle=shuffle,
         parallel=parallel,
@@ -151,10 +156,20 @@ def combo_runner(
         desc=desc,
     )
     results = sweep(fn, names, rows, as_mapping(constants, "constants"), {}, settings)
+
+    def arrange(values: list[Any]) -> Any:
+        if flat:
+            return values
+        if cases is None:
+            return _nest(values, shape)
+        # the dense grid over the cases' values x combos, as xyzpy: uncovered points are NaN
+        axes = grid_axes(case_names, case_rows, checked)
+        return nest(dict(zip(rows, values)), axes, nan_like(values[0]))
+
     if split:
         outputs = list(zip(*results)) if results else []
-        return tuple(list(o) if flat else _nest(list(o), shape) for o in outputs)
-    return results if flat else _nest(results, shape)
+        return tuple(arrange(list(o)) for o in outputs)
+    return arrange(results)
 
 
 def case_runner(

@@ -288,7 +288,7 @@ class ClusterJob:
 
     def remaining(self) -> list[int]:
         """This submission's batches without a result yet."""
-        from ..grow import missing_batches
+        from ..growing import missing_batches
 
         data_total = max(self.batches) if self.batches else 0
         missing = set(missing_batches(self.layout, data_total))

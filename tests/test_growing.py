@@ -392,9 +392,9 @@ def test_growing_with_workers_from_a_damaged_crop_gives_a_typed_error_naming_the
     from xyzfarm.errors import CropLoadError, FunctionLoadError
     from xyzfarm.state import last_error
 
-    make_crop(name="broken")
-    crop = xyz.Crop(name="broken")  # found by name: its function comes from function.pkl
-    filename = damage_input(crop, damage)
+    _, sown = make_crop(name="broken")
+    filename = damage_input(sown, damage)
+    crop = xyz.Crop(name="broken")  # found by name: its function can only come from the folder
     began = time.monotonic()
     options = {"num_threads": 1} if how == "pool" else {}
     with pytest.raises((FunctionLoadError, CropLoadError), match=filename.replace(".", r"\.")):
