@@ -223,11 +223,12 @@ class Harvester(Farmer):
         dimensions, kept beside the data: in the data file's ``provenance`` group, which
         plain xarray reads with ``xr.open_dataset(data_name, group="provenance")``. Cases
         computed in this process (``harvest_combos``), or reaped with
-        ``provenance=False``, have none. None if nothing has any.
+        ``provenance=False``, have none. None if nothing has any. Read into memory whole,
+        even with ``chunks``.
         """
         if self._provenance is None and self.data_name is not None:
             with self._lock():
-                self._provenance = load_provenance(self.data_name, self.engine, self.chunks)
+                self._provenance = load_provenance(self.data_name, self.engine)
         return self._provenance
 
     def save_full_ds(
@@ -251,20 +252,19 @@ class Harvester(Farmer):
         with self._lock():
             described = self._provenance
             if described is None:
-                described = load_provenance(self.data_name, engine, self.chunks)
+                described = load_provenance(self.data_name, engine)
             self._publish(ds, engine, described)
 
     def _publish(self, ds: xr.Dataset, engine: str, provenance: xr.Dataset | None) -> None:
         assert self.data_name is not None
         publish(ds, self.data_name, engine, provenance)
         self._close()
+        self._provenance = provenance  # read whole into memory: it points at no file
         if self.chunks is not None:
             # lazy arrays must point at the new file, never at the replaced one
             self._full_ds = load_ds(self.data_name, engine=engine, chunks=self.chunks)
-            self._provenance = None
         else:
             self._full_ds = ds
-            self._provenance = provenance
 
     def delete_ds(self, backup: bool = False) -> None:
         """Delete the on-disk dataset, optionally keeping a time-stamped copy first."""
@@ -357,7 +357,7 @@ class Harvester(Farmer):
                 raise FileNotFoundError(
                     f"no dataset file at {self.data_name!r}; harvest something first."
                 )
-            described = load_provenance(self.data_name, engine, self.chunks)
+            described = load_provenance(self.data_name, engine)
             self._publish(
                 change(on_disk), engine, None if described is None else describe(described)
             )

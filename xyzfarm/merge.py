@@ -64,9 +64,7 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
     return merged.drop_encoding()
 
 
-def merge_provenance(
-    old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | None
-) -> xr.Dataset:
+def merge_provenance(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | None) -> xr.Dataset:
     """Combine two provenance Datasets (``xyz_*`` variables) case by case; never a conflict.
 
     Provenance follows the values it describes: with ``overwrite`` None or True, a case

@@ -53,8 +53,7 @@ def check_provenance_mode(provenance: Any) -> str | bool:
     if provenance is False or (isinstance(provenance, str) and provenance in PROVENANCE_MODES):
         return provenance
     raise InvalidInputError(
-        f"provenance must be one of {PROVENANCE_MODES} (or True for 'beside'), got "
-        f"{provenance!r}."
+        f"provenance must be one of {PROVENANCE_MODES} (or True for 'beside'), got {provenance!r}."
     )
 
 
