@@ -3,7 +3,7 @@ a fresh interpreter so its peak memory is its own; xyzpy 1.3.5 side by side.
 
 Run with ``make bench``. Prints, per size and library: seconds per phase, files in the crop
 folder after growing, peak RSS of the reap, and the size of the reaped Dataset (xyzfarm's
-includes the 8 provenance variables per case).
+provenance, kept beside it in ``last_provenance``, is not counted).
 """
 
 from __future__ import annotations

@@ -163,3 +163,62 @@ def test_a_folder_that_refuses_files_is_reported_before_anything_runs():
         check_writable_folder("afile/data.h5")
     check_writable_folder("new/folder/data.h5")
     assert Path("new/folder").is_dir() and list(Path("new/folder").iterdir()) == []
+
+
+def simple_ds() -> xr.Dataset:
+    return xr.Dataset({"v": ("x", [1.0, 2.0, 3.0])}, coords={"x": [1, 2, 3]})
+
+
+def provenance_of(ds: xr.Dataset) -> xr.Dataset:
+    return xr.Dataset(
+        {
+            "xyz_host": (("x",), np.array(["a", "b", "c"], dtype=object)),
+            "xyz_start": (("x",), np.array(["2024-01-01T10:00:00.123456789"] * 3, "M8[ns]")),
+        },
+        coords={"x": ds.x.values},
+    )
+
+
+def test_provenance_is_saved_as_a_group_of_the_same_file_that_plain_xarray_opens():
+    from xyzfarm.datafile import load_provenance
+
+    ds = simple_ds()
+    save_ds(ds, "data.h5", provenance=provenance_of(ds))
+    with xr.open_dataset("data.h5", engine="h5netcdf") as data:
+        assert list(data.data_vars) == ["v"]  # the data alone, as saved
+    with xr.open_dataset("data.h5", engine="h5netcdf", group="provenance") as prov:
+        assert list(prov.xyz_host.values) == ["a", "b", "c"]
+        assert prov.xyz_start.values[0] == np.datetime64("2024-01-01T10:00:00.123456789")
+    xr.testing.assert_identical(load_ds("data.h5"), ds)
+    xr.testing.assert_equal(load_provenance("data.h5"), provenance_of(ds))
+
+
+def test_a_file_without_provenance_reads_none():
+    from xyzfarm.datafile import load_provenance
+
+    save_ds(make_ds(), "data.h5")
+    assert load_provenance("data.h5") is None
+    assert load_provenance("absent.h5") is None
+
+
+def test_netcdf3_has_no_groups_so_provenance_is_left_out_with_a_warning():
+    from xyzfarm.datafile import load_provenance
+
+    pytest.importorskip("scipy")
+    ds = simple_ds()
+    with pytest.warns(UserWarning, match="no groups"):
+        save_ds(ds, "data.nc", engine="scipy", provenance=provenance_of(ds))
+    xr.testing.assert_identical(load_ds("data.nc", engine="scipy"), ds)
+    assert load_provenance("data.nc", engine="scipy") is None
+
+
+def test_unsavable_provenance_is_refused_before_the_file_is_touched():
+    from xyzfarm.datafile import load_provenance
+
+    ds = simple_ds()
+    save_ds(ds, "data.h5", provenance=provenance_of(ds))
+    bad = provenance_of(ds).assign(xyz_host=("x", np.array([{}, {}, {}], dtype=object)))
+    with pytest.raises(UnsavableValueError, match="xyz_host"):
+        save_ds(ds.assign(v=ds.v * 2), "data.h5", provenance=bad)
+    xr.testing.assert_identical(load_ds("data.h5"), ds)
+    assert list(load_provenance("data.h5").xyz_host.values) == ["a", "b", "c"]

@@ -362,3 +362,72 @@ def test_harvesting_int_coordinates_into_a_file_of_strings_is_refused():
     with pytest.raises(CoordinateTypeError, match=r"'x' holds numeric values \(int64\)"):
         h.harvest_combos({"x": [1]}, verbosity=0)
     assert xyz.load_ds("data.h5").x.values.tolist() == ["a", "b"]
+
+
+def reaped_into(h, combos, name="p", **reap):
+    crop = h.Crop(name=name, parent_dir=Path(h.data_name).parent if h.data_name else None)
+    crop.sow_combos(combos)
+    crop.grow(verbosity=0)
+    crop.reap(**reap)
+    return crop
+
+
+def read_group(path):
+    with xr.open_dataset(path, engine="h5netcdf", group="provenance") as prov:
+        return prov.load()
+
+
+def test_a_reaped_crop_leaves_full_ds_identical_to_harvesting_and_provenance_beside(tmp_path):
+    runner = xyz.Runner(lambda x, y: x * y * 1.0, "p")
+    h = xyz.Harvester(runner, data_name=tmp_path / "crop.h5")
+    reaped_into(h, {"x": [1, 2], "y": [3, 4]})
+    direct = xyz.Harvester(runner, data_name=tmp_path / "direct.h5")
+    direct.harvest_combos({"x": [1, 2], "y": [3, 4]}, verbosity=0)
+    xr.testing.assert_identical(h.full_ds, direct.full_ds)
+    xr.testing.assert_identical(xyz.load_ds(tmp_path / "crop.h5"), direct.full_ds)
+    assert direct.provenance is None  # cases run here have none
+    xr.testing.assert_identical(h.provenance, read_group(tmp_path / "crop.h5"))
+    assert h.provenance.xyz_host.dims == ("x", "y")
+
+
+def test_provenance_is_kept_through_harvests_saves_and_rewrites(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda x: x * 1.0, "y"), data_name=tmp_path / "d.h5")
+    reaped_into(h, {"x": [1, 2]})
+    described = read_group(tmp_path / "d.h5")
+    h.harvest_combos({"x": [3]}, verbosity=0)
+    xr.testing.assert_identical(read_group(tmp_path / "d.h5"), described)
+    h.save_full_ds()
+    xr.testing.assert_identical(read_group(tmp_path / "d.h5"), described)
+    h.drop_sel(x=[3])
+    xr.testing.assert_identical(read_group(tmp_path / "d.h5"), described)
+    h.drop_sel(x=[2])
+    assert list(read_group(tmp_path / "d.h5").x.values) == [1]
+    h.expand_dims("run", 0)
+    assert read_group(tmp_path / "d.h5").xyz_start.dims == ("run", "x")
+    # a fresh Harvester of the file finds it there
+    again = xyz.Harvester(h.runner, data_name=tmp_path / "d.h5")
+    assert again.provenance.xyz_host.sizes == {"run": 1, "x": 1}
+
+
+def test_an_in_place_reap_writes_the_provenance_in_place_too(tmp_path):
+    runner = xyz.Runner(lambda x: x * 1.0, "y")
+    reaped_into(xyz.Harvester(runner, data_name=tmp_path / "d.h5"), {"x": [1, 2, 3]})
+    inode = os.stat(tmp_path / "d.h5").st_ino
+    h = xyz.Harvester(runner, data_name=tmp_path / "d.h5", in_place=True)
+    crop = reaped_into(h, {"x": [2]})
+    assert os.stat(tmp_path / "d.h5").st_ino == inode  # written in place, not replaced
+    prov = read_group(tmp_path / "d.h5")
+    assert prov.xyz_start.sel(x=2).values == crop.provenance.xyz_start.sel(x=2).values
+    assert prov.xyz_start.notnull().all()
+    # new coordinates do not fit in place: both take the atomic path, together
+    crop = reaped_into(h, {"x": [4]})
+    assert os.stat(tmp_path / "d.h5").st_ino != inode
+    assert list(read_group(tmp_path / "d.h5").x.values) == [1, 2, 3, 4]
+
+
+def test_an_in_memory_harvester_keeps_provenance_in_memory():
+    h = xyz.Harvester(xyz.Runner(lambda x: x * 1.0, "y"))
+    reaped_into(h, {"x": [1]})
+    reaped_into(h, {"x": [2]})
+    assert list(h.full_ds.data_vars) == ["y"]
+    assert list(h.provenance.x.values) == [1, 2] and h.provenance.xyz_start.notnull().all()

@@ -210,10 +210,8 @@ def test_kill_9_during_a_reap_leaves_the_old_or_the_new_file_and_reaping_again_c
     print(f"kill -9 during reap: {kills} kills, file always loaded, final data complete")
 
 
-def test_every_reaped_case_says_where_and_how_it_was_computed():
+def test_every_reaped_case_says_where_and_how_it_was_computed_beside_the_data():
     import socket
-
-    import numpy as np
 
     from xyzfarm.reap import PROVENANCE
 
@@ -223,33 +221,127 @@ def test_every_reaped_case_says_where_and_how_it_was_computed():
     before = np.datetime64("now")
     crop.grow(verbosity=0)
     ds = crop.reap()
-    assert set(PROVENANCE) <= set(ds.data_vars)
-    assert ds.xyz_host.dims == ("x", "y")
-    assert set(ds.xyz_host.values.ravel()) == {socket.gethostname()}
-    assert set(ds.xyz_job.values.ravel()) == {"local"}
-    assert set(ds.xyz_attempt.values.ravel()) == {1}
-    assert set(ds.xyz_version.values.ravel()) == {xyz.__version__}
-    assert (ds.xyz_seconds >= 0).all() and (ds.xyz_start >= before - np.timedelta64(1, "s")).all()
+    prov = runner.last_provenance
+    assert prov is crop.provenance
+    assert set(prov.data_vars) == set(PROVENANCE)
+    assert prov.xyz_host.dims == ("x", "y")
+    assert set(prov.xyz_host.values.ravel()) == {socket.gethostname()}
+    assert set(prov.xyz_job.values.ravel()) == {"local"}
+    assert set(prov.xyz_attempt.values.ravel()) == {1}
+    assert set(prov.xyz_version.values.ravel()) == {xyz.__version__}
+    assert (prov.xyz_seconds >= 0).all()
+    assert (prov.xyz_start >= before - np.timedelta64(1, "s")).all()
     # plain xarray answers "which results came from that host?"
-    assert int((ds.xyz_host == socket.gethostname()).sum()) == 8
+    assert int(ds.p.where(prov.xyz_host == socket.gethostname()).notnull().sum()) == 8
+
+
+def test_a_reaped_runner_crop_is_identical_to_run_combos():
+    runner = xyz.Runner(lambda x, y: x * y * 1.0, "p")
+    crop = runner.Crop(name="same", batchsize=3)
+    crop.sow_combos({"x": range(4), "y": [1, 2]})
+    crop.grow(verbosity=0)
+    ds = crop.reap()
+    xr.testing.assert_identical(ds, runner.run_combos({"x": range(4), "y": [1, 2]}, verbosity=0))
+    assert runner.last_provenance is None  # last_ds now comes from running here
+
+
+def test_provenance_in_puts_the_xyz_variables_into_the_reaped_dataset():
+    from xyzfarm.reap import PROVENANCE
+
+    runner = xyz.Runner(lambda x: x * 1.0, "y")
+    crop = runner.Crop(name="inprov")
+    crop.sow_combos({"x": [1, 2]})
+    crop.grow(verbosity=0)
+    ds = crop.reap(provenance="in")
+    assert set(ds.data_vars) == {"y", *PROVENANCE}
+    assert runner.last_provenance is None and crop.provenance is None
+    xr.testing.assert_identical(without_provenance(ds), runner.run_combos({"x": [1, 2]}))
 
 
 def test_provenance_can_be_left_out():
-    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="noprov")
+    runner = xyz.Runner(lambda x: x * 1.0, "y")
+    crop = runner.Crop(name="noprov")
     crop.sow_combos({"x": [1, 2]})
     crop.grow(verbosity=0)
-    assert not any(str(v).startswith("xyz_") for v in crop.reap(provenance=False).data_vars)
+    assert list(crop.reap(provenance=False).data_vars) == ["y"]
+    assert runner.last_provenance is None and crop.provenance is None
+
+
+def test_an_unknown_provenance_mode_is_refused_before_anything_is_reaped():
+    from xyzfarm.errors import InvalidInputError
+
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="badprov")
+    crop.sow_combos({"x": [1, 2]})
+    crop.grow(verbosity=0)
+    with pytest.raises(InvalidInputError, match=r"provenance must be one of.*'inside'"):
+        crop.reap(provenance="inside")
+    assert crop.is_prepared()
+
+
+def test_provenance_sits_in_the_files_provenance_group_which_plain_xarray_opens(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda x: x * 1.0, "y"), data_name=tmp_path / "d.h5")
+    crop = h.Crop(name="group", parent_dir=tmp_path)
+    crop.sow_combos({"x": [1, 2, 3]})
+    crop.grow(verbosity=0)
+    crop.reap()
+    with xr.open_dataset(tmp_path / "d.h5", engine="h5netcdf") as data:
+        assert list(data.data_vars) == ["y"]
+    with xr.open_dataset(tmp_path / "d.h5", engine="h5netcdf", group="provenance") as prov:
+        assert list(prov.x.values) == [1, 2, 3]
+        assert prov.xyz_start.dtype.kind == "M" and prov.xyz_start.notnull().all()
+        xr.testing.assert_identical(prov.load(), h.provenance)
 
 
 def test_recomputing_cases_updates_their_provenance_without_a_merge_conflict(tmp_path):
     h = xyz.Harvester(xyz.Runner(lambda x: x * 1.0, "y"), data_name=tmp_path / "d.h5")
-    for _ in range(2):
+    starts = []
+    for combos in ({"x": [1, 2]}, {"x": [2, 3]}):
         crop = h.Crop(name="again", parent_dir=tmp_path)
-        crop.sow_combos({"x": [1, 2]})
+        crop.sow_combos(combos)
         crop.grow(verbosity=0)
         crop.reap()
+        starts.append(crop.provenance.xyz_start)
     ds = xyz.load_ds(tmp_path / "d.h5")
-    assert list(ds.y.values) == [1.0, 2.0] and ds.xyz_start.notnull().all()
+    assert list(ds.y.values) == [1.0, 2.0, 3.0]
+    prov = xr.open_dataset(tmp_path / "d.h5", engine="h5netcdf", group="provenance").load()
+    # the latest computation of a case describes it; the others keep theirs
+    assert prov.xyz_start.sel(x=1).values == starts[0].sel(x=1).values
+    assert (prov.xyz_start.sel(x=[2, 3]).values == starts[1].values).all()
+
+
+def test_a_reap_with_old_values_winning_keeps_the_old_description(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda x: x * 1.0, "y"), data_name=tmp_path / "d.h5")
+    starts = []
+    for overwrite in (None, False):
+        crop = h.Crop(name="old", parent_dir=tmp_path)
+        crop.sow_combos({"x": [1, 2]})
+        crop.grow(verbosity=0)
+        crop.reap(overwrite=overwrite)
+        starts.append(crop.provenance.xyz_start.values)
+    assert (h.provenance.xyz_start.values == starts[0]).all()
+
+
+def test_the_cli_reap_into_a_file_writes_provenance_beside_the_data(tmp_path, python):
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="cliprov", parent_dir=tmp_path)
+    crop.sow_combos({"x": [1, 2]})
+    crop.grow(verbosity=0)
+    subprocess.run(
+        [python, "-m", "xyzfarm", "reap", "cliprov", "--into", "out.h5", "--keep"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    with xr.open_dataset(tmp_path / "out.h5", engine="h5netcdf") as data:
+        assert list(data.data_vars) == ["y"]
+    with xr.open_dataset(tmp_path / "out.h5", engine="h5netcdf", group="provenance") as prov:
+        assert set(prov.xyz_job.values) == {"local"}
+    subprocess.run(
+        [python, "-m", "xyzfarm", "reap", "cliprov", "--into", "in.h5", "--provenance", "in"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    assert "xyz_host" in xyz.load_ds(tmp_path / "in.h5").data_vars
 
 
 def test_missing_only_ignores_provenance(tmp_path):
@@ -266,6 +358,7 @@ def test_missing_only_ignores_provenance(tmp_path):
     crop.reap()
     h.harvest_combos({"x": [1]}, missing_only=True, verbosity=0)
     assert calls == [1, 1]  # all values missing: run again, whatever the provenance says
+    assert h.provenance.xyz_start.notnull().all()  # and its provenance is left as it was
 
 
 def test_reap_into_merges_into_any_file_whatever_the_crop_was_sown_for(tmp_path):
@@ -426,9 +519,9 @@ def test_allow_incomplete_keeps_the_finished_cases_of_a_failed_batch(kind):
     ds = crop.reap(allow_incomplete=True)
     expected = runner.run_cases([c for c in cases if c != (FAILING["a"], FAILING["b"])])
     expected = expected.reindex_like(ds)
-    xr.testing.assert_identical(without_provenance(ds), expected)
+    xr.testing.assert_identical(ds, expected)
     assert int(ds.p.isnull().sum()) == 1
-    assert int(ds.xyz_host.notnull().sum()) == 11  # their provenance is kept too
+    assert int(crop.provenance.xyz_host.notnull().sum()) == 11  # their provenance is kept too
     assert crop.is_prepared()  # batch 2 can still be grown
 
 

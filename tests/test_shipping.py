@@ -168,7 +168,7 @@ def test_replace_fn_rewrites_the_saved_function_and_each_case_names_its_function
     old = shipping.fingerprint(versions2.f)
     crop.fn = versions2.g
     crop.grow(verbosity=0, num_workers=2, subprocess=True, replace_fn=True)  # workers: pkl
-    ds = crop.reap(clean_up=False, verbosity=0)
+    ds = crop.reap(clean_up=False, verbosity=0, provenance="in")
     assert ds.y.values.tolist() == [1, 2, 6, 8]  # batch 1 kept its results, 2 grew with g
     assert ds.xyz_fn.values.tolist() == [old, old, *[shipping.fingerprint(versions2.g)] * 2]
 

@@ -311,7 +311,7 @@ def test_a_batch_over_its_walltime_is_retried_with_twice_the_walltime(
     assert "#SBATCH --time=00:01:00" in scripts[0].read_text()
     assert "#SBATCH --time=00:02:00" in scripts[-1].read_text()
     reaped = crop.reap()
-    assert set(reaped.xyz_attempt.values) == {1, 2}  # cases done before the warning kept
+    assert set(crop.provenance.xyz_attempt.values) == {1, 2}  # cases done before the warning kept
     assert list(reaped.y.values) == [0.0, 1.0, 2.0, 3.0]
 
 

@@ -376,6 +376,7 @@ def cmd_reap(args: argparse.Namespace) -> int:
         clean_up=False if args.keep else None,
         overwrite=None if args.overwrite is None else args.overwrite == "new",
         into=args.into,
+        provenance=False if args.provenance == "none" else args.provenance,
     )
     if args.into:
         print(f"{args.name}: merged into {args.into}")
@@ -555,6 +556,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-incomplete", action="store_true", help="reap what exists (NaN elsewhere)"
     )
     p.add_argument("--overwrite", choices=["new", "old"], help="who wins where values differ")
+    p.add_argument(
+        "--provenance",
+        choices=["beside", "in", "none"],
+        default="beside",
+        help="where each case's host, job, start and seconds go: the file's 'provenance' group "
+        "(default), xyz_* variables of the data, or nowhere",
+    )
     p.add_argument(
         "--keep",
         action="store_true",

@@ -33,6 +33,8 @@ from .sow import farmer_record, sow
 from .state import CropStatus, crop_status
 
 if TYPE_CHECKING:
+    import xarray as xr
+
     from .runner import Runner
 
 
@@ -187,6 +189,8 @@ class Crop:
         self.batchsize = batchsize
         self.num_batches = num_batches
         self.shuffle = shuffle
+        #: where and how each case of the last reap was computed (``reap(provenance="beside")``)
+        self.provenance: xr.Dataset | None = None
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -706,7 +710,7 @@ class Crop:
         *,
         wait_timeout_s: float | None = None,
         poll_interval_s: float = 0.5,
-        provenance: bool = True,
+        provenance: str | bool = "beside",
         into: str | os.PathLike[str] | None = None,
     ) -> Any:
         """Merge every result into the farmer and, once it is safe, delete the crop folder.
@@ -751,10 +755,14 @@ class Crop:
             batch checkpointed in ``partial/<i>``; cases never finished are NaN. Otherwise a
             crop with any case missing raises :class:`~xyzfarm.errors.CropIncompleteError`
             and nothing is published.
-        provenance : bool
-            Add, for every case, where and how it was computed as ``xyz_*`` variables (host,
-            job, task, attempt, restarts, version, start, seconds); see
-            :data:`xyzfarm.reap.PROVENANCE`.
+        provenance : {'beside', 'in', False}
+            Where to put, for every case, where and how it was computed (the ``xyz_*``
+            variables: host, job, task, attempt, restarts, version, start, seconds; see
+            :data:`xyzfarm.reap.PROVENANCE`). ``'beside'`` (default; True means the same):
+            next to the data, which stays exactly what xyzpy gives: in the data file's
+            ``provenance`` group (a Harvester's :attr:`~xyzfarm.Harvester.provenance`), a
+            Runner's ``last_provenance``, and this crop's :attr:`provenance`. ``'in'``: as
+            variables of the reaped Dataset itself. False: nowhere.
         into : path-like, optional
             Merge into this h5netcdf file instead (under its lock, atomically), whatever the
             crop was sown for; the merged Dataset is returned.
@@ -767,6 +775,7 @@ class Crop:
             If the manifest fails its checks (see :func:`xyzfarm.manifest.read`).
         """
         del verbosity, desc
+        provenance = reaping.check_provenance_mode(provenance)
         if self.farmer is None and into is None and not self._sown_for_farmer():
             # sown from a bare function: xyzpy's raw nested results
             return self.reap_combos(
@@ -778,7 +787,7 @@ class Crop:
             )
 
         def deliver(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
-            return reaping.deliver(
+            out, self.provenance = reaping.deliver(
                 self.farmer,
                 self.layout,
                 harvest,
@@ -788,6 +797,7 @@ class Crop:
                 provenance=provenance,
                 into=None if into is None else os.fspath(into),
             )
+            return out
 
         return self._reap(
             deliver,

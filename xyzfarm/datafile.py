@@ -39,6 +39,10 @@ PathLike = str | os.PathLike[str]
 DS_ENGINES = {"h5netcdf": ".h5", "netcdf4": ".nc", "scipy": ".nc"}
 #: dataframe engines
 DF_ENGINES = ("pickle", "csv", "json", "hdf", "parquet")
+#: the netCDF group beside the data that holds where and how each case was computed
+PROVENANCE_GROUP = "provenance"
+#: time stamps are stored exactly, in one unit, so a later in-place write can encode its own
+_TIME_ENCODING = {"units": "nanoseconds since 1970-01-01", "dtype": "int64"}
 
 
 def _check_ds_engine(engine: str) -> str:
@@ -316,7 +320,14 @@ def _write_error(
     return DataFileWriteError(errno, message) if errno else DataFileWriteError(message)
 
 
-def save_ds(ds: xr.Dataset, file_name: PathLike, engine: str = "h5netcdf", **kwargs: Any) -> None:
+def save_ds(
+    ds: xr.Dataset,
+    file_name: PathLike,
+    engine: str = "h5netcdf",
+    *,
+    provenance: xr.Dataset | None = None,
+    **kwargs: Any,
+) -> None:
     """Save a Dataset to ``file_name`` atomically (temporary file, then ``os.replace``).
 
     Parameters
@@ -327,6 +338,11 @@ def save_ds(ds: xr.Dataset, file_name: PathLike, engine: str = "h5netcdf", **kwa
         Exactly where to write: no extension is added.
     engine : {'h5netcdf', 'netcdf4', 'scipy'}, optional
         The netCDF writer.
+    provenance : xarray.Dataset, optional
+        Where and how each case was computed, written into the same file as the netCDF group
+        :data:`PROVENANCE_GROUP` (``xr.open_dataset(file_name, group="provenance")`` reads
+        it), published together with the data by the same rename. netCDF3 (``scipy``) has
+        no groups: it is left out there, with a warning.
     **kwargs
         Passed to :meth:`xarray.Dataset.to_netcdf`.
 
@@ -341,19 +357,91 @@ def save_ds(ds: xr.Dataset, file_name: PathLike, engine: str = "h5netcdf", **kwa
     if isinstance(ds, xr.DataArray):
         ds = ds.to_dataset()
     check_savable(ds)
+    # Any: xarray's to_netcdf overloads do not take a **kwargs of options
+    out: Any = _writable(ds, engine, kwargs)
+    beside: Any = None
+    beside_kwargs: dict[str, Any] = {}
+    if provenance is not None and engine == "scipy":
+        warnings.warn(
+            f"{os.fspath(file_name)!r} is written as netCDF3 (engine='scipy'), which has no "
+            "groups: the provenance beside the data is left out. Use engine='h5netcdf' to "
+            "keep it.",
+            stacklevel=2,
+        )
+    elif provenance is not None:
+        check_savable(provenance)
+        beside = _writable(provenance, engine, beside_kwargs)
+        for var in beside.data_vars.values():
+            if var.dtype.kind == "M":
+                var.encoding = dict(_TIME_ENCODING)
+    with typed_write_errors(file_name), storage.atomic_path(file_name) as tmp:
+        if engine != "h5netcdf":
+            out.to_netcdf(tmp, engine=engine, **kwargs)
+            if beside is not None:
+                beside.to_netcdf(
+                    tmp, engine=engine, mode="a", group=PROVENANCE_GROUP, **beside_kwargs
+                )
+            return
+        with _FailureAbsorbingFile(tmp) as target:
+            out.to_netcdf(target, engine=engine, **kwargs)
+            if beside is not None and target.error is None:
+                # the same temporary file: data and provenance are published by one rename
+                beside.to_netcdf(
+                    target,
+                    engine=engine,
+                    mode="a",
+                    group=PROVENANCE_GROUP,
+                    **beside_kwargs,
+                )
+        if target.error is not None:
+            raise target.error
+
+
+def _writable(ds: xr.Dataset, engine: str, kwargs: dict[str, Any]) -> xr.Dataset:
+    """A shallow copy of ``ds`` whose attributes netCDF can hold; sets ``invalid_netcdf``."""
     out = ds.copy(deep=False)
     out.attrs = _netcdf_safe_attrs(dict(ds.attrs))
     if engine == "h5netcdf" and any(v.dtype.kind in "cb" for v in out.variables.values()):
         # complex and bool are valid HDF5 but outside the netCDF-4 spec: allow them explicitly
         kwargs.setdefault("invalid_netcdf", True)
-    with typed_write_errors(file_name), storage.atomic_path(file_name) as tmp:
-        if engine != "h5netcdf":
-            out.to_netcdf(tmp, engine=engine, **kwargs)
-            return
-        with _FailureAbsorbingFile(tmp) as target:
-            out.to_netcdf(target, engine=engine, **kwargs)
-        if target.error is not None:
-            raise target.error
+    return out
+
+
+def load_provenance(
+    file_name: PathLike, engine: str = "h5netcdf", chunks: Any = None
+) -> xr.Dataset | None:
+    """The provenance saved beside the data in ``file_name`` (see :func:`save_ds`), or None.
+
+    None when the file, or its :data:`PROVENANCE_GROUP` group, does not exist (a file of
+    xyzpy's, or one reaped with ``provenance=False``).
+
+    Raises
+    ------
+    DataFileError
+        If the file exists but its provenance cannot be read.
+    """
+    _check_ds_engine(engine)
+    path = resolve_existing(file_name, engine)
+    if engine == "scipy" or not path.exists() or not _has_group(path, engine):
+        return None
+    return load_ds(path, engine=engine, chunks=chunks, group=PROVENANCE_GROUP)
+
+
+def _has_group(path: Path, engine: str) -> bool:
+    try:
+        if engine == "h5netcdf":
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                return PROVENANCE_GROUP in f
+        import netCDF4
+
+        with netCDF4.Dataset(path) as f:
+            return PROVENANCE_GROUP in f.groups
+    except OSError as exc:
+        raise DataFileError(
+            f"cannot read the dataset file {os.fspath(path)!r} ({type(exc).__name__}: {exc})."
+        ) from exc
 
 
 def load_ds(

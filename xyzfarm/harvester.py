@@ -20,21 +20,34 @@ import xarray as xr
 
 from . import storage
 from .combos import as_combos, check_cases, check_combos, iter_combos, product_with_cases
-from .datafile import check_savable, check_writable_folder, load_ds, resolve_existing, save_ds
+from .datafile import (
+    check_savable,
+    check_writable_folder,
+    load_ds,
+    load_provenance,
+    resolve_existing,
+    save_ds,
+)
 from .errors import InvalidInputError
-from .merge import merge_datasets, missing_cases
+from .merge import merge_datasets, merge_provenance, missing_cases
 from .runner import Farmer, Runner
 
 
-def publish(ds: xr.Dataset, data_name: str | os.PathLike[str], engine: str) -> None:
-    """Save ``ds`` as ``data_name`` atomically, keeping the current file as ``.bak``.
+def publish(
+    ds: xr.Dataset,
+    data_name: str | os.PathLike[str],
+    engine: str,
+    provenance: xr.Dataset | None = None,
+) -> None:
+    """Save ``ds`` (and ``provenance`` beside it) as ``data_name`` atomically, keeping the
+    current file as ``.bak``.
 
     The caller holds the file's lock.
     """
     # lazy (dask) data is computed chunk by chunk while the temporary file is written, reading
     # the old file, which is replaced only afterwards: nothing is loaded whole
     storage.keep_backup(data_name)
-    save_ds(ds, data_name, engine=engine)
+    save_ds(ds, data_name, engine=engine, provenance=provenance)
 
 
 def merge_into_file(
@@ -45,6 +58,7 @@ def merge_into_file(
     engine: str = "h5netcdf",
     chunks: Any = None,
     in_place: bool = False,
+    provenance: xr.Dataset | None = None,
 ) -> xr.Dataset | None:
     """Merge ``new`` into the dataset file ``data_name`` under its lock; return the merged data.
 
@@ -64,6 +78,11 @@ def merge_into_file(
         The netCDF engine.
     chunks : int or dict, optional
         Open the existing file lazily with these dask chunks.
+    in_place : bool
+        Write into the existing file directly where the new values fit it.
+    provenance : xarray.Dataset, optional
+        Where and how the new cases were computed: merged into the file's provenance group
+        (see :func:`xyzfarm.merge.merge_provenance`). The group is kept as it is otherwise.
 
     Raises
     ------
@@ -76,21 +95,43 @@ def merge_into_file(
     DataFileWriteError
         If writing failed (e.g. a full disk); the file is left as it was.
     """
+    return _merge_into_file(
+        data_name, new, overwrite, engine, chunks, in_place=in_place, provenance=provenance
+    )[0]
+
+
+def _merge_into_file(
+    data_name: str | os.PathLike[str],
+    new: xr.Dataset,
+    overwrite: bool | None,
+    engine: str,
+    chunks: Any,
+    *,
+    in_place: bool,
+    provenance: xr.Dataset | None,
+) -> tuple[xr.Dataset | None, xr.Dataset | None]:
+    """:func:`merge_into_file`, also returning the file's provenance after the merge."""
     check_savable(new)
+    if provenance is not None:
+        check_savable(provenance)
     check_writable_folder(data_name)
     with storage.locked(data_name):
         path = resolve_existing(data_name, engine)
         if in_place and engine == "h5netcdf" and path.exists():
             from .inplace import write_in_place
 
-            if write_in_place(path, new, overwrite):
-                return None
+            if write_in_place(path, new, overwrite, provenance=provenance):
+                return None, None
         on_disk = load_ds(path, engine=engine, chunks=chunks) if path.exists() else None
+        described = load_provenance(path, engine, chunks=chunks) if on_disk is not None else None
         merged = merge_datasets(on_disk, new, overwrite)
-        publish(merged, data_name, engine)
-        if on_disk is not None:
-            on_disk.close()
-    return merged
+        if provenance is not None:
+            described = merge_provenance(described, provenance, overwrite)
+        publish(merged, data_name, engine, described)
+        for opened in (on_disk, described):
+            if opened is not None:
+                opened.close()
+    return merged, described
 
 
 class Harvester(Farmer):
@@ -132,6 +173,7 @@ class Harvester(Farmer):
         self.engine = engine
         self.in_place = in_place
         self._full_ds = full_ds
+        self._provenance: xr.Dataset | None = None
 
     # -- the wrapped runner -------------------------------------------------------------------
 
@@ -160,6 +202,7 @@ class Harvester(Farmer):
         if ds is not None:
             self._close()
             self._full_ds = ds
+            self._provenance = None  # read again with the file's data when asked for
 
     def _close(self) -> None:
         if self._full_ds is not None:
@@ -171,6 +214,22 @@ class Harvester(Farmer):
         if self._full_ds is None:
             self.load_full_ds()
         return self._full_ds
+
+    @property
+    def provenance(self) -> xr.Dataset | None:
+        """Where and how each case of :attr:`full_ds` computed by a crop was computed.
+
+        The ``xyz_*`` variables (see :data:`xyzfarm.reap.PROVENANCE`) over the swept
+        dimensions, kept beside the data: in the data file's ``provenance`` group, which
+        plain xarray reads with ``xr.open_dataset(data_name, group="provenance")``. Cases
+        computed in this process (``harvest_combos``), or reaped with
+        ``provenance=False``, have none. None if nothing has any. Read into memory whole,
+        even with ``chunks``.
+        """
+        if self._provenance is None and self.data_name is not None:
+            with self._lock():
+                self._provenance = load_provenance(self.data_name, self.engine)
+        return self._provenance
 
     def save_full_ds(
         self, new_full_ds: xr.Dataset | None = None, engine: str | None = None
@@ -191,12 +250,16 @@ class Harvester(Farmer):
                 "there is no full dataset to save yet; harvest something first."
             )
         with self._lock():
-            self._publish(ds, engine)
+            described = self._provenance
+            if described is None:
+                described = load_provenance(self.data_name, engine)
+            self._publish(ds, engine, described)
 
-    def _publish(self, ds: xr.Dataset, engine: str) -> None:
+    def _publish(self, ds: xr.Dataset, engine: str, provenance: xr.Dataset | None) -> None:
         assert self.data_name is not None
-        publish(ds, self.data_name, engine)
+        publish(ds, self.data_name, engine, provenance)
         self._close()
+        self._provenance = provenance  # read whole into memory: it points at no file
         if self.chunks is not None:
             # lazy arrays must point at the new file, never at the replaced one
             self._full_ds = load_ds(self.data_name, engine=engine, chunks=self.chunks)
@@ -214,6 +277,7 @@ class Harvester(Farmer):
                 shutil.copy2(path, f"{path}.BAK-{stamp}")
             self._close()
             self._full_ds = None
+            self._provenance = None
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
@@ -224,6 +288,8 @@ class Harvester(Farmer):
         overwrite: bool | None = None,
         chunks: Any = None,
         engine: str | None = None,
+        *,
+        provenance: xr.Dataset | None = None,
     ) -> None:
         """Merge ``new_ds`` into the full dataset (and, with ``sync``, into the file).
 
@@ -240,6 +306,9 @@ class Harvester(Farmer):
             Dask chunks to open the file with.
         engine : str, optional
             The netCDF engine (default: the Harvester's).
+        provenance : xarray.Dataset, optional
+            Where and how the cases of ``new_ds`` were computed: merged into
+            :attr:`provenance` (a case computed again takes its new description).
         """
         new = new_ds.to_dataset() if isinstance(new_ds, xr.DataArray) else new_ds
         engine = engine or self.engine
@@ -248,23 +317,38 @@ class Harvester(Farmer):
             new = new.chunk(chunks)
         if not (sync and self.data_name is not None):
             self._full_ds = merge_datasets(self._full_ds, new, overwrite)
+            if provenance is not None:
+                self._provenance = merge_provenance(self.provenance, provenance, overwrite)
             return
-        merged = merge_into_file(
-            self.data_name, new, overwrite, engine=engine, chunks=chunks, in_place=self.in_place
+        merged, described = _merge_into_file(
+            self.data_name,
+            new,
+            overwrite,
+            engine,
+            chunks,
+            in_place=self.in_place,
+            provenance=provenance,
         )
         self._close()
-        if merged is None:  # written in place: the full dataset is read again when asked for
+        # read again from the file when asked for if written in place or lazily
+        self._provenance = described if chunks is None else None
+        if merged is None:
             self._full_ds = None
             return
         self._full_ds = (
             load_ds(self.data_name, engine=engine, chunks=chunks) if chunks is not None else merged
         )
 
-    def _rewrite(self, change: Any, engine: str | None) -> None:
+    def _rewrite(self, change: Any, engine: str | None, describe: Any = None) -> None:
+        """Apply ``change`` to the full dataset and ``describe`` (default: ``change``) to its
+        provenance, and save both."""
+        describe = describe or change
         if self.data_name is None:
             if self.full_ds is None:
                 raise InvalidInputError("there is no full dataset yet; harvest something first.")
             self._full_ds = change(self.full_ds)
+            if self._provenance is not None:
+                self._provenance = describe(self._provenance)
             return
         engine = engine or self.engine
         with self._lock():
@@ -273,7 +357,10 @@ class Harvester(Farmer):
                 raise FileNotFoundError(
                     f"no dataset file at {self.data_name!r}; harvest something first."
                 )
-            self._publish(change(on_disk), engine)
+            described = load_provenance(self.data_name, engine)
+            self._publish(
+                change(on_disk), engine, None if described is None else describe(described)
+            )
 
     def expand_dims(self, name: str, value: Any, engine: str | None = None) -> None:
         """Give every variable a new length-1 dimension ``name`` at coordinate ``value``.
@@ -294,7 +381,15 @@ class Harvester(Farmer):
 
         Synced to disk at once.
         """
-        self._rewrite(lambda ds: ds.drop_sel(labels, errors=errors, **labels_kwargs), engine)
+        asked = {**(labels or {}), **labels_kwargs}
+        self._rewrite(
+            lambda ds: ds.drop_sel(asked, errors=errors),
+            engine,
+            # provenance has only the swept dims, and may lack values the data has
+            lambda prov: prov.drop_sel(
+                {d: v for d, v in asked.items() if d in prov.dims}, errors="ignore"
+            ),
+        )
 
     # -- harvesting ---------------------------------------------------------------------------
 

@@ -36,20 +36,13 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
     check_mergeable(old, new)
     prov = [v for v in new.data_vars if str(v).startswith(PROVENANCE_PREFIX)]
     if prov and overwrite is None:
-        # where and how a case was computed never "conflicts": it follows the values, and a
-        # case computed again (to the same values) is described by its latest computation
+        # provenance merged into the data (reap(provenance="in")) never "conflicts": it
+        # follows the values, and a case computed again is described by its latest computation
         values = merge_datasets(
             old.drop_vars([v for v in prov if v in old]), new.drop_vars(prov), None
         )
-        described = {}
-        for v in prov:
-            if v not in old:
-                described[v] = new[v]
-                continue
-            # new where new has a value, else old (combine_first cannot fill datetimes here)
-            a, b = xr.align(new[v], old[v], join="outer")
-            described[v] = xr.where(a.notnull(), a, b)
-        merged = xr.merge([values, xr.Dataset(described)], join="outer", compat="override")
+        described = merge_provenance(old[[v for v in prov if v in old]], new[prov], None)
+        merged = xr.merge([values, described], join="outer", compat="override")
         return merged.drop_encoding()
     if overwrite is True:
         merged = new.combine_first(old)
@@ -69,6 +62,39 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
         raise InvalidInputError(f"overwrite must be None, True or False, got {overwrite!r}.")
     # encodings of the old file (e.g. a fixed string width) must not truncate new values
     return merged.drop_encoding()
+
+
+def merge_provenance(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | None) -> xr.Dataset:
+    """Combine two provenance Datasets (``xyz_*`` variables) case by case; never a conflict.
+
+    Provenance follows the values it describes: with ``overwrite`` None or True, a case
+    described in ``new`` (computed again) takes its new description, whole; with False (old
+    values win), a case already described keeps its old one. Cases described by one side only
+    keep that description. Neither input is modified.
+    """
+    if old is None or not old.data_vars:
+        return new.copy(deep=False).drop_encoding()
+    first, second = xr.align(*((old, new) if overwrite is False else (new, old)), join="outer")
+    # a case is described by all the variables or none: its start time says which
+    whole = "xyz_start" in first.data_vars
+    described = {}
+    for name in dict.fromkeys([*new.data_vars, *old.data_vars]):
+        if name not in second.data_vars or name not in first.data_vars:
+            described[name] = (first if name in first.data_vars else second)[name]
+            continue
+        a = first[name]
+        where = first["xyz_start"].notnull() if whole else has_description(a)
+        # where() rather than combine_first: combine_first cannot fill datetimes here
+        described[name] = xr.where(where, a, second[name])
+    return xr.Dataset(described).drop_encoding()
+
+
+def has_description(var: xr.DataArray) -> xr.DataArray:
+    """Where ``var`` holds a value: text read back from a file says "missing" as ''."""
+    present = var.notnull()
+    if var.dtype.kind in "OUS":
+        present &= var != ""
+    return present
 
 
 def check_mergeable(old: xr.Dataset, new: xr.Dataset) -> None:

@@ -25,7 +25,7 @@ import xarray as xr
 
 from . import manifest, records
 from .assemble import GridFiller, Schema, build_dataset
-from .errors import CropFormatError, CropIncompleteError
+from .errors import CropFormatError, CropIncompleteError, InvalidInputError
 from .layout import CropLayout
 from .results import ResultIndex
 from .sow import batch_bounds, schema_from_json
@@ -42,6 +42,20 @@ PROVENANCE = (
     "xyz_start",
     "xyz_seconds",
 )
+#: where ``reap(provenance=...)`` puts them: a group of the same file beside the data
+#: (default), variables in the data (xyzfarm's former default), or nowhere
+PROVENANCE_MODES = ("beside", "in", False)
+
+
+def check_provenance_mode(provenance: Any) -> str | bool:
+    """The mode ``provenance`` names (True means "beside"), or a typed error saying why not."""
+    if provenance is True:
+        return "beside"
+    if provenance is False or (isinstance(provenance, str) and provenance in PROVENANCE_MODES):
+        return provenance
+    raise InvalidInputError(
+        f"provenance must be one of {PROVENANCE_MODES} (or True for 'beside'), got {provenance!r}."
+    )
 
 
 class Harvest:
@@ -262,13 +276,11 @@ def _refuse_missing(layout: CropLayout, missing: list[int], data: Mapping[str, A
     )
 
 
-def to_dataset(harvest: Harvest, provenance: bool = True) -> xr.Dataset:
+def to_dataset(harvest: Harvest, provenance: bool = False) -> xr.Dataset:
     """Assemble a Harvest into the Dataset ``run_combos`` / ``run_cases`` would have given.
 
-    With ``provenance``, each case also gets the :data:`PROVENANCE` variables: host, job id
-    ("local" outside a scheduler), array task, attempt, scheduler restarts, xyzfarm version,
-    start time (UTC) and seconds taken (for cases faster than a few ms, the average of the
-    chunk they ran in).
+    With ``provenance``, the :data:`PROVENANCE` variables of :func:`provenance_dataset` are
+    merged into it (``reap(provenance="in")``).
     """
     data = harvest.data
     schema = schema_from_json(data["schema"])
@@ -280,8 +292,22 @@ def to_dataset(harvest: Harvest, provenance: bool = True) -> xr.Dataset:
         ds = _values_dataset(harvest, harvest.outputs, schema, constants, attrs)
     if not provenance or not harvest.prov:
         return ds
-    prov = _provenance_dataset(harvest, ds)
+    prov = provenance_dataset(harvest, ds)
+    assert prov is not None
     return ds.merge(prov, join="outer", compat="no_conflicts")
+
+
+def provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset | None:
+    """Where and how each reaped case was computed, on the swept dims of ``ds``; None if unknown.
+
+    The :data:`PROVENANCE` variables: host, job id ("local" outside a scheduler), array task,
+    attempt, scheduler restarts, xyzfarm version, start time (UTC) and seconds taken (for
+    cases faster than a few ms, the average of the chunk they ran in). Cases not reaped are
+    missing (NaN / NaT).
+    """
+    if not harvest.prov:
+        return None
+    return _provenance_dataset(harvest, ds)
 
 
 def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -445,9 +471,11 @@ def deliver(
     *,
     sync: bool,
     overwrite: bool | None,
-    provenance: bool = True,
+    provenance: str | bool = "beside",
     into: str | None = None,
-) -> Any:
+) -> tuple[Any, xr.Dataset | None]:
+    """Hand the harvest to the farmer (or file ``into``); return what the reap returns and
+    the provenance of the cases reaped (None unless ``provenance="beside"``)."""
     from .harvester import Harvester, merge_into_file
     from .runner import Runner
     from .sampler import Sampler, append_to_file
@@ -459,17 +487,19 @@ def deliver(
             farmer.add_df(table, sync=sync)
         elif data_name is not None:
             append_to_file(data_name, table, engine=engine)
-        return table
-    ds = to_dataset(harvest, provenance=provenance)
+        return table, None
+    ds = to_dataset(harvest, provenance=provenance == "in")
+    prov = provenance_dataset(harvest, ds) if provenance == "beside" else None
     if kind == "harvester":
         if isinstance(farmer, Harvester) and into is None:
-            farmer.add_ds(ds, sync=sync, overwrite=overwrite)
-            return farmer.full_ds
+            farmer.add_ds(ds, sync=sync, overwrite=overwrite, provenance=prov)
+            return farmer.full_ds, prov
         assert data_name is not None
-        return merge_into_file(data_name, ds, overwrite, engine=engine)
+        return merge_into_file(data_name, ds, overwrite, engine=engine, provenance=prov), prov
     if kind == "runner" and isinstance(farmer, Runner):
         farmer._last_ds = ds
-    return ds
+        farmer._reaped_provenance = (ds, prov)
+    return ds, prov
 
 
 def delivered(farmer: Any) -> Any:
@@ -487,5 +517,5 @@ def delivered(farmer: Any) -> Any:
 
 
 def without_provenance(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` without the :data:`PROVENANCE` variables (e.g. to compare values only)."""
+    """``ds`` without the :data:`PROVENANCE` variables of ``reap(provenance="in")``."""
     return ds.drop_vars([v for v in PROVENANCE if v in ds.variables])

@@ -258,6 +258,19 @@ class Runner(CropMaker):
         """The Dataset of the last run."""
         return self._last_ds
 
+    #: (last_ds, its provenance) as a reap of a crop of this Runner delivered them
+    _reaped_provenance: tuple[xr.Dataset, xr.Dataset | None] | None = None
+
+    @property
+    def last_provenance(self) -> xr.Dataset | None:
+        """Where and how each case of :attr:`last_ds` was computed, when a crop's reap gave it.
+
+        None when ``last_ds`` comes from running here (``run_combos``, ``run_cases``) or was
+        reaped with ``provenance`` other than ``'beside'``.
+        """
+        held = self._reaped_provenance
+        return held[1] if held is not None and held[0] is self._last_ds else None
+
     # -- running ------------------------------------------------------------------------------
 
     def _settings(self, runner_settings: Mapping[str, Any]) -> dict[str, Any]:
