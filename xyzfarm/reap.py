@@ -456,6 +456,7 @@ def deliver(
     if kind == "sampler":
         table = to_table(harvest)
         if isinstance(farmer, Sampler):
+            farmer._last_df = table  # as a sample run's: the rows of this reap only
             farmer.add_df(table, sync=sync)
         elif data_name is not None:
             append_to_file(data_name, table, engine=engine)
@@ -463,6 +464,7 @@ def deliver(
     ds = to_dataset(harvest, provenance=provenance)
     if kind == "harvester":
         if isinstance(farmer, Harvester) and into is None:
+            farmer.runner._last_ds = ds  # as a harvest's: the data of this reap only
             farmer.add_ds(ds, sync=sync, overwrite=overwrite)
             return farmer.full_ds
         assert data_name is not None
