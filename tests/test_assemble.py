@@ -103,6 +103,14 @@ def test_a_dict_output_with_one_array_key_keeps_its_var_dims():
     assert ds["fx"].dims == ("x", "t") and ds["fx"].sel(x=2).values.tolist() == [0, 2, 4]
 
 
+def test_a_dict_output_may_give_an_array_as_xarrays_dims_and_data_pair():
+    schema = check_schema(None, None, None)
+    results = [{"sum": x + 1, "long": (("i",), np.linspace(x, 9, 4))} for x in (1, 2)]
+    ds = build_dataset(results, ("x",), [(1,), (2,)], schema, {}, None, grid={"x": [1, 2]})
+    assert ds["long"].dims == ("x", "i") and ds["long"].sel(x=2).values[0] == 2.0
+    assert ds["sum"].dims == ("x",)
+
+
 def test_dict_outputs_with_different_keys_are_refused():
     schema = check_schema(None, None, None)
     with pytest.raises(OutputMismatchError, match="same keys"):
