@@ -31,6 +31,15 @@ def test_cases_that_do_not_fill_the_grid_leave_nan_and_promote_ints():
     assert np.isnan(ds["s"].sel(x=1, y=4).item())
 
 
+def test_bools_that_do_not_fill_the_grid_become_objects_with_nan_as_in_xarray():
+    schema = check_schema("even", None, None)
+    rows = [(1, 2), (3, 4)]
+    ds = build_dataset([False, True], ("x", "y"), rows, schema, {}, None)
+    assert ds["even"].dtype == object
+    assert ds["even"].sel(x=1, y=2).item() is False and ds["even"].sel(x=3, y=4).item() is True
+    assert ds["even"].isnull().values.tolist() == [[False, True], [True, False]]
+
+
 def test_cases_that_fill_the_grid_keep_their_dtype():
     schema = check_schema("s", None, None)
     rows = [(1,), (2,)]

@@ -362,3 +362,14 @@ def test_harvesting_int_coordinates_into_a_file_of_strings_is_refused():
     with pytest.raises(CoordinateTypeError, match=r"'x' holds numeric values \(int64\)"):
         h.harvest_combos({"x": [1]}, verbosity=0)
     assert xyz.load_ds("data.h5").x.values.tolist() == ["a", "b"]
+
+
+def test_a_bool_output_with_missing_cases_is_saved_as_one_zero_and_nan(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda a, b: a % 2 == 0, "even"), data_name=tmp_path / "d.h5")
+    h.harvest_cases([{"a": 1, "b": 20}, {"a": 2, "b": 30}], verbosity=0)
+    assert h.full_ds["even"].dtype == object  # in memory, as xyzpy (xarray's promotion)
+    on_disk = xyz.load_ds(tmp_path / "d.h5")
+    assert on_disk["even"].values.tolist()[0][0] == 0.0 and on_disk["even"].values[1, 1] == 1.0
+    assert on_disk["even"].isnull().values.tolist() == [[False, True], [True, False]]
+    h.harvest_cases([{"a": 1, "b": 30}], verbosity=0)  # merging into the saved file works
+    assert xyz.load_ds(tmp_path / "d.h5")["even"].sel(a=1, b=30).item() == 0.0

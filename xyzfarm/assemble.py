@@ -135,9 +135,12 @@ def _coord_array(values: Sequence[Any]) -> np.ndarray:
 
 
 def _missing_fill(dtype: np.dtype[Any]) -> tuple[np.dtype[Any], Any]:
+    # xarray's own promotion (and so xyzpy's): ints become float, but bools become objects
+    # (True/False/NaN), so that a missing case never reads as 0.0; written to a file they
+    # are stored as 1.0/0.0/NaN
     if dtype.kind in "fc":
         return dtype, np.nan
-    if dtype.kind in "iub":
+    if dtype.kind in "iu":
         return np.dtype(float), np.nan
     if dtype.kind in "mM":
         return dtype, np.datetime64("NaT") if dtype.kind == "M" else np.timedelta64("NaT")
