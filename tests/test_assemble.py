@@ -31,6 +31,15 @@ def test_cases_that_do_not_fill_the_grid_leave_nan_and_promote_ints():
     assert np.isnan(ds["s"].sel(x=1, y=4).item())
 
 
+def test_bools_that_do_not_fill_the_grid_become_objects_with_nan_as_in_xarray():
+    schema = check_schema("even", None, None)
+    rows = [(1, 2), (3, 4)]
+    ds = build_dataset([False, True], ("x", "y"), rows, schema, {}, None)
+    assert ds["even"].dtype == object
+    assert ds["even"].sel(x=1, y=2).item() is False and ds["even"].sel(x=3, y=4).item() is True
+    assert ds["even"].isnull().values.tolist() == [[False, True], [True, False]]
+
+
 def test_cases_that_fill_the_grid_keep_their_dtype():
     schema = check_schema("s", None, None)
     rows = [(1,), (2,)]
@@ -101,6 +110,14 @@ def test_a_dict_output_with_one_array_key_keeps_its_var_dims():
     results = [{"fx": np.arange(3) * x} for x in (1, 2)]
     ds = build_dataset(results, ("x",), [(1,), (2,)], schema, {}, None, grid={"x": [1, 2]})
     assert ds["fx"].dims == ("x", "t") and ds["fx"].sel(x=2).values.tolist() == [0, 2, 4]
+
+
+def test_a_dict_output_may_give_an_array_as_xarrays_dims_and_data_pair():
+    schema = check_schema(None, None, None)
+    results = [{"sum": x + 1, "long": (("i",), np.linspace(x, 9, 4))} for x in (1, 2)]
+    ds = build_dataset(results, ("x",), [(1,), (2,)], schema, {}, None, grid={"x": [1, 2]})
+    assert ds["long"].dims == ("x", "i") and ds["long"].sel(x=2).values[0] == 2.0
+    assert ds["sum"].dims == ("x",)
 
 
 def test_dict_outputs_with_different_keys_are_refused():

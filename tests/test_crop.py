@@ -82,6 +82,16 @@ def test_a_crop_is_found_again_by_name_and_resumes(runner):
     )
 
 
+def test_once_sown_num_batches_and_batchsize_give_the_sown_plan_as_xyzpy(runner):
+    crop = runner.Crop(name="plan", batchsize=5)
+    assert (crop.num_batches, crop.batchsize) == (None, 5)
+    crop.sow_combos(COMBOS)  # 18 cases
+    assert (crop.num_batches, crop.batchsize) == (4, 5)
+    assert xyz.Crop(name="plan").num_batches == 4  # found again by name
+    crop.sow_combos(COMBOS)  # the same sweep again still sows with what was asked for
+    assert crop.num_batches == 4
+
+
 def test_resowing_a_different_sweep_under_the_same_name_is_refused(runner):
     crop = runner.Crop(name="fp", batchsize=6)
     crop.sow_combos(COMBOS)

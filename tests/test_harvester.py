@@ -431,3 +431,14 @@ def test_an_in_memory_harvester_keeps_provenance_in_memory():
     reaped_into(h, {"x": [2]})
     assert list(h.full_ds.data_vars) == ["y"]
     assert list(h.provenance.x.values) == [1, 2] and h.provenance.xyz_start.notnull().all()
+
+
+def test_a_bool_output_with_missing_cases_is_saved_as_one_zero_and_nan(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda a, b: a % 2 == 0, "even"), data_name=tmp_path / "d.h5")
+    h.harvest_cases([{"a": 1, "b": 20}, {"a": 2, "b": 30}], verbosity=0)
+    assert h.full_ds["even"].dtype == object  # in memory, as xyzpy (xarray's promotion)
+    on_disk = xyz.load_ds(tmp_path / "d.h5")
+    assert on_disk["even"].values.tolist()[0][0] == 0.0 and on_disk["even"].values[1, 1] == 1.0
+    assert on_disk["even"].isnull().values.tolist() == [[False, True], [True, False]]
+    h.harvest_cases([{"a": 1, "b": 30}], verbosity=0)  # merging into the saved file works
+    assert xyz.load_ds(tmp_path / "d.h5")["even"].sel(a=1, b=30).item() == 0.0

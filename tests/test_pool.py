@@ -55,6 +55,14 @@ def test_as_many_workers_as_cores_plans_silently(recwarn):
     assert not recwarn.list
 
 
+def test_an_int_gpus_or_affinities_is_one_id_as_in_xyzpy_not_a_count():
+    with pytest.warns(UserWarning, match="only 1 GPU id"):
+        assert [s.gpus for s in plan_slots(num_workers=4, gpus=0)] == [["0"]]
+    assert [s.gpus for s in plan_slots(gpus=2)] == [["2"]]
+    assert [s.cpus for s in plan_slots(affinities=CORES[-1])] == [[CORES[-1]]]
+    assert [s.gpus for s in plan_slots(gpus=range(2))] == [["0"], ["1"]]
+
+
 def test_gpu_ids_may_be_integers_or_uuids():
     slots = plan_slots(gpus=["GPU-8f3c0a1e", "1"])
     assert [s.gpus for s in slots] == [["GPU-8f3c0a1e"], ["1"]]
@@ -71,7 +79,7 @@ def test_affinities_may_be_a_flat_list_or_explicit_sets():
         ({"affinities": [9999]}, "9999"),
         ({"num_threads": 999}, "999"),
         ({"num_workers": 0}, "num_workers"),
-        ({"gpus": 0}, "gpus"),
+        ({"gpus": -1}, "'-1' is not a GPU id"),
         ({"gpus": "x,y"}, "'x' is not a GPU id"),
         ({"gpus": [0, -1]}, "'-1' is not a GPU id"),
         ({"num_workers": True}, "num_workers"),
@@ -136,6 +144,17 @@ def test_a_batch_writing_megabytes_to_stderr_neither_deadlocks_nor_is_lost(user_
     assert crop.status().done == 2
     text = crop.layout.log(1).read_text()
     assert text.count("e") >= 400_000 and "out 0" in text and "out 1" in text
+
+
+def test_a_crop_grown_without_log_has_no_logs_folder(user_module):
+    user_module("quietmod", NOISY)
+    import quietmod
+
+    crop = xyz.Crop(fn=quietmod.noisy, name="quiet")
+    crop.sow_combos({"x": range(2)}, batchsize=2)
+    crop.grow(num_workers=1, num_threads=1, verbosity=0)
+    assert crop.status().done == 1
+    assert not crop.layout.folder("logs").exists()
 
 
 DIE = """

@@ -126,6 +126,18 @@ def test_reaping_a_sampler_crop_appends_rows_to_its_table():
     table = crop.reap()
     assert len(table) == 5 and list(table.columns) == ["x", "y", "s"]
     assert len(xyz.load_df("t.pkl")) == 5
+    assert sampler.last_df is not None and sampler.last_df.equals(table)
+
+
+def test_reaping_a_harvester_crop_makes_its_new_data_the_harvesters_last_ds(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda x: x * 2.0, "y"), data_name=tmp_path / "d.h5")
+    h.harvest_combos({"x": [0]}, verbosity=0)
+    crop = h.Crop(name="last", parent_dir=tmp_path)
+    crop.sow_combos({"x": [1, 2]})
+    crop.grow(verbosity=0)
+    crop.reap()
+    assert h.last_ds is not None and list(h.last_ds.x.values) == [1, 2]
+    assert list(h.full_ds.x.values) == [0, 1, 2]
 
 
 def test_cases_crops_reap_onto_the_grid_of_their_values():

@@ -57,7 +57,6 @@ def test_sowing_writes_a_manifest_and_one_indexed_file_of_cases():
             "results",
             "partial",
             "failed",
-            "logs",
         ]
     )
 

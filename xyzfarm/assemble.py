@@ -135,9 +135,12 @@ def _coord_array(values: Sequence[Any]) -> np.ndarray:
 
 
 def _missing_fill(dtype: np.dtype[Any]) -> tuple[np.dtype[Any], Any]:
+    # xarray's own promotion (and so xyzpy's): ints become float, but bools become objects
+    # (True/False/NaN), so that a missing case never reads as 0.0; written to a file they
+    # are stored as 1.0/0.0/NaN
     if dtype.kind in "fc":
         return dtype, np.nan
-    if dtype.kind in "iub":
+    if dtype.kind in "iu":
         return np.dtype(float), np.nan
     if dtype.kind in "mM":
         return dtype, np.datetime64("NaT") if dtype.kind == "M" else np.timedelta64("NaT")
@@ -338,6 +341,14 @@ def _case_grid(
     return coords, tuple(index), shape
 
 
+def _is_scalar(value: Any) -> bool:
+    """Whether a dict output is one value, not an array or xarray's ``(dims, data)`` form."""
+    try:
+        return bool(np.ndim(value) == 0)
+    except ValueError:  # ragged, e.g. (("i",), array): numpy cannot make one array of it
+        return False
+
+
 def _as_labelled(result: Any, names: Sequence[str], row: Case) -> xr.Dataset:
     if isinstance(result, xr.Dataset):
         return result
@@ -349,7 +360,7 @@ def _as_labelled(result: Any, names: Sequence[str], row: Case) -> xr.Dataset:
             )
         return result.to_dataset()
     if isinstance(result, Mapping):
-        return xr.Dataset({k: ((), v) if np.ndim(v) == 0 else v for k, v in result.items()})
+        return xr.Dataset({k: ((), v) if _is_scalar(v) else v for k, v in result.items()})
     raise OutputMismatchError(
         f"the case {_describe(names, row)} returned {_short(result)}, but with var_names=None "
         "the function must return a dict, Dataset or DataArray; set var_names otherwise."
@@ -375,7 +386,7 @@ def _build_from_labelled(
                     f"{tuple(r) if isinstance(r, Mapping) else _short(r)}, but the first case "
                     f"returned {var_names}; every case must return the same keys."
                 )
-        arrays_only = all(np.ndim(v) == 0 or k in schema.var_dims for k, v in first.items())
+        arrays_only = all(_is_scalar(v) or k in schema.var_dims for k, v in first.items())
         if arrays_only:
             # one output is its value itself, not a 1-tuple (split_outputs' convention)
             if len(var_names) == 1:

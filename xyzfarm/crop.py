@@ -10,6 +10,7 @@ merged data atomically before it removes anything.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 import warnings
@@ -186,8 +187,9 @@ class Crop:
                 self._fn = farmer.fn
         self.farmer = farmer
         self.save_fn = save_fn is not False
-        self.batchsize = batchsize
-        self.num_batches = num_batches
+        # what to sow with; once sown, the properties give the sown plan instead
+        self._batchsize = batchsize
+        self._num_batches = num_batches
         self.shuffle = shuffle
         #: where and how each case of the last reap was computed (``reap(provenance="beside")``)
         self.provenance: xr.Dataset | None = None
@@ -218,6 +220,29 @@ class Crop:
     @fn.setter
     def fn(self, fn: Any) -> None:
         self._fn = fn
+
+    @property
+    def num_batches(self) -> int | None:
+        """Number of batches: the sown plan's once sown (as xyzpy), else the number asked for."""
+        if self.is_prepared():
+            return int(self._manifest()["plan"]["num_batches"])
+        return self._num_batches
+
+    @num_batches.setter
+    def num_batches(self, value: int | None) -> None:
+        self._num_batches = value
+
+    @property
+    def batchsize(self) -> int | None:
+        """Cases per batch (the largest batch once sown, as xyzpy), else the size asked for."""
+        if self.is_prepared():
+            plan = self._manifest()["plan"]
+            return max(1, math.ceil(plan["num_cases"] / max(1, plan["num_batches"])))
+        return self._batchsize
+
+    @batchsize.setter
+    def batchsize(self, value: int | None) -> None:
+        self._batchsize = value
 
     def is_prepared(self) -> bool:
         """Whether the crop has been sown."""
@@ -258,8 +283,8 @@ class Crop:
         shuffle: bool | int,
         unique: bool = True,
     ) -> dict[str, Any]:
-        batchsize = self.batchsize if batchsize is None else batchsize
-        num_batches = self.num_batches if num_batches is None else num_batches
+        batchsize = self._batchsize if batchsize is None else batchsize
+        num_batches = self._num_batches if num_batches is None else num_batches
         if batchsize is None and num_batches is None:
             batchsize = 1
         return sow(

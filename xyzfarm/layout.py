@@ -130,7 +130,9 @@ class CropLayout:
         """Create the crop folder: with the user's umask, but never writable by everyone."""
         for path in (
             self.root,
-            *(self.folder(k) for k in ("results", "partial", "failed", "logs")),
+            # no logs/: it is made by whatever writes there (log=True, a submission), as
+            # xyzpy makes it only when asked to log
+            *(self.folder(k) for k in ("results", "partial", "failed")),
         ):
             path.mkdir(parents=True, exist_ok=True)
             mode = path.stat().st_mode & 0o7777

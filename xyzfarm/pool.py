@@ -80,22 +80,22 @@ def _is_gpu_id(gpu: str) -> bool:
 
 
 def parse_gpu_ids(value: Any, what: str = "gpus") -> list[str]:
-    """GPU ids from a count, a ``'0,1'`` string or a sequence; refuse anything else.
+    """GPU ids from one id, a ``'0,1'`` string or a sequence; refuse anything else.
 
     Ids are non-negative integers or GPU/MIG UUIDs (``GPU-...``, ``MIG-...``), the forms
-    ``CUDA_VISIBLE_DEVICES`` accepts; a count ``n`` means ids ``0..n-1``.
+    ``CUDA_VISIBLE_DEVICES`` accepts. An int is one id, as in xyzpy (``gpus=1`` is GPU 1,
+    never "one GPU": a script written for xyzpy must not silently move to another GPU);
+    ``range(n)`` gives the first ``n``.
 
     Raises
     ------
     InvalidInputError
-        Naming the value, for a count below 1, no ids, or an id of another form.
+        Naming the value, for no ids or an id of another form.
     """
     if isinstance(value, bool):
-        raise InvalidInputError(f"{what} must be a count, a list of ids or 'a,b,c', got {value!r}.")
+        raise InvalidInputError(f"{what} must be an id, a list of ids or 'a,b,c', got {value!r}.")
     if isinstance(value, int):
-        if value < 1:
-            raise InvalidInputError(f"{what}={value} must be at least 1.")
-        return [str(i) for i in range(value)]
+        value = [value]
     if isinstance(value, str):
         ids = [v.strip() for v in value.split(",") if v.strip()]
     else:
@@ -112,13 +112,9 @@ def parse_gpu_ids(value: Any, what: str = "gpus") -> list[str]:
 
 
 def _core_groups(affinities: Any, num_threads: int | None, available: list[int]) -> list[list[int]]:
+    cores: list[Any]
     if isinstance(affinities, int) and not isinstance(affinities, bool):
-        cores: list[Any] = available[:affinities]
-        if len(cores) < affinities:
-            raise InvalidInputError(
-                f"affinities={affinities} asks for more cores than this process may use "
-                f"({available})."
-            )
+        cores = [affinities]  # one core id, as in xyzpy (and as gpus=<int> is one GPU id)
     elif isinstance(affinities, str):
         cores = [int(c) for c in affinities.split(",") if c.strip()]
     else:

@@ -484,6 +484,7 @@ def deliver(
     if kind == "sampler":
         table = to_table(harvest)
         if isinstance(farmer, Sampler):
+            farmer._last_df = table  # as a sample run's: the rows of this reap only
             farmer.add_df(table, sync=sync)
         elif data_name is not None:
             append_to_file(data_name, table, engine=engine)
@@ -492,6 +493,7 @@ def deliver(
     prov = provenance_dataset(harvest, ds) if provenance == "beside" else None
     if kind == "harvester":
         if isinstance(farmer, Harvester) and into is None:
+            farmer.runner._last_ds = ds  # as a harvest's: the data of this reap only
             farmer.add_ds(ds, sync=sync, overwrite=overwrite, provenance=prov)
             return farmer.full_ds, prov
         assert data_name is not None

@@ -208,6 +208,8 @@ def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    # the crop's logs/ exists only once something is logged
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     saved = os.dup(1), os.dup(2)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     try:
