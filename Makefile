@@ -31,7 +31,7 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 lint: venv
-	$(BIN)/ruff check xyzfarm tests benchmarks
+	$(BIN)/ruff check xyzfarm tests benchmarks scripts
 	for f in scripts/*.sh; do bash -n $$f || exit 1; done
 	$(BIN)/mypy
 
