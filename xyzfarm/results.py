@@ -110,22 +110,27 @@ def verify_result(
             f"{where}: the record of batch {batch} holds {count} outputs for its "
             f"{len(sown_indices)} cases."
         )
-    seen: set[int] = set()
+    # min/max/set over each segment's list run in C: ~1 us per batch, not per case
+    covered: set[int] = set()
+    named = 0
     try:
         for segment in result.get("prov") or ():
-            positions = [int(p) for p in segment[0]]
-            if positions and (min(positions) < 0 or max(positions) >= count):
+            positions = segment[0]
+            if not len(positions):
+                continue
+            if min(positions) < 0 or max(positions) >= count:
                 raise DataFileError(
                     f"{where}: the provenance of batch {batch} names case positions outside "
                     f"its {count} cases."
                 )
-            if seen.intersection(positions) or len(set(positions)) != len(positions):
-                raise DataFileError(
-                    f"{where}: the provenance of batch {batch} names a case position twice."
-                )
-            seen.update(positions)
+            covered.update(positions)
+            named += len(positions)
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise DataFileError(f"{where}: the provenance of batch {batch} is malformed.") from exc
+    if len(covered) != named:
+        raise DataFileError(
+            f"{where}: the provenance of batch {batch} names a case position twice."
+        )
 
 
 class ResultIndex:
