@@ -62,6 +62,8 @@ PHASES = {
     "status": ["status", "grow", "reap"],
     "grow": ["grow", "reap"],
     "reap": ["reap", "grow", "reap"],
+    # pool workers load function.pkl and the case files themselves (as array tasks do)
+    "grow-pool": ["grow-pool", "reap"],
 }
 
 
@@ -111,6 +113,8 @@ def play(folder: Path, module, complete: bool, label: str, damage: str, phase: s
                         steps.insert(k + 1, "reap")
                 elif step == "grow":
                     crop.grow_missing(verbosity=0)
+                elif step == "grow-pool":
+                    crop.grow_missing(verbosity=0, num_workers=1, subprocess=True)
                 else:
                     result = crop.reap(verbosity=0)
         except XyzfarmError as exc:
@@ -136,6 +140,8 @@ CELLS = [
     for label in labels
     for damage in DAMAGES
     for phase in PHASES
+    # a complete crop gives a pool nothing to grow
+    if not (complete and phase == "grow-pool")
 ]
 
 

@@ -136,7 +136,7 @@ def without_checksum(layout):
     """Rewrite crop.json as the release before checksums wrote it."""
     data = json.loads(layout.manifest.read_text())
     del data[manifest.CHECKSUM_KEY]
-    for later in ("fn_qualname", "fn_fingerprint"):  # fields added after checksums
+    for later in ("fn_qualname", "fn_fingerprint", "fn_sha256"):  # added after checksums
         data.pop(later, None)
     layout.manifest.write_text(json.dumps(data, indent=1))
 

@@ -264,6 +264,14 @@ def save_function_of_a_module_that_is_then_deleted(layout, folder):
     (folder / "gonemod.py").unlink()
     shutil.rmtree(folder / "__pycache__", ignore_errors=True)
     storage.write_bytes(layout.function, payload)
+    # saved as a sow saves it: the manifest records the file's sha256
+    import hashlib
+
+    from xyzfarm import manifest
+
+    data = manifest.read(layout)
+    data.pop(manifest.CHECKSUM_KEY, None)
+    manifest.write(layout, {**data, "fn_sha256": hashlib.sha256(payload).hexdigest()})
 
 
 def write_map(tmp_path, tasks):
@@ -318,6 +326,19 @@ def test_a_damaged_function_file_is_a_function_load_error_naming_the_file(damage
     with pytest.raises(FunctionLoadError, match=r"function\.pkl") as caught:
         Bundle(layout)
     assert isinstance(caught.value, ImportError)  # what code written for xyzpy catches
+
+
+def test_a_function_file_that_still_unpickles_into_other_code_is_refused():
+    from xyzfarm import storage
+    from xyzfarm.errors import FunctionLoadError
+
+    layout = sown(lambda x: x * 10.0, {"x": range(2)})
+    # a bit flipped in a constant of the pickled code: it loads, and would compute x * 11.0
+    saved = storage.loads(layout.function.read_bytes())
+    saved["fn"] = lambda x: x * 11.0
+    layout.function.write_bytes(storage.dumps(saved))
+    with pytest.raises(FunctionLoadError, match=r"function\.pkl is damaged: its sha256"):
+        Bundle(layout)
 
 
 @pytest.mark.parametrize("name", ["cases", "cases_index"])

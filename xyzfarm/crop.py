@@ -10,6 +10,7 @@ merged data atomically before it removes anything.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import time
@@ -32,6 +33,7 @@ from .results import ResultIndex
 from .runner import runner_of
 from .sow import farmer_record, sow
 from .state import CropStatus, crop_status
+from .worker import load_function
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -80,7 +82,7 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
         record = data.get("farmer")
         if not record:
             return None
-        fn = shipping.loads_function(layout.function.read_bytes())[0]
+        fn = load_function(layout)[0]
     except Exception:  # an unloadable function only means no farmer
         return None
     from .harvester import Harvester
@@ -655,7 +657,9 @@ class Crop:
                 **{k: manifest.decode(v) for k, v in data["constants"].items()},
                 **(self.runner.resources if self.runner is not None else {}),
             }
-            storage.write_bytes(self.layout.function, shipping.dumps_function(self._fn, fixed))
+            payload = shipping.dumps_function(self._fn, fixed)
+            storage.write_bytes(self.layout.function, payload)
+            data = {**data, "fn_sha256": hashlib.sha256(payload).hexdigest()}
         data = {**data, "fn_qualname": new_name, "fn_fingerprint": now}
         data.pop(manifest.CHECKSUM_KEY, None)
         manifest.write(self.layout, data)

@@ -8,6 +8,7 @@ was never completely sown and is overwritten by the next sow.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
@@ -182,11 +183,14 @@ def sow(
         layout.check_not_orphaned()  # never sow over results
         shutil.rmtree(layout.root)  # an interrupted sow: start it again
     layout.make_folders()
+    fn_sha256 = None
     if fn is not None and save_fn:
         # local code (__main__, the user's modules) travels by value: see xyzfarm.shipping
-        storage.write_bytes(
-            layout.function, shipping.dumps_function(fn, {**constants, **resources})
-        )
+        payload = shipping.dumps_function(fn, {**constants, **resources})
+        storage.write_bytes(layout.function, payload)
+        # the manifest (itself checksummed) proves the function file: a flipped bit in a
+        # constant of the pickled code would otherwise compute other values unnoticed
+        fn_sha256 = hashlib.sha256(payload).hexdigest()
 
     def batch_records() -> Any:
         if seed is None:
@@ -215,6 +219,7 @@ def sow(
         # one function per crop: growing with another one is refused (see Crop.grow)
         "fn_qualname": None if fn is None else shipping.qualname(fn),
         "fn_fingerprint": None if fn is None else shipping.fingerprint(fn),
+        "fn_sha256": fn_sha256,
         "fingerprint": print_id,
         "plan": plan,
         "kind": kind,

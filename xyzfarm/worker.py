@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -127,6 +128,13 @@ def load_function(layout: CropLayout) -> tuple[Callable[..., Any], dict[str, Any
         raise FunctionLoadError(f"{path} cannot be read {where} ({exc}); {redo}.") from exc
     if not payload:
         raise FunctionLoadError(f"{path} is empty (0 bytes); {redo}.")
+    expected = manifest.read(layout).get("fn_sha256")
+    if expected and hashlib.sha256(payload).hexdigest() != expected:
+        # it may still unpickle, into code that computes something else: never run it
+        raise FunctionLoadError(
+            f"{path} is damaged: its sha256 is not the one crop.json recorded when the "
+            f"function was saved; {redo}."
+        )
     try:
         saved = storage.loads(payload)
     except ImportError as exc:
