@@ -176,7 +176,7 @@ def output_text(outputs: list[Any]) -> str:
 
 _NOISE = [
     (re.compile(r"0x[0-9a-f]+"), "0x…"),
-    (re.compile(r"-?\d+\.\d{3,}(e[-+]?\d+)?"), "<float>"),
+    (re.compile(r"-?\d+\.\d+(e[-+]?\d+)?"), "<float>"),
     (re.compile(r"Size: [\d.]+k?B|\d+(\.\d+)?k?B "), ""),
     (re.compile(r"\s+"), " "),
 ]
@@ -225,9 +225,11 @@ def _kernel_manager(kernel_dir: Path, pythonpath: str) -> Any:
 
 
 def run_notebook(
-    name: str, cells: list[tuple[int, str]], folder: Path, pythonpath: str
+    name: str, cells: list[tuple[int, str]], folder: Path, pythonpath: str, kernel_log: Any
 ) -> list[CellResult]:
-    """Run the cells of one notebook not excluded, in order, in one kernel in ``folder``."""
+    """Run the cells of one notebook not excluded, in order, in one kernel in ``folder``; the
+    kernel's own stderr (its start-up warnings, tracebacks of its threads) goes to
+    ``kernel_log``."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -246,7 +248,7 @@ def run_notebook(
         allow_errors=True, resources={"metadata": {"path": str(folder)}},
     )
     try:
-        client.execute()
+        client.execute(stdout=kernel_log, stderr=kernel_log)
     except Exception as e:  # a dead kernel or a timeout fails the cells not run yet
         failure = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
     else:
@@ -271,11 +273,14 @@ def run_notebook(
     return sorted(results, key=lambda c: c.index)
 
 
-def run_docs(sdist: Path, work: Path, pythonpath: str) -> DocsRun:
-    """Run every notebook of :data:`NOTEBOOKS` from ``sdist`` under ``work``."""
+def run_docs(sdist: Path, work: Path, pythonpath: str, kernel_log_path: Path) -> DocsRun:
+    """Run every notebook of :data:`NOTEBOOKS` from ``sdist``, each in a folder under ``work``."""
     run = DocsRun()
-    for n, (name, cells) in enumerate(read_docs(sdist).items()):
-        run.cells += run_notebook(name, cells, work / f"nb{n}" / "cwd", pythonpath)
+    kernel_log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(kernel_log_path, "w") as kernel_log:
+        for n, (name, cells) in enumerate(read_docs(sdist).items()):
+            folder = work / f"nb{n}" / "cwd"
+            run.cells += run_notebook(name, cells, folder, pythonpath, kernel_log)
     return run
 
 
