@@ -1,11 +1,12 @@
 """The docs half of ``make compat``: xyzpy 1.3.5's documented farming usage, run as a user would.
 
-The farming notebooks of xyzpy's documentation (and the quick-start of its README) are read
-from the same sdist as its tests, their import lines rewritten exactly as for the tests
-(``import xyzpy as xyz`` -> ``import xyzfarm as xyz``, ``import xyzpy`` ->
-``import xyzfarm as xyzpy``; nothing else changes), and executed cell by cell in a real
-Jupyter kernel (nbclient, ipykernel) in a fresh temporary folder per notebook, this checkout
-of xyzfarm first on the kernel's path.
+The farming notebooks of xyzpy's documentation, its README quick-start and the examples in the
+docstrings of its farming API are read from the same sdist as its tests, their import lines
+rewritten (``import xyzpy as xyz`` -> ``import xyzfarm as xyz``, ``import xyzpy`` ->
+``import xyzfarm as xyzpy``, ``from xyzpy.x import A`` -> ``from xyzfarm import A``; nothing
+else changes; docstring examples get a first cell ``import xyzpy as xyz``, which they assume),
+and executed cell by cell in a real Jupyter kernel (nbclient, ipykernel) in a fresh temporary
+folder per notebook, this checkout of xyzfarm first on the kernel's path.
 
 Cells about plotting, needing packages this project does not install, or submitting to a real
 scheduler are not run: :data:`EXCLUDED_CELLS`, each with its reason. Notebooks that are not
@@ -19,6 +20,7 @@ values and paths differ harmlessly): :func:`output_differences` lists them in th
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -29,7 +31,8 @@ from typing import Any
 
 SDIST_ROOT = "xyzpy-1.3.5/"
 
-#: files of the sdist that document farming, run in this order
+#: files of the sdist that document farming, run in this order (the basic output example needs
+#: scipy, which the test extra installs for it)
 NOTEBOOKS = (
     "README.md",
     "docs/computing_results.ipynb",
@@ -39,6 +42,9 @@ NOTEBOOKS = (
     "docs/examples/crop example.ipynb",
     "docs/examples/dask distributed example.ipynb",
     "docs/examples/farming example.ipynb",
+    # the examples in the docstrings of the farming API
+    "xyzpy/gen/combo_runner.py::combo_runner",
+    "xyzpy/gen/farming.py::label",
 )
 
 #: documentation notebooks not run, with why: none of them touches the farming API
@@ -91,6 +97,7 @@ _IMPORT_AS = re.compile(r"^(\s*)import xyzpy as (\w+)\s*$")
 _IMPORT = re.compile(r"^(\s*)import xyzpy\s*$")
 _FROM = re.compile(r"^(\s*)from xyzpy((?:\.[\w.]+)?) import ")
 _ANY_XYZPY_IMPORT = re.compile(r"^\s*(import xyzpy\b|from xyzpy\b)")
+_PROGRESS = re.compile(r"\d+%\|")
 _README_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
@@ -125,42 +132,73 @@ def readme_cells(text: str) -> list[str]:
     return cells
 
 
-def read_docs(sdist: Path) -> dict[str, list[tuple[int, str]]]:
-    """File -> its code cells (index in the notebook, source) for each of :data:`NOTEBOOKS`."""
+def docstring_cells(source: str, function: str) -> list[tuple[str, str]]:
+    """The ``>>>`` examples of ``function``'s docstring in ``source`` as (cell, shown output)
+    pairs: one cell per example (its prompt lines), its output the lines indented like the
+    prompt until prose or the next prompt. A first cell ``import xyzpy as xyz`` comes
+    before them (the docstrings assume it; it is rewritten like any import)."""
+    node = next(n for n in ast.walk(ast.parse(source))
+                if isinstance(n, ast.FunctionDef) and n.name == function)
+    cells: list[tuple[str, str]] = [("import xyzpy as xyz\n", "")]
+    code: list[str] = []
+    shown: list[str] = []
+    indent = 0
+
+    def flush() -> None:
+        if code:
+            cells.append(("\n".join(code) + "\n", "\n".join(shown).strip()))
+        code.clear()
+        shown.clear()
+
+    for line in (ast.get_docstring(node) or "").splitlines():
+        text = line.strip()
+        if text.startswith((">>>", "...")):
+            if shown or (text.startswith(">>>") and code):
+                flush()
+            indent = len(line) - len(line.lstrip())
+            code.append(text[4:])
+        elif code and text and len(line) - len(line.lstrip()) >= indent:
+            if not _PROGRESS.match(text):  # tqdm's bar goes to stderr, never compared
+                shown.append(line[indent:])
+        elif code and text:  # prose: the example ends
+            flush()
+    flush()
+    return cells
+
+
+def read_cells(sdist: Path) -> dict[str, list[tuple[int, str, str]]]:
+    """File -> its code cells (index, source, output xyzpy shows) for each of
+    :data:`NOTEBOOKS`; ``path::function`` names a function's docstring examples."""
     import nbformat
 
-    docs: dict[str, list[tuple[int, str]]] = {}
+    docs: dict[str, list[tuple[int, str, str]]] = {}
     with tarfile.open(sdist) as tar:
         for name in NOTEBOOKS:
-            member = tar.extractfile(SDIST_ROOT + name)
+            path, _, function = name.partition("::")
+            member = tar.extractfile(SDIST_ROOT + path)
             if member is None:
-                raise DocsError(f"the sdist has no {SDIST_ROOT}{name}")
+                raise DocsError(f"the sdist has no {SDIST_ROOT}{path}")
             text = member.read().decode()
-            if name.endswith(".md"):
-                docs[name] = list(enumerate(readme_cells(text)))
+            if function:
+                pairs = docstring_cells(text, function)
+                docs[name] = [(i, src, out) for i, (src, out) in enumerate(pairs)]
+            elif path.endswith(".md"):
+                docs[name] = [(i, c, "") for i, c in enumerate(readme_cells(text))]
             else:
                 nb = nbformat.reads(text, as_version=4)
-                docs[name] = [(i, c.source) for i, c in enumerate(nb.cells)
-                              if c.cell_type == "code"]
+                docs[name] = [(i, c.source, output_text(c.get("outputs", [])))
+                              for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     return docs
 
 
-def stored_outputs(sdist: Path) -> dict[tuple[str, int], str]:
-    """(file, cell index) -> the text xyzpy's notebook shows for that cell."""
-    import nbformat
+def read_docs(sdist: Path) -> dict[str, list[tuple[int, str]]]:
+    """File -> its code cells (index, source) for each of :data:`NOTEBOOKS`."""
+    return {n: [(i, src) for i, src, _ in cells] for n, cells in read_cells(sdist).items()}
 
-    out: dict[tuple[str, int], str] = {}
-    with tarfile.open(sdist) as tar:
-        for name in NOTEBOOKS:
-            if not name.endswith(".ipynb"):
-                continue
-            member = tar.extractfile(SDIST_ROOT + name)
-            assert member is not None
-            nb = nbformat.reads(member.read().decode(), as_version=4)
-            for i, cell in enumerate(nb.cells):
-                if cell.cell_type == "code":
-                    out[(name, i)] = output_text(cell.get("outputs", []))
-    return out
+
+def stored_outputs(sdist: Path) -> dict[tuple[str, int], str]:
+    """(file, cell index) -> the text xyzpy's documentation shows for that cell."""
+    return {(n, i): out for n, cells in read_cells(sdist).items() for i, _, out in cells}
 
 
 def output_text(outputs: list[Any]) -> str:

@@ -108,3 +108,27 @@ def test_cells_run_in_order_in_one_kernel_per_notebook_with_this_checkout_and_er
     assert third.status == "failed" and third.error.startswith("ZeroDivisionError")
     assert fourth.status == "ran"  # a failing cell does not stop the notebook
     assert (tmp_path / "work" / "nb0" / "cwd" / "made-here.txt").is_file()
+
+
+def test_docstring_examples_become_cells_after_an_import_with_their_shown_output():
+    source = '''
+def f():
+    """Run it::
+
+        >>> xyz.combo_runner(
+        ...     g, {'a': [1]})
+        100%|##########| 1/1 [00:00<00:00]
+
+        ((1,),)
+
+    Then call::
+
+        >>> f()
+    """
+'''
+    cells = compat_docs.docstring_cells(source, "f")
+    assert cells == [
+        ("import xyzpy as xyz\n", ""),
+        ("xyz.combo_runner(\n    g, {'a': [1]})\n", "((1,),)"),
+        ("f()\n", ""),
+    ]
