@@ -60,7 +60,9 @@ test: lint
 # rewritten to xyzfarm, run in a temporary folder. Fails if a test does not pass, except the
 # excluded tests of xyzpy's private helpers, skips for optional packages not installed, and
 # the deliberate differences (scripts/compat.py DELIBERATE, docs/migrating-from-xyzpy.md),
-# which must still fail. COMPAT_ARGS go to pytest.
+# which must still fail. Then xyzpy's documented farming usage (README quick-start and farming
+# notebooks, same sdist) runs cell by cell in a Jupyter kernel (scripts/compat_docs.py): fails
+# if a cell outside its excluded list fails. COMPAT_ARGS go to pytest.
 COMPAT_ARGS ?=
 COMPAT = $(BIN)/python scripts/compat.py $(if $(COMPAT_ARGS),-- $(COMPAT_ARGS))
 compat: venv

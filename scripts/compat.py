@@ -16,14 +16,20 @@ Tests that fail because xyzfarm differs from xyzpy on purpose are listed in
 :data:`DELIBERATE`, each with its reason (each also in docs/migrating-from-xyzpy.md). A test
 skipped because an optional package (:data:`OPTIONAL_PACKAGES`) is not installed is allowed.
 
-Prints ``compat: N passed / M total (K excluded)``, then the verdict. Exits
+Prints ``compat: N passed / M total (K excluded)``, then the verdict.
 
-* 0 when every test passes except the deliberate ones, which all still fail;
+Then xyzpy's documented farming usage (its README quick-start and farming notebooks, from the
+same sdist) runs cell by cell in a real Jupyter kernel, import lines rewritten the same way
+(``scripts/compat_docs.py``, with its own excluded and deliberate lists), and prints
+``compat docs: N cells ran / M (K excluded)`` and its verdict. Exits
+
+* 0 when every test passes except the deliberate ones, which all still fail, and every docs
+  cell runs except the excluded and deliberate ones;
 * 1 when a test outside both lists does not pass (fails, errors, or is skipped for another
   reason), or a deliberate one passes (the list must stay true: remove it, and its entry in
-  the migration guide);
-* 2 when the tests could not be run at all (download failed or the file is not the one
-  expected, an import line left unrewritten, nothing collected, pytest itself broke).
+  the migration guide); the same for docs cells;
+* 2 when the tests or docs could not be run at all (download failed or the file is not the
+  one expected, an import line left unrewritten, nothing collected, pytest itself broke).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import compat_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent
@@ -278,14 +286,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the sdist is downloaded and kept")
     parser.add_argument("--timeout", type=int, default=120, help="seconds per test")
     parser.add_argument("--keep", action="store_true", help="keep the temporary test folder")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--tests-only", action="store_true",
+                       help="run xyzpy's tests only, not its documented usage")
+    which.add_argument("--docs-only", action="store_true",
+                       help="run xyzpy's documented usage only, not its tests")
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="xyzfarm-compat-"))
+    problems: list[str] = []
     try:
-        extract(download(args.cache), work)
-        log_path = args.cache / "last-pytest.log"
-        problems = report(run_tests(work, args.timeout, args.pytest_args, log_path))
-    except CompatError as e:
+        sdist = download(args.cache)
+        if not args.docs_only:
+            extract(sdist, work)
+            log_path = args.cache / "last-pytest.log"
+            problems += report(run_tests(work, args.timeout, args.pytest_args, log_path))
+        if not args.tests_only:
+            run = compat_docs.run_docs(
+                sdist, work / "docs", str(ROOT), args.cache / "last-docs-kernels.log"
+            )
+            stored = compat_docs.stored_outputs(sdist)
+            problems += compat_docs.report(run, stored, args.cache / "last-docs-outputs.log")
+    except (CompatError, compat_docs.DocsError) as e:
         print(f"compat: could not run: {e}", file=sys.stderr)
         return 2
     finally:

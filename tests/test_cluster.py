@@ -34,6 +34,12 @@ def test_xyzpy_names_are_aliases(crop):
     assert crop.gen_cluster_script("sge").startswith("#!/bin/bash")
 
 
+def test_the_job_is_named_after_the_crop_unless_a_name_is_given_as_in_xyzpy(crop):
+    assert "#SBATCH --job-name=cl\n" in crop.gen_cluster_script("slurm", minutes=20)
+    assert "#$ -N cl\n" in crop.gen_cluster_script("sge", minutes=20, gigabytes=1)
+    assert "#SBATCH --job-name=mine\n" in crop.render("slurm", job_name="mine")
+
+
 def test_a_profile_supplies_scheduler_and_resources(crop):
     Path("xyzfarm.toml").write_text(
         '[profile.site]\nscheduler = "pbs"\nqueue = "workq"\nworkers_per_task = 2\n'

@@ -111,6 +111,8 @@ def _harvested(h):
 def test_every_entry_point_accepts_combos_as_name_values_pairs(entry):
     result = ENTRY_POINTS[entry]()
     values = result.transpose("x", "y").values.tolist() if hasattr(result, "dims") else result
+    if isinstance(values, tuple):  # combo_runner nests tuples, as xyzpy
+        values = [list(row) for row in values]
     assert values == EXPECTED
 
 

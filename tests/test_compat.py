@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_compat() -> Any:
+    sys.path.insert(0, str(ROOT / "scripts"))  # compat.py imports its sibling compat_docs
     spec = importlib.util.spec_from_file_location("compat_script", ROOT / "scripts" / "compat.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -102,4 +102,4 @@ def test_a_multiprocessing_thread_pool_is_used_through_apply_async():
     from xyzfarm import combo_runner
 
     with ThreadPool(2) as pool:
-        assert combo_runner(lambda x: 2 * x, {"x": [1, 2]}, executor=pool, verbosity=0) == [2, 4]
+        assert combo_runner(lambda x: 2 * x, {"x": [1, 2]}, executor=pool, verbosity=0) == (2, 4)

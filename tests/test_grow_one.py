@@ -21,7 +21,7 @@ def test_grow_one_batch_by_crop_then_by_name_and_location(tmp_path):
     xyz.grow(1, crop)
     assert crop.missing_results() == (2,)
     xyz.grow(2, crop=(crop.name, crop.location))
-    assert crop.reap() == [[11], [12]]
+    assert crop.reap() == ((11,), (12,))  # nested tuples, as xyzpy
 
 
 def test_grow_is_a_function_after_every_submodule_is_imported():

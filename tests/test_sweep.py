@@ -11,16 +11,30 @@ def foo(x, y):
     return x + y, x - y
 
 
-def test_combo_runner_returns_nested_results_and_can_split_or_flatten():
+def test_combo_runner_returns_nested_tuples_as_xyzpy_and_can_split_or_flatten():
     f = foo
-    assert xyz.combo_runner(f, {"x": [1, 2], "y": [10, 20]}, verbosity=0) == [
-        [(11, -9), (21, -19)],
-        [(12, -8), (22, -18)],
-    ]
+    assert xyz.combo_runner(f, {"x": [1, 2], "y": [10, 20]}, verbosity=0) == (
+        ((11, -9), (21, -19)),
+        ((12, -8), (22, -18)),
+    )
     sums, _ = xyz.combo_runner(f, {"x": [1, 2], "y": [10, 20]}, split=True, verbosity=0)
-    assert sums == [[11, 21], [12, 22]]
+    assert sums == ((11, 21), (12, 22))
     flat = xyz.combo_runner(f, {"x": [1, 2], "y": [10]}, flat=True, verbosity=0)
-    assert flat == [(11, -9), (12, -8)]
+    assert flat == ((11, -9), (12, -8))
+
+
+def test_combo_runner_with_cases_nests_the_dense_grid_as_tuples_with_nan_where_uncovered():
+    # xyzpy's documented example (combo_runner's docstring): cases x combos, missing elsewhere
+    # (None for string results, as xyzpy's code gives, though its docstring shows nan)
+    res = xyz.combo_runner(
+        lambda a, b, c: f"{a}{b}{c}",
+        cases=[{"a": 1, "b": 3}, {"a": 2, "b": 4}],
+        combos={"c": [5, 6]},
+        verbosity=0,
+    )
+    assert isinstance(res, tuple) and isinstance(res[0][0], tuple)
+    assert res[0][0] == ("135", "136") and res[1][1] == ("245", "246")
+    assert res[0][1] == res[1][0] == (None, None)
 
 
 def test_case_runner_returns_a_flat_tuple_in_case_order():

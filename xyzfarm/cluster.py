@@ -18,6 +18,7 @@ from .schedulers.resources import resources_from
 
 
 def _options(
+    crop_name: str,
     scheduler: str | None,
     profile: str | None,
     resources: Mapping[str, Any] | None,
@@ -35,7 +36,10 @@ def _options(
         )
     if not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers_per_task={workers!r} must be a positive integer.")
-    return scheduler, resources_from(base, resources, **resource_kwargs), workers
+    # the job is named after the crop unless a profile or the caller names it, as xyzpy does:
+    # that is what squeue/qstat show, so several crops' jobs can be told apart
+    res = resources_from({"job_name": crop_name}, base, resources, **resource_kwargs)
+    return scheduler, res, workers
 
 
 def plan(
@@ -53,7 +57,9 @@ def plan(
     **resource_kwargs: Any,
 ) -> submitting.Plan:
     """Validate the options and plan (render, and with ``write`` save) the array scripts."""
-    name, res, workers = _options(scheduler, profile, resources, workers_per_task, resource_kwargs)
+    name, res, workers = _options(
+        layout.name, scheduler, profile, resources, workers_per_task, resource_kwargs
+    )
     if not batches:
         raise InvalidInputError(f"the crop {layout.name!r} has no batch left to grow.")
     return submitting.plan(

@@ -902,7 +902,7 @@ class Crop:
         wait_timeout_s: float | None = None,
         poll_interval_s: float = 0.5,
     ) -> Any:
-        """The raw results as nested lists, as :func:`~xyzfarm.combo_runner` returns them.
+        """The raw results as nested tuples, as :func:`~xyzfarm.combo_runner` returns them.
 
         One nesting level per swept argument; with ``allow_incomplete``, cases without a
         result hold NaN shaped like a finished result (:attr:`all_nan_result`). Cleaning up

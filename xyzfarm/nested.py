@@ -1,4 +1,4 @@
-"""Raw results as nested lists over a grid of argument values, as xyzpy's runners give them.
+"""Raw results as nested tuples over a grid of argument values, as xyzpy's runners give them.
 
 ``combo_runner`` with explicit cases, and reaping a crop without a Runner, return one nesting
 level per argument: each case argument over the sorted union of the values its cases take,
@@ -68,11 +68,11 @@ def grid_axes(
 
 
 def nest(store: Mapping[tuple[Any, ...], Any], axes: Sequence[Sequence[Any]], fill: Any) -> Any:
-    """Nested lists over ``axes``, taking each point's value from ``store`` (else ``fill``)."""
+    """Nested tuples over ``axes``, taking each point's value from ``store`` (else ``fill``)."""
 
     def build(prefix: tuple[Any, ...], depth: int) -> Any:
         if depth == len(axes):
             return store.get(prefix, fill)
-        return [build((*prefix, v), depth + 1) for v in axes[depth]]
+        return tuple(build((*prefix, v), depth + 1) for v in axes[depth])
 
     return build((), 0)

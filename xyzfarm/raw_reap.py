@@ -1,6 +1,6 @@
 """A crop's results without a farmer's labels: xyzpy's ``reap_combos`` and ``reap_combos_to_ds``.
 
-A crop sown from a bare function (no Runner) reaps, as in xyzpy, into the nested lists
+A crop sown from a bare function (no Runner) reaps, as in xyzpy, into the nested tuples
 :func:`~xyzfarm.combo_runner` would have returned; ``reap_combos_to_ds`` labels the same raw
 outputs at reap time with the ``var_names`` / ``var_dims`` given then. Results are read and
 proven by :func:`xyzfarm.reap.read_results`, exactly as for any other reap.
@@ -36,7 +36,7 @@ def missing_stand_in(harvest: reaping.Harvest, layout: CropLayout) -> Any:
 
 
 def nested_results(harvest: reaping.Harvest, layout: CropLayout) -> Any:
-    """The raw outputs as nested lists: one level per argument, NaN where a case is missing.
+    """The raw outputs as nested tuples: one level per argument, NaN where a case is missing.
 
     Combos crops nest over their combos in the sown order; cases crops over the sorted values
     each argument takes across the cases (the dense grid of ``combo_runner(cases=...)``).

@@ -86,11 +86,12 @@ def sweep(
     return results
 
 
-def _nest(flat: list[Any], shape: Sequence[int]) -> list[Any]:
+def _nest(flat: Sequence[Any], shape: Sequence[int]) -> tuple[Any, ...]:
+    """``flat`` (last axis fastest) as nested tuples of ``shape``, as xyzpy nests results."""
     if len(shape) <= 1:
-        return list(flat)
+        return tuple(flat)
     step = len(flat) // shape[0]
-    return [_nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+    return tuple(_nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0]))
 
 
 def combo_runner(
@@ -122,9 +123,9 @@ def combo_runner(
     constants : mapping, optional
         Arguments passed unchanged to every call.
     split : bool, optional
-        If ``fn`` returns a tuple, return one nested list per output instead.
+        If ``fn`` returns a tuple, return one nested tuple per output instead.
     flat : bool, optional
-        Return a flat list in case order instead of nested lists.
+        Return a flat tuple in case order instead of nested tuples.
     shuffle : bool, optional
         Run the cases in random order (results keep their place).
     parallel, executor, num_workers, verbosity, desc
@@ -132,8 +133,8 @@ def combo_runner(
 
     Returns
     -------
-    list
-        Nested lists with one level per argument, or a flat list in case order. With
+    tuple
+        Nested tuples with one level per argument (as xyzpy), or a flat tuple in case order. With
         ``cases``, as in xyzpy, the grid is dense: each case argument runs over the sorted
         values its cases take, then each combos argument, and points no case covers hold
         NaN of the result's shape (see :func:`xyzfarm.nested.nan_like`).
@@ -159,7 +160,7 @@ def combo_runner(
 
     def arrange(values: list[Any]) -> Any:
         if flat:
-            return values
+            return tuple(values)
         if cases is None:
             return _nest(values, shape)
         # the dense grid over the cases' values x combos, as xyzpy: uncovered points are NaN
