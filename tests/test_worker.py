@@ -7,8 +7,9 @@ import pytest
 
 from xyzfarm import records, storage
 from xyzfarm.assemble import check_schema
+from xyzfarm.growing import missing_batches
 from xyzfarm.layout import CropLayout
-from xyzfarm.results import ResultIndex
+from xyzfarm.results import DoneMap, ResultIndex, ResultWriter
 from xyzfarm.sow import sow
 from xyzfarm.worker import ALREADY, BUSY, DONE, FAILED, Bundle, grow_batch
 
@@ -173,17 +174,20 @@ def flip(path, position, mask=0x01):
     path.write_bytes(bytes(raw))
 
 
-def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged():
+def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged_once_planning_read_it():
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
     bundle = Bundle(layout)
     assert grow_batch(bundle, 1) == DONE and grow_batch(bundle, 2) == DONE
     (log,) = layout.folder("results").glob("*.log")
     flip(log, log.stat().st_size - 3)  # batch 2's payload
-    fresh = Bundle(layout)  # reads headers only, and checks a batch's records when asked
+    # growers read the done map, not the logs: the planning pass (crop.grow, a submission)
+    # reads every log once and clears the byte of a batch without an intact record
+    with pytest.warns(UserWarning, match="batch 2 fails its checksum"):
+        assert missing_batches(layout, 2) == [2]
+    fresh = Bundle(layout)
     assert grow_batch(fresh, 1) == ALREADY
     assert grow_batch(fresh, 2) == DONE
-    with pytest.warns(UserWarning, match="batch 2 fails its checksum"):  # the damaged one
-        assert result_of(layout, 2)["outputs"] == [20, 30]
+    assert result_of(layout, 2)["outputs"] == [20, 30]  # the damaged one is listed: skipped
 
 
 def test_a_grower_grows_again_a_batch_whose_record_was_refused_when_read():
@@ -191,8 +195,21 @@ def test_a_grower_grows_again_a_batch_whose_record_was_refused_when_read():
     assert grow_batch(Bundle(layout), 1) == DONE
     (log,) = layout.folder("results").glob("*.log")
     (layout.folder("results") / "damaged").write_text(f"{log.name} 0\n")  # as reap lists it
+    assert missing_batches(layout, 2) == [1, 2]
     assert grow_batch(Bundle(layout), 1) == DONE
     assert ResultIndex(layout).refresh().load(1)["outputs"] == [0, 10]
+
+
+def test_a_record_refused_by_a_reap_clears_its_batchs_byte_for_growers():
+    layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
+    # an intact record that does not hold batch 1's cases, its byte set as a grower does
+    ResultWriter(layout).append(1, {"indices": range(2, 4), "outputs": [0, 0], "prov": []})
+    DoneMap.open(layout).set(1)
+    assert grow_batch(Bundle(layout), 1) == ALREADY
+    with pytest.warns(UserWarning, match="holds 2 cases"), pytest.raises(KeyError):
+        ResultIndex(layout).refresh().load(1)
+    assert grow_batch(Bundle(layout), 1) == DONE
+    assert result_of(layout, 1)["outputs"] == [0, 10]
 
 
 def checkpoint_of_two_records(layout):
