@@ -87,7 +87,9 @@ def plan(root: Path, code: str | None) -> None:
         "lay = CropLayout.from_root(sys.argv[1])\n"
         "missing_batches(lay, manifest.read(lay)['plan']['num_batches'])\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(root)], env=env_for(code), check=True)
+    subprocess.run(
+        [sys.executable, "-c", script, str(root)], env=env_for(code), check=True, cwd=root.parent
+    )
 
 
 def count_calls(trace: Path, root: Path) -> collections.Counter[str]:
@@ -109,7 +111,9 @@ def count_calls(trace: Path, root: Path) -> collections.Counter[str]:
 
 def traced(argv: list[str], trace: Path, code: str | None) -> None:
     cmd = ["strace", "-f", "-qq", "-y", "-e", "trace=%file,%desc", "-o", str(trace), *argv]
-    subprocess.run(cmd, env=env_for(code), check=True, stdout=subprocess.DEVNULL)
+    # run from the trace's folder: `python -m` and `-c` put the working folder first on
+    # sys.path, which would shadow --code with the checkout the benchmark is run from
+    subprocess.run(cmd, env=env_for(code), check=True, stdout=subprocess.DEVNULL, cwd=trace.parent)
 
 
 def grow_traced(
