@@ -164,8 +164,8 @@ class ResultIndex:
         nothing).
     lazy : bool
         Read only record headers when refreshing, and check a batch's records when it is
-        asked about (:meth:`has`). Growers use this: a cluster task asks about the few
-        batches it grows, and need not read every other task's results over the network.
+        asked about (:meth:`has`). A task recording why it could not start uses this: it
+        asks about its own few batches, and need not check every other task's results.
     """
 
     def __init__(self, layout: CropLayout, *, report: bool = True, lazy: bool = False) -> None:
@@ -188,9 +188,10 @@ class ResultIndex:
     def refresh(self, max_age_s: float = 0.0) -> ResultIndex:
         """Read what was appended since the last refresh (skipped if that was < max_age_s ago).
 
-        Growers call this with a small ``max_age_s`` before each batch: with hundreds of array
-        tasks each writing its own log, scanning every log for every batch would dominate.
-        The cost of a stale view is at most a batch grown twice, never a wrong result.
+        Each log is touched once: a log already read and unchanged since (same size and
+        mtime) costs one ``stat``. Growers do not call this per batch (they check the
+        :class:`DoneMap`): with thousands of array tasks each writing its own log, scanning
+        every log for every batch would put thousands of opens per batch on the filesystem.
         """
         now = time.monotonic()
         if max_age_s and now - self._refreshed < max_age_s:
