@@ -132,6 +132,8 @@ def play(folder: Path, module, complete: bool, label: str, damage: str, phase: s
 
 COMPLETE_FILES = ["crop.json", "function.pkl", "cases.bin", "cases.idx", "results/<log>"]
 COMPLETE_FILES.append("running.lock")
+#: the growers' done map (issue 17): a hint, so any damage to it costs at most a regrowth
+COMPLETE_FILES.append("results/.done.map")
 #: with batch 4 failed half-way, growing again needs the inputs and its checkpoint
 INCOMPLETE_FILES = [*COMPLETE_FILES, "partial/4", "failed/4.json"]
 CELLS = [

@@ -9,7 +9,14 @@ import pytest
 from xyzfarm import records, storage
 from xyzfarm.errors import DataFileError
 from xyzfarm.layout import CropLayout
-from xyzfarm.results import DAMAGED, ResultIndex, ResultWriter, verify_result
+from xyzfarm.results import (
+    DAMAGED,
+    DONE_MAP,
+    DoneMap,
+    ResultIndex,
+    ResultWriter,
+    verify_result,
+)
 
 SIZE = 2  # cases per batch of the crop below
 
@@ -166,3 +173,28 @@ def test_a_batch_grown_twice_is_read_from_its_first_intact_record(layout):
     ResultWriter(layout).append(1, result(1, "first"))
     ResultWriter(layout).append(1, result(1, "second"))
     assert ResultIndex(layout).refresh().load(1) in (result(1, "first"), result(1, "second"))
+
+
+def test_syncing_the_done_map_marks_done_batches_and_clears_those_without_an_intact_record(
+    layout,
+):
+    writer = ResultWriter(layout)
+    writer.append(1, result(1))
+    writer.append(2, result(2))
+    done_map = DoneMap.open(layout)  # made from the logs: 1 and 2
+    assert [done_map.is_set(b) for b in (1, 2, 3, 4)] == [True, True, False, False]
+    done_map.set(4)  # a byte without a record (a damaged or stale map)
+    flip(the_log(layout), the_log(layout).stat().st_size - 3)  # batch 2's payload
+    with pytest.warns(UserWarning, match="batch 2"):
+        ResultIndex(layout).refresh().sync_done_map(4)
+    assert [done_map.is_set(b) for b in (1, 2, 3, 4)] == [True, False, False, False]
+
+
+def test_a_missing_done_map_is_made_once_and_never_replaced(layout):
+    ResultWriter(layout).append(3, result(3))
+    first = DoneMap.open(layout)
+    again = DoneMap.open(layout)  # the map exists: opened, not made again
+    first.set(1)
+    assert again.is_set(1) and again.is_set(3) and not again.is_set(2)
+    names = {p.name for p in layout.folder("results").iterdir()}
+    assert DONE_MAP in names and not any(n.endswith(".tmp") for n in names)

@@ -110,3 +110,12 @@ def test_a_status_keeps_its_old_positional_form_and_text_when_nothing_is_damaged
     state = CropStatus(4, 2, 1, 0, 1, (3,))
     assert (state.damaged, state.damaged_ids) == (0, ())
     assert str(state) == "2/4 done, 1 failed, 0 running, 1 missing"
+
+
+def test_a_status_reads_the_logs_and_writes_no_done_map():
+    crop = xyz.Runner(lambda x: x, "y").Crop(name="s", batchsize=1)
+    crop.sow_combos({"x": range(3)})
+    crop.grow(verbosity=0)
+    done_map = crop.layout.folder("results") / ".done.map"
+    done_map.unlink()
+    assert crop.status().done == 3 and not done_map.exists()

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import pytest
 
 from xyzfarm import records, storage
 from xyzfarm.assemble import check_schema
+from xyzfarm.growing import missing_batches
 from xyzfarm.layout import CropLayout
-from xyzfarm.results import ResultIndex
+from xyzfarm.results import DoneMap, ResultIndex, ResultWriter
 from xyzfarm.sow import sow
 from xyzfarm.worker import ALREADY, BUSY, DONE, FAILED, Bundle, grow_batch
 
@@ -173,17 +175,20 @@ def flip(path, position, mask=0x01):
     path.write_bytes(bytes(raw))
 
 
-def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged():
+def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged_once_planning_read_it():
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
     bundle = Bundle(layout)
     assert grow_batch(bundle, 1) == DONE and grow_batch(bundle, 2) == DONE
     (log,) = layout.folder("results").glob("*.log")
     flip(log, log.stat().st_size - 3)  # batch 2's payload
-    fresh = Bundle(layout)  # reads headers only, and checks a batch's records when asked
+    # growers read the done map, not the logs: the planning pass (crop.grow, a submission)
+    # reads every log once and clears the byte of a batch without an intact record
+    with pytest.warns(UserWarning, match="batch 2 fails its checksum"):
+        assert missing_batches(layout, 2) == [2]
+    fresh = Bundle(layout)
     assert grow_batch(fresh, 1) == ALREADY
     assert grow_batch(fresh, 2) == DONE
-    with pytest.warns(UserWarning, match="batch 2 fails its checksum"):  # the damaged one
-        assert result_of(layout, 2)["outputs"] == [20, 30]
+    assert result_of(layout, 2)["outputs"] == [20, 30]  # the damaged one is listed: skipped
 
 
 def test_a_grower_grows_again_a_batch_whose_record_was_refused_when_read():
@@ -191,8 +196,21 @@ def test_a_grower_grows_again_a_batch_whose_record_was_refused_when_read():
     assert grow_batch(Bundle(layout), 1) == DONE
     (log,) = layout.folder("results").glob("*.log")
     (layout.folder("results") / "damaged").write_text(f"{log.name} 0\n")  # as reap lists it
+    assert missing_batches(layout, 2) == [1, 2]
     assert grow_batch(Bundle(layout), 1) == DONE
     assert ResultIndex(layout).refresh().load(1)["outputs"] == [0, 10]
+
+
+def test_a_record_refused_by_a_reap_clears_its_batchs_byte_for_growers():
+    layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
+    # an intact record that does not hold batch 1's cases, its byte set as a grower does
+    ResultWriter(layout).append(1, {"indices": range(2, 4), "outputs": [0, 0], "prov": []})
+    DoneMap.open(layout).set(1)
+    assert grow_batch(Bundle(layout), 1) == ALREADY
+    with pytest.warns(UserWarning, match="holds 2 cases"), pytest.raises(KeyError):
+        ResultIndex(layout).refresh().load(1)
+    assert grow_batch(Bundle(layout), 1) == DONE
+    assert result_of(layout, 1)["outputs"] == [0, 10]
 
 
 def checkpoint_of_two_records(layout):
@@ -372,3 +390,90 @@ def test_a_serving_worker_whose_preflight_fails_answers_why_and_exits(python, py
     assert proc.returncode == START_FAILED_EXIT
     error = json.loads(line)["start_error"]
     assert error["error_type"] == "FunctionLoadError" and "is empty" in error["message"]
+
+
+def grow_in_another_process(python, python_env, layout, *batches, before=""):
+    """Grow ``batches`` with ``python -m xyzfarm.worker grow`` (``before``: code run first)."""
+    code = f"{before}\nimport sys\nfrom xyzfarm.worker import main\nsys.exit(main(sys.argv[1:]))"
+    argv = [python, "-c", code, "grow", str(layout.root), *map(str, batches)]
+    return subprocess.run(argv, env=python_env, capture_output=True, text=True)
+
+
+def test_a_batch_grown_by_another_process_is_seen_before_claiming_without_reading_logs(
+    python, python_env
+):
+    layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
+    bundle = Bundle(layout)  # opened before the other grower wrote anything
+    assert grow_in_another_process(python, python_env, layout, 2).returncode == 0
+    assert grow_batch(bundle, 2) == ALREADY
+    assert grow_batch(bundle, 1) == DONE
+    assert len(list(layout.folder("results").glob("*.log"))) == 2
+
+
+#: a grower that dies by kill -9 right after appending a result, before marking it done
+KILLED_BEFORE_MARKING = """
+import os, signal
+from xyzfarm import results
+results.DoneMap.set = lambda self, batch: os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_grower_killed_between_its_append_and_the_map_costs_at_most_one_repeat(
+    python, python_env
+):
+    layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
+    killed = grow_in_another_process(python, python_env, layout, 1, 2, before=KILLED_BEFORE_MARKING)
+    assert killed.returncode == -9
+    assert ResultIndex(layout).refresh().done() == {1}  # its record is there, its byte is not
+    bundle = Bundle(layout)
+    assert [grow_batch(bundle, b) for b in (1, 2, 1, 2)] == [DONE, DONE, ALREADY, ALREADY]
+    index = ResultIndex(layout).refresh()
+    assert len(index._where[1]) == 2 and len(index._where[2]) == 1  # batch 1 grown twice
+    assert index.load(1)["outputs"] == [0, 10]
+
+
+def test_a_crop_grown_before_the_done_map_existed_is_read_from_its_logs_on_first_use():
+    layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
+    assert grow_batch(Bundle(layout), 1) == DONE
+    (layout.folder("results") / ".done.map").unlink()  # as the previous release left it
+    bundle = Bundle(layout)
+    assert grow_batch(bundle, 1) == ALREADY and grow_batch(bundle, 2) == DONE
+    assert len(ResultIndex(layout).refresh()._where[1]) == 1  # batch 1 was not grown again
+
+
+def metadata_calls(python, python_env, layout, batches, tmp):
+    """System calls other than reads and writes on the crop folder, growing ``batches``."""
+    trace = tmp / f"trace-{batches[0]}"
+    code = "import sys\nfrom xyzfarm.worker import main\nsys.exit(main(sys.argv[1:]))"
+    argv = ["strace", "-f", "-qq", "-y", "-e", "trace=%file,%desc", "-o", str(trace)]
+    argv += [python, "-c", code, "grow", str(layout.root), *map(str, batches)]
+    subprocess.run(argv, env=python_env, check=True, capture_output=True)
+    data = ("read(", "pread64(", "write(", "pwrite64(", "lseek(")
+    lines = [ln.split(" ", 1)[-1] for ln in trace.read_text().splitlines()]
+    return sum(1 for ln in lines if str(layout.root) in ln and not ln.startswith(data))
+
+
+def costs_with_other_growers(python, python_env, tmp, others):
+    """(metadata calls per batch, at start-up) of a grower beside ``others`` growers' logs."""
+    layout = CropLayout(f"c{others}")
+    sow(layout, fn=lambda x: x, schema=check_schema("v", None, None),
+        combos={"x": range(others + 12)}, batchsize=1)  # fmt: skip
+    for k in range(1, others + 1):  # the logs of other growers, one real record each
+        frame = records.log_frame(k, {"indices": range(k - 1, k), "outputs": [k - 1], "prov": []})
+        (layout.folder("results") / f"node-{k}-1.log").write_bytes(frame)
+    missing_batches(layout, others + 12)  # the planning pass, as crop.grow and a submission
+    first = others + 1
+    two = metadata_calls(python, python_env, layout, [first, first + 1], tmp)
+    ten = metadata_calls(python, python_env, layout, list(range(first + 2, first + 12)), tmp)
+    per_batch = (ten - two) / 8  # the start-up cost cancels
+    return per_batch, two - 2 * per_batch
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_batchs_metadata_calls_are_few_whatever_the_number_of_other_growers(
+    python, python_env, tmp_path
+):
+    few = costs_with_other_growers(python, python_env, tmp_path, 5)
+    many = costs_with_other_growers(python, python_env, tmp_path, 400)
+    assert few == many  # per batch and at start-up: no other grower's log is touched
+    assert few[0] <= 10, few

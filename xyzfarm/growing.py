@@ -25,6 +25,7 @@ def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
     in ``results/damaged``); ``status`` counts the same batches as damaged.
     """
     index = ResultIndex(layout).refresh()
+    index.sync_done_map(num_batches)  # growers check the map, not the logs: tell it
     return [b for b in range(1, num_batches + 1) if not index.has(b)]
 
 

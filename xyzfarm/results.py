@@ -15,11 +15,20 @@ and ``reap``, so they never disagree. A batch is
   listed in ``results/damaged``): it counts as missing and is grown again;
 * otherwise not there yet: a record torn by a crash (or still being appended) is skipped.
 
+Growers do not read other growers' logs before each batch: with thousands of array tasks
+that would be thousands of opens per batch on the filesystem's metadata server. They consult
+:class:`DoneMap` instead, one byte per batch in ``results/.done.map``, set by the grower
+right after it appends the batch's record: one ``pread`` on a file kept open. A set byte is a
+hint, never a proof: ``status`` and ``reap`` read the logs, and every reading that finds a
+batch without an intact record (the planning before growing, :meth:`ResultIndex.sync_done_map`,
+or a reap refusing a record) clears its byte, so it is grown again.
+
 This module must stay lean: the worker imports it on every compute node.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -37,6 +46,11 @@ LOG_SUFFIX = ".log"
 
 #: ``results/damaged``: one ``<log name> <offset>`` line per record refused when read
 DAMAGED = "damaged"
+
+#: ``results/.done.map``: byte ``i - 1`` is 1 once batch ``i`` has a result (a hint). Hidden:
+#: it holds no result, so a folder with only this file is not taken for grown results.
+DONE_MAP = ".done.map"
+_SET, _CLEAR = b"\x01", b"\x00"
 
 Place = tuple[str, int]
 
@@ -150,8 +164,8 @@ class ResultIndex:
         nothing).
     lazy : bool
         Read only record headers when refreshing, and check a batch's records when it is
-        asked about (:meth:`has`). Growers use this: a cluster task asks about the few
-        batches it grows, and need not read every other task's results over the network.
+        asked about (:meth:`has`). A task recording why it could not start uses this: it
+        asks about its own few batches, and need not check every other task's results.
     """
 
     def __init__(self, layout: CropLayout, *, report: bool = True, lazy: bool = False) -> None:
@@ -160,6 +174,8 @@ class ResultIndex:
         self.report = report
         self.lazy = lazy
         self._scanned: dict[str, int] = {}
+        #: (size, mtime) of each log when last scanned: an unchanged log is not opened again
+        self._seen: dict[str, tuple[int, int]] = {}
         self._where: dict[int, list[Place]] = {}
         self._unverified: set[Place] = set()
         #: records that fail their checksum: place -> batch their header claims
@@ -172,9 +188,10 @@ class ResultIndex:
     def refresh(self, max_age_s: float = 0.0) -> ResultIndex:
         """Read what was appended since the last refresh (skipped if that was < max_age_s ago).
 
-        Growers call this with a small ``max_age_s`` before each batch: with hundreds of array
-        tasks each writing its own log, scanning every log for every batch would dominate.
-        The cost of a stale view is at most a batch grown twice, never a wrong result.
+        Each log is touched once: a log already read and unchanged since (same size and
+        mtime) costs one ``stat``. Growers do not call this per batch (they check the
+        :class:`DoneMap`): with thousands of array tasks each writing its own log, scanning
+        every log for every batch would put thousands of opens per batch on the filesystem.
         """
         now = time.monotonic()
         if max_age_s and now - self._refreshed < max_age_s:
@@ -187,6 +204,16 @@ class ResultIndex:
         self._refused |= self._read_refused()
         for name in names:
             start = self._scanned.get(name, 0)
+            if start:
+                # one stat instead of open, fstat, read and close for a log unchanged since
+                try:
+                    info = os.stat(self.folder / name)
+                except FileNotFoundError:
+                    continue
+                seen = (info.st_size, info.st_mtime_ns)
+                if self._seen.get(name) == seen:
+                    continue
+                self._seen[name] = seen
             scan = records.scan_log(self.folder / name, start, verify=not self.lazy)
             self._scanned[name] = scan.end
             for batch, offset in scan.entries:
@@ -196,6 +223,34 @@ class ResultIndex:
             for batch, offset, reason in scan.damaged:
                 self._found_broken((name, offset), batch, reason)
         return self
+
+    def sync_done_map(self, num_batches: int) -> None:
+        """Make the growers' :class:`DoneMap` agree with the logs for batches 1..num_batches.
+
+        Sets the bytes of done batches (a crop grown by the previous release has no map: it is
+        made here) and clears those of batches without an intact record (damaged, refused, or
+        whose log was removed), so growers grow them again. The map is read before the logs
+        are refreshed: a byte set meanwhile by a grower has its record appended before it, so
+        it is seen done and never cleared. A read-only crop is left as it is.
+        """
+        with contextlib.suppress(OSError):
+            done_map = DoneMap.open(self.layout, self)
+            try:
+                before = done_map.read(num_batches)
+                self.refresh()
+                done = {b for b in self.done() if 1 <= b <= num_batches}
+                marked = {i + 1 for i, flag in enumerate(before) if flag}
+                for batch in marked - done:
+                    done_map.clear(batch)
+                for batch in done - marked:
+                    done_map.set(batch)
+            finally:
+                done_map.close()
+
+    def _forget(self, batch: int) -> None:
+        """Clear the done-map byte of ``batch`` if it has no intact record left."""
+        if self.report and not self.has(batch):
+            DoneMap.clear_in(self.layout, batch)
 
     def note(self, batch: int, place: Place) -> None:
         """Record where an intact result of ``batch`` is (e.g. one this process just wrote)."""
@@ -213,6 +268,7 @@ class ResultIndex:
         if self.report and place not in self._refused:
             self._list_damaged(place)
             warnings.warn(f"{reason} Batch {batch} counts as missing: grow it again.", stacklevel=4)
+            self._forget(batch)
 
     def _read_refused(self) -> set[Place]:
         try:
@@ -291,6 +347,7 @@ class ResultIndex:
         """
         places = [p for p in self._where.get(batch, ()) if p not in self._refused]
         if not places:
+            self._forget(batch)
             raise KeyError(batch)
         cases = self._sown()
         if sown_indices is None:
@@ -310,6 +367,7 @@ class ResultIndex:
                 continue
             self._unverified.discard(place)
             return obj
+        self._forget(batch)
         raise KeyError(batch)
 
     def mark_damaged(self, place: Place, reason: Exception) -> None:
@@ -336,6 +394,109 @@ class ResultIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class DoneMap:
+    """Which batches have a result, one byte each, for growers to check before claiming one.
+
+    The file ``results/.done.map`` is kept open: checking a batch is one ``pread`` at offset
+    ``batch - 1`` and marking it one ``pwrite``, whatever the number of growers, where reading
+    their logs would open each of them. Its size grows with the number of batches (one byte
+    each), its inode count is one.
+
+    A grower sets a batch's byte only after appending its record, so a set byte has a record
+    behind it; a crash in between costs the batch grown twice, never a batch lost. The logs
+    stay the truth: see :meth:`ResultIndex.sync_done_map` for how damaged records clear it.
+    On NFS another client may see a set byte late (its page cache): a batch grown twice.
+
+    Use :meth:`open`; a missing map (a crop sown by the previous release) is made from the
+    logs on first use.
+    """
+
+    def __init__(self, path: os.PathLike[str], fd: int, *, writable: bool) -> None:
+        self.path = os.fspath(path)
+        self.fd = fd
+        self.writable = writable
+
+    @classmethod
+    def open(cls, layout: CropLayout, index: ResultIndex | None = None) -> DoneMap:
+        """The crop's map, made from the logs (``index``'s reading, or a new one) if missing.
+
+        A crop that cannot be written (read-only copy) gets a map that reads and never writes.
+        """
+        path = layout.folder("results") / DONE_MAP
+        try:
+            return cls(path, os.open(path, os.O_RDWR), writable=True)
+        except FileNotFoundError:
+            cls._create(layout, index)
+        except PermissionError:
+            pass
+        try:
+            return cls(path, os.open(path, os.O_RDWR), writable=True)
+        except PermissionError:
+            return cls(path, os.open(path, os.O_RDONLY), writable=False)
+
+    @staticmethod
+    def _create(layout: CropLayout, index: ResultIndex | None) -> None:
+        folder = layout.folder("results")
+        if index is None:
+            index = ResultIndex(layout, report=False)
+        done = index.refresh().done()
+        flags = bytearray(max(done, default=0))
+        for batch in done:
+            if batch >= 1:
+                flags[batch - 1] = 1
+        tmp = folder / f"{DONE_MAP}.{socket.gethostname()}-{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(flags)
+        try:
+            # a link never replaces: the first map made wins, and no grower ever writes
+            # into a map that a later one replaced (its marks would be lost to everyone else)
+            os.link(tmp, folder / DONE_MAP)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links: take the same care by hand
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(folder / DONE_MAP, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(flags)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    @classmethod
+    def clear_in(cls, layout: CropLayout, batch: int) -> None:
+        """Clear ``batch``'s byte in the crop's map, if it has one (best effort)."""
+        with contextlib.suppress(OSError):
+            fd = os.open(layout.folder("results") / DONE_MAP, os.O_WRONLY)
+            try:
+                os.pwrite(fd, _CLEAR, batch - 1)
+            finally:
+                os.close(fd)
+
+    def is_set(self, batch: int) -> bool:
+        """Whether ``batch`` (1-based) was marked done."""
+        return os.pread(self.fd, 1, batch - 1) == _SET
+
+    def set(self, batch: int) -> None:
+        """Mark ``batch`` done (call only once its record is appended)."""
+        if self.writable:
+            os.pwrite(self.fd, _SET, batch - 1)
+
+    def clear(self, batch: int) -> None:
+        """Mark ``batch`` not done: it has no intact record."""
+        if self.writable:
+            os.pwrite(self.fd, _CLEAR, batch - 1)
+
+    def read(self, num_batches: int) -> bytes:
+        """The bytes of batches 1..num_batches (zero beyond the end of the file)."""
+        got = os.pread(self.fd, num_batches, 0)
+        return got + bytes(num_batches - len(got))
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class ResultWriter:

@@ -3,13 +3,16 @@
 ``python -m xyzfarm.worker serve CROP`` is a persistent pool worker: it reads batch ids on
 stdin and answers one JSON line per batch on ``--reply-fd``. Growing one batch:
 
-1. claim it with a POSIX record lock on byte ``i`` of ``running.lock`` (a busy batch is
-   skipped; the kernel drops the claim if the grower dies);
+1. skip it if its byte in the done map is set (:class:`~xyzfarm.results.DoneMap`: one
+   ``pread``, whatever the number of growers), else claim it with a POSIX record lock on byte
+   ``i`` of ``running.lock`` (a busy batch is skipped; the kernel drops the claim if the
+   grower dies) and look at the map again;
 2. resume from its checkpoint ``partial/<i>``, which holds every finished case that was
    flushed: checkpoints are flushed at most every ``CHECKPOINT_INTERVAL_S`` and always on
    SIGTERM/SIGUSR1, so preemption loses only the case in flight and ``kill -9`` at most that
    case or ``CHECKPOINT_INTERVAL_S`` of work (every case, when cases take longer than that);
-3. on success append its result to this process's result log (see :mod:`xyzfarm.results`);
+3. on success append its result to this process's result log (see :mod:`xyzfarm.results`),
+   then set its byte in the done map;
 4. on an exception record ``failed/<i>.json`` (type, message, traceback, case, host, attempt).
 
 LEAN: this module (and what it imports) must not import xarray, h5netcdf, pandas or jinja2;
@@ -35,7 +38,7 @@ from . import manifest, records, shipping, storage
 from .errors import CropLoadError, DataFileError, FunctionLoadError
 from .execute import make_caller
 from .layout import CropLayout
-from .results import ResultIndex, ResultWriter
+from .results import DoneMap, ResultIndex, ResultWriter
 
 #: what grow_batch reports
 DONE, FAILED, BUSY, ALREADY = "done", "failed", "busy", "already"
@@ -46,8 +49,6 @@ CHECKPOINT_INTERVAL_S = 0.02
 START_FAILED_EXIT = 3
 #: failures that growing again unchanged would repeat: retries never resubmit them
 START_FAILURES = frozenset({"FunctionLoadError", "CropLoadError"})
-#: how stale a grower's view of other growers' results may be when it claims a batch
-REFRESH_MAX_AGE_S = 0.05
 
 
 class Bundle:
@@ -86,9 +87,9 @@ class Bundle:
         except DataFileError as exc:
             raise CropLoadError(str(exc)) from exc
         try:
-            # lazy: a task checks the records of the batches it is asked to grow, without
-            # reading every other task's results; silent: the planning grower reports damage
-            self.index = ResultIndex(layout, report=False, lazy=True).refresh()
+            # the map, not the logs: reading every other grower's log would cost an open per
+            # grower per batch on the metadata server (made from the logs if missing)
+            self.done_map = DoneMap.open(layout)
         except BaseException:
             self.cases.close()
             raise
@@ -100,6 +101,7 @@ class Bundle:
     def close(self) -> None:
         self.writer.close()
         self.cases.close()
+        self.done_map.close()
 
 
 def load_function(layout: CropLayout) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -235,12 +237,15 @@ def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
 
 def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
     """Grow one batch (1-based id) of the crop; return DONE, FAILED, BUSY or ALREADY."""
-    if bundle.index.has(batch):
+    done_map = bundle.done_map
+    if done_map.is_set(batch):
         return ALREADY
     if not bundle.locks.try_lock(batch):
         return BUSY
     try:
-        if bundle.index.refresh(REFRESH_MAX_AGE_S).has(batch):  # finished before our claim?
+        # finished (and released) by another grower since the first look: its byte is set
+        # before its lock is released, so looking again under our claim cannot miss it
+        if done_map.is_set(batch):
             return ALREADY
         layout = bundle.layout
         spec = bundle.cases.get(batch - 1)
@@ -256,7 +261,7 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
             status = _grow_rows(bundle, batch, rows, done, prov, context)
         if status != DONE:
             return status
-        place = bundle.writer.append(
+        bundle.writer.append(
             batch,
             {
                 "indices": spec["indices"],
@@ -264,7 +269,8 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
                 "prov": prov,
             },
         )
-        bundle.index.note(batch, place)
+        # after the append, never before: a set byte always has a record behind it
+        done_map.set(batch)
         if bundle.flushed.pop(batch, False) or resumed:
             with contextlib.suppress(FileNotFoundError):
                 layout.partial(batch).unlink()
