@@ -94,6 +94,7 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt
 	touch $@
 
 bench: $(BENCH_VENV)/.installed
+	command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
 	$(BENCH_VENV)/bin/python benchmarks/bench_foundation.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_crops.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_scale.py

@@ -8,6 +8,8 @@
   cases.idx          ... found through this index of byte offsets
   results/*.log      finished batches: one append-only log per growing process
   results/damaged    records found damaged (their batches count as missing)
+  results/.done.map  byte i-1 set once batch i has a result: growers' one-pread hint (the
+                     logs stay the truth for status and reap)
   partial/<i>        case-level checkpoint (append-only records) while batch i runs
   running.lock       byte i is locked (POSIX record lock) by the process growing batch i
   failed/<i>.json    why batch i failed: error, traceback, case, host, attempt
