@@ -112,3 +112,21 @@ def test_any_resource_request_is_valid_and_renders_line_safe_or_is_refused(reque
         (chunk,) = plan_arrays([1, 2], max_array_size=10, first_index=mod.FIRST_INDEX)
         for line in mod.directives(res, chunk, cpus=1):
             assert "\n" not in line and "\r" not in line and "\0" not in line
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"walltime": float("inf")},
+        {"walltime": float("nan")},
+        {"walltime": 1e300},
+        {"mem_gb": float("inf")},
+        {"mem_gb": float("nan")},
+        {"mem_gb": 1.7e305},
+    ],
+)
+def test_infinite_or_absurd_walltimes_and_memory_are_refused_by_name(request_):
+    # found by the fuzzer: inf overflowed int() with a bare OverflowError
+    (name,) = request_
+    with pytest.raises(ResourceError, match=name):
+        resources_from(request_)

@@ -22,6 +22,11 @@ class ResourceError(InvalidInputError):
     """A resource request value is malformed."""
 
 
+#: no scheduler grants more: larger values (or inf, nan) are mistakes, refused by name
+MAX_WALLTIME_S = 366 * 24 * 3600
+MAX_MEM_GB = 1024.0**2  # one petabyte per task
+
+
 def parse_walltime(value: Any) -> str:
     """Normalise a walltime to ``HH:MM:SS`` (hours may exceed 24).
 
@@ -32,8 +37,11 @@ def parse_walltime(value: Any) -> str:
     if isinstance(value, bool):
         raise ResourceError(f"walltime {value!r} is not a duration.")
     if isinstance(value, (int, float)):
-        if value <= 0:
-            raise ResourceError(f"walltime {value!r} must be positive (seconds).")
+        if not 0 < value <= MAX_WALLTIME_S:
+            raise ResourceError(
+                f"walltime {value!r} must be a positive number of seconds, at most "
+                f"{MAX_WALLTIME_S} (a year)."
+            )
         seconds = int(value)
     elif isinstance(value, str) and re.fullmatch(r"(\d+-)?\d+(:\d+){0,2}", value.strip()):
         text = value.strip()
@@ -179,8 +187,10 @@ def resources_from(*layers: Mapping[str, Any] | None, **kwargs: Any) -> Resource
         out["walltime"] = parse_walltime(merged["walltime"])
     if merged.get("mem_gb") is not None:
         mem = merged["mem_gb"]
-        if isinstance(mem, bool) or not isinstance(mem, (int, float)) or mem <= 0:
-            raise ResourceError(f"mem_gb={mem!r} must be a positive number of gigabytes.")
+        if isinstance(mem, bool) or not isinstance(mem, (int, float)) or not 0 < mem <= MAX_MEM_GB:
+            raise ResourceError(
+                f"mem_gb={mem!r} must be a positive number of gigabytes, at most {MAX_MEM_GB:g}."
+            )
         out["mem_gb"] = float(mem)
     for key in ("cpus_per_task", "gpus", "array_throttle"):
         out[key] = _positive_int(key, merged.get(key))
