@@ -66,7 +66,7 @@ def test_status_shows_the_last_error_of_failed_batches(capsys):
     c.grow(verbosity=0)
     assert main(["status"]) == 1
     assert (
-        "batch 1: ZeroDivisionError: division by zero at case {'x': '0'}" in capsys.readouterr().out
+        "batch 1: ZeroDivisionError: division by zero at case {'x': 0}" in capsys.readouterr().out
     )
 
 
@@ -152,7 +152,12 @@ def test_demo_command_writes_the_file_and_prints_a_summary(capsys):
     assert main(["demo", "--data-name", "d.h5", "--num-workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "Data variables" in out and "energy" in out and "pinned worker" in out
+    assert "72 missing cases grown" in out
     assert Path("d.h5").is_file()
+    # again: nothing is missing, and it says so instead of claiming to have grown cases
+    assert main(["demo", "--data-name", "d.h5", "--num-workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "every case was there already; nothing to grow" in out and "grown" not in out
 
 
 def test_python_dash_m_xyzfarm_runs_the_command_line(python, python_env):

@@ -48,3 +48,11 @@ def test_public_names_stay_functions_after_every_submodule_is_imported():
         value = getattr(xyzfarm, name)
         if name not in ("errors", "__version__"):
             assert callable(value), f"xyzfarm.{name} is {value!r}"
+
+
+def test_dir_of_the_package_lists_its_public_names_not_its_own_imports():
+    import xyzfarm
+
+    listed = dir(xyzfarm)
+    assert {"Runner", "Harvester", "Crop", "grow", "__version__"} <= set(listed)
+    assert not {"Any", "TYPE_CHECKING", "importlib", "annotations"} & set(listed)

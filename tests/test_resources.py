@@ -130,3 +130,11 @@ def test_infinite_or_absurd_walltimes_and_memory_are_refused_by_name(request_):
     (name,) = request_
     with pytest.raises(ResourceError, match=name):
         resources_from(request_)
+
+
+def test_an_unknown_resource_suggests_the_close_one_and_lists_the_aliases():
+    with pytest.raises(ResourceError, match=r"'mem': did you mean 'mem_gb'\?") as caught:
+        resources_from({"mem": 4})
+    assert "time (= walltime)" in str(caught.value) and "cpus (= cpus_per_task)" in str(
+        caught.value
+    )

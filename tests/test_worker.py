@@ -86,7 +86,7 @@ def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progres
     data = json.loads(layout.failed(1).read_text())
     last = data["attempts"][-1]
     assert last["attempt"] == 2 and last["error_type"] == "ValueError"
-    assert last["case"] == {"x": "2"} and "bad x" in last["traceback"]
+    assert last["case"] == {"x": 2} and "bad x" in last["traceback"]  # typed, not '2'
     assert [sorted(c["out"]) for c in records.read_appended(layout.partial(1))] == [[0, 1]]
     assert not ResultIndex(layout).refresh().has(1)
 

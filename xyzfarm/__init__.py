@@ -121,4 +121,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # the public names, not the helpers this module itself imports (Any, importlib, ...)
+    return sorted({*__all__, "__version__"})

@@ -416,24 +416,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .datafile import load_ds
     from .pool import plan_slots
 
+    def cases_in_file() -> int:
+        if not os.path.exists(args.data_name):
+            return 0
+        return int(load_ds(args.data_name)["energy"].notnull().sum())
+
+    before = cases_in_file()
     start = time.perf_counter()
     run_demo(args.data_name, num_workers=args.num_workers)
     elapsed = time.perf_counter() - start
     ds = load_ds(args.data_name)  # read back from disk: what the user will get
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # growing said it already, if fewer cores than asked
-        slots = plan_slots(args.num_workers, num_threads=1)
-    cores = ", ".join(str(s.cpus) for s in slots)
-    print(
-        f"wrote {os.path.abspath(args.data_name)} in {elapsed:.2f} s, the missing cases grown "
-        f"by pinned worker processes on cores {cores} (one thread each)"
-    )
+    grown = int(ds["energy"].notnull().sum()) - before
+    path = os.path.abspath(args.data_name)
+    if grown:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # growing said it already, if fewer cores
+            slots = plan_slots(args.num_workers, num_threads=1)
+        cores = ", ".join(str(s.cpus) for s in slots)
+        print(
+            f"wrote {path} in {elapsed:.2f} s: {grown} missing cases grown by pinned worker "
+            f"processes on cores {cores} (one thread each)"
+        )
+    else:
+        print(f"{path}: every case was there already; nothing to grow ({elapsed:.2f} s)")
     print(ds)
     mean = ds["energy"].mean("seed")
     print("\nground-state energy per site, mean over seeds (rows: n, columns: disorder):")
     print(mean.to_pandas().round(4).to_string())
     png = plot_demo(ds, Path(args.data_name).with_suffix(".png"))
-    print(f"\nplot: {png}" if png else "\n(pip install matplotlib for a plot of the result)")
+    print(f"\nplot: {png}" if png else "\n(pip install 'xyzfarm[plot]' for a plot of the result)")
     return 0
 
 

@@ -397,12 +397,24 @@ def _note(
     prov.append(segment)
 
 
+def _json_value(value: Any) -> Any:
+    """A case value as JSON keeps it: numbers, text, booleans and None typed; others by repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    item = getattr(value, "item", None)  # a numpy scalar
+    if callable(item) and getattr(value, "shape", None) == ():
+        plain = item()
+        if isinstance(plain, (bool, int, float, str)):
+            return plain
+    return repr(value)
+
+
 def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Exception) -> None:
     record_failure(
         bundle.layout,
         batch,
         {
-            "case": {n: repr(v) for n, v in zip(bundle.arg_names, row)},
+            "case": {n: _json_value(v) for n, v in zip(bundle.arg_names, row)},
             "case_position": pos,
             "error_type": type(exc).__qualname__,
             "message": str(exc),

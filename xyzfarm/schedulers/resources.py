@@ -179,7 +179,19 @@ def resources_from(*layers: Mapping[str, Any] | None, **kwargs: Any) -> Resource
     known = {f.name for f in fields(Resources)}
     unknown = sorted(set(merged) - known)
     if unknown:
-        raise ResourceError(f"unknown resource(s) {unknown}; the resources are {sorted(known)}.")
+        import difflib
+
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, [*known, *_ALIASES], n=1, cutoff=0.5)
+            if close:
+                hints.append(f"{key!r}: did you mean {close[0]!r}?")
+        aliases = ", ".join(f"{a} (= {k})" for a, k in sorted(_ALIASES.items()))
+        guess = f" ({' '.join(hints)})" if hints else ""
+        raise ResourceError(
+            f"unknown resource(s) {unknown}{guess}. The resources are {sorted(known)}, "
+            f"with the aliases {aliases}."
+        )
     out: dict[str, Any] = {}
     name = _line("job_name", merged.get("job_name", "xyzfarm"))
     out["job_name"] = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64] or "xyzfarm"
