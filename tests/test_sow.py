@@ -139,3 +139,24 @@ def test_the_manifest_records_the_functions_name_and_fingerprint(user_module):
     data = manifest.read(crop.layout)
     assert data["fn_qualname"] == "sowfp.f"
     assert data["fn_fingerprint"] == shipping.fingerprint(sowfp.f)
+
+
+def test_a_resow_mismatch_names_the_argument_and_both_value_lists():
+    layout = CropLayout("c")
+    sow_xy(layout, batchsize=3)
+    with pytest.raises(
+        CropMismatchError, match=r"argument 'x' was sown with \[0, 1, .*\(10 values\), now .*"
+        r"\(11 values\)"
+    ):
+        sow(layout, fn=fn, schema=SCHEMA, combos={"x": range(11), "y": [1, 2]}, batchsize=3)
+
+
+def test_a_resow_mismatch_of_cases_names_the_first_case_that_differs():
+    layout = CropLayout("k")
+    cases = [{"x": 1, "y": 2}, {"x": 3, "y": 4}, {"x": 5, "y": 6}]
+    sow(layout, fn=fn, schema=SCHEMA, cases=cases, batchsize=2, shuffle=True)
+    changed = [*cases[:2], {"x": 5, "y": 7}]
+    with pytest.raises(CropMismatchError, match=r"case 2 was sown as \{'x': 5, 'y': 6\}, now"):
+        sow(layout, fn=fn, schema=SCHEMA, cases=changed, batchsize=2, shuffle=True)
+    with pytest.raises(CropMismatchError, match="sown with 3 cases, now 2"):
+        sow(layout, fn=fn, schema=SCHEMA, cases=cases[:2], batchsize=2, shuffle=True)

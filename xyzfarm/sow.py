@@ -88,6 +88,54 @@ def farmer_record(farmer: Any, parent_dir: Path) -> dict[str, Any] | None:
     return {"kind": "runner"} if farmer is not None else None
 
 
+def _shown(values: Any, most: int = 6) -> str:
+    items = [repr(v) for v in list(values)[: most + 1]]
+    more = ", ..." if len(items) > most else ""
+    return f"[{', '.join(items[:most])}{more}] ({len(list(values))} values)"
+
+
+def what_differs(
+    layout: CropLayout,
+    old: Mapping[str, Any],
+    names: Sequence[str],
+    kind: str,
+    combos: Mapping[str, Any],
+    rows: list[Case] | None,
+) -> str:
+    """The first difference between a crop's sown sweep and a new one, said plainly.
+
+    Values compare by ``repr``, as the fingerprint does. Only called on the error path: a case
+    list is read back from ``cases.bin`` to find its first differing case.
+    """
+    if old["kind"] != kind:
+        return f"it was sown from {old['kind']}, now from {kind}"
+    if list(old["arg_names"]) != list(names):
+        return f"it was sown over the arguments {list(old['arg_names'])}, now {list(names)}"
+    if kind == "combos":
+        for name in names:
+            before = manifest.decode(old["combos"][name])
+            if [repr(v) for v in before] != [repr(v) for v in combos[name]]:
+                now = _shown(combos[name])
+                return f"argument {name!r} was sown with {_shown(before)}, now {now}"
+        return "the values are the same but their types or order differ"
+    sown: dict[int, Any] = {}
+    reader = records.IndexedReader(layout.cases, layout.cases_index)
+    try:
+        for batch in range(old["plan"]["num_batches"]):
+            spec = reader.get(batch)
+            sown.update(zip(spec["indices"], spec["rows"]))
+    finally:
+        reader.close()
+    new_rows = rows or []
+    if len(sown) != len(new_rows):
+        return f"it was sown with {len(sown)} cases, now {len(new_rows)}"
+    for i, row in enumerate(new_rows):
+        if repr(tuple(sown[i])) != repr(tuple(row)):
+            was = dict(zip(names, sown[i]))
+            return f"case {i} was sown as {was}, now {dict(zip(names, row))}"
+    return "the cases are the same but their types differ"
+
+
 def sow(
     layout: CropLayout,
     *,
@@ -167,10 +215,12 @@ def sow(
     if layout.exists():
         old = manifest.read(layout)
         if old["fingerprint"] != print_id:
+            differs = what_differs(layout, old, names, kind, checked, rows)
             raise CropMismatchError(
                 f"the crop {layout.name!r} at {str(layout.root)!r} was sown with a different "
-                f"case list (fingerprint {old['fingerprint']} != {print_id}); reap or delete it "
-                "first (crop.delete_all()), or choose another name."
+                f"case list: {differs} (fingerprint {old['fingerprint'][:8]}, now "
+                f"{print_id[:8]}); reap or delete it first (crop.delete_all()), or choose "
+                "another name."
             )
         if old["plan"] != plan:
             raise CropMismatchError(
