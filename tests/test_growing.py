@@ -14,6 +14,7 @@ import numpy as np
 import psutil
 import pytest
 import xarray as xr
+from damage import flip, result_records
 
 import xyzfarm as xyz
 from xyzfarm.errors import BatchFailedError, InvalidInputError
@@ -238,20 +239,6 @@ def test_a_batch_that_keeps_failing_reports_every_attempt_and_the_rest_completes
         crop.grow(retries=1, raise_errors=True, verbosity=0)
 
 
-def record_places(crop):
-    """``{batch: (log, offset, length)}`` of a crop's result records (one log), by header."""
-    from xyzfarm import records
-
-    (log,) = crop.layout.folder("results").glob("*.log")
-    entries = records.scan_log(log).entries
-    ends = [offset for _, offset in entries[1:]] + [log.stat().st_size]
-    return {b: (log, offset, end - offset) for (b, offset), end in zip(entries, ends)}
-
-
-def flip(path, position, mask=0x01):
-    raw = bytearray(path.read_bytes())
-    raw[position] ^= mask
-    path.write_bytes(bytes(raw))
 
 
 def twelve_cases():
@@ -270,7 +257,7 @@ def reaped_equals_run_combos(runner, crop):
 def test_a_flipped_payload_byte_is_damaged_in_status_grown_again_and_reaped_whole(subprocess):
     runner, crop = twelve_cases()
     crop.grow(verbosity=0)
-    log, offset, length = record_places(crop)[5]
+    log, offset, length = result_records(crop.layout)[5]
     flip(log, offset + length - 3)
     state = crop.status()
     assert (state.done, state.damaged, state.damaged_ids) == (11, 1, (5,))
@@ -286,7 +273,7 @@ def test_a_flipped_batch_id_in_a_result_header_never_publishes_a_wrong_or_missin
 
     runner, crop = twelve_cases()
     crop.grow(batch_ids=[b for b in range(1, 13) if b != 7], verbosity=0)
-    log, offset, length = record_places(crop)[3]
+    log, offset, length = result_records(crop.layout)[3]
     with open(log, "ab") as f:  # batch 3 grown twice: its second record's header says 7
         f.write(log.read_bytes()[offset : offset + length])
     flip(log, log.stat().st_size - length + 4, 0x04)
@@ -344,7 +331,7 @@ def test_an_old_record_whose_batch_id_was_flipped_is_refused_at_reap_then_grown_
 
     runner, crop = twelve_cases()
     crop.grow(batch_ids=[b for b in range(1, 13) if b != 7], verbosity=0)
-    log, offset, length = record_places(crop)[3]
+    log, offset, length = result_records(crop.layout)[3]
     with open(log, "ab") as f:  # batch 3 grown twice
         f.write(log.read_bytes()[offset : offset + length])
     as_previous_release(crop)

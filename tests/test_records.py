@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from damage import flip
 
 from xyzfarm import records, storage
 from xyzfarm.errors import DataFileError
@@ -28,11 +29,6 @@ def old_frame(obj):
     payload = storage.dumps(obj)
     return struct.pack("<4sQI", b"XYZr", len(payload), zlib.crc32(payload)) + payload
 
-
-def flip(path, position, mask=0x01):
-    raw = bytearray(Path(path).read_bytes())
-    raw[position] ^= mask
-    Path(path).write_bytes(bytes(raw))
 
 
 def test_a_log_record_round_trips_and_is_indexed_from_its_header():

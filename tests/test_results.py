@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
+from damage import flip
 
 from xyzfarm import records, storage
 from xyzfarm.errors import DataFileError
@@ -41,11 +41,6 @@ def the_log(layout):
     (log,) = layout.folder("results").glob("*.log")
     return log
 
-
-def flip(path, position, mask=0x01):
-    raw = bytearray(Path(path).read_bytes())
-    raw[position] ^= mask
-    Path(path).write_bytes(bytes(raw))
 
 
 def test_an_index_reads_only_what_was_appended_since_its_last_refresh(layout):

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+from damage import flip, result_records
+
 import xyzfarm as xyz
 from xyzfarm.layout import CropLayout
 from xyzfarm.state import CropStatus, crop_status, last_error
@@ -72,25 +74,11 @@ def grown_crop(name="dmg", n=12):
     return crop
 
 
-def record_offsets(layout):
-    """``{batch: (log, offset, length)}`` of the crop's result records, from their headers."""
-    from xyzfarm import records
-
-    (log,) = layout.folder("results").glob("*.log")
-    entries = records.scan_log(log).entries
-    ends = [offset for _, offset in entries[1:]] + [log.stat().st_size]
-    return {b: (log, offset, end - offset) for (b, offset), end in zip(entries, ends)}
-
-
-def flip(path, position, mask=0x01):
-    raw = bytearray(path.read_bytes())
-    raw[position] ^= mask
-    path.write_bytes(bytes(raw))
 
 
 def test_a_batch_whose_only_result_fails_its_checksum_is_damaged_not_done():
     crop = grown_crop()
-    log, offset, length = record_offsets(crop.layout)[3]
+    log, offset, length = result_records(crop.layout)[3]
     flip(log, offset + length - 2)  # one payload byte: same size, only the checksum can tell
     state = crop_status(crop.layout)
     assert (state.done, state.damaged, state.damaged_ids, state.missing) == (11, 1, (3,), 0)
@@ -100,7 +88,7 @@ def test_a_batch_whose_only_result_fails_its_checksum_is_damaged_not_done():
 
 def test_a_result_whose_header_says_another_batch_counts_for_neither():
     crop = grown_crop()
-    log, offset, _ = record_offsets(crop.layout)[3]
+    log, offset, _ = result_records(crop.layout)[3]
     flip(log, offset + 4, 0x04)  # the batch id: 3 -> 7
     state = crop_status(crop.layout)
     assert (state.done, state.missing, state.damaged) == (11, 1, 0)  # 7 has its own result

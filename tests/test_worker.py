@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import pytest
+from damage import flip
 
 from xyzfarm import records, storage
 from xyzfarm.assemble import check_schema
@@ -168,11 +169,6 @@ def test_checkpoints_are_flushed_for_cases_slower_than_the_interval_and_on_exit(
         flushed.update(chunk["out"])
     assert flushed == {0: 0, 1: 1}
 
-
-def flip(path, position, mask=0x01):
-    raw = bytearray(path.read_bytes())
-    raw[position] ^= mask
-    path.write_bytes(bytes(raw))
 
 
 def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged_once_planning_read_it():

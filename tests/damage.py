@@ -1,0 +1,23 @@
+"""Helpers the tests share to damage crop files the way disks and bugs do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def flip(path: Any, position: int, mask: int = 0x01) -> None:
+    """Flip the bits ``mask`` of the byte at ``position`` of the file ``path``."""
+    raw = bytearray(Path(path).read_bytes())
+    raw[position] ^= mask
+    Path(path).write_bytes(bytes(raw))
+
+
+def result_records(layout: Any) -> dict[int, tuple[Path, int, int]]:
+    """``{batch: (log, offset, length)}`` of a crop's result records (one log), by header."""
+    from xyzfarm import records
+
+    (log,) = layout.folder("results").glob("*.log")
+    entries = records.scan_log(log).entries
+    ends = [offset for _, offset in entries[1:]] + [log.stat().st_size]
+    return {b: (log, offset, end - offset) for (b, offset), end in zip(entries, ends)}
