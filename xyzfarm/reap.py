@@ -27,7 +27,7 @@ from . import manifest, records
 from .assemble import GridFiller, Schema, build_dataset
 from .errors import CropFormatError, CropIncompleteError, InvalidInputError
 from .layout import CropLayout
-from .results import ResultIndex
+from .results import ResultIndex, positions_problem
 from .sow import batch_bounds, schema_from_json
 
 #: provenance variables of a reaped Dataset: where and how each case was computed
@@ -120,21 +120,6 @@ class BatchPlan:
             self._cases.close()
 
 
-def _positions_problem(positions: Any, size: int) -> str | None:
-    """Why ``positions`` are not distinct case positions inside a batch of ``size`` cases."""
-    try:
-        where = np.asarray(positions, dtype=np.int64)
-    except (TypeError, ValueError):
-        return f"its case positions {positions!r:.80} are not integers"
-    if where.ndim != 1:
-        return "its case positions are not a flat list"
-    if where.size and (where.min() < 0 or where.max() >= size):
-        return f"it names case positions outside its batch of {size} cases"
-    if np.unique(where).size != where.size:
-        return "it names a case position twice"
-    return None
-
-
 def _finished_cases(
     layout: CropLayout, batch: int, size: int
 ) -> tuple[dict[int, Any], list[tuple[Any, ...]]]:
@@ -155,10 +140,10 @@ def _finished_cases(
         except (KeyError, TypeError, ValueError, IndexError):
             warnings.warn(f"{os.fspath(path)} holds a malformed checkpoint; skipped.", stacklevel=3)
             continue
-        why = _positions_problem(list(out), size) or _positions_problem(covered, size)
+        why = positions_problem(list(out), size) or positions_problem(covered, size)
         if why is not None:
             warnings.warn(
-                f"{os.fspath(path)} holds a checkpoint where {why}; its cases are skipped.",
+                f"{os.fspath(path)} holds a checkpoint that {why}; its cases are skipped.",
                 stacklevel=3,
             )
             continue
