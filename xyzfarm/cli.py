@@ -1,4 +1,6 @@
-"""The ``xyzfarm`` command line (also ``python -m xyzfarm``): the only module that prints.
+"""The ``xyzfarm`` command line (also ``python -m xyzfarm``): parsing, errors and
+warnings in the command's terms; what each command does is in :mod:`xyzfarm.cli_commands`
+(these two are the only modules that print).
 
 Exit codes a shell script can rely on: 0 done, 1 the work is not complete (failed or missing
 batches), 2 an error (bad arguments, missing crop, scheduler failure) reported in one line
@@ -8,25 +10,27 @@ batches), 2 an error (bad arguments, missing crop, scheduler failure) reported i
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
-import os
 import re
 import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_commands import (
+    ERROR,
+    INCOMPLETE,
+    cmd_cancel,
+    cmd_clean,
+    cmd_demo,
+    cmd_grow,
+    cmd_reap,
+    cmd_render,
+    cmd_status,
+    cmd_submit,
+)
 from .errors import CropIncompleteError, InvalidInputError, MergeConflictError, XyzfarmError
-
-INCOMPLETE = 1
-ERROR = 2
-#: the folder prefix of crops (layout.FOLDER_PREFIX; repeated so that parsing imports nothing)
-_PREFIX = ".xyz-"
-
 
 # -- values argparse refuses (exit 2, naming the value) ---------------------------------------
 
@@ -67,47 +71,6 @@ def _gpu_ids(text: str) -> str:
         return ",".join(parse_gpu_ids(text, "--gpus"))
     except InvalidInputError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--gpus=")) from exc
-
-
-# -- folders and crop names ------------------------------------------------------------------
-
-
-def _folder(path: str, option: str) -> Path:
-    folder = Path(path)
-    if not folder.exists():
-        raise FileNotFoundError(f"no such folder: {path!r} ({option}).")
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{path!r} ({option}) is a file, not a folder of crops.")
-    return folder
-
-
-def _crop_names(folder: Path) -> list[str]:
-    return sorted(
-        p.name[len(_PREFIX) :] for p in folder.glob(f"{_PREFIX}*") if (p / "crop.json").is_file()
-    )
-
-
-def _no_such_crop(name: str, folder: Path, names: Sequence[str]) -> FileNotFoundError:
-    where = folder.resolve()
-    message = f"no crop {name!r} in {str(where)!r} (looked for {where / (_PREFIX + name)})"
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    if close:
-        message += f"; did you mean {' or '.join(map(repr, close))}?"
-    elif names:
-        message += f"; the crops there are {', '.join(names)}."
-    else:
-        message += "."
-    return FileNotFoundError(message)
-
-
-def _crop_layout(args: argparse.Namespace) -> Any:
-    from .layout import CropLayout
-
-    folder = _folder(args.dir, "--dir")
-    layout = CropLayout(args.name, folder)
-    if not layout.exists():
-        raise _no_such_crop(args.name, folder, _crop_names(folder))
-    return layout
 
 
 # -- messages in the command line's own terms ------------------------------------------------
@@ -166,286 +129,6 @@ def in_cli_terms(message: str, args: argparse.Namespace, exc: BaseException | No
     if isinstance(exc, MergeConflictError) and "--overwrite" not in message:
         message += " (choose who wins: --overwrite new or --overwrite old)"
     return message
-
-
-def _bar(done: int, total: int, width: int = 20) -> str:
-    filled = round(width * done / total) if total else 0
-    return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    # lean on purpose: layout/state/results only, no xarray, so it answers in milliseconds
-    from .layout import CropLayout
-    from .state import crop_status, last_error
-
-    folder = _folder(args.dir, "DIR")
-    if folder.resolve().name.startswith(_PREFIX) and (folder / "crop.json").is_file():
-        crop = folder.resolve()
-        raise InvalidInputError(
-            f"{args.dir!r} is a crop folder itself; ask its parent: xyzfarm status "
-            f"{crop.parent} --name {crop.name[len(_PREFIX) :]}"
-        )
-    names = _crop_names(folder)
-    if args.name:
-        for name in args.name:
-            if name not in names:
-                raise _no_such_crop(name, folder, names)
-        names = [n for n in names if n in args.name]
-    rows = []
-    for name in names:
-        layout = CropLayout(name, folder)
-        st = crop_status(layout)
-        errors = {b: last_error(layout, b) for b in st.failed_ids[: args.errors]}
-        rows.append((name, st, errors))
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "name": n,
-                        "total": s.total,
-                        "done": s.done,
-                        "failed": s.failed,
-                        "running": s.running,
-                        "missing": s.missing,
-                        "failed_ids": list(s.failed_ids),
-                        "damaged": getattr(s, "damaged", 0),
-                        "damaged_ids": list(getattr(s, "damaged_ids", ())),
-                        "last_errors": {str(b): e for b, e in errs.items()},
-                    }
-                    for n, s, errs in rows
-                ],
-                indent=1,
-            )
-        )
-    elif not rows:
-        print(f"no crops in {folder.resolve()}")
-    else:
-        width = max(len(n) for n, _, _ in rows)
-        # the damaged column only when there is damage (fields newer than some CropStatus)
-        damage = any(getattr(st, "damaged", 0) for _, st, _ in rows)
-        print(
-            f"{'crop':<{width}}  {'done':>7} {'failed':>6} {'running':>7} {'missing':>7}  "
-            + (f"{'damaged':>7}  " if damage else "")
-            + "progress"
-        )
-        for name, st, errors in rows:
-            damaged = getattr(st, "damaged", 0)
-            print(
-                f"{name:<{width}}  {st.done:>7} {st.failed:>6} {st.running:>7} {st.missing:>7}  "
-                + (f"{damaged:>7}  " if damage else "")
-                + f"{_bar(st.done, st.total)} {st.done}/{st.total}"
-            )
-            for batch, error in errors.items():
-                print(f"{'':<{width}}    batch {batch}: {error}")
-            if damaged:
-                ids = ", ".join(map(str, getattr(st, "damaged_ids", ())[:10]))
-                print(
-                    f"{'':<{width}}    damaged batches {ids or '?'}: regrown by xyzfarm grow {name}"
-                )
-    complete = all(st.done == st.total for _, st, _ in rows)
-    return 0 if complete else INCOMPLETE
-
-
-def _crop(args: argparse.Namespace) -> Any:
-    from .crop import Crop
-
-    _crop_layout(args)
-    return Crop(name=args.name, parent_dir=args.dir)
-
-
-def _batches(args: argparse.Namespace, crop: Any) -> list[int] | None:
-    if getattr(args, "failed", False):
-        failed = list(crop.status().failed_ids)
-        if not failed:
-            raise XyzfarmError(f"the crop {crop.name!r} has no failed batch.")
-        return failed
-    batches: list[int] | None = getattr(args, "batches", None)
-    return batches
-
-
-def cmd_grow(args: argparse.Namespace) -> int:
-    crop = _crop(args)
-    batches = _batches(args, crop)
-    pinned = args.threads is not None or args.gpus is not None
-    state = crop.grow(
-        batch_ids=batches,
-        # per-batch log files are written by worker processes, so --log asks for one
-        subprocess=pinned or args.log or (args.workers or 1) > 1,
-        num_workers=args.workers,
-        num_threads=args.threads or (1 if args.workers else None),
-        gpus=args.gpus,
-        log=args.log,
-        verbosity=0 if args.quiet else 1,
-        retries=args.retries,
-    )
-    print(f"{crop.name}: {state}")
-    return 0 if state.done == state.total else INCOMPLETE
-
-
-def _resources(pairs: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise XyzfarmError(f"resource {pair!r} is not KEY=VALUE (e.g. walltime=2:00:00).")
-        try:
-            out[key] = json.loads(value)  # numbers and lists; anything else stays text
-        except ValueError:
-            out[key] = value
-    return out
-
-
-def _cluster_options(args: argparse.Namespace) -> dict[str, Any]:
-    if args.scheduler is None and args.profile is None:
-        # without either, Crop.grow would grow here instead of submitting: never do that silently
-        raise InvalidInputError(
-            f"{args.command} needs a scheduler: give --scheduler slurm|pbs|sge or --profile NAME."
-        )
-    options: dict[str, Any] = {
-        "scheduler": args.scheduler,
-        "profile": args.profile,
-        "workers_per_task": args.workers_per_task,
-        "resources": _resources(args.resource),
-    }
-    if args.max_array_size:
-        options["max_array_size"] = args.max_array_size
-    return options
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    crop = _crop(args)
-    job = crop.grow(
-        batch_ids=_batches(args, crop),
-        **_cluster_options(args),
-        wait=args.wait,
-        retries=args.retries,
-    )
-    print(
-        f"{crop.name}: submitted {len(job.batches)} batches as {job.scheduler} job(s) "
-        f"{' '.join(job.job_ids)}; follow with: xyzfarm status {args.dir}"
-    )
-    if args.wait or args.retries:
-        left = job.remaining()
-        # why they failed, in the terms the tasks recorded (e.g. a function that cannot load)
-        for batch, reason in sorted(job.failures().items())[:5]:
-            print(f"{crop.name}: batch {batch}: {reason}", file=sys.stderr)
-        return 0 if not left else INCOMPLETE
-    return 0
-
-
-def cmd_render(args: argparse.Namespace) -> int:
-    crop = _crop(args)
-    options = _cluster_options(args)
-    plan = crop._render_plan(options.pop("scheduler"), None, **options)
-    print(plan.texts[0], end="")
-    # the script on stdout stays pipeable; where it was written, and how to submit it, aside
-    from .schedulers.submit import output_dir_of, submit_command
-
-    out_dir = output_dir_of(plan.layout, plan.resources)
-    for script in plan.scripts:
-        print(
-            f"xyzfarm: wrote {script} (and its map file); submit it by hand with:\n"
-            f"  {submit_command(plan.scheduler, script, out_dir)}",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def _refuse_to_reap_into_nothing(args: argparse.Namespace, layout: Any) -> None:
-    """A crop whose results go to no file would be printed and then deleted: refuse that."""
-    from . import manifest
-
-    record = manifest.read(layout).get("farmer") or {}
-    if record.get("kind") in ("harvester", "sampler"):
-        return
-    origin = "from a Runner" if record.get("kind") == "runner" else "without a Harvester or Sampler"
-    raise InvalidInputError(
-        f"the crop {args.name!r} was sown {origin}, so its results go to no file and reaping "
-        "would delete them with the crop; give --into FILE (the crop is removed once they are "
-        "saved there) or --keep to only print them."
-    )
-
-
-def cmd_reap(args: argparse.Namespace) -> int:
-    crop = _crop(args)
-    if args.into is None and not args.keep:
-        _refuse_to_reap_into_nothing(args, crop.layout)
-    out = crop.reap(
-        allow_incomplete=args.allow_incomplete,
-        clean_up=False if args.keep else None,
-        overwrite=None if args.overwrite is None else args.overwrite == "new",
-        into=args.into,
-        provenance=False if args.provenance == "none" else args.provenance,
-    )
-    if args.into:
-        print(f"{args.name}: merged into {args.into}")
-    else:
-        print(f"{args.name}: reaped" + (f"\n{out}" if out is not None else ""))
-    return 0
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    from .schedulers import get, shell
-
-    layout = _crop_layout(args)
-    cancelled = 0
-    for record in sorted((layout.root / "jobs").glob("*/submission.json")):
-        sub = json.loads(record.read_text())
-        shell.run(get(sub["scheduler"]).cancel_argv(sub["job_ids"]), check=False)
-        cancelled += len(sub["job_ids"])
-    print(f"{args.name}: cancelled {cancelled} job(s)")
-    return 0
-
-
-def cmd_clean(args: argparse.Namespace) -> int:
-    from . import reap as reaping
-
-    layout = _crop_layout(args)
-    if not args.yes:
-        raise XyzfarmError(f"this deletes {layout.root} and every result in it; add --yes.")
-    reaping.delete_crop(layout)
-    print(f"{args.name}: deleted {layout.root}")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import check_demo_folder, plot_demo, run_demo
-
-    check_demo_folder(args.data_name)  # before anything is imported, sown or written
-    from .datafile import load_ds
-    from .pool import plan_slots
-
-    def cases_in_file() -> int:
-        if not os.path.exists(args.data_name):
-            return 0
-        return int(load_ds(args.data_name)["energy"].notnull().sum())
-
-    before = cases_in_file()
-    start = time.perf_counter()
-    run_demo(args.data_name, num_workers=args.num_workers)
-    elapsed = time.perf_counter() - start
-    ds = load_ds(args.data_name)  # read back from disk: what the user will get
-    grown = int(ds["energy"].notnull().sum()) - before
-    path = os.path.abspath(args.data_name)
-    if grown:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # growing said it already, if fewer cores
-            slots = plan_slots(args.num_workers, num_threads=1)
-        cores = ", ".join(str(s.cpus) for s in slots)
-        print(
-            f"wrote {path} in {elapsed:.2f} s: {grown} missing cases grown by pinned worker "
-            f"processes on cores {cores} (one thread each)"
-        )
-    else:
-        print(f"{path}: every case was there already; nothing to grow ({elapsed:.2f} s)")
-    print(ds)
-    mean = ds["energy"].mean("seed")
-    print("\nground-state energy per site, mean over seeds (rows: n, columns: disorder):")
-    print(mean.to_pandas().round(4).to_string())
-    png = plot_demo(ds, Path(args.data_name).with_suffix(".png"))
-    print(f"\nplot: {png}" if png else "\n(pip install 'xyzfarm[plot]' for a plot of the result)")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
