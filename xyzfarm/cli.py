@@ -61,7 +61,7 @@ def _batch_ids(text: str) -> list[int]:
 
 
 def _gpu_ids(text: str) -> str:
-    from .pool import parse_gpu_ids  # only when --gpus is given: status stays lean
+    from .slots import parse_gpu_ids  # only when --gpus is given: status stays lean
 
     try:
         return ",".join(parse_gpu_ids(text, "--gpus"))
@@ -414,7 +414,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     check_demo_folder(args.data_name)  # before anything is imported, sown or written
     from .datafile import load_ds
-    from .pool import plan_slots
+    from .slots import plan_slots
 
     def cases_in_file() -> int:
         if not os.path.exists(args.data_name):
