@@ -312,7 +312,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     check_demo_folder(args.data_name)  # before anything is imported, sown or written
     from .datafile import load_ds
-    from .pool import plan_slots
+    from .slots import plan_slots
 
     def cases_in_file() -> int:
         if not os.path.exists(args.data_name):

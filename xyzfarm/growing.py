@@ -10,8 +10,9 @@ from typing import Any
 from . import storage
 from .errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
 from .layout import CropLayout
-from .pool import Slot, WorkerPool, plan_slots
+from .pool import WorkerPool
 from .results import ResultIndex
+from .slots import Slot, plan_slots
 from .state import last_error
 from .worker import FAILED, Bundle, grow_batch, record_start_failure
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import storage
 from ..layout import CropLayout
-from ..pool import THREAD_VARS, child_pythonpath
+from ..slots import THREAD_VARS, child_pythonpath
 from . import get, shell
 from .plan import ArrayChunk, plan_arrays
 from .render import render
@@ -80,7 +80,7 @@ def script_context(
     The environment contract: the task runs the ``setup`` lines, then ``python`` (the
     ``python`` resource, by default this interpreter) in this session's working directory,
     with only this session's own path entries put before whatever ``setup`` exported (see
-    :func:`xyzfarm.pool.child_pythonpath`).
+    :func:`xyzfarm.slots.child_pythonpath`).
     """
     cpus = res.cpus_per_task or workers_per_task * res.threads_per_worker
     script = script or str(Path(map_file).with_suffix("").with_suffix(".sh"))
