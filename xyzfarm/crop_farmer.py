@@ -57,7 +57,7 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
         record = data.get("farmer")
         if not record:
             return None
-        fn = load_function(layout)[0]
+        fn = load_function(layout, data)[0]
     except Exception:  # an unloadable function only means no farmer
         return None
     from .harvester import Harvester

@@ -78,7 +78,7 @@ class Bundle:
         # the one of the code that runs here ("" for crops sown before fingerprints)
         self.fn_fingerprint: str = data.get("fn_fingerprint") or ""
         if fn is None:
-            fn, fixed = load_function(layout)
+            fn, fixed = load_function(layout, data)
         self.fn = fn
         self.call = make_caller(fn, self.arg_names, fixed or {})
         try:
@@ -103,8 +103,13 @@ class Bundle:
         self.done_map.close()
 
 
-def load_function(layout: CropLayout) -> tuple[Callable[..., Any], dict[str, Any]]:
+def load_function(
+    layout: CropLayout, data: dict[str, Any] | None = None
+) -> tuple[Callable[..., Any], dict[str, Any]]:
     """The function and fixed arguments saved in ``function.pkl``.
+
+    ``data`` is the crop's manifest when the caller has read it already (it holds the file's
+    sha256); otherwise it is read here.
 
     Raises
     ------
@@ -129,7 +134,7 @@ def load_function(layout: CropLayout) -> tuple[Callable[..., Any], dict[str, Any
         raise FunctionLoadError(f"{path} cannot be read {where} ({exc}); {redo}.") from exc
     if not payload:
         raise FunctionLoadError(f"{path} is empty (0 bytes); {redo}.")
-    expected = manifest.read(layout).get("fn_sha256")
+    expected = (data if data is not None else manifest.read(layout)).get("fn_sha256")
     if expected and hashlib.sha256(payload).hexdigest() != expected:
         # it may still unpickle, into code that computes something else: never run it
         raise FunctionLoadError(
