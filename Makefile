@@ -7,6 +7,9 @@ PYTEST_ARGS ?=
 SLURM_DIR := $(CURDIR)/build/slurm
 SGE_DIR := $(CURDIR)/build/sge
 SGE_ENV := SGE_ROOT=/var/lib/gridengine SGE_CELL=default
+# the tests' SLURM keeps accounts (slurmdbd + MariaDB): sacct answers, and a task over its
+# --mem is killed, so failure classes are read as on a production cluster
+START_SLURM := XYZ_SLURM_ACCOUNTING=1 scripts/local-slurm.sh start $(SLURM_DIR)
 
 .PHONY: help venv lint test compat demo docs bench clean cluster-up cluster-down golden
 
@@ -35,7 +38,7 @@ lint: venv
 	for f in scripts/*.sh; do bash -n $$f || exit 1; done
 	$(BIN)/mypy
 
-# A real one-node SLURM runs for the duration of the tests (started and stopped by our own
+# A real one-node SLURM, with accounting, runs for the duration of the tests (started and stopped by our own
 # script, by pid). XYZ_REQUIRE_SLURM makes its tests fail, not skip, if it is not there.
 # pytest exits 5 when it collected no test: that is a failure here, like any other non-zero.
 # The working tree is snapshotted before the clusters start and checked after they stop
@@ -46,7 +49,7 @@ lint: venv
 LEFTOVERS_SNAPSHOT := build/worktree-before-test.txt
 test: lint
 	scripts/leftovers.sh snapshot $(LEFTOVERS_SNAPSHOT)
-	scripts/local-slurm.sh start $(SLURM_DIR)
+	$(START_SLURM)
 	scripts/local-sge.sh start $(SGE_DIR) || { scripts/local-slurm.sh stop $(SLURM_DIR); exit 1; }
 	SLURM_CONF=$(SLURM_DIR)/slurm.conf $(SGE_ENV) XYZ_REQUIRE_SLURM=1 XYZ_REQUIRE_SGE=1 \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
@@ -69,7 +72,7 @@ compat: venv
 	$(COMPAT)
 
 cluster-up:
-	scripts/local-slurm.sh start $(SLURM_DIR)
+	$(START_SLURM)
 	scripts/local-sge.sh start $(SGE_DIR)
 	@scripts/local-slurm.sh env $(SLURM_DIR); scripts/local-sge.sh env $(SGE_DIR)
 

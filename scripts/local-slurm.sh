@@ -9,7 +9,13 @@
 # DIR (default build/slurm under the repository) holds slurm.conf, gres.conf, state, spool,
 # logs and the pid files of what this script started. The daemons are stopped by those pids,
 # never by name. Knobs: XYZ_SLURM_MAX_ARRAY (MaxArraySize, default 100001), XYZ_SLURM_GPUS
-# (fake GPUs declared as gres, default 2), XYZ_SLURM_WAIT (seconds to wait, default 60).
+# (fake GPUs declared as gres, default 2), XYZ_SLURM_WAIT (seconds to wait, default 60),
+# XYZ_SLURM_ACCOUNTING (1: also MariaDB + slurmdbd, so that sacct answers, and memory as a
+# consumable resource with a task over its --mem killed: jobacct_gather/linux with
+# OverMemoryKill, sampled every second, needs no cgroups; jobs without --mem get
+# XYZ_SLURM_DEF_MEM_MB, default 512, per CPU; default 0), XYZ_SLURM_PORT (slurmctld's port,
+# default 6817; slurmd, slurmdbd and MariaDB take the next three), so that a second cluster
+# can be tried beside a running one. The database lives in DIR/db.
 set -euo pipefail
 
 say() { printf '[local-slurm] %s\n' "$*" >&2; }
@@ -39,6 +45,14 @@ show_logs() {
 # shellcheck source=scripts/daemons.sh
 . "$here/scripts/daemons.sh"
 
+accounting=${XYZ_SLURM_ACCOUNTING:-0}
+db=$dir/db
+ctld_port=${XYZ_SLURM_PORT:-6817}
+slurmd_port=$((ctld_port + 1))
+dbd_port=$((ctld_port + 2))
+db_port=$((ctld_port + 3))
+db_password=xyzfarm-local  # reachable only on 127.0.0.1 of a throw-away test machine
+
 node_usable() { sinfo -h -N -n "$node" -o %t 2>/dev/null | grep -Eq '^(idle|mix|mixed|alloc|allocated)'; }
 munge_works() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
 
@@ -57,6 +71,79 @@ start_munge() {
         || fail "munged did not start"
     retry 10 munge_works || fail "munged does not answer"
     cp /run/munge/munged.pid "$pids/munged.pid"
+}
+
+# the slurm.conf lines of accounting: none, or slurmdbd + per-task memory limits enforced
+accounting_config() {
+    if [ "$accounting" != 1 ]; then
+        printf '%s\n' AccountingStorageType=accounting_storage/none JobAcctGatherType=jobacct_gather/none
+        return
+    fi
+    # OverMemoryKill: without cgroups, only the gatherer's sampling (every second) can kill a
+    # step over its --mem; sacct then says FAILED 0:9 and the task output "Exceeded job memory"
+    cat <<EOF
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$dbd_port
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=1
+JobAcctGatherParams=OverMemoryKill
+DefMemPerCPU=${XYZ_SLURM_DEF_MEM_MB:-512}
+EOF
+}
+
+db_answers() { mariadb-admin --no-defaults -S "$db/mysqld.sock" -u root ping; }
+
+# MariaDB on 127.0.0.1:$db_port with its files in $db, then slurmdbd in front of it
+start_accounting() {
+    if ! is_ours mariadbd; then
+        if [ ! -d "$db/data/mysql" ]; then
+            install -d -o mysql -g mysql -m 750 "$db"
+            mariadb-install-db --no-defaults --user=mysql --datadir="$db/data" \
+                --auth-root-authentication-method=socket --skip-test-db \
+                >"$logs/mariadb-install.log" 2>&1 || fail "mariadb-install-db failed"
+        fi
+        setsid mariadbd --no-defaults --user=mysql --datadir="$db/data" \
+            --socket="$db/mysqld.sock" --port="$db_port" --bind-address=127.0.0.1 \
+            --pid-file="$db/mysqld.pid" --log-error="$logs/mariadb.log" --skip-name-resolve \
+            --innodb-buffer-pool-size=64M </dev/null >/dev/null 2>&1 &
+        retry 30 db_answers || fail "mariadbd does not answer"
+        cp "$db/mysqld.pid" "$pids/mariadbd.pid"
+    fi
+    # idempotent: the user and grant are re-stated at every start
+    mariadb --no-defaults -S "$db/mysqld.sock" -u root -e \
+        "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$db_password';
+         GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1'; FLUSH PRIVILEGES;" \
+        || fail "cannot create the slurm database user"
+    (umask 077 && cat > "$dir/slurmdbd.conf" <<EOF
+# written by xyzfarm scripts/local-slurm.sh (slurmdbd refuses a world-readable file)
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$dbd_port
+SlurmUser=root
+LogFile=$logs/slurmdbd.log
+PidFile=$pids/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$db_port
+StorageUser=slurm
+StoragePass=$db_password
+StorageLoc=slurm_acct_db
+EOF
+    )
+    if ! is_ours slurmdbd; then
+        slurmdbd </dev/null >"$logs/slurmdbd-start.log" 2>&1 || fail "slurmdbd did not start"
+    fi
+    retry 30 sacctmgr -n list cluster || fail "slurmdbd does not answer"
+    sacctmgr -i add cluster xyzfarm-local >/dev/null 2>&1 || true
+}
+
+# whether the running cluster was configured with the accounting this start asks for
+config_matches() {
+    local has=0
+    grep -q '^AccountingStorageType=accounting_storage/slurmdbd' "$conf" 2>/dev/null && has=1
+    [ "$has" = "$accounting" ]
 }
 
 write_config() {
@@ -81,6 +168,8 @@ ClusterName=xyzfarm-local
 SlurmctldHost=$node(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=cred_expire=5
@@ -100,7 +189,7 @@ ReturnToService=2
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=2,bf_interval=1,default_queue_depth=1000
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
+SelectTypeParameters=$([ "$accounting" = 1 ] && echo CR_Core_Memory || echo CR_Core)
 MaxArraySize=${XYZ_SLURM_MAX_ARRAY:-100001}
 MaxJobCount=100000
 MinJobAge=300
@@ -108,8 +197,7 @@ KillWait=5
 InactiveLimit=0
 JobCompType=jobcomp/filetxt
 JobCompLoc=$logs/jobcomp.txt
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
+$(accounting_config)
 GresTypes=gpu
 NodeName=$node NodeAddr=127.0.0.1 $topo$gres State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:32
@@ -121,20 +209,27 @@ start() {
     [ "$(id -u)" = 0 ] || fail "must run as root (the daemons run as root here)"
     mkdir -p "$pids" "$logs"
     apt_install slurmctld slurmd slurm-client munge
-    if is_ours slurmctld && is_ours slurmd; then
+    if [ "$accounting" = 1 ]; then apt_install slurmdbd mariadb-server mariadb-client; fi
+    if is_ours slurmctld && is_ours slurmd && config_matches \
+        && { [ "$accounting" != 1 ] || { is_ours slurmdbd && is_ours mariadbd; }; }; then
         say "already running"
     else
         stop_daemons
-        rm -rf "$dir/state" "$dir/spool" "$logs"/*.log
+        rm -rf "$dir/state" "$dir/spool" "$db" "$logs"/*.log
         mkdir -p "$dir/state" "$dir/spool"
         start_munge
         write_config
+        if [ "$accounting" = 1 ]; then start_accounting; fi
         slurmctld </dev/null >"$logs/slurmctld-start.log" 2>&1 || fail "slurmctld did not start"
         retry 20 scontrol ping || fail "slurmctld does not answer"
         slurmd </dev/null >"$logs/slurmd-start.log" 2>&1 || fail "slurmd did not start"
     fi
     retry "${XYZ_SLURM_WAIT:-60}" node_usable || { sinfo -N -l >&2 || true; fail "node $node is not usable"; }
-    say "ready: node $node, $(sinfo -h -N -o '%c CPUs, gres %G' | head -n1), SLURM_CONF=$conf"
+    if [ "$accounting" = 1 ]; then
+        retry 30 sacct -n -X -j 1 || fail "sacct does not answer"
+    fi
+    say "ready: node $node, $(sinfo -h -N -o '%c CPUs, gres %G' | head -n1), SLURM_CONF=$conf$(
+        [ "$accounting" = 1 ] && echo ', accounting (sacct) on')"
 }
 
 
@@ -150,6 +245,8 @@ stop_daemons() {
     fi
     stop_pid slurmd
     stop_pid slurmctld
+    stop_pid slurmdbd
+    stop_pid mariadbd
 }
 
 case "$cmd" in
