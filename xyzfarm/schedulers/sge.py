@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 
-from . import shell
+from . import accounting, shell
 from .plan import ArrayChunk
 from .resources import Resources
 
@@ -80,3 +81,101 @@ def max_array_size() -> int:
         return DEFAULT_MAX_ARRAY_SIZE
     match = re.search(r"^max_aj_tasks\s+(\d+)", out, re.M)
     return int(match.group(1)) + 1 if match else DEFAULT_MAX_ARRAY_SIZE
+
+
+def task_key(job_id: str, index: int) -> str:
+    """How :func:`parse_states` and :func:`parse_accounting` name task ``index`` of ``job_id``."""
+    return f"{job_id}.{index}"
+
+
+# -- accounting (qacct): how tasks ended ------------------------------------------------------
+
+
+def accounting_argv(job_id: str, since_epoch: float | None = None) -> list[str]:
+    """One ``qacct`` call for the ended tasks of ``job_id`` (qacct takes one job per call).
+
+    Grid Engine reuses job ids after a restart of its master, and qacct lists every job that
+    ever had the id: ``since_epoch`` (the submission's time) keeps only those begun since.
+    """
+    argv = ["qacct", "-j", str(job_id)]
+    if since_epoch is not None:
+        # -b [[CC]YY]MMDDhhmm: minutes, in the master's local time (this machine's, here)
+        argv += ["-b", time.strftime("%Y%m%d%H%M", time.localtime(since_epoch - 60))]
+    return argv
+
+
+def _seconds(text: str) -> float | None:
+    """``600``, ``0:0:3`` or ``00:10:00`` (an ``h_rt`` value) in seconds."""
+    try:
+        parts = [float(p) for p in text.split(":")]
+    except ValueError:
+        return None
+    total = 0.0
+    for part in parts:
+        total = total * 60 + part
+    return total
+
+
+def classify_record(fields: dict[str, str]) -> accounting.TaskEnd:
+    """The :class:`~xyzfarm.schedulers.accounting.TaskEnd` of one qacct record.
+
+    ``failed 37`` ("qmaster enforced h_rt, h_cpu, or h_vmem limit") is a TIMEOUT when the task
+    ran at least its ``h_rt`` (from its ``category``), else OUT_OF_MEMORY; exit status 137
+    (SIGKILL) with no ``failed`` code is a ``qdel``: CANCELLED; any other non-zero is FAILED.
+    A task over ``h_vmem`` is usually not killed but refused memory: a Python function then
+    raises MemoryError, which the worker records itself.
+    """
+    failed_text = " ".join(fields.get("failed", "0").split())
+    first = failed_text.split(" ", 1)[0]
+    failed = int(first) if first.isdigit() else 0
+    status_text = fields.get("exit_status", "0").split()
+    status = int(status_text[0]) if status_text and status_text[0].isdigit() else 0
+    signal = status - 128 if status > 128 else 0
+    detail = f"failed {failed_text}, exit_status {status}".strip()
+    limit = re.search(r"h_rt=([0-9:]+)", fields.get("category", ""))
+    ran = _seconds(fields.get("ru_wallclock", "0").rstrip("s")) or 0.0
+    if failed == 37 or (failed == 0 and status == 137 and limit is None):
+        if failed == 37:
+            h_rt = _seconds(limit.group(1)) if limit else None
+            state = (
+                accounting.TIMEOUT
+                if h_rt is not None and ran >= h_rt - 1
+                else accounting.OUT_OF_MEMORY
+            )
+        else:
+            state = accounting.CANCELLED
+    elif failed == 0 and status == 0:
+        state = accounting.COMPLETED
+    elif status == 137 and failed in (0, 100):
+        state = accounting.CANCELLED
+    else:
+        state = accounting.FAILED
+    return accounting.TaskEnd(state, True, 0 if signal else status, signal, detail)
+
+
+def parse_accounting(stdout: str) -> dict[str, accounting.TaskEnd]:
+    """``{"89.3": TaskEnd, ...}`` from ``qacct -j``: the latest record of each task (a task
+    rerun after a requeue, or an id reused after a restart, has several)."""
+    ends: dict[str, accounting.TaskEnd] = {}
+    latest: dict[str, float] = {}
+    for block in re.split(r"^=+\s*$", stdout, flags=re.M):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            name, _, value = line.partition(" ")
+            if name:
+                fields[name] = value.strip()
+        job = fields.get("jobnumber", "")
+        if not job.isdigit():
+            continue
+        task = fields.get("taskid", "undefined")
+        key = task_key(job, int(task)) if task.isdigit() else job
+        try:
+            stamp = time.strptime(fields.get("qsub_time", ""), "%a %b %d %H:%M:%S %Y")
+            submitted = time.mktime(stamp)
+        except ValueError:
+            submitted = 0.0
+        if key in latest and latest[key] > submitted:
+            continue
+        latest[key] = submitted
+        ends[key] = classify_record(fields)
+    return ends

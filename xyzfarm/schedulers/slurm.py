@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from . import shell
+from . import accounting, shell
 from .plan import ArrayChunk
 from .resources import Resources
 
@@ -91,3 +91,100 @@ def max_array_size() -> int:
         return DEFAULT_MAX_ARRAY_SIZE
     match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.M)
     return int(match.group(1)) if match else DEFAULT_MAX_ARRAY_SIZE
+
+
+# -- accounting (sacct): how tasks ended ------------------------------------------------------
+
+#: sacct's states of a task that has not ended (it may still write its result)
+_LIVE_STATES = frozenset(
+    {
+        "PENDING",
+        "RUNNING",
+        "REQUEUED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "RESIZING",
+        "SUSPENDED",
+        "COMPLETING",
+        "CONFIGURING",
+        "SIGNALING",
+        "STAGE_OUT",
+        "STOPPED",
+        "SPECIAL_EXIT",
+    }
+)
+#: sacct's final states that name another of our classes
+_FINAL_STATES = {
+    "DEADLINE": accounting.TIMEOUT,
+    "BOOT_FAIL": accounting.NODE_FAIL,
+    "REVOKED": accounting.CANCELLED,
+}
+
+
+def accounting_argv(job_ids: Sequence[str]) -> list[str]:
+    """One ``sacct`` call for every task of ``job_ids``: allocations only (``-X``), parsable.
+
+    Without ``-S`` sacct looks at today only, except with ``-j``: then from the epoch.
+    """
+    return ["sacct", "-j", ",".join(job_ids), "-X", "-n", "-P", "-o", "JobID,State,ExitCode"]
+
+
+def task_key(job_id: str, index: int) -> str:
+    """How squeue and sacct name task ``index`` of array job ``job_id``."""
+    return f"{job_id}_{index}"
+
+
+def _array_indices(spec: str) -> list[int]:
+    """``1,3-5%2`` (the bracket of ``123_[1,3-5%2]``, a pending array's tasks) as indices."""
+    indices: list[int] = []
+    for part in spec.split("%")[0].split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            indices.extend(range(int(first), int(last or first) + 1))
+    return indices
+
+
+def classify_end(state: str, exit_code: str) -> accounting.TaskEnd:
+    """The :class:`~xyzfarm.schedulers.accounting.TaskEnd` of sacct's ``State`` and
+    ``ExitCode`` (``status:signal``).
+
+    ``FAILED`` with signal 9 may be a kill for memory (jobacct_gather's OverMemoryKill says so
+    only in the task's output, see :data:`~xyzfarm.schedulers.accounting.SLURM_MEMORY_KILL_MARKS`):
+    the caller, which knows where that output is, decides.
+    """
+    word = state.split()[0] if state.strip() else "UNKNOWN"  # "CANCELLED by 0"
+    status, _, sig = exit_code.partition(":")
+    code = int(status) if status.isdigit() else 0
+    signal = int(sig) if sig.isdigit() else 0
+    detail = f"{state.strip()} {exit_code.strip()}"
+    if word in _LIVE_STATES or word == "UNKNOWN":
+        return accounting.TaskEnd(word, False, detail=detail)
+    word = _FINAL_STATES.get(word, word)
+    if word not in accounting.CLASSES:
+        word = accounting.FAILED
+    return accounting.TaskEnd(word, True, code, signal, detail)
+
+
+def parse_accounting(stdout: str) -> dict[str, accounting.TaskEnd]:
+    """``{"123_4": TaskEnd, ...}`` from :func:`accounting_argv`'s answer.
+
+    Reads every JobID form SLURM 22.05 prints: ``123_4`` (a task), ``123_[5-9%2]`` (tasks
+    still pending, listed once), ``123`` (a job that is no array), and skips steps
+    (``123_4.batch``, ``123_4.extern``) and lines it cannot read.
+    """
+    ends: dict[str, accounting.TaskEnd] = {}
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 3 or "." in parts[0] or not parts[0]:
+            continue
+        job_id, state, exit_code = parts[0], parts[1], parts[2]
+        end = classify_end(state, exit_code)
+        job, sep, task = job_id.partition("_")
+        if not job.isdigit():
+            continue
+        if sep and task.startswith("["):
+            for index in _array_indices(task.strip("[]")):
+                ends[task_key(job, index)] = end
+        elif not sep or task.isdigit():
+            ends[job_id] = end
+    return ends

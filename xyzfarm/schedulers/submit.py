@@ -25,7 +25,7 @@ from typing import Any
 from .. import storage
 from ..layout import CropLayout
 from ..slots import THREAD_VARS, child_pythonpath
-from . import get, shell
+from . import accounting, get, shell
 from .plan import ArrayChunk, plan_arrays
 from .render import render
 from .resources import Resources
@@ -194,7 +194,19 @@ def submit(p: Plan) -> ClusterJob:
         p.resources,
         p.options,
         attempts_before=attempts_before,
+        task_batches=task_batches_of(p.scheduler, job_ids, p.chunks),
     )
+
+
+def task_batches_of(
+    scheduler: ModuleType, job_ids: Sequence[str], chunks: Sequence[ArrayChunk]
+) -> dict[str, list[int]]:
+    """Each array task (named as the scheduler names it, e.g. ``123_4``) and its batches."""
+    return {
+        scheduler.task_key(job_id, int(index)): batches
+        for job_id, chunk in zip(job_ids, chunks)
+        for index, batches in chunk.task_map().items()
+    }
 
 
 def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
@@ -217,10 +229,17 @@ def _attempt_counts(layout: CropLayout, batches: Sequence[int]) -> dict[int, int
     return {b: len(a) for b, a in _last_attempts(layout, batches).items()}
 
 
+#: seconds between two questions to the scheduler while waiting (the crop's files, which
+#: cost the scheduler nothing, are looked at every FILE_POLL_S)
+DEFAULT_POLL_INTERVAL_S = 30.0
+FILE_POLL_S = 1.0
+
+
 class ClusterJob:
     """A submission of a crop's batches: its job ids, and ways to follow or stop it.
 
-    Progress comes from the crop's files; :meth:`scheduler_states` asks the scheduler once.
+    Progress comes from the crop's files; the scheduler is asked at most once per poll
+    (:meth:`poll`), and only about tasks whose batches have no result on disk yet.
     """
 
     def __init__(
@@ -234,8 +253,17 @@ class ClusterJob:
         options: dict[str, Any] | None = None,
         *,
         attempts_before: dict[int, int] | None = None,
+        task_batches: dict[str, list[int]] | None = None,
     ) -> None:
         self.layout = layout
+        #: each array task (as the scheduler names it: ``123_4``, ``89.3``) and its batches
+        self.task_batches = task_batches or {}
+        #: scheduler commands run by this handle (one per poll at most)
+        self.scheduler_calls = 0
+        #: whether the scheduler keeps accounts here (None: not asked yet)
+        self.has_accounting: bool | None = None
+        #: SGE: tasks gone from qstat without a result: the next poll asks qacct about them
+        self._gone: set[str] = set()
         self.scheduler = scheduler
         #: failed attempts per batch before this submission (absent: none)
         self.attempts_before = (
@@ -260,31 +288,137 @@ class ClusterJob:
 
         return Crop(name=self.layout.name, parent_dir=self.layout.parent_dir).status()
 
-    def scheduler_states(self, min_interval_s: float = 2.0) -> dict[str, str]:
-        """Task states from one batched scheduler query; empty means *unknown*, not done.
+    def scheduler_states(self, min_interval_s: float = DEFAULT_POLL_INTERVAL_S) -> dict[str, str]:
+        """The states of this submission's tasks that have not ended, from one batched
+        scheduler call; empty means *unknown* (or all ended), not done.
 
         Asked at most every ``min_interval_s`` (the last answer is reused in between), so a
-        polling loop never floods the scheduler.
+        polling loop never floods the scheduler. Tasks that ended without a result get their
+        failure recorded (see :meth:`poll`).
         """
         now = time.monotonic()
         if self._asked is not None and now - self._asked[0] < min_interval_s:
             return self._asked[1]
-        states = self._ask()
+        states = {k: e.state for k, e in self.poll().items() if not e.final}
         self._asked = (now, states)
         return states
 
-    def _ask(self) -> dict[str, str]:
-        mod = get(self.scheduler)
-        out = shell.run(mod.query_argv(self.job_ids), check=False)
-        if out.returncode != 0:
+    def poll(self) -> dict[str, accounting.TaskEnd]:
+        """Look once: files first, then at most one scheduler call; record what it tells.
+
+        Only tasks with a batch still without a result on disk are asked about (none left:
+        no call). On SLURM the call is ``sacct`` where the cluster keeps accounts (it tells
+        running and ended tasks alike), else ``squeue``; on Grid Engine ``qstat``, and, at
+        the next poll, ``qacct`` for a job whose tasks left qstat without a result. A task
+        that ended without a result and without a failure of its own recorded since this
+        submission gets one, of its class (``TIMEOUT``, ``OUT_OF_MEMORY``, ``NODE_FAIL``,
+        ...: :data:`~xyzfarm.schedulers.accounting.CLASSES`), in ``failed/<batch>.json``:
+        ``status`` shows it and ``retries`` acts on it.
+
+        Returns
+        -------
+        dict
+            Task name -> :class:`~xyzfarm.schedulers.accounting.TaskEnd`, for the tasks asked
+            about (empty: nothing asked, or the scheduler did not answer).
+        """
+        left = set(self.remaining())
+        tasks = self._asked_tasks(left)
+        if not left or (self.task_batches and not tasks):
             return {}
+        mod = get(self.scheduler)
+        # files first: ask only about jobs with a task whose batches are not all done
+        jobs = sorted({k.split("_")[0].split(".")[0] for k in tasks}, key=self.job_ids.index)
+        jobs = [j for j in jobs if j in self.job_ids] or list(self.job_ids)
+        if self._gone and hasattr(mod, "accounting_argv") and self.scheduler == "sge":
+            job = sorted(self._gone)[0].split(".")[0]
+            self._gone = {k for k in self._gone if not k.startswith(f"{job}.")}
+            ends = self._run(mod.accounting_argv(job, self._submitted_epoch()), mod)
+        elif self.scheduler == "slurm" and self.has_accounting is not False:
+            ends = self._run(mod.accounting_argv(jobs), mod)
+            self.has_accounting = ends is not None
+            if ends is None:
+                return {}  # no accounting here: squeue from the next poll on
+        else:
+            ends = self._run(mod.query_argv(jobs), mod, live=True)
+            if ends is not None and self.scheduler == "sge" and hasattr(mod, "accounting_argv"):
+                self._gone |= {k for k in tasks if k not in ends}
+        ends = {k: e for k, e in (ends or {}).items() if k in tasks or not self.task_batches}
+        self._record_ends(ends, left)
+        return ends
+
+    def _asked_tasks(self, left: set[int] | None = None) -> set[str]:
+        """The tasks with a batch still without a result on disk: the only ones asked about."""
+        left = set(self.remaining()) if left is None else left
+        return {k for k, batches in self.task_batches.items() if not left.isdisjoint(batches)}
+
+    def _run(
+        self, argv: list[str], mod: ModuleType, *, live: bool = False
+    ) -> dict[str, accounting.TaskEnd] | None:
+        self.scheduler_calls += 1
+        out = shell.run(argv, check=False)
+        if out.returncode != 0:
+            return None
+        if not live:
+            return dict(mod.parse_accounting(out.stdout))
         ours = set(self.job_ids)
         # some schedulers (SGE) list every job: keep this submission's tasks
         return {
-            task: state
+            task: accounting.TaskEnd(state, False)
             for task, state in mod.parse_states(out.stdout).items()
             if task in ours or re.split(r"[_.\[]", task, maxsplit=1)[0] in ours
         }
+
+    def _submitted_epoch(self) -> float | None:
+        try:
+            return (self.job_dir / "submission.json").stat().st_mtime
+        except OSError:
+            return None
+
+    def _record_ends(self, ends: dict[str, accounting.TaskEnd], left: set[int]) -> None:
+        """Record the class of each task that ended without its batches' results."""
+        from ..worker import record_failure
+
+        attempts = _last_attempts(self.layout, sorted(left))
+        for key, end in ends.items():
+            if not end.final or end.state == accounting.COMPLETED:
+                continue
+            state = end.state
+            if state == accounting.FAILED and end.signal == 9 and self._killed_for_memory(key):
+                state = accounting.OUT_OF_MEMORY
+            for batch in self.task_batches.get(key, ()):
+                if batch not in left:
+                    continue
+                if len(attempts.get(batch, ())) > self.attempts_before.get(batch, 0):
+                    continue  # the task said why itself: its record is the better one
+                record_failure(
+                    self.layout,
+                    batch,
+                    {
+                        "error_type": state,
+                        "message": f"the scheduler ended task {key} ({end.detail}) before "
+                        "it recorded a result",
+                        "case": None,
+                        "scheduler": True,
+                        "task": key,
+                    },
+                )
+
+    def _killed_for_memory(self, key: str) -> bool:
+        """Whether the output of SLURM task ``key`` says jobacct_gather killed it for memory
+        (no cgroups: sacct itself says only FAILED, signal 9)."""
+        out_dir = output_dir_of(self.layout, self.resources or Resources())
+        job, _, task = key.partition("_")
+        # the template names it %x-%A_%a.out; the job name (%x) may have been sanitised
+        for path in out_dir.glob(f"*-{job}_{task}.out"):
+            try:
+                with open(path, "rb") as f:
+                    f.seek(max(0, path.stat().st_size - 65536))
+                    tail = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if any(mark in tail for mark in accounting.SLURM_MEMORY_KILL_MARKS):
+                return True
+        return False
 
     def remaining(self) -> list[int]:
         """This submission's batches without a result yet."""
@@ -318,19 +452,26 @@ class ClusterJob:
         )
 
     def wait(
-        self, timeout_s: float | None = None, poll_interval_s: float = 1.0, retries: int = 0
+        self,
+        timeout_s: float | None = None,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        retries: int = 0,
     ) -> list[int]:
         """Wait until every batch has a result, or nothing of the submission can still finish.
 
-        Returns promptly once every batch left has recorded a failure since this submission
-        (e.g. tasks that could not load the function: see :meth:`failures` for the reasons),
-        or when the scheduler has nothing left running (an empty answer is trusted only when
+        The crop's files are looked at every second; the scheduler is asked at most every
+        ``poll_interval_s`` (one call, see :meth:`poll`). Returns promptly once every batch
+        left has recorded a failure since this submission (its task's own, e.g. a function
+        that cannot load, or the class the scheduler's accounting gave a task killed before
+        it could write: see :meth:`failures`), or when the scheduler has nothing left running
+        (from accounting at once; from squeue/qstat, whose empty answer may be a hiccup, when
         repeated for three polls). With ``retries``, batches left without a result are
         resubmitted (up to that many times), each resuming from its checkpoint: after a
-        ``Timeout`` with twice the walltime, after a memory failure with twice the memory (see
-        :func:`escalate`). A batch whose task could not start (``FunctionLoadError``,
-        ``CropLoadError``) is never resubmitted: it would fail the same way; a
-        :class:`UserWarning` names such batches and their reason.
+        ``TIMEOUT`` with twice the walltime, after ``OUT_OF_MEMORY`` (or a MemoryError) with
+        twice the memory (see :func:`escalate`), after ``NODE_FAIL``, ``PREEMPTED`` or another
+        failure unchanged. A batch whose task could not start (``FunctionLoadError``,
+        ``CropLoadError``) or was ``CANCELLED`` is never resubmitted: it would fail the same
+        way, or someone meant it; a :class:`UserWarning` names such batches and their reason.
 
         Returns
         -------
@@ -342,22 +483,26 @@ class ClusterJob:
             if not left:
                 break
             groups = _by_failure(self.layout, left)
-            unstartable = groups.pop("start", [])
-            if unstartable:
-                reasons = self.failures()
-                first = reasons.get(unstartable[0], "no error recorded")
-                warnings.warn(
-                    f"batch(es) {unstartable} of crop {self.layout.name!r} are not retried: "
-                    f"their task could not start ({first}); fix that, then grow them again.",
-                    UserWarning,
-                    stacklevel=2,
-                )
+            for group, why in (
+                ("start", "their task could not start"),
+                ("cancelled", "their task was cancelled"),
+            ):
+                kept = groups.pop(group, [])
+                if kept:
+                    first = self.failures().get(kept[0], "no error recorded")
+                    warnings.warn(
+                        f"batch(es) {kept} of crop {self.layout.name!r} are not retried: "
+                        f"{why} ({first}); fix that, then grow them again.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
             if not groups:
                 break
             for kind, batches in groups.items():
                 res = escalate(self.resources or Resources(), kind)
                 again = submit(plan(self.layout, self.scheduler, batches, res, **self.options))
                 self.job_ids += again.job_ids
+                self.task_batches.update(again.task_batches)
                 self.attempts_before.update(again.attempts_before)
                 for batch in batches:  # a batch with no failure before the retry has none now
                     self.attempts_before.setdefault(batch, 0)
@@ -367,16 +512,28 @@ class ClusterJob:
     def _wait_once(self, timeout_s: float | None, poll_interval_s: float) -> list[int]:
         start = time.monotonic()
         quiet = 0
+        asked_at: float | None = None
         while True:
             left = self.remaining()
             if not left or self._ended(left):
                 return left
-            quiet = quiet + 1 if not self.scheduler_states(min_interval_s=poll_interval_s) else 0
-            if quiet >= 3:
-                return left
+            if asked_at is None or time.monotonic() - asked_at >= poll_interval_s:
+                asked_at = time.monotonic()
+                ends = self.poll()
+                live = any(not e.final for e in ends.values())
+                asked = self._asked_tasks()
+                if self.has_accounting and asked:
+                    # accounting names ended tasks (silence is only its lag behind the
+                    # controller): done when it says every task asked about has ended
+                    if all(k in ends and ends[k].final for k in asked):
+                        return self.remaining()
+                    live = True
+                quiet = quiet + 1 if not live else 0
+                if quiet >= 3:
+                    return self.remaining()
             if timeout_s is not None and time.monotonic() - start > timeout_s:
                 return left
-            time.sleep(poll_interval_s)
+            time.sleep(min(poll_interval_s, FILE_POLL_S))
 
     def cancel(self) -> None:
         """Cancel every array task of this submission."""
@@ -384,13 +541,16 @@ class ClusterJob:
 
 
 #: failure kinds (``error_type`` of the last attempt) and the resource they call for more of
-TIME_FAILURES = {"Timeout", "BatchTimeout", "TIMEOUT"}
-MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", "OUT_OF_MEMORY"}
+TIME_FAILURES = {"Timeout", "BatchTimeout", accounting.TIMEOUT}
+MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", accounting.OUT_OF_MEMORY}
+#: how much more of it a retry asks for (documented in docs/clusters.md)
+ESCALATION_FACTOR = 2
 
 
 def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
     """Batches grouped by what their last recorded failure asks for: time, memory, nothing
-    ("start": the task could not load the function or its inputs), or other."""
+    ("start": the task could not load the function or its inputs; "cancelled": someone
+    cancelled it), or other (the same again: NODE_FAIL, PREEMPTED, FAILED, ...)."""
     from ..worker import START_FAILURES
 
     groups: dict[str, list[int]] = {}
@@ -400,6 +560,8 @@ def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
         kind = last.get("error_type", "missing") if isinstance(last, dict) else "missing"
         if isinstance(last, dict) and (last.get("start") or kind in START_FAILURES):
             group = "start"
+        elif kind == accounting.CANCELLED:
+            group = "cancelled"
         elif kind in TIME_FAILURES:
             group = "time"
         elif kind in MEMORY_FAILURES:
@@ -418,7 +580,8 @@ def escalate(res: Resources, group: str) -> Resources:
     from .resources import parse_walltime, walltime_seconds
 
     if group == "time" and res.walltime:
-        return replace(res, walltime=parse_walltime(2 * walltime_seconds(res.walltime)))
+        seconds = ESCALATION_FACTOR * walltime_seconds(res.walltime)
+        return replace(res, walltime=parse_walltime(seconds))
     if group == "memory" and res.mem_gb:
-        return replace(res, mem_gb=2 * res.mem_gb)
+        return replace(res, mem_gb=ESCALATION_FACTOR * res.mem_gb)
     return res

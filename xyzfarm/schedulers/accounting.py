@@ -1,0 +1,55 @@
+"""How array tasks ended, as the scheduler's accounting tells it: one class per task.
+
+A task killed before it could write anything (over its memory or walltime, its node lost, it
+preempted or cancelled) leaves no failure record of its own; the scheduler's accounting
+(``sacct`` on SLURM, ``qacct`` on Grid Engine) is then the only witness. Each scheduler module
+parses its accounting answer into :class:`TaskEnd` values with one of :data:`CLASSES`; this
+module holds what is common: the classes, and which of them call for what on a retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+TIMEOUT = "TIMEOUT"
+OUT_OF_MEMORY = "OUT_OF_MEMORY"
+PREEMPTED = "PREEMPTED"
+NODE_FAIL = "NODE_FAIL"
+CANCELLED = "CANCELLED"
+#: how a task can end, whatever the scheduler
+CLASSES = (COMPLETED, FAILED, TIMEOUT, OUT_OF_MEMORY, PREEMPTED, NODE_FAIL, CANCELLED)
+#: the ends that leave a batch without its result through no fault of the function: growing
+#: them again unchanged may succeed (the retry asks for the same resources)
+RESUBMIT_UNCHANGED = frozenset({PREEMPTED, NODE_FAIL})
+
+#: what a task's output says when SLURM's jobacct_gather (OverMemoryKill, no cgroups) killed
+#: it for memory: sacct then says only FAILED with signal 9
+SLURM_MEMORY_KILL_MARKS = ("Exceeded job memory limit", "exceeded memory limit")
+
+
+@dataclass(frozen=True)
+class TaskEnd:
+    """What the scheduler's accounting says of one array task.
+
+    Attributes
+    ----------
+    state : str
+        One of :data:`CLASSES` once the task ended; else the scheduler's own live state
+        (``PENDING``, ``RUNNING``, ``REQUEUED``, ...).
+    final : bool
+        Whether the task ended (and will not run again by itself).
+    exit_code : int
+        The task's exit status (0 if killed by a signal or not ended).
+    signal : int
+        The signal that ended it (0 if none).
+    detail : str
+        The scheduler's own words, e.g. ``FAILED 0:9`` or ``failed 37: qmaster enforced h_rt``.
+    """
+
+    state: str
+    final: bool
+    exit_code: int = 0
+    signal: int = 0
+    detail: str = ""
