@@ -109,6 +109,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                         "failed_ids": list(s.failed_ids),
                         "damaged": getattr(s, "damaged", 0),
                         "damaged_ids": list(getattr(s, "damaged_ids", ())),
+                        "failure_classes": {
+                            str(b): k for b, k in getattr(s, "failure_classes", ())
+                        },
                         "last_errors": {str(b): e for b, e in errs.items()},
                     }
                     for n, s, errs in rows
@@ -134,6 +137,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                 + (f"{damaged:>7}  " if damage else "")
                 + f"{_bar(st.done, st.total)} {st.done}/{st.total}"
             )
+            classes: dict[str, int] = getattr(st, "failures_by_class", dict)()
+            if classes:
+                shown = ", ".join(f"{n} {k}" for k, n in sorted(classes.items()))
+                print(f"{'':<{width}}    failed batches by class: {shown}")
             for batch, error in errors.items():
                 print(f"{'':<{width}}    batch {batch}: {error}")
             if damaged:

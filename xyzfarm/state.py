@@ -29,6 +29,17 @@ class CropStatus:
     #: batches whose only results are damaged: reap would reject them, grow grows them again
     damaged: int = 0
     damaged_ids: tuple[int, ...] = ()
+    #: ``(batch, class)`` of each failed batch: the ``error_type`` of its last attempt, e.g.
+    #: ``TIMEOUT`` or ``OUT_OF_MEMORY`` from the scheduler's accounting for a task killed
+    #: before it could write, ``ValueError`` for the function's own exception
+    failure_classes: tuple[tuple[int, str], ...] = ()
+
+    def failures_by_class(self) -> dict[str, int]:
+        """How many failed batches have each failure class."""
+        counts: dict[str, int] = {}
+        for _, kind in self.failure_classes:
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
 
     def __str__(self) -> str:
         text = (
@@ -61,7 +72,17 @@ def crop_status(layout: CropLayout) -> CropStatus:
         tuple(sorted(failed)),
         len(damaged),
         tuple(sorted(damaged)),
+        tuple((b, failure_class(layout, b)) for b in sorted(failed)),
     )
+
+
+def failure_class(layout: CropLayout, batch: int) -> str:
+    """The class of a failed batch's last attempt (``error_type``), ``"unknown"`` if none."""
+    try:
+        kind = json.loads(layout.failed(batch).read_text())["attempts"][-1]["error_type"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return "unknown"
+    return str(kind)
 
 
 def last_error(layout: CropLayout, batch: int) -> str:
