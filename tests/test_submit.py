@@ -208,6 +208,8 @@ def small_array_limit(slurm):
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "local-slurm.sh"
     folder = str(Path(slurm).parent)
+    # restarted as it runs: with accounting (slurmdbd) if it has it
+    keeps_accounts = "accounting_storage/slurmdbd" in Path(slurm).read_text()
 
     def restart(**env: str) -> None:
         subprocess.run([str(script), "stop", folder], check=True, capture_output=True)
@@ -215,7 +217,7 @@ def small_array_limit(slurm):
             [str(script), "start", folder],
             check=True,
             capture_output=True,
-            env={**os.environ, **env},
+            env={**os.environ, "XYZ_SLURM_ACCOUNTING": "1" if keeps_accounts else "0", **env},
         )
 
     restart(XYZ_SLURM_MAX_ARRAY="11")

@@ -233,6 +233,8 @@ def _attempt_counts(layout: CropLayout, batches: Sequence[int]) -> dict[int, int
 #: cost the scheduler nothing, are looked at every FILE_POLL_S)
 DEFAULT_POLL_INTERVAL_S = 30.0
 FILE_POLL_S = 1.0
+#: SGE: polls that ask qacct about a task gone from qstat before giving up on it
+GONE_TRIES = 5
 
 
 class ClusterJob:
@@ -262,8 +264,11 @@ class ClusterJob:
         self.scheduler_calls = 0
         #: whether the scheduler keeps accounts here (None: not asked yet)
         self.has_accounting: bool | None = None
-        #: SGE: tasks gone from qstat without a result: the next poll asks qacct about them
-        self._gone: set[str] = set()
+        #: SGE: tasks gone from qstat without a result: the next polls ask qacct about them
+        #: (its record may lag behind qstat by seconds), up to GONE_TRIES times
+        self._gone: dict[str, int] = {}
+        #: what the last poll asked: "accounting" (sacct, qacct), "states" (squeue, qstat)
+        self.last_query: str | None = None
         self.scheduler = scheduler
         #: failed attempts per batch before this submission (absent: none)
         self.attempts_before = (
@@ -329,19 +334,27 @@ class ClusterJob:
         # files first: ask only about jobs with a task whose batches are not all done
         jobs = sorted({k.split("_")[0].split(".")[0] for k in tasks}, key=self.job_ids.index)
         jobs = [j for j in jobs if j in self.job_ids] or list(self.job_ids)
-        if self._gone and hasattr(mod, "accounting_argv") and self.scheduler == "sge":
+        self._gone = {k: n for k, n in self._gone.items() if k in tasks}
+        if self._gone and self.scheduler == "sge":
+            self.last_query = "accounting"
             job = sorted(self._gone)[0].split(".")[0]
-            self._gone = {k for k in self._gone if not k.startswith(f"{job}.")}
             ends = self._run(mod.accounting_argv(job, self._submitted_epoch()), mod)
+            for key in [k for k in self._gone if k.startswith(f"{job}.")]:
+                answered = ends is not None and key in ends
+                self._gone[key] += 1
+                if answered or self._gone[key] >= GONE_TRIES:
+                    del self._gone[key]
         elif self.scheduler == "slurm" and self.has_accounting is not False:
+            self.last_query = "accounting"
             ends = self._run(mod.accounting_argv(jobs), mod)
             self.has_accounting = ends is not None
             if ends is None:
                 return {}  # no accounting here: squeue from the next poll on
         else:
+            self.last_query = "states"
             ends = self._run(mod.query_argv(jobs), mod, live=True)
-            if ends is not None and self.scheduler == "sge" and hasattr(mod, "accounting_argv"):
-                self._gone |= {k for k in tasks if k not in ends}
+            if ends is not None and self.scheduler == "sge":
+                self._gone.update({k: 0 for k in tasks if k not in ends and k not in self._gone})
         ends = {k: e for k, e in (ends or {}).items() if k in tasks or not self.task_batches}
         self._record_ends(ends, left)
         return ends
@@ -502,6 +515,10 @@ class ClusterJob:
                 res = escalate(self.resources or Resources(), kind)
                 again = submit(plan(self.layout, self.scheduler, batches, res, **self.options))
                 self.job_ids += again.job_ids
+                # the earlier tasks of these batches no longer speak for them
+                self.task_batches = {
+                    k: b for k, b in self.task_batches.items() if set(batches).isdisjoint(b)
+                }
                 self.task_batches.update(again.task_batches)
                 self.attempts_before.update(again.attempts_before)
                 for batch in batches:  # a batch with no failure before the retry has none now
@@ -528,7 +545,9 @@ class ClusterJob:
                     if all(k in ends and ends[k].final for k in asked):
                         return self.remaining()
                     live = True
-                quiet = quiet + 1 if not live else 0
+                if self.last_query == "states" or ends:
+                    # a qacct poll that found nothing yet says nothing of what is running
+                    quiet = quiet + 1 if not live else 0
                 if quiet >= 3:
                     return self.remaining()
             if timeout_s is not None and time.monotonic() - start > timeout_s:
