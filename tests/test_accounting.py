@@ -122,6 +122,9 @@ def test_a_slurm_task_past_its_walltime_is_reported_timeout(model, slurm_account
         assert job.wait(timeout_s=240, poll_interval_s=2) == [1]
     finally:
         job.cancel()
+    # sacct says TIMEOUT at the SIGTERM; the task, deaf to it, holds its batch until the
+    # SIGKILL KillWait seconds later: until then the batch counts as running
+    wait_until(lambda: crop.status().running == 0, timeout_s=30)
     assert crop.status().failure_classes == ((1, accounting.TIMEOUT),)
 
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
+import resource
 import socket
 import sys
 import time
@@ -261,6 +263,8 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
             prov.extend(chunk["prov"])
         resumed = bool(done)
         context = _context(bundle, batch)
+        wall_start = time.monotonic()
+        cpu_start = _cpu_now(wall_start)
         with _output_to(layout.log(batch) if log else None):
             status = _grow_rows(bundle, batch, rows, done, prov, context)
         if status != DONE:
@@ -271,6 +275,7 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
                 "indices": spec["indices"],
                 "outputs": [done[pos] for pos in range(len(rows))],
                 "prov": prov,
+                "usage": usage_since(wall_start, cpu_start),
             },
         )
         # after the append, never before: a set byte always has a record behind it
@@ -284,6 +289,51 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         return DONE
     finally:
         bundle.locks.unlock(batch)
+
+
+#: ru_maxrss is in kilobytes on Linux, in bytes on macOS
+_MAXRSS_PER_MB = 1024 * 1024 if sys.platform == "darwin" else 1024
+#: a batch that starts within this many seconds of the last one's end takes that end's CPU
+#: reading as its start (a system call saved per batch); after a longer pause, a fresh one
+USAGE_REUSE_S = 0.05
+#: (monotonic seconds, CPU seconds) of this process's last usage reading; pid, kept per fork
+_last_reading = [-math.inf, 0.0]
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def _cpu_s(ru: resource.struct_rusage) -> float:
+    return ru.ru_utime + ru.ru_stime
+
+
+def _cpu_now(now: float) -> float:
+    """This process's CPU seconds now: the last reading if it is that recent."""
+    if now - _last_reading[0] <= USAGE_REUSE_S:
+        return _last_reading[1]
+    return _cpu_s(resource.getrusage(resource.RUSAGE_SELF))
+
+
+def usage_since(wall_start: float, cpu_start: float) -> dict[str, Any]:
+    """What this process used since ``time.monotonic()`` was ``wall_start`` and its CPU
+    seconds were ``cpu_start``: the ``usage`` of a batch result.
+
+    ``cpu_s`` is the user + system time of this process (all its threads; subprocesses are
+    not counted). ``peak_mb`` is this process's peak resident memory so far (``ru_maxrss``),
+    not reset per batch: resetting it (writing 5 to ``/proc/self/clear_refs``) and reading it
+    back (``VmHWM`` in ``/proc/self/status``) costs tens of microseconds, a trivial batch's
+    whole cost, where one ``getrusage`` gives CPU and peak together; and a task's memory
+    request must cover its processes' peaks anyway. One system call per batch.
+    """
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    now = time.monotonic()
+    cpu = _cpu_s(ru)
+    _last_reading[0], _last_reading[1] = now, cpu
+    return {
+        "wall_s": now - wall_start,
+        "cpu_s": cpu - cpu_start,
+        "peak_mb": ru.ru_maxrss / _MAXRSS_PER_MB,
+        "pid": _pid[0],
+    }
 
 
 def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
