@@ -13,7 +13,7 @@ from xyzfarm.cli import main
 from xyzfarm.reap import without_provenance
 
 CORES = sorted(os.sched_getaffinity(0))
-CROP_COMMANDS = ["grow", "submit", "render", "reap", "cancel", "clean"]
+CROP_COMMANDS = ["grow", "submit", "render", "reap", "report", "cancel", "clean"]
 
 
 def sq(x):

@@ -27,6 +27,7 @@ from .cli_commands import (
     cmd_grow,
     cmd_reap,
     cmd_render,
+    cmd_report,
     cmd_status,
     cmd_submit,
 )
@@ -263,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the crop folder afterwards (without --into on a Runner's crop: only print)",
     )
     p.set_defaults(func=cmd_reap)
+
+    p = crop_command(
+        "report", "what a crop's batches used against what they asked for, and a next request"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_report)
 
     p = crop_command("cancel", "cancel every array job submitted for a crop")
     p.set_defaults(func=cmd_cancel)

@@ -290,6 +290,17 @@ def cmd_reap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .efficiency import efficiency_report
+
+    report = efficiency_report(_crop_layout(args))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print(report)
+    return 0
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .schedulers import get, shell
 

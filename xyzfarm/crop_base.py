@@ -172,6 +172,23 @@ class CropBase:
         """Counts of done / failed / running / missing batches, from the folder's files."""
         return crop_status(self.layout)
 
+    def report(self) -> Any:
+        """What the grown batches used against what their tasks asked for, like ``seff`` per
+        case and for the whole crop: distributions of wall, CPU and peak memory, CPU
+        efficiency, flags for requests far above use, and a suggested next request.
+
+        Returns
+        -------
+        xyzfarm.efficiency.EfficiencyReport
+            ``print`` it, or ``.to_dict()``; ``.suggested`` holds ``mem_gb``, ``walltime`` and
+            ``cpus_per_task`` to pass as resources to the next ``grow(scheduler=...)``.
+        """
+        from .efficiency import efficiency_report
+
+        if not self.is_prepared():
+            self.layout.check_not_orphaned()
+        return efficiency_report(self.layout)
+
     def is_ready_to_reap(self) -> bool:
         """Whether every batch has a result."""
         return self.is_prepared() and not self.missing_results()

@@ -96,8 +96,18 @@ class EfficiencyReport:
     suggested: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as plain JSON-able values."""
-        return asdict(self)
+        """The report as plain JSON-able values (None where a figure is unknown)."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, float) and math.isnan(value):
+                return None
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return value
+
+        return {k: plain(v) for k, v in asdict(self).items()}
 
     def __str__(self) -> str:
         rows = [
@@ -241,9 +251,11 @@ def _flags(requested: dict[str, Any], task_wall: Distribution, task_peak_gb: Dis
             f"walltime: tasks ran at most {task_wall.max:.3g} s of the {wall} s requested"
         )
     if not math.isnan(cpu_efficiency) and cpu_efficiency < UNDERUSE_FRACTION:
-        cpus = requested.get("cpus_per_task", "the")
+        cpus = requested.get("cpus_per_task")
         flags.append(
-            f"cpus: the workers kept {cpu_efficiency:.0%} of their {cpus} cores busy"
+            f"cpus: the workers kept {cpu_efficiency:.0%} of their "
+            + (f"{cpus} cores" if cpus else "cores")
+            + " busy"
         )
     return flags
 

@@ -181,6 +181,8 @@ def submit(p: Plan) -> ClusterJob:
             for c, s in zip(p.chunks, p.scripts)
         ],
         "resources": asdict(p.resources),
+        # what the efficiency report needs to read a task's request per worker
+        "options": {k: p.options.get(k) for k in ("workers_per_task", "batches_per_task")},
         "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "attempts_before": {str(b): n for b, n in attempts_before.items()},
     }
