@@ -551,3 +551,53 @@ def test_tasks_that_cannot_load_the_function_end_in_seconds_and_status_names_the
         assert len(job.job_ids) == 1  # resubmitting unchanged would fail the same way
     finally:
         job.cancel()
+
+
+# -- gentle on the scheduler: one call per poll, whatever the number of tasks -----------------
+
+
+def _count_scheduler_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record every scheduler command, at the one seam that runs them."""
+    from xyzfarm.schedulers import shell
+
+    calls: list[list[str]] = []
+    real = shell.run
+
+    def counted(argv: Any, **kwargs: Any) -> Any:
+        calls.append(list(argv))
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(shell, "run", counted)
+    return calls
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "sge"])
+def test_a_poll_of_a_10000_task_crop_makes_one_scheduler_call_and_none_once_done_on_disk(
+    scheduler, request, monkeypatch
+):
+    request.getfixturevalue(scheduler)  # skips without that cluster
+    hold = "#SBATCH --hold" if scheduler == "slurm" else "#$ -h"
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="many", batchsize=1)
+    crop.sow_combos({"x": range(10_000)})
+    job = crop.grow(scheduler=scheduler, extra_directives=[hold])  # held: nothing runs
+    try:
+        assert len(job.task_batches) == 10_000
+        deadline = time.monotonic() + 30
+        while not job.poll():  # sacct knows of a job a moment after sbatch does
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        calls = _count_scheduler_calls(monkeypatch)
+        started = time.perf_counter()
+        for _ in range(3):
+            ends = job.poll()
+            assert ends and not any(e.final for e in ends.values())
+        seconds = (time.perf_counter() - started) / 3
+        assert len(calls) == 3, calls  # one call per poll
+        print(f"\n{scheduler}: {len(calls) / 3:.0f} call per poll of 10,000 tasks "
+              f"({calls[0][0]}), {seconds:.2f} s per poll")
+        # files first: batches done on disk are not asked about; all done, nothing is asked
+        crop.grow(verbosity=0)
+        calls.clear()
+        assert job.poll() == {} and calls == []
+    finally:
+        job.cancel()
