@@ -70,6 +70,20 @@ def test_status_shows_the_last_error_of_failed_batches(capsys):
     )
 
 
+def test_status_shows_the_failure_class_of_each_failed_batch(crop, capsys):
+    from xyzfarm.worker import record_failure
+
+    # as ClusterJob.poll records a task the scheduler's accounting says was killed
+    for batch, kind in ((1, "TIMEOUT"), (2, "OUT_OF_MEMORY"), (3, "OUT_OF_MEMORY")):
+        record_failure(crop.layout, batch, {"error_type": kind, "message": "killed"})
+    assert crop.status().failures_by_class() == {"TIMEOUT": 1, "OUT_OF_MEMORY": 2}
+    assert main(["status"]) == 1
+    assert "failed batches by class: 2 OUT_OF_MEMORY, 1 TIMEOUT" in capsys.readouterr().out
+    assert main(["status", "--json"]) == 1
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["failure_classes"] == {"1": "TIMEOUT", "2": "OUT_OF_MEMORY", "3": "OUT_OF_MEMORY"}
+
+
 def test_status_answers_without_importing_xarray(crop, python, python_env):
     code = (
         "import sys; from xyzfarm.cli import main; main(['status']); print('xarray' in sys.modules)"

@@ -134,16 +134,10 @@ def classify_record(fields: dict[str, str]) -> accounting.TaskEnd:
     detail = f"failed {failed_text}, exit_status {status}".strip()
     limit = re.search(r"h_rt=([0-9:]+)", fields.get("category", ""))
     ran = _seconds(fields.get("ru_wallclock", "0").rstrip("s")) or 0.0
-    if failed == 37 or (failed == 0 and status == 137 and limit is None):
-        if failed == 37:
-            h_rt = _seconds(limit.group(1)) if limit else None
-            state = (
-                accounting.TIMEOUT
-                if h_rt is not None and ran >= h_rt - 1
-                else accounting.OUT_OF_MEMORY
-            )
-        else:
-            state = accounting.CANCELLED
+    if failed == 37:
+        h_rt = _seconds(limit.group(1)) if limit else None
+        timed_out = h_rt is not None and ran >= h_rt - 1
+        state = accounting.TIMEOUT if timed_out else accounting.OUT_OF_MEMORY
     elif failed == 0 and status == 0:
         state = accounting.COMPLETED
     elif status == 137 and failed in (0, 100):
