@@ -103,20 +103,11 @@ def test_a_slurm_crop_that_asked_far_too_much_is_flagged_with_a_smaller_suggesti
     assert any(f.startswith("memory:") for f in report.flags), report.flags
     assert any(f.startswith("walltime:") for f in report.flags), report.flags
     assert report.suggested["mem_gb"] < 4 and report.suggested["walltime"] == "00:01:00"
-    # the command line says the same, as text and as JSON
-    out = subprocess.run(
-        [python, "-m", "xyzfarm", "report", "greedy", "--json"],
-        env=python_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert json.loads(out)["suggested"] == report.suggested
-    text = subprocess.run(
-        [python, "-m", "xyzfarm", "report", "greedy"],
-        env=python_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    # the command line says the same, as JSON and as text
+    def report_command(*options):
+        argv = [python, "-m", "xyzfarm", "report", "greedy", *options]
+        return subprocess.run(argv, env=python_env, capture_output=True, text=True, check=True)
+
+    assert json.loads(report_command("--json").stdout)["suggested"] == report.suggested
+    text = report_command().stdout
     assert "flag: memory" in text and "suggested next request: mem_gb=" in text

@@ -296,10 +296,18 @@ _MAXRSS_PER_MB = 1024 * 1024 if sys.platform == "darwin" else 1024
 #: a batch that starts within this many seconds of the last one's end takes that end's CPU
 #: reading as its start (a system call saved per batch); after a longer pause, a fresh one
 USAGE_REUSE_S = 0.05
-#: (monotonic seconds, CPU seconds) of this process's last usage reading; pid, kept per fork
+#: (monotonic seconds, CPU seconds) of this process's last usage reading, and its pid
 _last_reading = [-math.inf, 0.0]
 _pid = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def _forked() -> None:
+    # a forked child (a process-pool executor) starts its own CPU count from zero
+    _last_reading[0] = -math.inf
+    _pid[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _cpu_s(ru: resource.struct_rusage) -> float:
@@ -317,8 +325,8 @@ def usage_since(wall_start: float, cpu_start: float) -> dict[str, Any]:
     """What this process used since ``time.monotonic()`` was ``wall_start`` and its CPU
     seconds were ``cpu_start``: the ``usage`` of a batch result.
 
-    ``cpu_s`` is the user + system time of this process (all its threads; subprocesses are
-    not counted). ``peak_mb`` is this process's peak resident memory so far (``ru_maxrss``),
+    ``cpu_s`` is the user + system time of this process (all its threads, so in a thread
+    pool the others' too; subprocesses are not counted). ``peak_mb`` is this process's peak resident memory so far (``ru_maxrss``),
     not reset per batch: resetting it (writing 5 to ``/proc/self/clear_refs``) and reading it
     back (``VmHWM`` in ``/proc/self/status``) costs tens of microseconds, a trivial batch's
     whole cost, where one ``getrusage`` gives CPU and peak together; and a task's memory
