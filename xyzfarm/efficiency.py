@@ -8,7 +8,8 @@ flags for requests far above use, and a suggested request for the next submissio
 
 Rules (documented in docs/clusters.md, "Efficiency report"):
 
-- *far less* than requested is under :data:`UNDERUSE_FRACTION` (half) of it;
+- a request is flagged when the 95th percentile of the tasks' use is under
+  :data:`UNDERUSE_FRACTION` (half) of it;
 - the suggested memory per task is the 95th percentile of the tasks' peak memory times
   :data:`MEMORY_MARGIN`, rounded up to 0.1 GB; the suggested walltime is the 95th percentile of
   the tasks' wall time times :data:`TIME_MARGIN`, rounded up to the minute (at least one); the
@@ -237,18 +238,25 @@ def _suggest(
     return suggested
 
 
-def _flags(requested: dict[str, Any], task_wall: Distribution, task_peak_gb: Distribution,
-           cpu_efficiency: float) -> list[str]:
+def _flags(
+    requested: dict[str, Any],
+    task_wall_s: list[float],
+    task_peak_gb: list[float],
+    cpu_efficiency: float,
+) -> list[str]:
+    """A sentence per request that nearly every task (the 95th percentile) used less than
+    :data:`UNDERUSE_FRACTION` of, saying how many tasks did."""
     flags = []
-    mem = requested.get("mem_gb")
-    if mem and task_peak_gb.count and task_peak_gb.max < UNDERUSE_FRACTION * mem:
+    for what, used, asked, unit in (
+        ("memory", task_peak_gb, requested.get("mem_gb"), "GB"),
+        ("walltime", task_wall_s, requested.get("walltime_s"), "s"),
+    ):
+        if not asked or not used or Distribution.of(used).p95 >= UNDERUSE_FRACTION * asked:
+            continue
+        under = sum(u < UNDERUSE_FRACTION * asked for u in used)
         flags.append(
-            f"memory: tasks used at most {task_peak_gb.max:.2g} GB of the {mem:g} GB requested"
-        )
-    wall = requested.get("walltime_s")
-    if wall and task_wall.count and task_wall.max < UNDERUSE_FRACTION * wall:
-        flags.append(
-            f"walltime: tasks ran at most {task_wall.max:.3g} s of the {wall} s requested"
+            f"{what}: {under} of {len(used)} tasks used under half of the {asked:g} {unit} "
+            f"requested (at most {max(used):.3g} {unit})"
         )
     if not math.isnan(cpu_efficiency) and cpu_efficiency < UNDERUSE_FRACTION:
         cpus = requested.get("cpus_per_task")
@@ -289,6 +297,8 @@ def efficiency_report(layout: CropLayout) -> EfficiencyReport:
         task_peak_mem_gb=task_peak,
         cpu_efficiency=cpu_efficiency,
         requested=requested,
-        flags=_flags(requested, task_wall, task_peak, cpu_efficiency),
+        flags=_flags(
+            requested, task_wall_list, [p / 1024 for p in task_peak_list], cpu_efficiency
+        ),
         suggested=_suggest(task_wall, task_peak, parallel, workers),
     )
