@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from xyzfarm.errors import InvalidInputError
-from xyzfarm.schedulers.plan import plan_arrays
+from xyzfarm.schedulers.arrays import plan_arrays
 
 
 def test_sparse_batches_get_dense_task_local_indices():

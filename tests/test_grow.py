@@ -17,8 +17,8 @@ import xarray as xr
 from damage import flip, result_records
 
 import xyzfarm as xyz
+from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import BatchFailedError, InvalidInputError
-from xyzfarm.reap import without_provenance
 
 
 def square(x):
@@ -164,7 +164,7 @@ WRITE_LIMITED = """
 import resource, signal, sys
 import numpy as np
 import xyzfarm as xyz
-from xyzfarm.results import ResultWriteError
+from xyzfarm.node.results import ResultWriteError
 def big(x):
     return np.full(50_000, float(x))
 runner = xyz.Runner(big, "v", var_dims={"v": ["i"]})
@@ -295,7 +295,8 @@ def as_previous_release(crop):
     import struct
     import zlib
 
-    from xyzfarm import records, storage
+    from xyzfarm.node import records
+    from xyzfarm.store import storage
 
     layout = crop.layout
     reader = records.IndexedReader(layout.cases, layout.cases_index)
@@ -377,7 +378,7 @@ def test_growing_with_workers_from_a_damaged_crop_gives_a_typed_error_naming_the
     damage, how
 ):
     from xyzfarm.errors import CropLoadError, FunctionLoadError
-    from xyzfarm.state import last_error
+    from xyzfarm.node.state import last_error
 
     _, sown = make_crop(name="broken")
     filename = damage_input(sown, damage)

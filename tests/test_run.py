@@ -4,7 +4,7 @@ import pytest
 
 import xyzfarm as xyz
 from xyzfarm.errors import InvalidInputError
-from xyzfarm.sweep import as_mapping, check_settings
+from xyzfarm.sweep.run import as_mapping, check_settings
 
 
 def foo(x, y):

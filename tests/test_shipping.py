@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm import shipping
 from xyzfarm.errors import CropMismatchError, FunctionMismatchError
-from xyzfarm.pool import child_pythonpath
+from xyzfarm.node import shipping
+from xyzfarm.node.pool import child_pythonpath
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def test_a_function_from_a_module_beside_the_session_loads_where_that_module_is_
     out = _run_python(
         """
         import accmod
-        from xyzfarm import shipping
+        from xyzfarm.node import shipping
         open("f.pkl", "wb").write(shipping.dumps_function(accmod.f, {}))
         import cloudpickle
         assert not cloudpickle.list_registry_pickle_by_value()  # unregistered afterwards
@@ -92,7 +92,7 @@ def test_a_function_from_a_module_beside_the_session_loads_where_that_module_is_
     out = _run_python(
         f"""
         import traceback
-        from xyzfarm import shipping
+        from xyzfarm.node import shipping
         fn, fixed = shipping.loads_function(open({str(session / "f.pkl")!r}, "rb").read())
         print(fn(3))
         try:

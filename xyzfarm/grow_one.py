@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError
-from .layout import FOLDER_PREFIX
+from .node.layout import FOLDER_PREFIX
 
 
 def _crop_from(crop: Any, fn: Any) -> Any:
-    from .crop import Crop
+    from .crop.crop import Crop
 
     if crop is None:
         here = Path.cwd()

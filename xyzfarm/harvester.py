@@ -18,9 +18,10 @@ from typing import Any
 
 import xarray as xr
 
-from . import storage
-from .combos import as_combos, check_cases, check_combos, iter_combos, product_with_cases
-from .datafile import (
+from .errors import InvalidInputError
+from .runner import Farmer, Runner
+from .store import storage
+from .store.datafile import (
     check_savable,
     check_writable_folder,
     load_ds,
@@ -28,9 +29,8 @@ from .datafile import (
     resolve_existing,
     save_ds,
 )
-from .errors import InvalidInputError
-from .merge import merge_datasets, merge_provenance, missing_cases
-from .runner import Farmer, Runner
+from .store.merge import merge_datasets, merge_provenance, missing_cases
+from .sweep.combos import as_combos, check_cases, check_combos, iter_combos, product_with_cases
 
 
 def publish(
@@ -63,7 +63,7 @@ def merge_into_file(
     """Merge ``new`` into the dataset file ``data_name`` under its lock; return the merged data.
 
     With ``in_place`` (h5netcdf only), new values whose coordinates the file already holds are
-    written into it directly (see :mod:`xyzfarm.inplace`: cost of the new data, not atomic);
+    written into it directly (see :mod:`xyzfarm.store.inplace`: cost of the new data, not atomic);
     None is returned then. Anything else takes the atomic path.
 
     Parameters
@@ -73,7 +73,7 @@ def merge_into_file(
     new : xarray.Dataset
         Data to merge.
     overwrite : {None, True, False}
-        See :func:`xyzfarm.merge.merge_datasets`.
+        See :func:`xyzfarm.store.merge.merge_datasets`.
     engine : str
         The netCDF engine.
     chunks : int or dict, optional
@@ -82,7 +82,7 @@ def merge_into_file(
         Write into the existing file directly where the new values fit it.
     provenance : xarray.Dataset, optional
         Where and how the new cases were computed: merged into the file's provenance group
-        (see :func:`xyzfarm.merge.merge_provenance`). The group is kept as it is otherwise.
+        (see :func:`xyzfarm.store.merge.merge_provenance`). The group is kept as it is otherwise.
 
     Raises
     ------
@@ -91,7 +91,7 @@ def merge_into_file(
     LocationError
         If files cannot be created in the file's folder (instead of waiting for its lock).
     DimensionMismatchError, CoordinateTypeError, MergeConflictError
-        If ``new`` does not fit the file's data (see :func:`xyzfarm.merge.check_mergeable`).
+        If ``new`` does not fit the file's data (see :func:`xyzfarm.store.merge.check_mergeable`).
     DataFileWriteError
         If writing failed (e.g. a full disk); the file is left as it was.
     """
@@ -118,7 +118,7 @@ def _merge_into_file(
     with storage.locked(data_name):
         path = resolve_existing(data_name, engine)
         if in_place and engine == "h5netcdf" and path.exists():
-            from .inplace import write_in_place
+            from .store.inplace import write_in_place
 
             if write_in_place(path, new, overwrite, provenance=provenance):
                 return None, None
@@ -219,7 +219,7 @@ class Harvester(Farmer):
     def provenance(self) -> xr.Dataset | None:
         """Where and how each case of :attr:`full_ds` computed by a crop was computed.
 
-        The ``xyz_*`` variables (see :data:`xyzfarm.reap.PROVENANCE`) over the swept
+        The ``xyz_*`` variables (see :data:`xyzfarm.crop.reap.PROVENANCE`) over the swept
         dimensions, kept beside the data: in the data file's ``provenance`` group, which
         plain xarray reads with ``xr.open_dataset(data_name, group="provenance")``. Cases
         computed in this process (``harvest_combos``), or reaped with
@@ -432,7 +432,7 @@ class Harvester(Farmer):
         cases : sequence of mappings, optional
             Explicit partial cases, each combined with every point of ``combos``.
         missing_only : bool, optional
-            Run only the cases the full dataset lacks: see :func:`xyzfarm.merge.missing_cases`
+            Run only the cases the full dataset lacks: see :func:`xyzfarm.store.merge.missing_cases`
             for exactly which those are. Nothing runs if none are missing.
         sync, overwrite, chunks, engine
             As for :meth:`add_ds`.
@@ -503,7 +503,7 @@ class Harvester(Farmer):
         name, parent_dir, batchsize, num_batches, shuffle
             The crop (see :class:`~xyzfarm.Crop`); ``shuffle`` balances load (seeded).
         missing_only : bool
-            Sow only the cases the file lacks (see :func:`xyzfarm.merge.missing_cases`).
+            Sow only the cases the file lacks (see :func:`xyzfarm.store.merge.missing_cases`).
         subprocess, num_workers, num_threads, gpus, affinities, log, raise_errors, verbosity
             How to grow: see :meth:`Crop.grow`.
         on_existing : {'ask', 'reap', 'delete', 'skip', 'raise'}

@@ -2,7 +2,7 @@
 
 A Runner knows a function's named outputs and runs it over combos or cases in this process
 (serially, or through an executor), returning an :class:`xarray.Dataset`. The module-level
-runners live in :mod:`xyzfarm.sweep` and are re-exported here, as in xyzpy.
+runners live in :mod:`xyzfarm.sweep.run` and are re-exported here, as in xyzpy.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import storage
-from .arguments import fn_arg_names
-from .assemble import Schema, check_schema
-from .combos import check_cases, check_combos, iter_combos, product_with_cases
 from .errors import InvalidInputError
-from .sweep import (  # noqa: F401 - re-exported: xyzpy has them beside Runner
+from .store import storage
+from .sweep.arguments import fn_arg_names
+from .sweep.assemble import Schema, check_schema
+from .sweep.combos import check_cases, check_combos, iter_combos, product_with_cases
+from .sweep.run import (  # noqa: F401 - re-exported: xyzpy has them beside Runner
     RUNNER_SETTINGS,
     _run_to_ds,
     as_mapping,
@@ -64,7 +64,7 @@ class CropMaker:
         Reaping it sets a Runner's ``last_ds``, merges into a Harvester's file, or appends to
         a Sampler's table.
         """
-        from .crop import Crop
+        from .crop.crop import Crop
 
         return Crop(
             farmer=self,
@@ -97,7 +97,7 @@ class Farmer(CropMaker):
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         if self.data_name is None:
             return contextlib.nullcontext()
-        from .datafile import check_writable_folder
+        from .store.datafile import check_writable_folder
 
         # a lock file that cannot be created would be waited for, for ever
         check_writable_folder(self.data_name)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import storage
-from .assemble import split_outputs
-from .combos import as_combos
-from .datafile import load_df, save_df
 from .errors import ComboValueError, InvalidInputError, OutputMismatchError
 from .runner import Farmer, Runner
-from .sweep import check_settings, sweep
+from .store import storage
+from .store.datafile import load_df, save_df
+from .sweep.assemble import split_outputs
+from .sweep.combos import as_combos
+from .sweep.run import check_settings, sweep
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,11 +10,11 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import InvalidInputError
-from .layout import CropLayout
-from .schedulers import submit as submitting
-from .schedulers.profiles import load_profile
-from .schedulers.resources import resources_from
+from ..errors import InvalidInputError
+from ..node.layout import CropLayout
+from ..schedulers.profiles import load_profile
+from ..schedulers.resources import resources_from
+from . import submit as submitting
 
 
 def _options(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 #: xyzpy keywords that need nothing here: the same effect is built in, or it is a default
 _ACCEPTED = {

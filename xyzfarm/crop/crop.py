@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidInputError
+from ..node.layout import FOLDER_PREFIX
 from .crop_grow import CropGrowing
 from .crop_reap import CropReaping
-from .errors import InvalidInputError
-from .layout import FOLDER_PREFIX
 from .sow import farmer_record, sow
 
 
@@ -59,7 +59,7 @@ class Crop(CropGrowing, CropReaping):
     # -- sowing ------------------------------------------------------------------------------
 
     def _schema_parts(self, constants: Mapping[str, Any] | None) -> dict[str, Any]:
-        from .assemble import check_schema
+        from ..sweep.assemble import check_schema
 
         runner = self.runner
         if runner is not None:
@@ -125,7 +125,7 @@ class Crop(CropGrowing, CropReaping):
         refused with :class:`~xyzfarm.errors.CropMismatchError`.
         """
         del verbosity, desc
-        from .harvester import Harvester
+        from ..harvester import Harvester
 
         if isinstance(self.farmer, Harvester):
             combos = self.farmer._maybe_expand_combos(combos)
@@ -172,7 +172,7 @@ class Crop(CropGrowing, CropReaping):
         verbosity: int = 1,
     ) -> None:
         """Sow ``n`` random cases drawn by the farmer Sampler (repeats allowed)."""
-        from .sampler import Sampler
+        from ..sampler import Sampler
 
         del verbosity
         if not isinstance(self.farmer, Sampler):

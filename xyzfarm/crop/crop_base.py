@@ -7,24 +7,25 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-from . import growing, manifest
+from ..errors import CropIncompleteError, InvalidInputError
+from ..node import manifest
+from ..node.layout import CropLayout
+from ..node.results import ResultIndex
+from ..node.state import CropStatus, crop_status
+from ..runner import runner_of
+from . import grow as growing
 from .crop_farmer import _check_parent_dir, _farmer_from_disk, _unwrap_labelled
-from .errors import CropIncompleteError, InvalidInputError
-from .layout import CropLayout
-from .results import ResultIndex
-from .runner import runner_of
-from .state import CropStatus, crop_status
 
 if TYPE_CHECKING:
     import xarray as xr
 
-    from .runner import Runner
+    from ..runner import Runner
 
 
 class CropBase:
     """A crop's folder, function and farmer; the growing and reaping mixins build on it.
 
-    See :class:`~xyzfarm.crop.Crop` for the parameters.
+    See :class:`~xyzfarm.crop.crop.Crop` for the parameters.
     """
 
     def __init__(
@@ -146,7 +147,7 @@ class CropBase:
         CropIncompleteError
             If no batch has finished yet (there is no result to take the shape from).
         """
-        from .nested import nan_like
+        from ..sweep.nested import nan_like
 
         if self.is_prepared():
             index = ResultIndex(self.layout).refresh()

@@ -9,11 +9,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import manifest
-from .errors import LocationError, OutputMismatchError
-from .layout import CropLayout
-from .runner import runner_of
-from .worker import load_function
+from ..errors import LocationError, OutputMismatchError
+from ..node import manifest
+from ..node.layout import CropLayout
+from ..node.worker import load_function
+from ..runner import runner_of
 
 
 def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
@@ -23,7 +23,7 @@ def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
     the farmer) so the outputs are checked against it, instead of being taken as self-labelled
     and refused at reap, after every case ran. A farmer describing them otherwise is refused.
     """
-    from .runner import Farmer, Runner
+    from ..runner import Farmer, Runner
 
     if isinstance(fn, Farmer):
         fn = fn.runner  # the Harvester's or Sampler's file is not asked for: only the function
@@ -60,9 +60,9 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
         fn = load_function(layout, data)[0]
     except Exception:  # an unloadable function only means no farmer
         return None
-    from .harvester import Harvester
-    from .runner import Runner
-    from .sampler import Sampler
+    from ..harvester import Harvester
+    from ..runner import Runner
+    from ..sampler import Sampler
     from .sow import schema_from_json
 
     schema = schema_from_json(data["schema"])

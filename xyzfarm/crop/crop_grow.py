@@ -7,14 +7,16 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import growing, manifest, shipping, storage
+from ..errors import FunctionMismatchError, InvalidInputError
+from ..node import manifest, shipping
+from ..node.state import CropStatus
+from ..store import storage
+from . import grow as growing
 from .crop_base import CropBase
-from .errors import FunctionMismatchError, InvalidInputError
-from .state import CropStatus
 
 
 class CropGrowing(CropBase):
-    """The growing half of :class:`~xyzfarm.crop.Crop`."""
+    """The growing half of :class:`~xyzfarm.crop.crop.Crop`."""
 
     # -- growing -----------------------------------------------------------------------------
 
@@ -86,7 +88,7 @@ class CropGrowing(CropBase):
             waits, and escalates walltime or memory after a timeout or memory failure.
         scheduler : {'slurm', 'pbs', 'sge'}, optional
             Submit array jobs instead of growing here (from a login node); returns at once
-            with a :class:`~xyzfarm.schedulers.submit.ClusterJob` unless ``wait``.
+            with a :class:`~xyzfarm.crop.submit.ClusterJob` unless ``wait``.
         resources : mapping, optional
             The request (see :class:`~xyzfarm.schedulers.resources.Resources`); its keys may
             also be given as keyword arguments, which win.

@@ -9,15 +9,15 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import CropIncompleteError, InvalidInputError
+from ..node.results import ResultIndex
+from ..store import storage
 from . import reap as reaping
-from . import storage
 from .crop_base import CropBase
-from .errors import CropIncompleteError, InvalidInputError
-from .results import ResultIndex
 
 
 class CropReaping(CropBase):
-    """The reaping half of :class:`~xyzfarm.crop.Crop`."""
+    """The reaping half of :class:`~xyzfarm.crop.crop.Crop`."""
 
     # -- reaping -----------------------------------------------------------------------------
 
@@ -91,7 +91,7 @@ class CropReaping(CropBase):
         provenance : {'beside', 'in', False}
             Where to put, for every case, where and how it was computed (the ``xyz_*``
             variables: host, job, task, attempt, restarts, version, start, seconds; see
-            :data:`xyzfarm.reap.PROVENANCE`). ``'beside'`` (default; True means the same):
+            :data:`xyzfarm.crop.reap.PROVENANCE`). ``'beside'`` (default; True means the same):
             next to the data, which stays exactly what xyzpy gives: in the data file's
             ``provenance`` group (a Harvester's :attr:`~xyzfarm.Harvester.provenance`), a
             Runner's ``last_provenance``, and this crop's :attr:`provenance`. ``'in'``: as
@@ -105,7 +105,7 @@ class CropReaping(CropBase):
         CropIncompleteError
             If a case has no proven value and ``allow_incomplete`` is False.
         CropFormatError
-            If the manifest fails its checks (see :func:`xyzfarm.manifest.read`).
+            If the manifest fails its checks (see :func:`xyzfarm.node.manifest.read`).
         """
         del verbosity, desc
         provenance = reaping.check_provenance_mode(provenance)
@@ -260,7 +260,7 @@ class CropReaping(CropBase):
         wait, clean_up, allow_incomplete
             As for :meth:`reap`; missing cases are NaN.
         """
-        from .assemble import check_schema
+        from ..sweep.assemble import check_schema
         from .raw_reap import labelled_dataset, labelled_table
 
         del parse, verbosity, desc
@@ -296,7 +296,7 @@ class CropReaping(CropBase):
         Returns the new rows as a DataFrame; with ``sync`` they are also appended to the
         Sampler's table (and file).
         """
-        from .sampler import Sampler
+        from ..sampler import Sampler
 
         del verbosity, desc
         sampler = self.farmer if sampler is None else sampler

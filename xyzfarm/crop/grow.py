@@ -7,14 +7,14 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import storage
-from .errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
-from .layout import CropLayout
-from .pool import WorkerPool
-from .results import ResultIndex
-from .slots import Slot, plan_slots
-from .state import last_error
-from .worker import FAILED, Bundle, grow_batch, record_start_failure
+from ..errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
+from ..node.layout import CropLayout
+from ..node.pool import WorkerPool
+from ..node.results import ResultIndex
+from ..node.slots import Slot, plan_slots
+from ..node.state import last_error
+from ..node.worker import FAILED, Bundle, grow_batch, record_start_failure
+from ..store import storage
 
 __all__ = ["FAILED", "grow", "missing_batches"]
 

@@ -3,7 +3,7 @@
 A crop sown from a bare function (no Runner) reaps, as in xyzpy, into the nested tuples
 :func:`~xyzfarm.combo_runner` would have returned; ``reap_combos_to_ds`` labels the same raw
 outputs at reap time with the ``var_names`` / ``var_dims`` given then. Results are read and
-proven by :func:`xyzfarm.reap.read_results`, exactly as for any other reap.
+proven by :func:`xyzfarm.crop.reap.read_results`, exactly as for any other reap.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import manifest
+from ..errors import CropIncompleteError
+from ..node import manifest
+from ..node.layout import CropLayout
+from ..sweep.assemble import Schema
+from ..sweep.combos import iter_combos
+from ..sweep.nested import grid_axes, nan_like, nest
 from . import reap as reaping
-from .assemble import Schema
-from .combos import iter_combos
-from .errors import CropIncompleteError
-from .layout import CropLayout
-from .nested import grid_axes, nan_like, nest
 
 
 def unlabelled(data: Mapping[str, Any]) -> dict[str, Any]:

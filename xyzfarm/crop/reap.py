@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import manifest, records
-from .assemble import GridFiller, Schema, build_dataset
-from .errors import CropFormatError, CropIncompleteError, InvalidInputError
-from .layout import CropLayout
-from .results import ResultIndex, positions_problem
+from ..errors import CropFormatError, CropIncompleteError, InvalidInputError
+from ..node import manifest, records
+from ..node.layout import CropLayout
+from ..node.results import ResultIndex, positions_problem
+from ..sweep.assemble import GridFiller, Schema, build_dataset
 from .sow import batch_bounds, schema_from_json
 
 #: provenance variables of a reaped Dataset: where and how each case was computed
@@ -94,7 +94,7 @@ class Harvest:
 class BatchPlan:
     """Where each batch's cases sit in the sown case order, read from the crop's own files.
 
-    A combos crop sown in order needs no file (:func:`~xyzfarm.sow.batch_bounds`); a shuffled
+    A combos crop sown in order needs no file (:func:`~xyzfarm.crop.sow.batch_bounds`); a shuffled
     or cases crop reads record ``batch - 1`` of ``cases.bin``, which also holds the rows.
     """
 
@@ -385,7 +385,7 @@ def to_table(harvest: Harvest) -> Any:
     """A DataFrame with one row per reaped case: arguments, constants, attrs, then outputs."""
     import pandas as pd
 
-    from .assemble import split_outputs
+    from ..sweep.assemble import split_outputs
 
     data = harvest.data
     names = list(data["arg_names"])
@@ -426,9 +426,9 @@ def delete_crop(layout: CropLayout) -> None:
 def _target(
     farmer: Any, layout: CropLayout, data: Mapping[str, Any], into: str | None = None
 ) -> tuple[str, str | None, str]:
-    from .harvester import Harvester
-    from .runner import Runner
-    from .sampler import Sampler
+    from ..harvester import Harvester
+    from ..runner import Runner
+    from ..sampler import Sampler
 
     if into is not None:
         return "harvester", into, "h5netcdf"
@@ -461,9 +461,9 @@ def deliver(
 ) -> tuple[Any, xr.Dataset | None]:
     """Hand the harvest to the farmer (or file ``into``); return what the reap returns and
     the provenance of the cases reaped (None unless ``provenance="beside"``)."""
-    from .harvester import Harvester, merge_into_file
-    from .runner import Runner
-    from .sampler import Sampler, append_to_file
+    from ..harvester import Harvester, merge_into_file
+    from ..runner import Runner
+    from ..sampler import Sampler, append_to_file
 
     kind, data_name, engine = _target(farmer, layout, data, into)
     if kind == "sampler":
@@ -490,9 +490,9 @@ def deliver(
 
 
 def delivered(farmer: Any) -> Any:
-    from .harvester import Harvester
-    from .runner import Runner
-    from .sampler import Sampler
+    from ..harvester import Harvester
+    from ..runner import Runner
+    from ..sampler import Sampler
 
     if isinstance(farmer, Harvester):
         return farmer.full_ds

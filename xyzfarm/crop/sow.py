@@ -18,12 +18,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import manifest, records, shipping, storage
-from .arguments import check_arguments
-from .assemble import Schema
-from .combos import Case, check_cases, check_combos, iter_combos, num_combos, product_with_cases
-from .errors import CropMismatchError, InvalidInputError
-from .layout import CropLayout
+from ..errors import CropMismatchError, InvalidInputError
+from ..node import manifest, records, shipping
+from ..node.layout import CropLayout
+from ..store import storage
+from ..sweep.arguments import check_arguments
+from ..sweep.assemble import Schema
+from ..sweep.combos import (
+    Case,
+    check_cases,
+    check_combos,
+    iter_combos,
+    num_combos,
+    product_with_cases,
+)
 
 
 def plan_batches(
@@ -75,8 +83,8 @@ def schema_from_json(data: Mapping[str, Any]) -> Schema:
 
 def farmer_record(farmer: Any, parent_dir: Path) -> dict[str, Any] | None:
     """How a crop's reap finds its way to a Harvester's or Sampler's file without the code."""
-    from .harvester import Harvester
-    from .sampler import Sampler
+    from ..harvester import Harvester
+    from ..sampler import Sampler
 
     if isinstance(farmer, (Harvester, Sampler)) and farmer.data_name is not None:
         path = Path(farmer.data_name).absolute()
@@ -235,7 +243,7 @@ def sow(
     layout.make_folders()
     fn_sha256 = None
     if fn is not None and save_fn:
-        # local code (__main__, the user's modules) travels by value: see xyzfarm.shipping
+        # local code (__main__, the user's modules) travels by value: see xyzfarm.node.shipping
         payload = shipping.dumps_function(fn, {**constants, **resources})
         storage.write_bytes(layout.function, payload)
         # the manifest (itself checksummed) proves the function file: a flipped bit in a

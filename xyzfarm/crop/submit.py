@@ -22,13 +22,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .. import storage
-from ..layout import CropLayout
-from ..slots import THREAD_VARS, child_pythonpath
-from . import get, shell
-from .plan import ArrayChunk, plan_arrays
-from .render import render
-from .resources import Resources
+from ..node.layout import CropLayout
+from ..node.slots import THREAD_VARS, child_pythonpath
+from ..schedulers import get, shell
+from ..schedulers.arrays import ArrayChunk, plan_arrays
+from ..schedulers.render import render
+from ..schedulers.resources import Resources
+from ..store import storage
 
 
 class Plan:
@@ -80,7 +80,7 @@ def script_context(
     The environment contract: the task runs the ``setup`` lines, then ``python`` (the
     ``python`` resource, by default this interpreter) in this session's working directory,
     with only this session's own path entries put before whatever ``setup`` exported (see
-    :func:`xyzfarm.slots.child_pythonpath`).
+    :func:`xyzfarm.node.slots.child_pythonpath`).
     """
     cpus = res.cpus_per_task or workers_per_task * res.threads_per_worker
     script = script or str(Path(map_file).with_suffix("").with_suffix(".sh"))
@@ -256,7 +256,7 @@ class ClusterJob:
 
     def status(self) -> Any:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
-        from ..crop import Crop
+        from .crop import Crop
 
         return Crop(name=self.layout.name, parent_dir=self.layout.parent_dir).status()
 
@@ -288,7 +288,7 @@ class ClusterJob:
 
     def remaining(self) -> list[int]:
         """This submission's batches without a result yet."""
-        from ..growing import missing_batches
+        from .grow import missing_batches
 
         data_total = max(self.batches) if self.batches else 0
         missing = set(missing_batches(self.layout, data_total))
@@ -297,7 +297,7 @@ class ClusterJob:
     def failures(self) -> dict[int, str]:
         """Why this submission's batches failed: the last error recorded by each batch that
         failed since it was submitted (and has no result), as one line each."""
-        from ..state import last_error
+        from ..node.state import last_error
 
         left = self.remaining()
         return {
@@ -391,7 +391,7 @@ MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", "OUT_OF_MEMORY"}
 def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
     """Batches grouped by what their last recorded failure asks for: time, memory, nothing
     ("start": the task could not load the function or its inputs), or other."""
-    from ..worker import START_FAILURES
+    from ..node.worker import START_FAILURES
 
     groups: dict[str, list[int]] = {}
     attempts = _last_attempts(layout, batches)
@@ -415,7 +415,7 @@ def escalate(res: Resources, group: str) -> Resources:
     out-of-memory failure, the same otherwise."""
     from dataclasses import replace
 
-    from .resources import parse_walltime, walltime_seconds
+    from ..schedulers.resources import parse_walltime, walltime_seconds
 
     if group == "time" and res.walltime:
         return replace(res, walltime=parse_walltime(2 * walltime_seconds(res.walltime)))

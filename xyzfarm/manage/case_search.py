@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .combos import CombosLike, as_combos
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
+from ..sweep.combos import CombosLike, as_combos
 
 _METHODS = ("isnull", "isfinite")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import storage
+from ..store import storage
 
 DEFAULT_CACHEDIR = "__xyz_cache__"
 

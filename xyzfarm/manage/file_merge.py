@@ -1,6 +1,6 @@
 """Merging data files: xyzpy's ``save_merge_ds`` and ``merge_sync_conflict_datasets``.
 
-Both merge with :func:`xyzfarm.merge.merge_datasets` (conflicts refused unless ``overwrite``
+Both merge with :func:`xyzfarm.store.merge.merge_datasets` (conflicts refused unless ``overwrite``
 says which side wins) and publish with :func:`~xyzfarm.save_ds`, which writes atomically: a
 crash leaves the old file, never half of the new one.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import xarray as xr
 
-from .datafile import load_ds, save_ds
-from .merge import merge_datasets
+from ..store.datafile import load_ds, save_ds
+from ..store.merge import merge_datasets
 
 
 def save_merge_ds(

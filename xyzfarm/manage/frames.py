@@ -10,9 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .assemble import build_dataset, check_schema, split_outputs
-from .combos import Case, CombosLike, check_cases, check_combos, iter_combos, product_with_cases
-from .sweep import as_mapping, check_settings, sweep
+from ..sweep.assemble import build_dataset, check_schema, split_outputs
+from ..sweep.combos import (
+    Case,
+    CombosLike,
+    check_cases,
+    check_combos,
+    iter_combos,
+    product_with_cases,
+)
+from ..sweep.run import as_mapping, check_settings, sweep
 
 if TYPE_CHECKING:
     import pandas as pd

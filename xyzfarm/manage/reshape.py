@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 XarrayT = TypeVar("XarrayT", xr.Dataset, xr.DataArray)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import CropFormatError, InvalidInputError
+from ..errors import CropFormatError, InvalidInputError
 
 FORMAT_VERSION = 1
 FOLDER_PREFIX = ".xyz-"

@@ -16,8 +16,8 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import storage
-from .errors import CropFormatError
+from ..errors import CropFormatError
+from ..store import storage
 from .layout import FORMAT_VERSION, CropLayout
 
 

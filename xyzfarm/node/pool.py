@@ -10,7 +10,7 @@ A worker that dies is replaced; its batch is retried once, then reported as fail
 that die without a batch are replaced at most :data:`MAX_START_FAILURES` times per pool;
 every worker owns its process group (see :class:`WorkerPool`).
 
-Which cores, GPUs and threads each worker gets is planned in :mod:`xyzfarm.slots` (its
+Which cores, GPUs and threads each worker gets is planned in :mod:`xyzfarm.node.slots` (its
 names are importable from here too).
 """
 
@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import psutil
 
-from .errors import CropLoadError, FunctionLoadError, WorkerStartError
+from ..errors import CropLoadError, FunctionLoadError, WorkerStartError
 from .layout import CropLayout
 from .slots import THREAD_VARS as THREAD_VARS
 from .slots import Slot, child_pythonpath
@@ -70,7 +70,7 @@ class _Worker:
 
 
 class _Sentinel:
-    """The pool's end of :mod:`xyzfarm.sentinel`: tells it which process groups to kill if
+    """The pool's end of :mod:`xyzfarm.node.sentinel`: tells it which process groups to kill if
     this process dies. Best effort: if it cannot start or has died, growing goes on."""
 
     def __init__(self) -> None:
@@ -113,7 +113,7 @@ class WorkerPool:
 
     Every worker owns a process group, so whatever a case starts dies with its worker: when
     it is killed for time or memory, retired, or dies on its own, and (through a sentinel
-    process, :mod:`xyzfarm.sentinel`) when the process running the pool is killed, even by
+    process, :mod:`xyzfarm.node.sentinel`) when the process running the pool is killed, even by
     ``kill -9``. A worker's stderr is passed on to this process's stderr, and its last
     :data:`STDERR_TAIL_BYTES` kept to say why it died.
 

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from . import storage
-from .errors import DataFileError
+from ..errors import DataFileError
+from ..store import storage
 
 #: framed records (batch inputs, checkpoints): the checksum covers the whole record
 MAGIC = b"XYZR"

@@ -38,8 +38,8 @@ import weakref
 from collections.abc import Sequence
 from typing import IO, Any
 
+from ..errors import DataFileError, XyzfarmError
 from . import records
-from .errors import DataFileError, XyzfarmError
 from .layout import CropLayout
 
 LOG_SUFFIX = ".log"

@@ -36,7 +36,7 @@ from typing import Any
 
 import cloudpickle
 
-from . import storage
+from ..store import storage
 
 #: most objects visited when walking a function's references (a big module stays cheap)
 MAX_WALK = 2000

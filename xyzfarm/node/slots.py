@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 #: environment variables that cap the threads of common numerical libraries
 THREAD_VARS = (

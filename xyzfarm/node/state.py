@@ -1,7 +1,7 @@
 """A crop's state from its folder alone: lean (no xarray), so ``xyzfarm status`` answers fast.
 
 Done and damaged batches come from the result logs, read the one way ``grow`` and ``reap``
-read them (:class:`~xyzfarm.results.ResultIndex`: every counted record's checksum verified),
+read them (:class:`~xyzfarm.node.results.ResultIndex`: every counted record's checksum verified),
 running ones from the kernel's record locks (one ``F_GETLK`` sweep), failed ones from
 ``failed/``; no scheduler is asked.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from . import manifest, storage
+from ..store import storage
+from . import manifest
 from .layout import CropLayout
 from .results import ResultIndex
 

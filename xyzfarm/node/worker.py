@@ -2,9 +2,9 @@
 
 ``python -m xyzfarm.worker serve CROP`` is a persistent pool worker: it reads batch ids on
 stdin and answers one JSON line per batch on ``--reply-fd`` (the command line lives in
-:mod:`xyzfarm.worker_cli`). Growing one batch:
+:mod:`xyzfarm.node.worker_cli`). Growing one batch:
 
-1. skip it if its byte in the done map is set (:class:`~xyzfarm.results.DoneMap`: one
+1. skip it if its byte in the done map is set (:class:`~xyzfarm.node.results.DoneMap`: one
    ``pread``, whatever the number of growers), else claim it with a POSIX record lock on byte
    ``i`` of ``running.lock`` (a busy batch is skipped; the kernel drops the claim if the
    grower dies) and look at the map again;
@@ -12,7 +12,7 @@ stdin and answers one JSON line per batch on ``--reply-fd`` (the command line li
    flushed: checkpoints are flushed at most every ``CHECKPOINT_INTERVAL_S`` and always on
    SIGTERM/SIGUSR1, so preemption loses only the case in flight and ``kill -9`` at most that
    case or ``CHECKPOINT_INTERVAL_S`` of work (every case, when cases take longer than that);
-3. on success append its result to this process's result log (see :mod:`xyzfarm.results`),
+3. on success append its result to this process's result log (see :mod:`xyzfarm.node.results`),
    then set its byte in the done map;
 4. on an exception record ``failed/<i>.json`` (type, message, traceback, case, host, attempt).
 
@@ -33,9 +33,10 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import manifest, records, shipping, storage
-from .errors import CropLoadError, DataFileError, FunctionLoadError
-from .execute import make_caller
+from ..errors import CropLoadError, DataFileError, FunctionLoadError
+from ..store import storage
+from ..sweep.execute import make_caller
+from . import manifest, records, shipping
 from .layout import CropLayout
 from .results import DoneMap, ResultIndex, ResultWriter
 
@@ -301,7 +302,7 @@ def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
     )
     restarts = int(env.get("SLURM_RESTART_COUNT") or env.get("RESTARTED") or 0)
     attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
-    from . import __version__
+    from .. import __version__
 
     return (socket.gethostname(), job, task, attempt, restarts, __version__, bundle.fn_fingerprint)
 
@@ -452,17 +453,3 @@ def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
     finally:
         bundle.close()
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m xyzfarm.worker``: the command line of pool workers and array tasks.
-
-    See :mod:`xyzfarm.worker_cli`.
-    """
-    # imported here, not at the top: xyzfarm.worker_cli imports this module
-    from .worker_cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,9 +2,9 @@
 
 ``serve`` is a persistent pool worker (batch ids on stdin, one JSON answer per batch on
 ``--reply-fd``), ``task`` an array task growing the batches its map file gives it, ``grow``
-grows the batches named. Each runs the pre-flight (building a :class:`~xyzfarm.worker.Bundle`)
+grows the batches named. Each runs the pre-flight (building a :class:`~xyzfarm.node.worker.Bundle`)
 first and says why it cannot start instead of growing nothing; growing itself is
-:func:`xyzfarm.worker.grow_batch`.
+:func:`xyzfarm.node.worker.grow_batch`.
 
 LEAN, like :mod:`xyzfarm.worker`: it starts on every compute node (the pool, for tasks with
 several workers, is imported only then).
@@ -21,7 +21,7 @@ import sys
 import traceback
 from typing import Any
 
-from .errors import CropLoadError, FunctionLoadError
+from ..errors import CropLoadError, FunctionLoadError
 from .layout import CropLayout
 from .results import ResultIndex
 from .worker import (
@@ -38,7 +38,7 @@ from .worker import (
 def _die_with_parent() -> None:
     # Linux: have the kernel SIGKILL this worker if the process that started it dies, so a
     # killed grower never leaves orphans growing batches behind its back (what the worker's
-    # cases started is killed by the pool's sentinel: see xyzfarm.sentinel)
+    # cases started is killed by the pool's sentinel: see xyzfarm.node.sentinel)
     with contextlib.suppress(Exception):
         import ctypes
 
@@ -174,7 +174,7 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
     restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
     budget = int(os.environ.get("XYZFARM_MAX_REQUEUES") or 1)
     if job and restarts < budget:
-        from .schedulers import shell, slurm
+        from ..schedulers import shell, slurm
 
         task_id = os.environ.get("SLURM_ARRAY_TASK_ID")
         done = shell.run(slurm.requeue_argv(job, task_id), check=False)
@@ -245,7 +245,7 @@ def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int,
     bundle.close()
     # the pool pins its workers inside this task's allocation (its affinity mask, the
     # GPUs the scheduler exported); imported here to keep single-worker tasks lean
-    from .errors import WorkerStartError
+    from ..errors import WorkerStartError
     from .pool import WorkerPool
     from .slots import plan_slots
 

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from . import storage
-from .errors import (
+from ..errors import (
     DataFileError,
     DataFileWriteError,
     EngineError,
     LocationError,
     UnsavableValueError,
 )
+from . import storage
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import MergeConflictError
 from .datafile import typed_write_errors
-from .errors import MergeConflictError
 
 
 def write_in_place(
@@ -79,7 +79,7 @@ def _plan(group: Any, new: xr.Dataset, encode: Any = None) -> list[_Write] | Non
 
 
 def _stored_provenance(target: Any, values: np.ndarray) -> np.ndarray | None:
-    """Provenance values as the group stores them (see :func:`xyzfarm.datafile.save_ds`)."""
+    """Provenance values as the group stores them (see :func:`xyzfarm.store.datafile.save_ds`)."""
     import h5py
 
     stored = target.dtype

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import (
+from ..errors import (
     CoordinateTypeError,
     DimensionMismatchError,
     InvalidInputError,
     MergeConflictError,
 )
 
-#: variables describing how cases were computed (see :data:`xyzfarm.reap.PROVENANCE`)
+#: variables describing how cases were computed (see :data:`xyzfarm.crop.reap.PROVENANCE`)
 PROVENANCE_PREFIX = "xyz_"
 
 

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import cloudpickle
 
-from .errors import LockTimeoutError
+from ..errors import LockTimeoutError
 
 PathLike = str | os.PathLike[str]
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import DuplicateValueError, InvalidInputError, OutputMismatchError
+from ..errors import DuplicateValueError, InvalidInputError, OutputMismatchError
 
 Case = tuple[Any, ...]
 

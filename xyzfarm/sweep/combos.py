@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ComboValueError, DuplicateValueError, InvalidInputError
+from ..errors import ComboValueError, DuplicateValueError, InvalidInputError
 
 Case = tuple[Any, ...]
 

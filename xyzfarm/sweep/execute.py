@@ -23,7 +23,7 @@ import multiprocessing.pool  # as xyzpy: code passing pools may use it without i
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from . import storage
+from ..store import storage
 from .arguments import positional_names
 
 Case = tuple[Any, ...]
@@ -194,7 +194,7 @@ def submitter(executor: Any) -> Callable[..., Any]:
         return executor.submit
     if callable(getattr(executor, "apply_async", None)):
         return executor.apply_async
-    from .errors import InvalidInputError
+    from ..errors import InvalidInputError
 
     raise InvalidInputError(
         f"executor {executor!r} has neither submit() nor apply_async(); pass a "

@@ -11,11 +11,11 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidInputError
 from . import execute
 from .arguments import check_arguments
 from .assemble import Schema, build_dataset, check_schema
 from .combos import Case, CombosLike, check_cases, check_combos, iter_combos, product_with_cases
-from .errors import InvalidInputError
 from .nested import grid_axes, nan_like, nest
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def combo_runner(
     shuffle : bool, optional
         Run the cases in random order (results keep their place).
     parallel, executor, num_workers, verbosity, desc
-        How to run: see :func:`xyzfarm.execute.run`.
+        How to run: see :func:`xyzfarm.sweep.execute.run`.
 
     Returns
     -------
@@ -137,7 +137,7 @@ def combo_runner(
         Nested tuples with one level per argument (as xyzpy), or a flat tuple in case order. With
         ``cases``, as in xyzpy, the grid is dense: each case argument runs over the sorted
         values its cases take, then each combos argument, and points no case covers hold
-        NaN of the result's shape (see :func:`xyzfarm.nested.nan_like`).
+        NaN of the result's shape (see :func:`xyzfarm.sweep.nested.nan_like`).
     """
     checked = check_combos(combos or {})
     case_names: tuple[str, ...] = ()
