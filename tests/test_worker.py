@@ -391,7 +391,8 @@ def test_a_serving_worker_whose_preflight_fails_answers_why_and_exits(python, py
 
 def grow_in_another_process(python, python_env, layout, *batches, before=""):
     """Grow ``batches`` with ``python -m xyzfarm.worker grow`` (``before``: code run first)."""
-    code = f"{before}\nimport sys\nfrom xyzfarm.node.worker_cli import main\nsys.exit(main(sys.argv[1:]))"
+    main = "from xyzfarm.node.worker_cli import main\nsys.exit(main(sys.argv[1:]))"
+    code = f"{before}\nimport sys\n{main}"
     argv = [python, "-c", code, "grow", str(layout.root), *map(str, batches)]
     return subprocess.run(argv, env=python_env, capture_output=True, text=True)
 
@@ -474,3 +475,17 @@ def test_a_batchs_metadata_calls_are_few_whatever_the_number_of_other_growers(
     many = costs_with_other_growers(python, python_env, tmp_path, 400)
     assert few == many  # per batch and at start-up: no other grower's log is touched
     assert few[0] <= 10, few
+
+
+def test_python_m_xyzfarm_worker_still_starts_the_worker_from_a_fresh_interpreter(
+    python, python_env
+):
+    # scripts of jobs queued before the modules moved into xyzfarm.node run this command
+    out = subprocess.run(
+        [python, "-m", "xyzfarm.worker", "--help"],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "serve" in out.stdout and "task" in out.stdout
