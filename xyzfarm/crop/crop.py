@@ -18,6 +18,7 @@ from ..errors import InvalidInputError
 from ..node.layout import FOLDER_PREFIX
 from .crop_grow import CropGrowing
 from .crop_reap import CropReaping
+from .farmer import as_sampler
 from .sow import farmer_record, sow
 
 
@@ -125,10 +126,8 @@ class Crop(CropGrowing, CropReaping):
         refused with :class:`~xyzfarm.errors.CropMismatchError`.
         """
         del verbosity, desc
-        from ..harvester import Harvester
-
-        if isinstance(self.farmer, Harvester):
-            combos = self.farmer._maybe_expand_combos(combos)
+        if self.farmer is not None:
+            combos = self.farmer.expand_combos(combos)
         self._sow(
             combos=combos,
             cases=cases,
@@ -172,12 +171,11 @@ class Crop(CropGrowing, CropReaping):
         verbosity: int = 1,
     ) -> None:
         """Sow ``n`` random cases drawn by the farmer Sampler (repeats allowed)."""
-        from ..sampler import Sampler
-
         del verbosity
-        if not isinstance(self.farmer, Sampler):
+        sampler = as_sampler(self.farmer)
+        if sampler is None:
             raise InvalidInputError("sow_samples needs a Sampler as the crop's farmer.")
-        fn_args, cases = self.farmer.gen_cases_fnargs(n, combos)
+        fn_args, cases = sampler.gen_cases_fnargs(n, combos)
         self._sow(
             combos=None,
             cases=cases,

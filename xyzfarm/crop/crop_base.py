@@ -12,14 +12,12 @@ from ..node import manifest
 from ..node.layout import CropLayout
 from ..node.results import ResultIndex
 from ..node.state import CropStatus, crop_status
-from ..runner import runner_of
 from . import grow as growing
 from .crop_farmer import _check_parent_dir, _farmer_from_disk, _unwrap_labelled
+from .farmer import Labelled, runner_of
 
 if TYPE_CHECKING:
     import xarray as xr
-
-    from ..runner import Runner
 
 
 class CropBase:
@@ -85,7 +83,7 @@ class CropBase:
         return str(self.layout.parent_dir)
 
     @property
-    def runner(self) -> Runner | None:
+    def runner(self) -> Labelled | None:
         return runner_of(self.farmer)
 
     @property

@@ -13,7 +13,7 @@ from ..errors import LocationError, OutputMismatchError
 from ..node import manifest
 from ..node.layout import CropLayout
 from ..node.worker import load_function
-from ..runner import runner_of
+from .farmer import Farmer, runner_of
 
 
 def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
@@ -23,12 +23,10 @@ def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
     the farmer) so the outputs are checked against it, instead of being taken as self-labelled
     and refused at reap, after every case ran. A farmer describing them otherwise is refused.
     """
-    from ..runner import Farmer, Runner
-
-    if isinstance(fn, Farmer):
-        fn = fn.runner  # the Harvester's or Sampler's file is not asked for: only the function
-    if not isinstance(fn, Runner):
+    if not isinstance(fn, Farmer):
         return fn, farmer
+    # a Harvester's or Sampler's file is not asked for: only its labelled function (a Runner)
+    fn = fn.runner
     given = runner_of(farmer)
     if given is None:
         return fn.fn, fn

@@ -230,7 +230,7 @@ class CropGrowing(CropBase):
         if self.save_fn:
             fixed = {
                 **{k: manifest.decode(v) for k, v in data["constants"].items()},
-                **(self.runner.resources if self.runner is not None else {}),
+                **((self.runner.resources or {}) if self.runner is not None else {}),
             }
             payload = shipping.dumps_function(self._fn, fixed)
             storage.write_bytes(self.layout.function, payload)

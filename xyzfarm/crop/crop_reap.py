@@ -14,6 +14,7 @@ from ..node.results import ResultIndex
 from ..store import storage
 from . import reap as reaping
 from .crop_base import CropBase
+from .farmer import as_sampler
 
 
 class CropReaping(CropBase):
@@ -296,11 +297,10 @@ class CropReaping(CropBase):
         Returns the new rows as a DataFrame; with ``sync`` they are also appended to the
         Sampler's table (and file).
         """
-        from ..sampler import Sampler
-
         del verbosity, desc
-        sampler = self.farmer if sampler is None else sampler
-        if not isinstance(sampler, Sampler):
+        given = self.farmer if sampler is None else sampler
+        sampler = as_sampler(given)
+        if sampler is None:
             raise InvalidInputError(
                 f"reap_samples needs a Sampler (given, or the crop's farmer), got {sampler!r}."
             )

@@ -27,7 +27,9 @@ from ..errors import CropFormatError, CropIncompleteError, InvalidInputError
 from ..node import manifest, records
 from ..node.layout import CropLayout
 from ..node.results import ResultIndex, positions_problem
-from ..sweep.assemble import GridFiller, Schema, build_dataset
+from ..store.full_data import append_to_file, merge_into_file
+from ..sweep.assemble import GridFiller, Schema, build_dataset, split_outputs
+from .farmer import Farmer
 from .sow import batch_bounds, schema_from_json
 
 #: provenance variables of a reaped Dataset: where and how each case was computed
@@ -383,9 +385,7 @@ def _values_dataset(
 
 def to_table(harvest: Harvest) -> Any:
     """A DataFrame with one row per reaped case: arguments, constants, attrs, then outputs."""
-    import pandas as pd
-
-    from ..sweep.assemble import split_outputs
+    import pandas as pd  # deferred: a reap into a Dataset never needs pandas
 
     data = harvest.data
     names = list(data["arg_names"])
@@ -424,20 +424,13 @@ def delete_crop(layout: CropLayout) -> None:
 
 
 def _target(
-    farmer: Any, layout: CropLayout, data: Mapping[str, Any], into: str | None = None
+    farmer: Farmer | None, layout: CropLayout, data: Mapping[str, Any], into: str | None = None
 ) -> tuple[str, str | None, str]:
-    from ..harvester import Harvester
-    from ..runner import Runner
-    from ..sampler import Sampler
-
     if into is not None:
         return "harvester", into, "h5netcdf"
-    if isinstance(farmer, Harvester):
-        return "harvester", farmer.data_name, farmer.engine
-    if isinstance(farmer, Sampler):
-        return "sampler", farmer.data_name, farmer.engine
-    if isinstance(farmer, Runner):
-        return "runner", None, ""
+    if farmer is not None:
+        target = farmer.reap_target
+        return target.kind, target.data_name, target.engine
     record = data.get("farmer") or {}
     if record.get("kind") in ("harvester", "sampler"):
         return (
@@ -449,7 +442,7 @@ def _target(
 
 
 def deliver(
-    farmer: Any,
+    farmer: Farmer | None,
     layout: CropLayout,
     harvest: Harvest,
     data: Mapping[str, Any],
@@ -461,46 +454,29 @@ def deliver(
 ) -> tuple[Any, xr.Dataset | None]:
     """Hand the harvest to the farmer (or file ``into``); return what the reap returns and
     the provenance of the cases reaped (None unless ``provenance="beside"``)."""
-    from ..harvester import Harvester, merge_into_file
-    from ..runner import Runner
-    from ..sampler import Sampler, append_to_file
-
     kind, data_name, engine = _target(farmer, layout, data, into)
     if kind == "sampler":
         table = to_table(harvest)
-        if isinstance(farmer, Sampler):
-            farmer._last_df = table  # as a sample run's: the rows of this reap only
-            farmer.add_df(table, sync=sync)
+        if farmer is not None:
+            farmer.take_reaped(table, None, sync=sync, overwrite=overwrite)
         elif data_name is not None:
             append_to_file(data_name, table, engine=engine)
         return table, None
     ds = to_dataset(harvest, provenance=provenance == "in")
     prov = provenance_dataset(harvest, ds) if provenance == "beside" else None
     if kind == "harvester":
-        if isinstance(farmer, Harvester) and into is None:
-            farmer.runner._last_ds = ds  # as a harvest's: the data of this reap only
-            farmer.add_ds(ds, sync=sync, overwrite=overwrite, provenance=prov)
-            return farmer.full_ds, prov
+        if farmer is not None and into is None:
+            return farmer.take_reaped(ds, prov, sync=sync, overwrite=overwrite), prov
         assert data_name is not None
         return merge_into_file(data_name, ds, overwrite, engine=engine, provenance=prov), prov
-    if kind == "runner" and isinstance(farmer, Runner):
-        farmer._last_ds = ds
-        farmer._reaped_provenance = (ds, prov)
+    if kind == "runner" and farmer is not None:
+        farmer.take_reaped(ds, prov, sync=sync, overwrite=overwrite)
     return ds, prov
 
 
-def delivered(farmer: Any) -> Any:
-    from ..harvester import Harvester
-    from ..runner import Runner
-    from ..sampler import Sampler
-
-    if isinstance(farmer, Harvester):
-        return farmer.full_ds
-    if isinstance(farmer, Sampler):
-        return farmer.full_df
-    if isinstance(farmer, Runner):
-        return farmer.last_ds
-    return None
+def delivered(farmer: Farmer | None) -> Any:
+    """All the results ``farmer`` holds (None without a farmer)."""
+    return farmer.delivered() if farmer is not None else None
 
 
 def without_provenance(ds: xr.Dataset) -> xr.Dataset:

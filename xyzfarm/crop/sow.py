@@ -83,15 +83,13 @@ def schema_from_json(data: Mapping[str, Any]) -> Schema:
 
 def farmer_record(farmer: Any, parent_dir: Path) -> dict[str, Any] | None:
     """How a crop's reap finds its way to a Harvester's or Sampler's file without the code."""
-    from ..harvester import Harvester
-    from ..sampler import Sampler
-
-    if isinstance(farmer, (Harvester, Sampler)) and farmer.data_name is not None:
-        path = Path(farmer.data_name).absolute()
+    target = farmer.reap_target if farmer is not None else None
+    if target is not None and target.kind != "runner" and target.data_name is not None:
+        path = Path(target.data_name).absolute()
         return {
-            "kind": "harvester" if isinstance(farmer, Harvester) else "sampler",
+            "kind": target.kind,
             "data_name": os.path.relpath(path, parent_dir),
-            "engine": farmer.engine,
+            "engine": target.engine,
         }
     return {"kind": "runner"} if farmer is not None else None
 

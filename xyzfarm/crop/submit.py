@@ -17,18 +17,21 @@ import time
 import uuid
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ..node.layout import CropLayout
 from ..node.slots import THREAD_VARS, child_pythonpath
+from ..node.state import crop_status, last_error
+from ..node.worker import START_FAILURES
 from ..schedulers import get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
 from ..schedulers.render import render
-from ..schedulers.resources import Resources
+from ..schedulers.resources import Resources, parse_walltime, walltime_seconds
 from ..store import storage
+from .grow import missing_batches
 
 
 class Plan:
@@ -256,9 +259,7 @@ class ClusterJob:
 
     def status(self) -> Any:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
-        from .crop import Crop
-
-        return Crop(name=self.layout.name, parent_dir=self.layout.parent_dir).status()
+        return crop_status(self.layout)
 
     def scheduler_states(self, min_interval_s: float = 2.0) -> dict[str, str]:
         """Task states from one batched scheduler query; empty means *unknown*, not done.
@@ -288,8 +289,6 @@ class ClusterJob:
 
     def remaining(self) -> list[int]:
         """This submission's batches without a result yet."""
-        from .grow import missing_batches
-
         data_total = max(self.batches) if self.batches else 0
         missing = set(missing_batches(self.layout, data_total))
         return [b for b in self.batches if b in missing]
@@ -297,8 +296,6 @@ class ClusterJob:
     def failures(self) -> dict[int, str]:
         """Why this submission's batches failed: the last error recorded by each batch that
         failed since it was submitted (and has no result), as one line each."""
-        from ..node.state import last_error
-
         left = self.remaining()
         return {
             batch: last_error(self.layout, batch)
@@ -391,8 +388,6 @@ MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", "OUT_OF_MEMORY"}
 def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
     """Batches grouped by what their last recorded failure asks for: time, memory, nothing
     ("start": the task could not load the function or its inputs), or other."""
-    from ..node.worker import START_FAILURES
-
     groups: dict[str, list[int]] = {}
     attempts = _last_attempts(layout, batches)
     for batch in batches:
@@ -413,10 +408,6 @@ def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
 def escalate(res: Resources, group: str) -> Resources:
     """The request for a retry: twice the walltime after a timeout, twice the memory after an
     out-of-memory failure, the same otherwise."""
-    from dataclasses import replace
-
-    from ..schedulers.resources import parse_walltime, walltime_seconds
-
     if group == "time" and res.walltime:
         return replace(res, walltime=parse_walltime(2 * walltime_seconds(res.walltime)))
     if group == "memory" and res.mem_gb:
