@@ -209,7 +209,7 @@ def child_pythonpath() -> str:
     """
     from .shipping import is_installed
 
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])  # the folder holding xyzfarm/
     entries = [os.getcwd(), *[p if p else os.getcwd() for p in sys.path]]
     if not is_installed(here):
         entries.insert(1, here)
