@@ -184,6 +184,16 @@ def test_child_pythonpath_holds_the_session_entries_but_never_the_stdlib_or_site
     assert not [e for e in entries if "site-packages" in e]
 
 
+def test_child_pythonpath_holds_the_folder_holding_xyzfarm_never_the_package_folder_itself():
+    # the package's own folder on the path would make its modules (errors, runner, demo, ...)
+    # importable as top-level names, shadowing the user's modules of the same names
+    entries = list(map(os.path.realpath, child_pythonpath().split(os.pathsep)))
+    package = Path(xyz.__file__).resolve().parent
+    assert str(package) not in entries
+    if not shipping.is_installed(package.parent):
+        assert str(package.parent) in entries
+
+
 def test_another_interpreter_is_not_broken_by_the_exported_path(tmp_path):
     other = Path("/usr/bin/python3")
     if not other.is_file():
