@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .crop.farmer import ReapTarget
 from .errors import InvalidInputError
 from .store import storage
+from .store.datafile import check_writable_folder
 from .sweep.arguments import fn_arg_names
 from .sweep.assemble import Schema, check_schema
 from .sweep.combos import check_cases, check_combos, iter_combos, product_with_cases
@@ -104,8 +105,6 @@ class Farmer(CropMaker):
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         if self.data_name is None:
             return contextlib.nullcontext()
-        from .store.datafile import check_writable_folder
-
         # a lock file that cannot be created would be waited for, for ever
         check_writable_folder(self.data_name)
         return storage.locked(self.data_name)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..node.layout import FOLDER_PREFIX
+from ..sweep.assemble import check_schema
 from .crop_grow import CropGrowing
 from .crop_reap import CropReaping
 from .farmer import as_sampler
@@ -60,8 +61,6 @@ class Crop(CropGrowing, CropReaping):
     # -- sowing ------------------------------------------------------------------------------
 
     def _schema_parts(self, constants: Mapping[str, Any] | None) -> dict[str, Any]:
-        from ..sweep.assemble import check_schema
-
         runner = self.runner
         if runner is not None:
             return {

@@ -12,6 +12,7 @@ from ..node import manifest
 from ..node.layout import CropLayout
 from ..node.results import ResultIndex
 from ..node.state import CropStatus, crop_status
+from ..sweep.nested import nan_like
 from . import grow as growing
 from .crop_farmer import _check_parent_dir, _farmer_from_disk, _unwrap_labelled
 from .farmer import Labelled, runner_of
@@ -145,8 +146,6 @@ class CropBase:
         CropIncompleteError
             If no batch has finished yet (there is no result to take the shape from).
         """
-        from ..sweep.nested import nan_like
-
         if self.is_prepared():
             index = ResultIndex(self.layout).refresh()
             for batch in sorted(index.done()):

@@ -14,6 +14,7 @@ from ..node import manifest
 from ..node.layout import CropLayout
 from ..node.worker import load_function
 from .farmer import Farmer, runner_of
+from .sow import schema_from_json
 
 
 def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
@@ -58,10 +59,11 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
         fn = load_function(layout, data)[0]
     except Exception:  # an unloadable function only means no farmer
         return None
+    # the one import of the farmers in this layer (an exception the import contract lists):
+    # rebuilding a farmer needs its constructor; deferred, as the farmers import this layer
     from ..harvester import Harvester
     from ..runner import Runner
     from ..sampler import Sampler
-    from .sow import schema_from_json
 
     schema = schema_from_json(data["schema"])
     runner = Runner(

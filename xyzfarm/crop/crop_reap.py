@@ -12,9 +12,11 @@ from typing import Any
 from ..errors import CropIncompleteError, InvalidInputError
 from ..node.results import ResultIndex
 from ..store import storage
+from ..sweep.assemble import check_schema
 from . import reap as reaping
 from .crop_base import CropBase
 from .farmer import as_sampler
+from .raw_reap import labelled_dataset, labelled_table, nested_results, unlabelled
 
 
 class CropReaping(CropBase):
@@ -180,8 +182,6 @@ class CropReaping(CropBase):
                 return reaping.delivered(self.farmer)
             data = self._manifest()
             if raw:
-                from .raw_reap import unlabelled
-
                 data = unlabelled(data)
             harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
             out = deliver(harvest, data)
@@ -218,8 +218,6 @@ class CropReaping(CropBase):
         CropIncompleteError
             If a case has no result and ``allow_incomplete`` is False, or no case has one.
         """
-        from .raw_reap import nested_results
-
         del verbosity, desc
         return self._reap(
             lambda harvest, data: nested_results(harvest, self.layout),
@@ -261,9 +259,6 @@ class CropReaping(CropBase):
         wait, clean_up, allow_incomplete
             As for :meth:`reap`; missing cases are NaN.
         """
-        from ..sweep.assemble import check_schema
-        from .raw_reap import labelled_dataset, labelled_table
-
         del parse, verbosity, desc
         schema = check_schema(var_names, var_dims, var_coords)
 

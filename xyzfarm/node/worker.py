@@ -33,6 +33,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .. import __version__
 from ..errors import CropLoadError, DataFileError, FunctionLoadError
 from ..store import storage
 from ..sweep.execute import make_caller
@@ -302,8 +303,6 @@ def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
     )
     restarts = int(env.get("SLURM_RESTART_COUNT") or env.get("RESTARTED") or 0)
     attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
-    from .. import __version__
-
     return (socket.gethostname(), job, task, attempt, restarts, __version__, bundle.fn_fingerprint)
 
 

@@ -22,6 +22,7 @@ from .datafile import (
     save_df,
     save_ds,
 )
+from .inplace import write_in_place
 from .merge import merge_datasets, merge_provenance
 
 if TYPE_CHECKING:
@@ -113,11 +114,9 @@ def merge_with_provenance(
     check_writable_folder(data_name)
     with storage.locked(data_name):
         path = resolve_existing(data_name, engine)
-        if in_place and engine == "h5netcdf" and path.exists():
-            from .inplace import write_in_place
-
-            if write_in_place(path, new, overwrite, provenance=provenance):
-                return None, None
+        in_place_fits = in_place and engine == "h5netcdf" and path.exists()
+        if in_place_fits and write_in_place(path, new, overwrite, provenance=provenance):
+            return None, None
         on_disk = load_ds(path, engine=engine, chunks=chunks) if path.exists() else None
         described = load_provenance(path, engine, chunks=chunks) if on_disk is not None else None
         merged = merge_datasets(on_disk, new, overwrite)

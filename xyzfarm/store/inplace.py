@@ -20,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import MergeConflictError
-from .datafile import typed_write_errors
+from .datafile import PROVENANCE_GROUP, typed_write_errors
 
 
 def write_in_place(
@@ -103,8 +103,6 @@ def _write_blocks(
     provenance: xr.Dataset | None,
 ) -> bool:
     import h5netcdf
-
-    from .datafile import PROVENANCE_GROUP
 
     # no chunk cache: a chunk that cannot be written fails the write itself, not the closing
     # of its dataset, which HDF5 leaves half-done (the interpreter would crash at exit)

@@ -23,6 +23,7 @@ import multiprocessing.pool  # as xyzpy: code passing pools may use it without i
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from ..errors import InvalidInputError
 from ..store import storage
 from .arguments import positional_names
 
@@ -194,8 +195,6 @@ def submitter(executor: Any) -> Callable[..., Any]:
         return executor.submit
     if callable(getattr(executor, "apply_async", None)):
         return executor.apply_async
-    from ..errors import InvalidInputError
-
     raise InvalidInputError(
         f"executor {executor!r} has neither submit() nor apply_async(); pass a "
         "concurrent.futures-style executor (ProcessPoolExecutor, ThreadPoolExecutor, submitit, "
