@@ -10,7 +10,7 @@ import xarray as xr
 
 import xyzfarm as xyz
 from xyzfarm.cli import main
-from xyzfarm.reap import without_provenance
+from xyzfarm.crop.reap import without_provenance
 
 CORES = sorted(os.sched_getaffinity(0))
 CROP_COMMANDS = ["grow", "submit", "render", "reap", "report", "cancel", "clean"]
@@ -71,7 +71,7 @@ def test_status_shows_the_last_error_of_failed_batches(capsys):
 
 
 def test_status_shows_the_failure_class_of_each_failed_batch(crop, capsys):
-    from xyzfarm.worker import record_failure
+    from xyzfarm.node.worker import record_failure
 
     # as ClusterJob.poll records a task the scheduler's accounting says was killed
     for batch, kind in ((1, "TIMEOUT"), (2, "OUT_OF_MEMORY"), (3, "OUT_OF_MEMORY")):

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm.efficiency import MEMORY_MARGIN, efficiency_report
-from xyzfarm.results import ResultIndex, ResultWriter
+from xyzfarm.crop.efficiency import MEMORY_MARGIN, efficiency_report
+from xyzfarm.node.results import ResultIndex, ResultWriter
 
 MODEL = """
 import time

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from . import accounting, shell
-from .plan import ArrayChunk
+from .arrays import ArrayChunk
 from .resources import Resources
 
 NAME = "sge"
