@@ -136,3 +136,17 @@ def test_an_sge_task_past_its_walltime_is_reported_timeout_from_qacct(model, sge
         job.cancel()
     assert crop.status().failure_classes == ((1, accounting.TIMEOUT),)
     assert "failed 37" in job.failures()[1]
+
+
+def test_a_memory_kill_without_a_memory_request_is_resubmitted_as_it_was_with_a_warning(
+    model, slurm_accounting
+):
+    # no mem_gb: the local cluster's default per CPU (512 MB) is the limit, and nothing to double
+    crop, job = grown(model.hungry, "nomem", [700], scheduler="slurm")
+    try:
+        with pytest.warns(UserWarning, match="no mem_gb was requested"):
+            assert job.wait(timeout_s=180, poll_interval_s=1, retries=1) == [1]
+    finally:
+        job.cancel()
+    assert len(job.job_ids) == 2
+    assert crop.status().failure_classes == ((1, accounting.OUT_OF_MEMORY),)

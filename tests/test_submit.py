@@ -601,3 +601,26 @@ def test_a_poll_of_a_10000_task_crop_makes_one_scheduler_call_and_none_once_done
         assert job.poll() == {} and calls == []
     finally:
         job.cancel()
+
+
+def test_a_retry_raises_only_the_resource_that_ran_out_and_resubmits_the_rest_unchanged():
+    from xyzfarm.crop.submit import _by_failure, escalate
+    from xyzfarm.node.worker import record_failure
+    from xyzfarm.schedulers.resources import resources_from
+
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="classes", batchsize=1)
+    crop.sow_combos({"x": range(7)})
+    kinds = ["TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "FAILED", "CANCELLED"]
+    for batch, kind in enumerate(kinds, start=1):
+        record_failure(crop.layout, batch, {"error_type": kind, "scheduler": True})
+    groups = _by_failure(crop.layout, list(range(1, 8)))
+    assert groups == {
+        "time": [1],
+        "memory": [2],
+        "other": [3, 4, 5, 7],  # 7: no failure recorded (missing): the same again
+        "cancelled": [6],
+    }
+    res = resources_from(walltime="1:00:00", mem_gb=2)
+    assert (escalate(res, "time").walltime, escalate(res, "time").mem_gb) == ("02:00:00", 2)
+    assert (escalate(res, "memory").walltime, escalate(res, "memory").mem_gb) == ("01:00:00", 4)
+    assert escalate(res, "other") == res

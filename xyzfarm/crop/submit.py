@@ -474,7 +474,18 @@ class ClusterJob:
             if not groups:
                 break
             for kind, batches in groups.items():
-                res = escalate(self.resources or Resources(), kind)
+                before = self.resources or Resources()
+                res = escalate(before, kind)
+                if kind in ("time", "memory") and res == before:
+                    what = "walltime" if kind == "time" else "mem_gb"
+                    warnings.warn(
+                        f"batch(es) {batches} of crop {self.layout.name!r} ran out of "
+                        f"{'time' if kind == 'time' else 'memory'}, but no {what} was "
+                        f"requested to raise: they are resubmitted as they were; give {what}= "
+                        "(xyzfarm report NAME suggests one).",
+                        UserWarning,
+                        stacklevel=2,
+                    )
                 again = submit(plan(self.layout, self.scheduler, batches, res, **self.options))
                 self.job_ids += again.job_ids
                 # the earlier tasks of these batches no longer speak for them
