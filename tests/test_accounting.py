@@ -66,6 +66,14 @@ def grown(fn, name, values, **options):
     return crop, crop.grow(**options)
 
 
+def waited(job, **options):
+    """``job.wait(**options)``, the job cancelled afterwards whatever happened."""
+    try:
+        return job.wait(**options)
+    finally:
+        job.cancel()
+
+
 def wait_until(condition, timeout_s=60.0):
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -107,10 +115,7 @@ def test_a_task_that_exits_without_a_word_is_reported_failed_with_its_exit_statu
     model, slurm_accounting
 ):
     crop, job = grown(model.vanishing, "vanishing", [1], scheduler="slurm")
-    try:
-        assert job.wait(timeout_s=60, poll_interval_s=1) == [1]
-    finally:
-        job.cancel()
+    assert waited(job, timeout_s=60, poll_interval_s=1) == [1]
     assert crop.status().failure_classes == ((1, accounting.FAILED),)
     assert "FAILED 3:0" in job.failures()[1]
 
@@ -118,10 +123,7 @@ def test_a_task_that_exits_without_a_word_is_reported_failed_with_its_exit_statu
 def test_a_slurm_task_past_its_walltime_is_reported_timeout(model, slurm_accounting):
     # SLURM's smallest limit is a minute (and it looks every ~30 s): this test takes ~1.5 min
     crop, job = grown(model.stuck, "stuck", [1], scheduler="slurm", walltime="0:01:00")
-    try:
-        assert job.wait(timeout_s=240, poll_interval_s=2) == [1]
-    finally:
-        job.cancel()
+    assert waited(job, timeout_s=240, poll_interval_s=2) == [1]
     # sacct says TIMEOUT at the SIGTERM; the task, deaf to it, holds its batch until the
     # SIGKILL KillWait seconds later: until then the batch counts as running
     wait_until(lambda: crop.status().running == 0, timeout_s=30)
@@ -130,10 +132,7 @@ def test_a_slurm_task_past_its_walltime_is_reported_timeout(model, slurm_account
 
 def test_an_sge_task_past_its_walltime_is_reported_timeout_from_qacct(model, sge):
     crop, job = grown(model.stuck, "stucksge", [1], scheduler="sge", walltime=3)
-    try:
-        assert job.wait(timeout_s=120, poll_interval_s=1) == [1]
-    finally:
-        job.cancel()
+    assert waited(job, timeout_s=120, poll_interval_s=1) == [1]
     assert crop.status().failure_classes == ((1, accounting.TIMEOUT),)
     assert "failed 37" in job.failures()[1]
 
