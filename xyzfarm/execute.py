@@ -115,9 +115,9 @@ def _chunks(rows: Sequence[Case], size: int) -> list[list[Case]]:
 def _progress(total: int, verbosity: int, desc: str | None) -> Any:
     if verbosity < 1:
         return None
-    from tqdm.auto import tqdm  # imported only when a bar is asked for
+    from .progress import progress_bar  # tqdm imported only when a bar is asked for
 
-    return tqdm(total=total, desc=desc, unit="case")
+    return progress_bar(total, desc, "case")
 
 
 def run(

@@ -33,6 +33,7 @@ import psutil
 
 from .errors import CropLoadError, FunctionLoadError, WorkerStartError
 from .layout import CropLayout
+from .progress import write_beside_bars
 from .slots import THREAD_VARS as THREAD_VARS
 from .slots import Slot, child_pythonpath
 from .slots import parse_gpu_ids as parse_gpu_ids
@@ -262,8 +263,7 @@ class WorkerPool:
             return
         worker.err_tail = (worker.err_tail + chunk)[-STDERR_TAIL_BYTES:]
         with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(chunk.decode(errors="replace"))
-            sys.stderr.flush()
+            write_beside_bars(chunk.decode(errors="replace"))
 
     def _enforce_limits(self) -> None:
         """Kill a worker whose batch runs too long or whose memory (with children) is too big."""
