@@ -181,3 +181,14 @@ class CropBase:
         return f"<xyzfarm.Crop {self.name!r} at {self.location}: {state}>"
 
     __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        """In a notebook: progress, failures with their last error line, folder, next step."""
+        from .display import SHOWN_FAILURES, crop_html
+        from .state import last_error
+
+        if not self.is_prepared():
+            return crop_html(self.name, self.location, None)
+        status = self.status()
+        errors = {b: last_error(self.layout, b) for b in status.failed_ids[:SHOWN_FAILURES]}
+        return crop_html(self.name, self.location, status, errors)

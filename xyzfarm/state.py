@@ -37,6 +37,11 @@ class CropStatus:
         )
         return text + (f", {self.damaged} damaged" if self.damaged else "")
 
+    def _repr_html_(self) -> str:
+        from .display import status_html
+
+        return status_html(self)
+
 
 def crop_status(layout: CropLayout) -> CropStatus:
     """The state of the crop at ``layout`` (all zero if it is not sown)."""

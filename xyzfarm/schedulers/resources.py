@@ -11,15 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import ResourceError as ResourceError  # defined with every other error
 
 #: plain names: partitions, accounts, QOS, queues, constraints
 _NAME = re.compile(r"^[A-Za-z0-9_.,:@+=&|!\[\]-]+$")
 _ALIASES = {"queue": "partition", "time": "walltime", "cpus": "cpus_per_task", "name": "job_name"}
-
-
-class ResourceError(InvalidInputError):
-    """A resource request value is malformed."""
 
 
 #: no scheduler grants more: larger values (or inf, nan) are mistakes, refused by name

@@ -254,6 +254,12 @@ class ClusterJob:
             f"{len(self.batches)} batches of crop {self.layout.name!r}>"
         )
 
+    def _repr_html_(self) -> str:
+        """In a notebook: job ids, the crop's progress, why batches failed, what next."""
+        from ..display import cluster_job_html
+
+        return cluster_job_html(self, self.status(), self.failures())
+
     def status(self) -> Any:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
         from ..crop import Crop
