@@ -71,6 +71,7 @@ def test_a_cluster_job_shows_its_ids_progress_failures_folders_and_how_to_cancel
     assert "slurm <code>41 42</code>" in shown and "4 submitted" in shown
     assert "batch 4: <code>ValueError: odd &lt;n&gt;" in shown
     assert html.escape(str(job_dir)) in shown and html.escape(crop.location) in shown
+    assert html.escape(str(Path(crop.location) / "logs")) in shown  # the scheduler's output
     assert f"xyzfarm cancel halves --dir {crop.parent_dir}" in html.unescape(shown)
     assert repr(job) == "<xyzfarm.ClusterJob slurm 41,42: 4 batches of crop 'halves'>"
 

@@ -23,6 +23,7 @@ _EXPORTS = {
     "Sampler": "sampler",
     "Crop": "crop",
     "CropStatus": "state",
+    "ClusterJob": "schedulers.submit",
     "load_crops": "crop",
     "cultivate": "cultivation",
     "load_ds": "datafile",
@@ -51,6 +52,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ClusterJob",
     "Crop",
     "CropStatus",
     "Harvester",
@@ -104,6 +106,7 @@ if TYPE_CHECKING:
     from .reshape import auto_xyz_ds, check_runs, post_fix, sort_dims, trimna
     from .runner import Runner, label
     from .sampler import Sampler
+    from .schedulers.submit import ClusterJob
     from .slurm_outputs import clean_slurm_outputs, manage_slurm_outputs
     from .state import CropStatus
     from .sweep import case_runner, case_runner_to_ds, combo_runner, combo_runner_to_ds

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def crop_command(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("name", help="the crop's name (its folder is .xyz-NAME)")
+        p.add_argument("name", metavar="NAME", help="the crop's name (its folder is .xyz-NAME)")
         p.add_argument("--dir", default=".", help="folder holding the crop (default: here)")
         return p
 
@@ -202,7 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("render", "print the array-job script submit would use", cmd_render),
     ):
         p = crop_command(name, help_)
-        p.add_argument("--scheduler", choices=["slurm", "pbs", "sge"])
+        p.add_argument(
+            "--scheduler",
+            choices=["slurm", "pbs", "sge"],
+            help="the scheduler to submit to (or the one a --profile names)",
+        )
         p.add_argument(
             "--profile", metavar="NAME", help="a profile from profiles.toml / xyzfarm.toml"
         )

@@ -95,15 +95,19 @@ def crop_html(
     return f"<div><strong>xyzfarm.Crop {escape(repr(name))}</strong>{_rows(rows)}</div>"
 
 
-def cluster_job_html(job: Any, status: Any, failures: Mapping[int, str]) -> str:
-    """A submission: scheduler and job ids, the crop's progress, why batches failed, next."""
+def cluster_job_html(
+    job: Any, status: Any, failures: Mapping[int, str], output_dir: Any
+) -> str:
+    """A submission: scheduler and job ids, the crop's progress, why batches failed, where its
+    scripts and the scheduler's output files are, what next."""
     name = job.layout.name
     shown = dict(sorted(failures.items())[:SHOWN_FAILURES])
     rows = [
         ("jobs", f"{escape(job.scheduler)} {_code(' '.join(job.job_ids))}"),
         ("batches", f"{len(job.batches)} submitted"),
         ("progress", status_bar_html(status)),
-        ("scripts and logs", _code(str(job.job_dir))),
+        ("job scripts", _code(str(job.job_dir))),
+        ("scheduler output", _code(str(output_dir))),
         ("crop folder", _code(str(job.layout.root))),
     ]
     if failures:

@@ -258,7 +258,8 @@ class ClusterJob:
         """In a notebook: job ids, the crop's progress, why batches failed, what next."""
         from ..display import cluster_job_html
 
-        return cluster_job_html(self, self.status(), self.failures())
+        output_dir = output_dir_of(self.layout, self.resources or Resources())
+        return cluster_job_html(self, self.status(), self.failures(), output_dir)
 
     def status(self) -> Any:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
