@@ -453,3 +453,18 @@ def test_the_resource_aliases_time_cpus_and_name_work_and_mem_is_refused_pointin
     assert "'mem': did you mean 'mem_gb'?" in refused.stderr
     for alias in ("time (= walltime)", "cpus (= cpus_per_task)", "name (= job_name)"):
         assert alias in refused.stderr
+
+
+def test_demo_without_matplotlib_suggests_the_plot_extra(python, python_env):
+    # matplotlib made unimportable, as in an environment installed without the extra
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from xyzfarm.cli import main\n"
+        "sys.exit(main(['demo', '--num-workers', '1']))\n"
+    )
+    out = subprocess.run(
+        [python, "-c", code], env=python_env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert "(pip install 'xyzfarm[plot]' for a plot of the result)" in out.stdout
+    assert "pip install matplotlib" not in out.stdout and not os.path.exists("xyzfarm-demo.png")
