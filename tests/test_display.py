@@ -100,3 +100,12 @@ def test_in_a_real_kernel_a_crop_displays_as_html_and_grows_with_one_text_bar(tm
     # without ipywidgets the bar is text, drawn once, with no warning about widgets
     errors = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stderr")
     assert errors.count("Grow: 100%") == 1 and "IProgress" not in errors, errors
+
+
+def test_a_crop_whose_manifest_is_damaged_shows_why_instead_of_failing_to_display():
+    crop = sown()
+    manifest = Path(crop.location) / "crop.json"
+    manifest.write_text(manifest.read_text().replace('"n"', '"m"', 1))
+    shown = crop._repr_html_()
+    assert "cannot be read" in shown and "CropFormatError" in shown
+    assert html.escape(crop.location) in shown

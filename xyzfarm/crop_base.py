@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import growing, manifest
 from .crop_farmer import _check_parent_dir, _farmer_from_disk, _unwrap_labelled
-from .errors import CropIncompleteError, InvalidInputError
+from .errors import CropIncompleteError, InvalidInputError, XyzfarmError
 from .layout import CropLayout
 from .results import ResultIndex
 from .runner import runner_of
@@ -189,6 +189,9 @@ class CropBase:
 
         if not self.is_prepared():
             return crop_html(self.name, self.location, None)
-        status = self.status()
+        try:
+            status = self.status()
+        except (XyzfarmError, OSError) as exc:  # a damaged folder: say so, where, and why
+            return crop_html(self.name, self.location, None, problem=exc)
         errors = {b: last_error(self.layout, b) for b in status.failed_ids[:SHOWN_FAILURES]}
         return crop_html(self.name, self.location, status, errors)

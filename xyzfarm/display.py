@@ -3,7 +3,7 @@
 Each view says four things: how far it got (a bar and the counts), what failed and why (the
 last error line of the first few failed batches), where the crop folder is, and what to run
 next. Every user string (names, paths, error messages) is escaped. Lean on purpose: no
-IPython import, nothing read that ``xyzfarm status`` would not read.
+IPython import, nothing read that ``xyzfarm status`` would not read, nothing written.
 """
 
 from __future__ import annotations
@@ -81,10 +81,20 @@ def status_html(status: Any, title: str = "crop status") -> str:
 
 
 def crop_html(
-    name: str, location: str, status: Any | None, errors: Mapping[int, str] | None = None
+    name: str,
+    location: str,
+    status: Any | None,
+    errors: Mapping[int, str] | None = None,
+    problem: BaseException | None = None,
 ) -> str:
-    """A crop: its state (``None``: not sown), failures, folder and next step."""
+    """A crop: its state (``None``: not sown), failures, folder and next step; or why its
+    folder cannot be read (``problem``)."""
     rows = [("folder", _code(location))]
+    if problem is not None:
+        what = f"{type(problem).__name__}: {problem}".splitlines()[0]
+        rows.insert(0, ("cannot be read", _code(what)))
+        title = f"xyzfarm.Crop {escape(repr(name))}"
+        return f"<div><strong>{title}</strong>{_rows(rows)}</div>"
     if status is None:
         rows.insert(0, ("state", "not sown"))
     else:
@@ -96,12 +106,12 @@ def crop_html(
 
 
 def cluster_job_html(
-    job: Any, status: Any, failures: Mapping[int, str], output_dir: Any
+    job: Any, status: Any, errors: Mapping[int, str], failed: int, output_dir: Any
 ) -> str:
-    """A submission: scheduler and job ids, the crop's progress, why batches failed, where its
-    scripts and the scheduler's output files are, what next."""
+    """A submission: scheduler and job ids, the crop's progress, why its ``failed`` batches
+    failed (``errors``: the first few), where its scripts and the scheduler's output files
+    are, what next."""
     name = job.layout.name
-    shown = dict(sorted(failures.items())[:SHOWN_FAILURES])
     rows = [
         ("jobs", f"{escape(job.scheduler)} {_code(' '.join(job.job_ids))}"),
         ("batches", f"{len(job.batches)} submitted"),
@@ -110,8 +120,8 @@ def cluster_job_html(
         ("scheduler output", _code(str(output_dir))),
         ("crop folder", _code(str(job.layout.root))),
     ]
-    if failures:
-        rows.append(("failures", _failures_html(shown, len(failures))))
+    if failed:
+        rows.append(("failures", _failures_html(errors, failed)))
     done = status.done == status.total
     cancel = f"xyzfarm cancel {name} --dir {job.layout.parent_dir}"
     follow = "crop.reap()" if done else f"job.wait()  # then crop.reap(); to stop: {cancel}"

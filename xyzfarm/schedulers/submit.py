@@ -256,10 +256,17 @@ class ClusterJob:
 
     def _repr_html_(self) -> str:
         """In a notebook: job ids, the crop's progress, why batches failed, what next."""
-        from ..display import cluster_job_html
+        from ..display import SHOWN_FAILURES, cluster_job_html
+        from ..state import last_error
 
+        # the failed batches status counts (not failures(), which also syncs the done map:
+        # a display writes nothing)
+        status = self.status()
+        ours = set(self.batches)
+        failed = [b for b in status.failed_ids if b in ours]
+        errors = {b: last_error(self.layout, b) for b in failed[:SHOWN_FAILURES]}
         output_dir = output_dir_of(self.layout, self.resources or Resources())
-        return cluster_job_html(self, self.status(), self.failures(), output_dir)
+        return cluster_job_html(self, status, errors, len(failed), output_dir)
 
     def status(self) -> Any:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
