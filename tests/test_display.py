@@ -10,7 +10,7 @@ import pytest
 from kernel import execute, outputs, stream
 
 import xyzfarm as xyz
-from xyzfarm.schedulers.submit import ClusterJob
+from xyzfarm.crop.submit import ClusterJob
 
 
 def halve(n):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from xyzfarm.progress import in_notebook, progress_bar, write_beside_bars
+from xyzfarm.sweep.progress import in_notebook, progress_bar, write_beside_bars
 
 
 def test_outside_a_notebook_the_bar_is_text_on_stderr(capsys):
@@ -17,7 +17,7 @@ def test_outside_a_notebook_the_bar_is_text_on_stderr(capsys):
 
 def test_a_line_written_beside_a_bar_leaves_one_bar_not_two(python, python_env):
     code = (
-        "from xyzfarm.progress import progress_bar, write_beside_bars\n"
+        "from xyzfarm.sweep.progress import progress_bar, write_beside_bars\n"
         "bar = progress_bar(2, 'Grow', 'batch')\n"
         "bar.update(1)\n"
         "write_beside_bars('a worker says hello\\n')\n"
