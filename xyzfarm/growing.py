@@ -14,6 +14,7 @@ from .pool import WorkerPool
 from .results import ResultIndex
 from .slots import Slot, plan_slots
 from .state import last_error
+from .throttle import LiveLimit
 from .worker import FAILED, Bundle, grow_batch, record_start_failure
 
 __all__ = ["FAILED", "grow", "missing_batches"]
@@ -144,7 +145,12 @@ def grow(
             preflight(layout, batches, None, None).close()
             slots: list[Slot] = plan_slots(num_workers, num_threads, gpus, affinities)
             with WorkerPool(
-                layout, slots, log=log, batch_timeout_s=batch_timeout_s, max_mem_gb=max_mem_gb
+                layout,
+                slots,
+                log=log,
+                batch_timeout_s=batch_timeout_s,
+                max_mem_gb=max_mem_gb,
+                max_running=LiveLimit(layout),  # the crop's throttle, changeable meanwhile
             ) as pool:
                 pool.run(batches, note)
         elif executor is not None or (num_workers or 1) > 1:
