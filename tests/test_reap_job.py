@@ -153,3 +153,27 @@ def test_retries_and_a_reap_job_are_refused_together(tmp_path):
     crop = _sow(tmp_path, fail_at=None)
     with pytest.raises(InvalidInputError, match="reap_into"):
         crop.grow(scheduler="slurm", reap_into=tmp_path / "r.h5", retries=1)
+
+
+def test_xyzfarm_submit_reap_into_leaves_the_merge_to_the_cluster(slurm, tmp_path):
+    crop = _sow(tmp_path, fail_at=None)
+    into = tmp_path / "cli.h5"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "xyzfarm", "submit", "gone", "--scheduler", "slurm"]
+        + ["--reap-into", str(into), "-r", "walltime=0:10:0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"merges the results into {into}" in proc.stdout
+    _wait_for(into)
+    with xr.open_dataset(into, engine="h5netcdf") as ds:
+        assert float(ds["e"].sum()) == 9.0
+    end = time.monotonic() + 30
+    while crop.layout.root.exists() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not crop.layout.root.exists()

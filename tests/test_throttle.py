@@ -131,3 +131,10 @@ def test_a_grid_engine_array_throttle_is_changed_while_it_runs(crop, sge, monkey
 
 def _qstat_j(job_id: str) -> str:
     return subprocess.run(["qstat", "-j", job_id], capture_output=True, text=True).stdout
+
+
+def test_xyzfarm_throttle_sets_the_crops_throttle(crop):
+    from xyzfarm.cli import main
+
+    assert main(["throttle", "nap", "3"]) == 0
+    assert read_max_running(crop.layout) == 3
