@@ -93,7 +93,9 @@ def test_the_reap_job_merges_every_result_into_the_file_after_the_submitter_exit
     assert not crop.layout.root.exists()
 
 
-def test_a_reap_job_with_failed_batches_merges_the_rest_and_keeps_the_crop_with_why(slurm, tmp_path):
+def test_a_reap_job_with_failed_batches_merges_the_rest_and_keeps_the_crop_with_why(
+    slurm, tmp_path
+):
     crop = _sow(tmp_path, fail_at=2)  # batch 2 (n=2) fails
     into = tmp_path / "results.h5"
     reap_id = _submit_and_leave("slurm", tmp_path, into)
@@ -159,9 +161,9 @@ def test_xyzfarm_submit_reap_into_leaves_the_merge_to_the_cluster(slurm, tmp_pat
     crop = _sow(tmp_path, fail_at=None)
     into = tmp_path / "cli.h5"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    command = ["submit", "gone", "--scheduler", "slurm", "--reap-into", str(into)]
     proc = subprocess.run(
-        [sys.executable, "-m", "xyzfarm", "submit", "gone", "--scheduler", "slurm"]
-        + ["--reap-into", str(into), "-r", "walltime=0:10:0"],
+        [sys.executable, "-m", "xyzfarm", *command, "-r", "walltime=0:10:0"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -112,7 +112,7 @@ def _sized(
 ) -> int:
     """Batches per task for tasks of about ``target_task_minutes`` (see task_sizing)."""
     seconds, source = task_sizing.seconds_per_case(layout, batches, seconds_per_case)
-    cap = getattr(get_scheduler(scheduler), "max_submit_jobs", lambda: None)()
+    cap = get_scheduler(scheduler).max_submit_jobs()
     size = task_sizing.size_tasks(
         layout,
         len(batches),

@@ -77,5 +77,11 @@ def throttle_update_argv(job_id: str, max_running: int) -> list[str]:
     return ["qalter", "-W", f"max_run_subjobs={max_running}", job_id]
 
 
+def max_submit_jobs() -> int | None:
+    """The per-user cap on queued jobs: not read on PBS (``max_queued`` is a server
+    attribute few users may list), so none."""
+    return None
+
+
 def max_array_size() -> int:
     return DEFAULT_MAX_ARRAY_SIZE
