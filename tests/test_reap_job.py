@@ -138,7 +138,7 @@ def test_on_pbs_the_reap_job_is_rendered_and_submitted_after_the_array(tmp_path,
     assert head == ["qsub", "-W", "depend=afterany:101[].pbs"]
     text = Path(script).read_text()
     assert "#PBS -N gone-reap" in text and "#PBS -J" not in text  # one job, no array
-    assert "-m xyzfarm.reap_job" in text and str(tmp_path / "r.h5") in text
+    assert "-m xyzfarm.crop.reap_job" in text and str(tmp_path / "r.h5") in text
     assert subprocess.run(["bash", "-n", script]).returncode == 0
 
 

@@ -8,8 +8,8 @@ import os
 import pytest
 
 import xyzfarm as xyz
+from xyzfarm.crop.resource_classes import is_per_case, split
 from xyzfarm.errors import InvalidInputError
-from xyzfarm.resource_classes import is_per_case, split
 from xyzfarm.schedulers import shell
 
 MODEL = """

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm.errors import InvalidInputError
-from xyzfarm.schedulers import slurm as slurm_mod
-from xyzfarm.task_sizing import (
+from xyzfarm.crop.task_sizing import (
     measured_seconds_per_case,
     seconds_per_case,
     size_tasks,
     timed_seconds_per_case,
 )
+from xyzfarm.errors import InvalidInputError
+from xyzfarm.schedulers import slurm as slurm_mod
 
 MODEL = """
 import os, time
