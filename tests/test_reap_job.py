@@ -68,12 +68,6 @@ def _wait_for(path: Path, timeout_s: float = 120) -> None:
         time.sleep(0.5)
 
 
-@pytest.fixture(params=["slurm", "sge"])
-def scheduler(request):
-    request.getfixturevalue(request.param)  # skips without that cluster
-    return request.param
-
-
 def test_the_reap_job_merges_every_result_into_the_file_after_the_submitter_exited(
     scheduler, tmp_path
 ):
