@@ -173,3 +173,16 @@ def test_xyzfarm_submit_reap_into_leaves_the_merge_to_the_cluster(slurm, tmp_pat
     while crop.layout.root.exists() and time.monotonic() < end:
         time.sleep(0.2)
     assert not crop.layout.root.exists()
+
+
+def test_following_a_submission_whose_reap_job_deleted_the_crop_finds_nothing_left(
+    slurm, tmp_path
+):
+    crop = _sow(tmp_path, fail_at=None)
+    into = tmp_path / "followed.h5"
+    job = crop.grow(scheduler="slurm", reap_into=into, walltime="0:10:0")
+    _wait_for(into)
+    end = time.monotonic() + 30
+    while crop.layout.root.exists() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert job.remaining() == [] and job.wait(timeout_s=5) == []

@@ -299,6 +299,8 @@ class ClusterJob:
 
     def remaining(self) -> list[int]:
         """This submission's batches without a result yet."""
+        if self.reap_job_id is not None and not self.layout.manifest.exists():
+            return []  # the reap job published every result, then deleted the crop
         data_total = max(self.batches) if self.batches else 0
         missing = set(missing_batches(self.layout, data_total))
         return [b for b in self.batches if b in missing]
