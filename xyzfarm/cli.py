@@ -29,6 +29,7 @@ from .cli_commands import (
     cmd_render,
     cmd_status,
     cmd_submit,
+    cmd_throttle,
 )
 from .errors import CropIncompleteError, InvalidInputError, MergeConflictError, XyzfarmError
 
@@ -230,7 +231,20 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help="override the site's array limit",
         )
+        p.add_argument(
+            "--target-task-minutes",
+            type=float,
+            metavar="MIN",
+            help="batches per task chosen so each task runs about MIN minutes (from the "
+            "seconds per case of batches already grown, or a short timing here)",
+        )
         if name == "submit":
+            p.add_argument(
+                "--reap-into",
+                metavar="FILE",
+                help="also submit a job that, once every task has ended, merges the results "
+                "into FILE (no process needed here; the crop is kept if anything is missing)",
+            )
             p.add_argument("--wait", action="store_true", help="wait until the batches are done")
             p.add_argument("--failed", action="store_true", help="only the failed batches")
             p.add_argument(
@@ -267,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the crop folder afterwards (without --into on a Runner's crop: only print)",
     )
     p.set_defaults(func=cmd_reap)
+
+    p = crop_command(
+        "throttle", "change how many batches or array tasks of a crop run at once, now"
+    )
+    p.add_argument("max_running", type=_positive_int, metavar="K", help="the most at once")
+    p.set_defaults(func=cmd_throttle)
 
     p = crop_command("cancel", "cancel every array job submitted for a crop")
     p.set_defaults(func=cmd_cancel)

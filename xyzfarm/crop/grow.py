@@ -13,6 +13,7 @@ from ..node.pool import WorkerPool
 from ..node.results import ResultIndex
 from ..node.slots import Slot, plan_slots
 from ..node.state import last_error
+from ..node.throttle import LiveLimit
 from ..node.worker import FAILED, Bundle, grow_batch, record_start_failure
 from ..store import storage
 from ..sweep.progress import progress_bar
@@ -152,7 +153,12 @@ def grow(
             slots: list[Slot] = plan_slots(num_workers, num_threads, gpus, affinities)
             progress.start()
             with WorkerPool(
-                layout, slots, log=log, batch_timeout_s=batch_timeout_s, max_mem_gb=max_mem_gb
+                layout,
+                slots,
+                log=log,
+                batch_timeout_s=batch_timeout_s,
+                max_mem_gb=max_mem_gb,
+                max_running=LiveLimit(layout),  # the crop's throttle, changeable meanwhile
             ) as pool:
                 pool.run(batches, note)
         elif executor is not None or (num_workers or 1) > 1:

@@ -111,6 +111,14 @@ def script_context(
     }
 
 
+def new_job_dir(layout: CropLayout, suffix: str = "") -> Path:
+    """A new submission folder's path, ``jobs/<time>-<ns>-<random>[-suffix]`` (not made)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    # names sort in submission order (nanoseconds), and never collide (uuid)
+    name = f"{stamp}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}"
+    return layout.root / "jobs" / (f"{name}-{suffix}" if suffix else name)
+
+
 def plan(
     layout: CropLayout,
     scheduler_name: str,
@@ -132,9 +140,7 @@ def plan(
         batches_per_task=batches_per_task or workers_per_task,
         first_index=scheduler.FIRST_INDEX,
     )
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    # names sort in submission order (nanoseconds), and never collide (uuid)
-    job_dir = layout.root / "jobs" / f"{stamp}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}"
+    job_dir = new_job_dir(layout)
     scripts: list[Path] = []
     texts: list[str] = []
     for k, chunk in enumerate(chunks):
@@ -251,6 +257,10 @@ class ClusterJob:
         self.resources = resources
         self.options = options or {}
         self._asked: tuple[float, dict[str, str]] | None = None
+        #: the job reaping into a file once the arrays have ended (``reap_into=``), if any
+        self.reap_job_id: str | None = None
+        #: how many arrays of different resources the submission made (per-case resources)
+        self.resource_classes = 1
 
     def __repr__(self) -> str:
         return (
@@ -301,6 +311,8 @@ class ClusterJob:
 
     def remaining(self) -> list[int]:
         """This submission's batches without a result yet."""
+        if self.reap_job_id is not None and not self.layout.manifest.exists():
+            return []  # the reap job published every result, then deleted the crop
         data_total = max(self.batches) if self.batches else 0
         missing = set(missing_batches(self.layout, data_total))
         return [b for b in self.batches if b in missing]

@@ -38,6 +38,7 @@ from .slots import THREAD_VARS as THREAD_VARS
 from .slots import Slot, child_pythonpath
 from .slots import parse_gpu_ids as parse_gpu_ids
 from .slots import plan_slots as plan_slots
+from .throttle import LiveLimit
 from .worker import FAILED, START_FAILURES, record_failure
 
 #: how often a batch may lose its worker before it is reported failed
@@ -142,8 +143,11 @@ class WorkerPool:
         log: bool = False,
         batch_timeout_s: float | None = None,
         max_mem_gb: float | None = None,
+        max_running: LiveLimit | None = None,
     ) -> None:
         self.layout = layout
+        #: the crop's throttle, read live: busy workers beyond it take no new batch
+        self.max_running = max_running
         self.slots = list(slots)
         self.log = log
         self.batch_timeout_s = batch_timeout_s
@@ -230,8 +234,10 @@ class WorkerPool:
         for slot in self.slots[: max(1, len(pending))]:
             self._start(slot)
         while pending or any(w.batch is not None for w in self.workers):
+            busy = sum(w.batch is not None for w in self.workers)
             for worker in list(self.workers):
-                if worker.ready and worker.batch is None and pending:
+                if worker.ready and worker.batch is None and pending and self._may_start(busy):
+                    busy += 1
                     worker.batch = pending.pop(0)
                     worker.started = time.monotonic()
                     assert worker.proc.stdin is not None
@@ -252,6 +258,9 @@ class WorkerPool:
                     self._read(worker, on_result)  # answers sent just before exiting
                     self._pass_on_stderr(worker)
                     self._died(worker, pending, on_result)
+
+    def _may_start(self, busy: int) -> bool:
+        return self.max_running is None or self.max_running.allows(busy)
 
     def _pass_on_stderr(self, worker: _Worker) -> None:
         # the user still sees what the worker says; the tail says why it died
