@@ -104,8 +104,8 @@ class CropGrowing(CropBase):
             The site's array index cap (default: asked from the scheduler).
         batches_per_task : int, optional
             Batches per array task (default ``workers_per_task``).
-        max_running : int, optional (keyword)
-            The most batches (local pool) or array tasks (cluster, SLURM ``%N``, SGE
+        **resource_kwargs
+            Keys of ``resources`` (they win), and ``max_running``: the most batches (local pool) or array tasks (cluster, SLURM ``%N``, SGE
             ``-tc``) running at once; kept in the crop's folder and changeable while it runs
             (:meth:`set_max_running`, ``xyzfarm throttle NAME K``).
         replace_fn : bool
