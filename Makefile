@@ -20,7 +20,8 @@ help:
 	@echo "make compat run xyzpy 1.3.5's own farming tests against xyzfarm (fails on a difference)"
 	@echo "make cluster-up / cluster-down   a local one-node SLURM and SGE for trying things"
 	@echo "make golden regenerate the golden array-job scripts"
-	@echo "make docs   build the documentation site (warnings are errors)"
+	@echo "make docs   rewrite the docs' parts written from the code, then build the site (warnings,"
+	@echo "            cut tables, broken links and pages missing from the map are errors)"
 	@echo "make bench  time xyzfarm against xyzpy 1.3.5 and a bare loop"
 	@echo "make clean  remove virtual environments, build outputs and the demo's files"
 
@@ -88,7 +89,11 @@ golden: venv
 demo: venv
 	$(BIN)/python -m xyzfarm demo
 
+# the command line reference, the errors page and the tutorial's page are rewritten from the
+# parser, xyzfarm/errors.py and docs/tutorial.ipynb; scripts/docs_check.py (a mkdocs hook)
+# then fails the build on a cut table, a broken link or a page missing from the map
 docs: venv
+	$(BIN)/python scripts/docs_reference.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt

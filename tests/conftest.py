@@ -106,3 +106,10 @@ def sge() -> str:
             pytest.fail(f"no local Grid Engine (SGE_ROOT={root!r}): scripts/local-sge.sh failed?")
         pytest.skip("no local Grid Engine: run `make cluster-up` and export SGE_ROOT SGE_CELL")
     return str(root)
+
+
+@pytest.fixture(params=["slurm", "sge"])
+def scheduler(request: pytest.FixtureRequest) -> str:
+    """Each local cluster in turn (a test skips, or fails under make test, without it)."""
+    request.getfixturevalue(request.param)
+    return str(request.param)

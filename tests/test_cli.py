@@ -450,3 +450,35 @@ def test_demo_refuses_a_data_name_in_a_missing_folder_and_creates_no_folder(xyzf
 def test_the_version_flag_prints_the_version(flag, xyzfarm):
     out = xyzfarm(flag)
     assert out.returncode == 0 and out.stdout.strip() == f"xyzfarm {xyz.__version__}"
+
+
+def test_the_resource_aliases_time_cpus_and_name_work_and_mem_is_refused_pointing_to_mem_gb(
+    crop, xyzfarm
+):
+    out = xyzfarm(
+        "render", "sq", "--scheduler", "slurm", "-r", "time=1:00:00", "-r", "cpus=2",
+        "-r", "name=aliased",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "#SBATCH --time=01:00:00" in out.stdout and "#SBATCH --cpus-per-task=2" in out.stdout
+    assert "#SBATCH --job-name=aliased" in out.stdout
+    refused = xyzfarm("submit", "sq", "--scheduler", "slurm", "-r", "mem=4")
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1
+    assert "'mem': did you mean 'mem_gb'?" in refused.stderr
+    for alias in ("time (= walltime)", "cpus (= cpus_per_task)", "name (= job_name)"):
+        assert alias in refused.stderr
+
+
+def test_demo_without_matplotlib_suggests_the_plot_extra(python, python_env):
+    # matplotlib made unimportable, as in an environment installed without the extra
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from xyzfarm.cli import main\n"
+        "sys.exit(main(['demo', '--num-workers', '1']))\n"
+    )
+    out = subprocess.run(
+        [python, "-c", code], env=python_env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert "(pip install 'xyzfarm[plot]' for a plot of the result)" in out.stdout
+    assert "pip install matplotlib" not in out.stdout and not os.path.exists("xyzfarm-demo.png")

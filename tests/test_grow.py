@@ -423,3 +423,24 @@ def test_the_cli_grow_of_a_damaged_crop_exits_in_seconds_naming_the_file(
         timeout=60,
     ).stdout
     assert "LoadError" in status and filename in status
+
+
+def test_grow_gpus_with_more_workers_than_gpus_draws_its_bar_once_below_the_warning(
+    python, python_env
+):
+    # the warning that fewer workers run used to come after the bar's first frame, so the
+    # terminal showed that frame, the warning, then the bar again
+    make_crop(n=4, batchsize=1)
+    out = subprocess.run(
+        [python, "-m", "xyzfarm", "grow", "sq", "--gpus", "0", "--workers", "2"],
+        env=python_env,
+        capture_output=True,  # bytes: text mode would turn the bar's "\r" into "\n"
+        timeout=120,
+    )
+    err = out.stderr.decode()
+    assert out.returncode == 0, err
+    lines = err.split("\n")  # a text bar's frames are one line, split by "\r"
+    bars = [i for i, line in enumerate(lines) if "Grow:" in line]
+    warning = [i for i, line in enumerate(lines) if "more workers than fit" in line]
+    assert len(bars) == 1 and len(warning) == 1, repr(err)
+    assert "Grow:" not in lines[warning[0]] and warning[0] < bars[0]

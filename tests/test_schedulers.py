@@ -25,6 +25,9 @@ def test_each_scheduler_has_the_whole_interface(name):
         "parse_states",
         "cancel_argv",
         "max_array_size",
+        "max_submit_jobs",
+        "after_all_argv",
+        "throttle_update_argv",
     ):
         assert hasattr(mod, attr), f"{name} lacks {attr}"
     assert name == mod.NAME and mod.FIRST_INDEX in (0, 1)

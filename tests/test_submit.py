@@ -373,12 +373,6 @@ def _check_reaped(out: Path, scheduler: str, proc: Any) -> None:
     assert np.allclose(got["g"], [[list(g) for _, g in row] for row in expected])
 
 
-@pytest.fixture(params=["slurm", "sge"])
-def scheduler(request):
-    request.getfixturevalue(request.param)  # skips without that cluster
-    return request.param
-
-
 def test_from_python_c_with_the_function_in_a_module_in_the_working_directory(
     scheduler, tmp_path
 ):

@@ -23,6 +23,7 @@ _EXPORTS = {
     "Sampler": "sampler",
     "Crop": "crop.crop",
     "CropStatus": "node.state",
+    "ClusterJob": "crop.submit",
     "load_crops": "crop.crop",
     "cultivate": "cultivation",
     "load_ds": "store.datafile",
@@ -51,6 +52,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ClusterJob",
     "Crop",
     "CropStatus",
     "Harvester",
@@ -92,6 +94,7 @@ __all__ = [
 if TYPE_CHECKING:
     from . import errors
     from .crop.crop import Crop, load_crops
+    from .crop.submit import ClusterJob
     from .cultivation import cultivate
     from .errors import XYZError
     from .grow_one import grow

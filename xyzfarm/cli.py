@@ -30,6 +30,7 @@ from .cli_commands import (
     cmd_report,
     cmd_status,
     cmd_submit,
+    cmd_throttle,
 )
 from .errors import CropIncompleteError, InvalidInputError, MergeConflictError, XyzfarmError
 
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def crop_command(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("name", help="the crop's name (its folder is .xyz-NAME)")
+        p.add_argument("name", metavar="NAME", help="the crop's name (its folder is .xyz-NAME)")
         p.add_argument("--dir", default=".", help="folder holding the crop (default: here)")
         return p
 
@@ -203,7 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("render", "print the array-job script submit would use", cmd_render),
     ):
         p = crop_command(name, help_)
-        p.add_argument("--scheduler", choices=["slurm", "pbs", "sge"])
+        p.add_argument(
+            "--scheduler",
+            choices=["slurm", "pbs", "sge"],
+            help="the scheduler to submit to (or the one a --profile names)",
+        )
         p.add_argument(
             "--profile", metavar="NAME", help="a profile from profiles.toml / xyzfarm.toml"
         )
@@ -227,7 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help="override the site's array limit",
         )
+        p.add_argument(
+            "--target-task-minutes",
+            type=float,
+            metavar="MIN",
+            help="batches per task chosen so each task runs about MIN minutes (from the "
+            "seconds per case of batches already grown, or a short timing here)",
+        )
         if name == "submit":
+            p.add_argument(
+                "--reap-into",
+                metavar="FILE",
+                help="also submit a job that, once every task has ended, merges the results "
+                "into FILE (no process needed here; the crop is kept if anything is missing)",
+            )
             p.add_argument("--wait", action="store_true", help="wait until the batches are done")
             p.add_argument("--failed", action="store_true", help="only the failed batches")
             p.add_argument(
@@ -270,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_report)
+
+    p = crop_command(
+        "throttle", "change how many batches or array tasks of a crop run at once, now"
+    )
+    p.add_argument("max_running", type=_positive_int, metavar="K", help="the most at once")
+    p.set_defaults(func=cmd_throttle)
 
     p = crop_command("cancel", "cancel every array job submitted for a crop")
     p.set_defaults(func=cmd_cancel)

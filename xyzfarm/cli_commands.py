@@ -215,6 +215,10 @@ def _cluster_options(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.max_array_size:
         options["max_array_size"] = args.max_array_size
+    if args.target_task_minutes is not None:
+        options["target_task_minutes"] = args.target_task_minutes
+    if getattr(args, "reap_into", None) is not None:
+        options["reap_into"] = args.reap_into
     return options
 
 
@@ -230,6 +234,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         f"{crop.name}: submitted {len(job.batches)} batches as {job.scheduler} job(s) "
         f"{' '.join(job.job_ids)}; follow with: xyzfarm status {args.dir}"
     )
+    if job.reap_job_id is not None:
+        print(f"{crop.name}: job {job.reap_job_id} merges the results into {args.reap_into}")
     if args.wait or args.retries:
         left = job.remaining()
         # why they failed, in the terms the tasks recorded (e.g. a function that cannot load)
@@ -298,6 +304,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=1))
     else:
         print(report)
+    return 0
+
+
+def cmd_throttle(args: argparse.Namespace) -> int:
+    changed = _crop(args).set_max_running(args.max_running)
+    arrays = [job for job, ok in changed.items() if ok]
+    print(
+        f"{args.name}: at most {args.max_running} at once"
+        + (f"; changed array job(s) {' '.join(arrays)}" if arrays else " (no array running)")
+    )
     return 0
 
 

@@ -40,6 +40,10 @@ class OutputMismatchError(XyzfarmError, ValueError):
     """What the function returned does not match ``var_names`` / ``var_dims`` / ``var_coords``."""
 
 
+class ResourceError(InvalidInputError):
+    """A cluster resource request is unknown or malformed (``walltime``, ``mem_gb``, ...)."""
+
+
 # -- data files ---------------------------------------------------------------------------------
 
 
@@ -100,6 +104,17 @@ class CropIncompleteError(XyzfarmError, RuntimeError):
 
 class BatchFailedError(XyzfarmError, RuntimeError):
     """A batch failed while growing and ``raise_errors`` asked to stop."""
+
+
+class ResultWriteError(XyzfarmError, OSError):
+    """A finished batch's result could not be written (disk full, read-only folder, quota)."""
+
+
+# -- clusters -----------------------------------------------------------------------------------
+
+
+class SchedulerError(XyzfarmError, RuntimeError):
+    """A scheduler command (``sbatch``, ``qsub``, ...) failed or could not be started."""
 
 
 # -- starting work: a task or worker that cannot begin ------------------------------------------

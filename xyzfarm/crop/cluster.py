@@ -11,9 +11,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidInputError
+from ..node import manifest
 from ..node.layout import CropLayout
+from ..schedulers import get as get_scheduler
 from ..schedulers.profiles import load_profile
 from ..schedulers.resources import resources_from
+from . import reap_job, resource_classes, task_sizing
 from . import submit as submitting
 
 
@@ -54,14 +57,39 @@ def plan(
     max_array_size: int | None = None,
     batches_per_task: int | None = None,
     write: bool = True,
+    target_task_minutes: float | None = None,
+    seconds_per_case: float | None = None,
     **resource_kwargs: Any,
 ) -> submitting.Plan:
-    """Validate the options and plan (render, and with ``write`` save) the array scripts."""
+    """Validate the options and plan (render, and with ``write`` save) the array scripts.
+
+    Per-case ``resources`` plan the first resource class (:func:`plans` plans them all).
+    """
+    if resource_classes.is_per_case(resources, manifest.read(layout)["arg_names"]):
+        return plans(
+            layout,
+            batches,
+            scheduler=scheduler,
+            resources=resources,
+            workers_per_task=workers_per_task,
+            profile=profile,
+            template_dirs=template_dirs,
+            max_array_size=max_array_size,
+            batches_per_task=batches_per_task,
+            write=write,
+            target_task_minutes=target_task_minutes,
+            seconds_per_case=seconds_per_case,
+            **resource_kwargs,
+        )[0]
     name, res, workers = _options(
         layout.name, scheduler, profile, resources, workers_per_task, resource_kwargs
     )
     if not batches:
         raise InvalidInputError(f"the crop {layout.name!r} has no batch left to grow.")
+    if target_task_minutes is not None and batches_per_task is None:
+        batches_per_task = _sized(
+            layout, batches, name, workers, target_task_minutes, seconds_per_case
+        )
     return submitting.plan(
         layout,
         name,
@@ -75,9 +103,83 @@ def plan(
     )
 
 
-def submit(layout: CropLayout, batches: Sequence[int], **options: Any) -> submitting.ClusterJob:
-    """Plan and submit; one scheduler call per array chunk."""
-    return submitting.submit(plan(layout, batches, **options))
+def _sized(
+    layout: CropLayout,
+    batches: Sequence[int],
+    scheduler: str,
+    workers: int,
+    target_task_minutes: float,
+    seconds_per_case: float | None,
+) -> int:
+    """Batches per task for tasks of about ``target_task_minutes`` (see task_sizing)."""
+    seconds, source = task_sizing.seconds_per_case(layout, batches, seconds_per_case)
+    cap = get_scheduler(scheduler).max_submit_jobs()
+    size = task_sizing.size_tasks(
+        layout,
+        len(batches),
+        target_task_minutes=target_task_minutes,
+        seconds_per_case=seconds,
+        source=source,
+        workers_per_task=workers,
+        max_tasks=cap,
+    )
+    return size.batches_per_task
+
+
+def plans(
+    layout: CropLayout,
+    batches: Sequence[int],
+    *,
+    resources: Any = None,
+    target_task_minutes: float | None = None,
+    seconds_per_case: float | None = None,
+    **options: Any,
+) -> list[submitting.Plan]:
+    """One plan per resource class (one for a request that does not depend on the case)."""
+    if target_task_minutes is not None and seconds_per_case is None:
+        # measured once for every class (timing cases here is not free)
+        seconds_per_case = task_sizing.seconds_per_case(layout, batches)[0]
+    return [
+        plan(
+            layout,
+            group,
+            resources=request,
+            target_task_minutes=target_task_minutes,
+            seconds_per_case=seconds_per_case,
+            **options,
+        )
+        for request, group in resource_classes.split(layout, batches, resources)
+    ]
+
+
+def submit(
+    layout: CropLayout,
+    batches: Sequence[int],
+    *,
+    reap_into: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> submitting.ClusterJob:
+    """Plan and submit: one array per resource class, one scheduler call per array chunk;
+    with ``reap_into``, one more job that reaps into that file once they have all ended."""
+    into = None if reap_into is None else reap_job.check_reap_into(reap_into)
+    jobs = [submitting.submit(p) for p in plans(layout, batches, **options)]
+    job = jobs[0]
+    for other in jobs[1:]:  # one handle for the whole submission
+        job.job_ids += other.job_ids
+        job.batches += other.batches
+        job.attempts_before.update(other.attempts_before)
+        job.task_batches.update(other.task_batches)
+    if into is not None:
+        job.reap_job_id, _ = reap_job.submit_reap_job(
+            layout,
+            job.scheduler,
+            job.job_ids,
+            into,
+            job.resources,
+            template_dirs=options.get("template_dirs"),
+        )
+    job.resource_classes = len(jobs)
+    return job
 
 
 def grow(
@@ -107,6 +209,19 @@ def grow(
         options.setdefault("gpus", gpus)
     if num_threads is not None:
         options.setdefault("threads_per_worker", num_threads)
+    if retries and options.get("reap_into") is not None:
+        raise InvalidInputError(
+            "retries= waits here and resubmits, while reap_into= leaves the reaping to a job "
+            "after the first submission: give one (reap later with crop.reap(into=...))."
+        )
+    if retries and resource_classes.is_per_case(
+        options.get("resources"), manifest.read(layout)["arg_names"]
+    ):
+        raise InvalidInputError(
+            "per-case resources submit one array per resource class, and retries= escalates "
+            "one request: grow without retries, follow the job with job.wait(), and submit "
+            "the failed batches again."
+        )
     job = submit(layout, batches, **options)
     if wait or retries:
         job.wait(retries=retries)

@@ -7,11 +7,12 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CropIncompleteError, InvalidInputError
+from ..errors import CropIncompleteError, InvalidInputError, XyzfarmError
 from ..node import manifest
+from ..node.display import SHOWN_FAILURES, crop_html
 from ..node.layout import CropLayout
 from ..node.results import ResultIndex
-from ..node.state import CropStatus, crop_status
+from ..node.state import CropStatus, crop_status, last_error
 from ..sweep.nested import nan_like
 from . import grow as growing
 from .crop_farmer import _check_parent_dir, _farmer_from_disk, _unwrap_labelled
@@ -195,3 +196,14 @@ class CropBase:
         return f"<xyzfarm.Crop {self.name!r} at {self.location}: {state}>"
 
     __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        """In a notebook: progress, failures with their last error line, folder, next step."""
+        if not self.is_prepared():
+            return crop_html(self.name, self.location, None)
+        try:
+            status = self.status()
+        except (XyzfarmError, OSError) as exc:  # a damaged folder: say so, where, and why
+            return crop_html(self.name, self.location, None, problem=exc)
+        errors = {b: last_error(self.layout, b) for b in status.failed_ids[:SHOWN_FAILURES]}
+        return crop_html(self.name, self.location, status, errors)

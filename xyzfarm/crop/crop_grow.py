@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import FunctionMismatchError, InvalidInputError
-from ..node import manifest, shipping
+from ..node import manifest, shipping, throttle
 from ..node.state import CropStatus
 from ..store import storage
 from . import grow as growing
@@ -86,7 +86,8 @@ class CropGrowing(CropBase):
             Grow failed batches again up to this many times (each resumes from its
             checkpoint; every attempt's error stays in ``failed/<i>.json``). On a cluster this
             waits, and escalates walltime or memory after a timeout or memory failure.
-        scheduler : {'slurm', 'pbs', 'sge'}, optional
+        scheduler : str, optional
+            A name in :data:`xyzfarm.schedulers.REGISTRY` (``'slurm'``, ``'sge'``, ...).
             Submit array jobs instead of growing here (from a login node); returns at once
             with a :class:`~xyzfarm.crop.submit.ClusterJob` unless ``wait``.
         resources : mapping, optional
@@ -104,6 +105,11 @@ class CropGrowing(CropBase):
             The site's array index cap (default: asked from the scheduler).
         batches_per_task : int, optional
             Batches per array task (default ``workers_per_task``).
+        **resource_kwargs
+            Keys of ``resources`` (they win), and ``max_running``: the most batches (local
+            pool) or array tasks (cluster, SLURM ``%N``, SGE ``-tc``) running at once; kept
+            in the crop's folder and changeable while it runs (:meth:`set_max_running`,
+            ``xyzfarm throttle NAME K``).
         replace_fn : bool
             Grow with this crop's function although it differs from the one the crop was
             sown with: ``function.pkl`` and the recorded fingerprint are replaced (refused
@@ -135,6 +141,9 @@ class CropGrowing(CropBase):
             bad = [b for b in batches if not (isinstance(b, int) and 1 <= b <= total)]
             if bad:
                 raise InvalidInputError(f"batch ids {bad} are not in 1..{total}.")
+        if resource_kwargs.get("max_running") is not None:
+            # the crop's one throttle: read live by a local pool, %N / -tc of its arrays
+            throttle.write_max_running(self.layout, resource_kwargs["max_running"])
         if scheduler is not None or profile is not None:
             from . import cluster
             from .cluster_keywords import from_xyzpy
@@ -159,6 +168,7 @@ class CropGrowing(CropBase):
                 affinities=affinities,
                 **resource_kwargs,
             )
+        resource_kwargs.pop("max_running", None)  # recorded above, read by the pool
         if resource_kwargs:
             raise InvalidInputError(
                 f"unknown grow option(s) {sorted(resource_kwargs)} (resource options need "
@@ -200,6 +210,24 @@ class CropGrowing(CropBase):
                 growing.grow(self.layout, failed, raise_errors=raise_errors and last, **options)
             )
         return self.status()
+
+    def set_max_running(self, max_running: int | None) -> dict[str, bool]:
+        """Change how many batches (local pool) or array tasks (cluster) run at once, now.
+
+        A local pool growing this crop reads the new value within a second; every array
+        submitted for the crop that its scheduler still holds is updated (SLURM ``scontrol
+        update ArrayTaskThrottle``, Grid Engine ``qalter -tc``, PBS Pro ``qalter -W
+        max_run_subjobs``). ``None`` removes the crop's throttle for later local growing.
+
+        Returns
+        -------
+        dict
+            ``{job_id: changed}`` per array job of the crop (False: it has ended).
+        """
+        if max_running is None:
+            throttle.write_max_running(self.layout, None)
+            return {}
+        return throttle.set_max_running(self.layout, max_running)
 
     def _check_function(self, data: dict[str, Any], replace: bool) -> dict[str, Any]:
         """Refuse to grow with a function other than the crop's, or replace it when asked."""

@@ -13,8 +13,10 @@ from ..node.pool import WorkerPool
 from ..node.results import ResultIndex
 from ..node.slots import Slot, plan_slots
 from ..node.state import last_error
+from ..node.throttle import LiveLimit
 from ..node.worker import FAILED, Bundle, grow_batch, record_start_failure
 from ..store import storage
+from ..sweep.progress import progress_bar
 
 __all__ = ["FAILED", "grow", "missing_batches"]
 
@@ -66,13 +68,19 @@ def preflight(
 
 
 class _Progress:
-    def __init__(self, total: int, verbosity: int, desc: str) -> None:
-        self.bar = None
-        if verbosity >= 1 and total:
-            from tqdm.auto import tqdm
+    """The bar is drawn by :meth:`start`, once what is said before the work (a warning that
+    fewer workers run, a function that cannot load) has been said: a line printed after a
+    bar was drawn leaves that bar behind and draws it again below."""
 
-            self.bar = tqdm(total=total, desc=desc, unit="batch")
+    def __init__(self, total: int, verbosity: int, desc: str) -> None:
+        self.bar: Any = None
+        self.total = total
+        self.desc = desc
         self.verbosity = verbosity
+
+    def start(self) -> None:
+        if self.verbosity >= 1 and self.total and self.bar is None:
+            self.bar = progress_bar(self.total, self.desc, "batch")
 
     def update(self, batch: int, status: str) -> None:
         if self.bar is not None:
@@ -143,15 +151,23 @@ def grow(
             # workers load the saved function, not this process's: check that one
             preflight(layout, batches, None, None).close()
             slots: list[Slot] = plan_slots(num_workers, num_threads, gpus, affinities)
+            progress.start()
             with WorkerPool(
-                layout, slots, log=log, batch_timeout_s=batch_timeout_s, max_mem_gb=max_mem_gb
+                layout,
+                slots,
+                log=log,
+                batch_timeout_s=batch_timeout_s,
+                max_mem_gb=max_mem_gb,
+                max_running=LiveLimit(layout),  # the crop's throttle, changeable meanwhile
             ) as pool:
                 pool.run(batches, note)
         elif executor is not None or (num_workers or 1) > 1:
             preflight(layout, batches, fn, fixed).close()
+            progress.start()
             _grow_with_executor(layout, batches, fn, fixed, executor, num_workers, log, note)
         else:
             bundle = preflight(layout, batches, fn, fixed)
+            progress.start()
             try:
                 for batch in batches:
                     note(batch, grow_batch(bundle, batch))

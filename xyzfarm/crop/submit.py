@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..node.display import SHOWN_FAILURES, cluster_job_html
 from ..node.layout import CropLayout
 from ..node.slots import THREAD_VARS, child_pythonpath
 from ..node.state import crop_status, last_error
@@ -111,6 +112,14 @@ def script_context(
     }
 
 
+def new_job_dir(layout: CropLayout, suffix: str = "") -> Path:
+    """A new submission folder's path, ``jobs/<time>-<ns>-<random>[-suffix]`` (not made)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    # names sort in submission order (nanoseconds), and never collide (uuid)
+    name = f"{stamp}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}"
+    return layout.root / "jobs" / (f"{name}-{suffix}" if suffix else name)
+
+
 def plan(
     layout: CropLayout,
     scheduler_name: str,
@@ -132,9 +141,7 @@ def plan(
         batches_per_task=batches_per_task or workers_per_task,
         first_index=scheduler.FIRST_INDEX,
     )
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    # names sort in submission order (nanoseconds), and never collide (uuid)
-    job_dir = layout.root / "jobs" / f"{stamp}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}"
+    job_dir = new_job_dir(layout)
     scripts: list[Path] = []
     texts: list[str] = []
     for k, chunk in enumerate(chunks):
@@ -286,12 +293,27 @@ class ClusterJob:
         self.resources = resources
         self.options = options or {}
         self._asked: tuple[float, dict[str, str]] | None = None
+        #: the job reaping into a file once the arrays have ended (``reap_into=``), if any
+        self.reap_job_id: str | None = None
+        #: how many arrays of different resources the submission made (per-case resources)
+        self.resource_classes = 1
 
     def __repr__(self) -> str:
         return (
             f"<xyzfarm.ClusterJob {self.scheduler} {','.join(self.job_ids)}: "
             f"{len(self.batches)} batches of crop {self.layout.name!r}>"
         )
+
+    def _repr_html_(self) -> str:
+        """In a notebook: job ids, the crop's progress, why batches failed, what next."""
+        # the failed batches status counts (not failures(), which also syncs the done map:
+        # a display writes nothing)
+        status = self.status()
+        ours = set(self.batches)
+        failed = [b for b in status.failed_ids if b in ours]
+        errors = {b: last_error(self.layout, b) for b in failed[:SHOWN_FAILURES]}
+        output_dir = output_dir_of(self.layout, self.resources or Resources())
+        return cluster_job_html(self, status, errors, len(failed), output_dir)
 
     def status(self) -> Any:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
@@ -401,6 +423,8 @@ class ClusterJob:
 
     def remaining(self) -> list[int]:
         """This submission's batches without a result yet."""
+        if self.reap_job_id is not None and not self.layout.manifest.exists():
+            return []  # the reap job published every result, then deleted the crop
         data_total = max(self.batches) if self.batches else 0
         missing = set(missing_batches(self.layout, data_total))
         return [b for b in self.batches if b in missing]

@@ -111,6 +111,11 @@ class CropLayout:
         # which the reaper before it may have deleted
         return self.parent_dir / f"{FOLDER_PREFIX}{self.name}.reap"
 
+    @property
+    def max_running(self) -> Path:
+        """The crop's throttle (see :mod:`xyzfarm.node.throttle`), read live by a local pool."""
+        return self.root / "max_running.json"
+
     def partial(self, batch: int) -> Path:
         return self.root / "partial" / str(batch)
 

@@ -32,11 +32,13 @@ from typing import IO, Any
 import psutil
 
 from ..errors import CropLoadError, FunctionLoadError, WorkerStartError
+from ..sweep.progress import write_beside_bars
 from .layout import CropLayout
 from .slots import THREAD_VARS as THREAD_VARS
 from .slots import Slot, child_pythonpath
 from .slots import parse_gpu_ids as parse_gpu_ids
 from .slots import plan_slots as plan_slots
+from .throttle import LiveLimit
 from .worker import FAILED, START_FAILURES, record_failure
 
 #: how often a batch may lose its worker before it is reported failed
@@ -141,8 +143,11 @@ class WorkerPool:
         log: bool = False,
         batch_timeout_s: float | None = None,
         max_mem_gb: float | None = None,
+        max_running: LiveLimit | None = None,
     ) -> None:
         self.layout = layout
+        #: the crop's throttle, read live: busy workers beyond it take no new batch
+        self.max_running = max_running
         self.slots = list(slots)
         self.log = log
         self.batch_timeout_s = batch_timeout_s
@@ -229,8 +234,10 @@ class WorkerPool:
         for slot in self.slots[: max(1, len(pending))]:
             self._start(slot)
         while pending or any(w.batch is not None for w in self.workers):
+            busy = sum(w.batch is not None for w in self.workers)
             for worker in list(self.workers):
-                if worker.ready and worker.batch is None and pending:
+                if worker.ready and worker.batch is None and pending and self._may_start(busy):
+                    busy += 1
                     worker.batch = pending.pop(0)
                     worker.started = time.monotonic()
                     assert worker.proc.stdin is not None
@@ -252,6 +259,9 @@ class WorkerPool:
                     self._pass_on_stderr(worker)
                     self._died(worker, pending, on_result)
 
+    def _may_start(self, busy: int) -> bool:
+        return self.max_running is None or self.max_running.allows(busy)
+
     def _pass_on_stderr(self, worker: _Worker) -> None:
         # the user still sees what the worker says; the tail says why it died
         try:
@@ -262,8 +272,7 @@ class WorkerPool:
             return
         worker.err_tail = (worker.err_tail + chunk)[-STDERR_TAIL_BYTES:]
         with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(chunk.decode(errors="replace"))
-            sys.stderr.flush()
+            write_beside_bars(chunk.decode(errors="replace"))
 
     def _enforce_limits(self) -> None:
         """Kill a worker whose batch runs too long or whose memory (with children) is too big."""

@@ -38,7 +38,8 @@ import weakref
 from collections.abc import Sequence
 from typing import IO, Any
 
-from ..errors import DataFileError, XyzfarmError
+from ..errors import DataFileError
+from ..errors import ResultWriteError as ResultWriteError  # defined with every other error
 from . import records
 from .layout import CropLayout
 
@@ -53,10 +54,6 @@ DONE_MAP = ".done.map"
 _SET, _CLEAR = b"\x01", b"\x00"
 
 Place = tuple[str, int]
-
-
-class ResultWriteError(XyzfarmError, OSError):
-    """A finished batch's result could not be written (disk full, read-only folder, quota)."""
 
 
 def _same_indices(got: Any, sown: Sequence[int]) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..store import storage
 from . import manifest
+from .display import status_html
 from .layout import CropLayout
 from .results import ResultIndex
 
@@ -48,6 +49,9 @@ class CropStatus:
             f"{self.running} running, {self.missing} missing"
         )
         return text + (f", {self.damaged} damaged" if self.damaged else "")
+
+    def _repr_html_(self) -> str:
+        return status_html(self)
 
 
 def crop_status(layout: CropLayout) -> CropStatus:

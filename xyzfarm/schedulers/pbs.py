@@ -66,5 +66,22 @@ def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qdel", *job_ids]
 
 
+def after_all_argv(job_ids: Sequence[str]) -> list[str]:
+    """``qsub`` options holding a job until every subjob of ``job_ids`` has ended
+    (array ids as ``qsub`` printed them, ``123[].server``)."""
+    return ["-W", f"depend=afterany:{':'.join(job_ids)}"]
+
+
+def throttle_update_argv(job_id: str, max_running: int) -> list[str]:
+    """Change the throttle of a queued array (PBS Pro 2020+: ``max_run_subjobs``)."""
+    return ["qalter", "-W", f"max_run_subjobs={max_running}", job_id]
+
+
+def max_submit_jobs() -> int | None:
+    """The per-user cap on queued jobs: not read on PBS (``max_queued`` is a server
+    attribute few users may list), so none."""
+    return None
+
+
 def max_array_size() -> int:
     return DEFAULT_MAX_ARRAY_SIZE

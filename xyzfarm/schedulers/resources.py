@@ -11,15 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import ResourceError as ResourceError  # defined with every other error
 
 #: plain names: partitions, accounts, QOS, queues, constraints
 _NAME = re.compile(r"^[A-Za-z0-9_.,:@+=&|!\[\]-]+$")
-_ALIASES = {"queue": "partition", "time": "walltime", "cpus": "cpus_per_task", "name": "job_name"}
-
-
-class ResourceError(InvalidInputError):
-    """A resource request value is malformed."""
+_ALIASES = {
+    "queue": "partition",
+    "time": "walltime",
+    "cpus": "cpus_per_task",
+    "name": "job_name",
+    # the one throttle: the same word for the local pool (see xyzfarm.node.throttle)
+    "max_running": "array_throttle",
+}
 
 
 #: no scheduler grants more: larger values (or inf, nan) are mistakes, refused by name
@@ -122,7 +125,8 @@ class Resources:
     partition, account, qos, constraint : str
         Site names (``queue`` is an alias of ``partition``).
     array_throttle : int
-        At most this many tasks of one array at once.
+        At most this many tasks of one array at once (``max_running`` is the same; change it
+        while the array runs with :meth:`Crop.set_max_running`).
     extra_directives : list of str
         Directive lines added verbatim after the generated ones (e.g. ``"#SBATCH --exclusive"``).
     setup : list of str
@@ -162,6 +166,11 @@ class Resources:
     @property
     def mem_mb(self) -> int | None:
         return None if self.mem_gb is None else max(1, round(self.mem_gb * 1024))
+
+
+def canonical_keys(request: Mapping[str, Any]) -> dict[str, Any]:
+    """``request`` with aliases (``queue``, ``time``, ``max_running``, ...) renamed."""
+    return {_ALIASES.get(k, k): v for k, v in request.items()}
 
 
 def resources_from(*layers: Mapping[str, Any] | None, **kwargs: Any) -> Resources:

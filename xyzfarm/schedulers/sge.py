@@ -74,6 +74,26 @@ def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qdel", *job_ids]
 
 
+def after_all_argv(job_ids: Sequence[str]) -> list[str]:
+    """``qsub`` options holding a job until every task of ``job_ids`` has ended."""
+    return ["-hold_jid", ",".join(job_ids)]
+
+
+def throttle_update_argv(job_id: str, max_running: int) -> list[str]:
+    """Change the throttle (``-tc``) of a queued or running array."""
+    return ["qalter", "-tc", str(max_running), job_id]
+
+
+def max_submit_jobs() -> int | None:
+    """The per-user cap on queued jobs (``max_u_jobs`` of ``qconf -sconf``; 0: none)."""
+    try:
+        out = shell.run(["qconf", "-sconf"], timeout_s=20).stdout
+    except shell.SchedulerError:
+        return None
+    match = re.search(r"^max_u_jobs\s+(\d+)", out, re.M)
+    return int(match.group(1)) or None if match else None
+
+
 def max_array_size() -> int:
     try:
         out = shell.run(["qconf", "-sconf"], timeout_s=20).stdout

@@ -11,11 +11,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import XyzfarmError
-
-
-class SchedulerError(XyzfarmError, RuntimeError):
-    """A scheduler command failed or could not be started."""
+from ..errors import SchedulerError as SchedulerError  # defined with every other error
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
@@ -81,6 +82,42 @@ def cancel_argv(job_ids: Sequence[str]) -> list[str]:
 def requeue_argv(job_id: str, task: str | None) -> list[str]:
     """Requeue one array task (or job): it reruns later with SLURM_RESTART_COUNT + 1."""
     return ["scontrol", "requeue", f"{job_id}_{task}" if task else job_id]
+
+
+def after_all_argv(job_ids: Sequence[str]) -> list[str]:
+    """``sbatch`` options holding a job until every task of ``job_ids`` has ended, however."""
+    return [f"--dependency=afterany:{':'.join(job_ids)}"]
+
+
+def throttle_update_argv(job_id: str, max_running: int) -> list[str]:
+    """Change the throttle (``%N``) of a queued or running array."""
+    return ["scontrol", "update", f"JobId={job_id}", f"ArrayTaskThrottle={max_running}"]
+
+
+def parse_throttle(stdout: str) -> int | None:
+    """The throttle shown by ``scontrol show job`` (``ArrayTaskThrottle=N``; 0: none)."""
+    match = re.search(r"ArrayTaskThrottle=(\d+)", stdout)
+    return int(match.group(1)) or None if match else None
+
+
+def max_submit_jobs() -> int | None:
+    """The per-user cap on queued jobs (array tasks count), from ``sacctmgr``; None if none
+    is set or accounting is off (``sacctmgr`` then refuses)."""
+    argv = ["sacctmgr", "-n", "-P", "show", "assoc", "format=MaxSubmitJobs,MaxJobs"]
+    user = os.environ.get("USER")
+    if user:
+        argv.insert(5, f"user={user}")
+    try:
+        out = shell.run(argv, timeout_s=20, check=False)
+    except shell.SchedulerError:
+        return None
+    return parse_max_submit(out.stdout) if out.returncode == 0 else None
+
+
+def parse_max_submit(stdout: str) -> int | None:
+    """The smallest MaxSubmitJobs of ``sacctmgr -n -P ... format=MaxSubmitJobs,MaxJobs``."""
+    caps = [int(f) for line in stdout.splitlines() for f in line.split("|")[:1] if f.isdigit()]
+    return min(caps) if caps else None
 
 
 def max_array_size() -> int:

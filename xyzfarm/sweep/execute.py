@@ -26,6 +26,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..store import storage
 from .arguments import positional_names
+from .progress import progress_bar  # tqdm itself is imported only when a bar is drawn
 
 Case = tuple[Any, ...]
 
@@ -116,9 +117,7 @@ def _chunks(rows: Sequence[Case], size: int) -> list[list[Case]]:
 def _progress(total: int, verbosity: int, desc: str | None) -> Any:
     if verbosity < 1:
         return None
-    from tqdm.auto import tqdm  # imported only when a bar is asked for
-
-    return tqdm(total=total, desc=desc, unit="case")
+    return progress_bar(total, desc, "case")
 
 
 def run(
