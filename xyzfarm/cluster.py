@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import InvalidInputError
 from .layout import CropLayout
+from .schedulers import get, names
 from .schedulers import submit as submitting
 from .schedulers.profiles import load_profile
 from .schedulers.resources import resources_from
@@ -31,9 +32,8 @@ def _options(
     workers = workers_per_task or base.pop("workers_per_task", 1)
     base.pop("workers_per_task", None)
     if scheduler is None:
-        raise InvalidInputError(
-            "no scheduler given: pass scheduler='slurm'|'pbs'|'sge' or a profile."
-        )
+        raise InvalidInputError(f"no scheduler given: pass scheduler={names()} or a profile.")
+    get(scheduler)  # an unknown name is refused here, listing the registry's
     if not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers_per_task={workers!r} must be a positive integer.")
     # the job is named after the crop unless a profile or the caller names it, as xyzpy does:

@@ -84,7 +84,8 @@ class CropGrowing(CropBase):
             Grow failed batches again up to this many times (each resumes from its
             checkpoint; every attempt's error stays in ``failed/<i>.json``). On a cluster this
             waits, and escalates walltime or memory after a timeout or memory failure.
-        scheduler : {'slurm', 'pbs', 'sge'}, optional
+        scheduler : str, optional
+            A name in :data:`xyzfarm.schedulers.REGISTRY` (``'slurm'``, ``'sge'``, ...).
             Submit array jobs instead of growing here (from a login node); returns at once
             with a :class:`~xyzfarm.schedulers.submit.ClusterJob` unless ``wait``.
         resources : mapping, optional

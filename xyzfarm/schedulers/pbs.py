@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import shell
+from .base import JobEnvironment, State
 from .plan import ArrayChunk
 from .resources import Resources
 
@@ -13,6 +15,15 @@ TEMPLATE = "pbs.sh.j2"
 FIRST_INDEX = 0
 INDEX_VAR = "PBS_ARRAY_INDEX"
 DEFAULT_MAX_ARRAY_SIZE = 10001
+SCRIPT_ON_STDIN = False
+
+#: ``qstat``'s one-letter states, in scheduler-neutral words (X, F: a subjob or job that has
+#: ended, however it ended: ``qstat`` without ``-x -f`` does not say)
+STATES = {
+    **dict.fromkeys("QHWT", State.PENDING),
+    **dict.fromkeys("RBESU", State.RUNNING),
+    **dict.fromkeys("XF", State.DONE),
+}
 
 
 def directives(res: Resources, chunk: ArrayChunk, *, cpus: int) -> list[str]:
@@ -53,12 +64,13 @@ def query_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qstat", "-t", *job_ids]
 
 
-def parse_states(stdout: str) -> dict[str, str]:
+def parse_states(stdout: str) -> dict[str, State]:
+    """``{"4567[1].srv": State.RUNNING, ...}`` from ``qstat -t``'s table (two header lines)."""
     states = {}
     for line in stdout.splitlines()[2:]:
         parts = line.split()
         if len(parts) >= 5:
-            states[parts[0]] = parts[4]
+            states[parts[0]] = STATES.get(parts[4], State.UNKNOWN)
     return states
 
 
@@ -66,5 +78,29 @@ def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qdel", *job_ids]
 
 
+def dependency_directive(job_ids: Sequence[str]) -> str:
+    return f"#PBS -W depend=afterany:{':'.join(job_ids)}"
+
+
 def max_array_size() -> int:
     return DEFAULT_MAX_ARRAY_SIZE
+
+
+def job_environment(env: Mapping[str, str]) -> JobEnvironment | None:
+    job = env.get("PBS_JOBID")
+    if not job:
+        return None
+    # PBS Pro keeps a run count as a job attribute, not in the task's environment
+    return JobEnvironment(NAME, job, env.get("PBS_ARRAY_INDEX") or "", None)
+
+
+def requeue_argv(job: JobEnvironment) -> None:
+    """``qrerun`` is for operators on most sites: a warned task records a timeout instead."""
+    return None
+
+
+if TYPE_CHECKING:  # mypy checks this module against the protocol
+    from . import pbs as _this
+    from .base import Scheduler
+
+    _checked: Scheduler = _this

@@ -19,13 +19,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from .. import storage
 from ..layout import CropLayout
 from ..slots import THREAD_VARS, child_pythonpath
 from . import get, shell
+from .base import Scheduler, State, still_active
 from .plan import ArrayChunk, plan_arrays
 from .render import render
 from .resources import Resources
@@ -37,7 +37,7 @@ class Plan:
     def __init__(
         self,
         layout: CropLayout,
-        scheduler: ModuleType,
+        scheduler: Scheduler,
         chunks: list[ArrayChunk],
         job_dir: Path,
         scripts: list[Path],
@@ -55,10 +55,12 @@ class Plan:
         self.resources = resources
 
 
-def submit_command(p_scheduler: ModuleType, script: Path, output_dir: Path) -> str:
+def submit_command(p_scheduler: Scheduler, script: Path, output_dir: Path) -> str:
     """The shell command that submits ``script`` by hand as :func:`submit` would."""
-    argv = p_scheduler.submit_argv(str(script))
-    return f"cd {shlex.quote(str(output_dir))} && {shlex.join(argv)}"
+    command = shlex.join(p_scheduler.submit_argv(str(script)))
+    if p_scheduler.SCRIPT_ON_STDIN:
+        command += f" < {shlex.quote(str(script))}"
+    return f"cd {shlex.quote(str(output_dir))} && {command}"
 
 
 def output_dir_of(layout: CropLayout, res: Resources) -> Path:
@@ -68,7 +70,7 @@ def output_dir_of(layout: CropLayout, res: Resources) -> Path:
 
 def script_context(
     layout: CropLayout,
-    scheduler: ModuleType,
+    scheduler: Scheduler,
     chunk: ArrayChunk,
     map_file: str,
     res: Resources,
@@ -170,7 +172,11 @@ def submit(p: Plan) -> ClusterJob:
     output_dir = output_dir_of(p.layout, p.resources)
     output_dir.mkdir(parents=True, exist_ok=True)
     for script in p.scripts:
-        out = shell.run(p.scheduler.submit_argv(str(script)), cwd=output_dir)
+        out = shell.run(
+            p.scheduler.submit_argv(str(script)),
+            cwd=output_dir,
+            stdin_file=script if p.scheduler.SCRIPT_ON_STDIN else None,
+        )
         job_ids.append(p.scheduler.parse_job_id(out.stdout))
     record = {
         "scheduler": p.scheduler.NAME,
@@ -246,7 +252,7 @@ class ClusterJob:
         self.job_dir = job_dir
         self.resources = resources
         self.options = options or {}
-        self._asked: tuple[float, dict[str, str]] | None = None
+        self._asked: tuple[float, dict[str, State]] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -260,8 +266,10 @@ class ClusterJob:
 
         return Crop(name=self.layout.name, parent_dir=self.layout.parent_dir).status()
 
-    def scheduler_states(self, min_interval_s: float = 2.0) -> dict[str, str]:
-        """Task states from one batched scheduler query; empty means *unknown*, not done.
+    def scheduler_states(self, min_interval_s: float = 2.0) -> dict[str, State]:
+        """Task states (pending, running, done, failed, unknown: see
+        :class:`~xyzfarm.schedulers.base.State`) from one batched scheduler query; an empty
+        answer means *unknown*, not done.
 
         Asked at most every ``min_interval_s`` (the last answer is reused in between), so a
         polling loop never floods the scheduler.
@@ -273,7 +281,7 @@ class ClusterJob:
         self._asked = (now, states)
         return states
 
-    def _ask(self) -> dict[str, str]:
+    def _ask(self) -> dict[str, State]:
         mod = get(self.scheduler)
         out = shell.run(mod.query_argv(self.job_ids), check=False)
         if out.returncode != 0:
@@ -324,8 +332,8 @@ class ClusterJob:
 
         Returns promptly once every batch left has recorded a failure since this submission
         (e.g. tasks that could not load the function: see :meth:`failures` for the reasons),
-        or when the scheduler has nothing left running (an empty answer is trusted only when
-        repeated for three polls). With ``retries``, batches left without a result are
+        or when the scheduler has nothing left pending or running (an empty answer is trusted
+        only when repeated for three polls). With ``retries``, batches left without a result are
         resubmitted (up to that many times), each resuming from its checkpoint: after a
         ``Timeout`` with twice the walltime, after a memory failure with twice the memory (see
         :func:`escalate`). A batch whose task could not start (``FunctionLoadError``,
@@ -371,7 +379,9 @@ class ClusterJob:
             left = self.remaining()
             if not left or self._ended(left):
                 return left
-            quiet = quiet + 1 if not self.scheduler_states(min_interval_s=poll_interval_s) else 0
+            states = self.scheduler_states(min_interval_s=poll_interval_s)
+            # ended tasks (some schedulers list them for a while) leave nothing to wait for
+            quiet = 0 if still_active(states) else quiet + 1
             if quiet >= 3:
                 return left
             if timeout_s is not None and time.monotonic() - start > timeout_s:
@@ -384,8 +394,8 @@ class ClusterJob:
 
 
 #: failure kinds (``error_type`` of the last attempt) and the resource they call for more of
-TIME_FAILURES = {"Timeout", "BatchTimeout", "TIMEOUT"}
-MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", "OUT_OF_MEMORY"}
+TIME_FAILURES = {"Timeout", "BatchTimeout"}
+MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory"}
 
 
 def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
