@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING
 
 from . import shell
 from .base import JobEnvironment, State
-from .plan import ArrayChunk
-from .resources import Resources, walltime_seconds
+
+if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
+    from . import lsf as _this
+    from .base import Scheduler
+    from .plan import ArrayChunk
+    from .resources import Resources
 
 NAME = "lsf"
 TEMPLATE = "lsf.sh.j2"
@@ -63,6 +67,8 @@ def directives(res: Resources, chunk: ArrayChunk, *, cpus: int) -> list[str]:
         f"-wt {_minutes(res.signal_lead_s)}",
     ]
     if res.walltime:
+        from .resources import walltime_seconds  # at render time: tasks never need it
+
         lines.append(f"-W {_minutes(walltime_seconds(res.walltime))}")
     if res.mem_mb:
         lines.append(f"-M {res.mem_mb}MB")
@@ -139,7 +145,4 @@ def requeue_argv(job: JobEnvironment) -> list[str]:
 
 
 if TYPE_CHECKING:  # mypy checks this module against the protocol
-    from . import lsf as _this
-    from .base import Scheduler
-
     _checked: Scheduler = _this

@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 
 from . import shell
 from .base import JobEnvironment, State
-from .plan import ArrayChunk
-from .resources import Resources
+
+if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
+    from . import pbs as _this
+    from .base import Scheduler
+    from .plan import ArrayChunk
+    from .resources import Resources
 
 NAME = "pbs"
 TEMPLATE = "pbs.sh.j2"
@@ -100,7 +104,4 @@ def requeue_argv(job: JobEnvironment) -> None:
 
 
 if TYPE_CHECKING:  # mypy checks this module against the protocol
-    from . import pbs as _this
-    from .base import Scheduler
-
     _checked: Scheduler = _this

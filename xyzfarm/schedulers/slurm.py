@@ -8,8 +8,12 @@ from typing import TYPE_CHECKING
 
 from . import shell
 from .base import JobEnvironment, State, parse_restart_count
-from .plan import ArrayChunk
-from .resources import Resources
+
+if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
+    from . import slurm as _this
+    from .base import Scheduler
+    from .plan import ArrayChunk
+    from .resources import Resources
 
 NAME = "slurm"
 TEMPLATE = "slurm.sh.j2"
@@ -150,7 +154,4 @@ def max_array_size() -> int:
 
 
 if TYPE_CHECKING:  # mypy checks this module against the protocol
-    from . import slurm as _this
-    from .base import Scheduler
-
     _checked: Scheduler = _this
