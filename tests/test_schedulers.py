@@ -188,3 +188,22 @@ def test_every_schedulers_script_grows_its_batches_when_run_with_its_index_varia
         task_body.run(script, {mod.INDEX_VAR: str(index)})
     assert crop.status().done == 3
     assert list(crop.reap().y.values) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+
+
+def test_a_module_lacking_part_of_the_protocol_is_told_what_it_lacks():
+    import types
+
+    half = types.SimpleNamespace(NAME="flux", TEMPLATE="flux.sh.j2", directives=print)
+    assert not isinstance(half, Scheduler)
+    assert {"submit_argv", "job_environment", "requeue_argv", "FIRST_INDEX"} <= set(
+        missing_members(half)
+    )
+
+
+def test_a_wait_ends_only_when_no_task_is_pending_running_or_unplaced():
+    from xyzfarm.schedulers.base import still_active
+
+    assert not still_active({})
+    assert not still_active({"1_0": State.DONE, "1_1": State.FAILED})
+    assert still_active({"1_0": State.DONE, "1_1": State.UNKNOWN})
+    assert still_active({"1_0": State.PENDING})
