@@ -52,7 +52,11 @@ def fake_lsf(tmp_path, monkeypatch):
     calls = tmp_path / "calls.jsonl"
     answers = {
         "bsub": 'print("Job <4321> is submitted to default queue <normal>.")',
-        "bjobs": f"print({BJOBS!r}, end='')",
+        # an id LSF has forgotten (after CLEAN_PERIOD) is "not found", and the status is 255
+        "bjobs": f"print({BJOBS!r}, end='')\n"
+        "if '4000' in sys.argv:\n"
+        "    print('Job <4000> is not found', file=sys.stderr)\n"
+        "    sys.exit(255)",
         "bkill": 'print("Job <4321> is being terminated")',
         "brequeue": 'print("Job <4321> is being requeued")',
     }
@@ -225,3 +229,12 @@ def test_without_a_requeue_budget_a_warned_lsf_task_records_a_timeout_at_once(
     assert fake_lsf() == []
     record = json.loads(slow_crop.layout.failed(1).read_text())["attempts"][-1]
     assert record["error_type"] == "Timeout"
+
+
+def test_a_job_lsf_has_forgotten_does_not_hide_the_states_of_the_others(slow_crop, fake_lsf):
+    from xyzfarm.schedulers.submit import ClusterJob
+
+    slow_crop.sow_combos({"x": range(8)})
+    job = ClusterJob(slow_crop.layout, "lsf", ["4000", "4321"], [1, 2], slow_crop.layout.root)
+    states = job.scheduler_states(min_interval_s=0)
+    assert states["4321[2]"] == State.RUNNING and "4000" not in states

@@ -284,8 +284,9 @@ class ClusterJob:
     def _ask(self) -> dict[str, State]:
         mod = get(self.scheduler)
         out = shell.run(mod.query_argv(self.job_ids), check=False)
-        if out.returncode != 0:
-            return {}
+        # a failed query still lists the jobs it found: bjobs (and qstat) exit non-zero when
+        # one id of several is forgotten, e.g. the first submission's after a retry; only
+        # what it lists counts, and listing nothing stays *unknown*
         ours = set(self.job_ids)
         # some schedulers (SGE) list every job: keep this submission's tasks
         return {
