@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm import cluster
 from xyzfarm.cli import main
+from xyzfarm.crop import cluster
 from xyzfarm.schedulers import REGISTRY, job_environment
 from xyzfarm.schedulers.base import JobEnvironment, State
 
@@ -109,7 +109,7 @@ def test_lsf_is_listed_by_the_command_lines_scheduler_choices(capsys):
 
 
 def test_an_lsf_array_is_one_named_range_with_its_throttle_and_walltime_in_minutes():
-    from xyzfarm.schedulers.plan import plan_arrays
+    from xyzfarm.schedulers.arrays import plan_arrays
     from xyzfarm.schedulers.resources import resources_from
 
     (chunk,) = plan_arrays(list(range(1, 9)), max_array_size=1001, first_index=1)
@@ -232,7 +232,7 @@ def test_without_a_requeue_budget_a_warned_lsf_task_records_a_timeout_at_once(
 
 
 def test_a_job_lsf_has_forgotten_does_not_hide_the_states_of_the_others(slow_crop, fake_lsf):
-    from xyzfarm.schedulers.submit import ClusterJob
+    from xyzfarm.crop.submit import ClusterJob
 
     slow_crop.sow_combos({"x": range(8)})
     job = ClusterJob(slow_crop.layout, "lsf", ["4000", "4321"], [1, 2], slow_crop.layout.root)

@@ -10,12 +10,12 @@ import sys
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm import cluster
 from xyzfarm.cli import main
+from xyzfarm.crop import cluster
 from xyzfarm.errors import InvalidInputError
 from xyzfarm.schedulers import REGISTRY, get, job_environment
+from xyzfarm.schedulers.arrays import plan_arrays
 from xyzfarm.schedulers.base import JobEnvironment, Scheduler, State, missing_members
-from xyzfarm.schedulers.plan import plan_arrays
 from xyzfarm.schedulers.render import search_path
 from xyzfarm.schedulers.resources import resources_from
 

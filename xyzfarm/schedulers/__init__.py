@@ -1,9 +1,9 @@
 """Cluster schedulers: one pure module per scheduler, plus planning, rendering and submitting.
 
 Adding a scheduler (LSF, Flux, ...) is one module in this package that satisfies
-:class:`~xyzfarm.schedulers.base.Scheduler` and one template ``<name>.sh.j2``: the module is
-found here by itself (no list to edit), and :data:`REGISTRY` drives everything that depends on
-the set of schedulers. The contract tests check each module found.
+:class:`~xyzfarm.schedulers.base.Scheduler` and one template ``templates/<name>.sh.j2`` in
+this package: the module is found here by itself (no list to edit), and :data:`REGISTRY`
+drives everything that depends on the set of schedulers. The contract tests check each module found.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from .base import JobEnvironment, Scheduler, missing_members
 
 #: the package's modules that are not schedulers (the others are imported and must be one);
 #: heavy ones (render: jinja2) are never imported by the discovery, so array tasks stay lean
-INFRASTRUCTURE = frozenset(
-    {"arrays", "base", "plan", "profiles", "render", "resources", "shell", "submit"}
-)
+INFRASTRUCTURE = frozenset({"arrays", "base", "profiles", "render", "resources", "shell"})
 
 
 def _discover() -> dict[str, Scheduler]:

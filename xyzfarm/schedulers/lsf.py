@@ -7,7 +7,7 @@ needs ``LSB_BSUB_PARSE_SCRIPT=Y``); a task finds its index in ``LSB_JOBINDEX`` (
 array) and its job in ``LSB_JOBID``; ``-W`` takes minutes; ``-M`` takes a unit suffix;
 ``-wa``/``-wt`` send a signal some minutes before the run limit; ``brequeue`` kills a running
 job or element and queues it again under the same id. LSF exports no requeue count, so a task
-that requeues itself is counted by the worker (see ``xyzfarm.worker_cli``).
+that requeues itself is counted by the worker (see ``xyzfarm.node.worker_cli``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from .base import JobEnvironment, State
 
 if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
     from . import lsf as _this
+    from .arrays import ArrayChunk
     from .base import Scheduler
-    from .plan import ArrayChunk
     from .resources import Resources
 
 NAME = "lsf"

@@ -10,8 +10,8 @@ from .base import JobEnvironment, State
 
 if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
     from . import pbs as _this
+    from .arrays import ArrayChunk
     from .base import Scheduler
-    from .plan import ArrayChunk
     from .resources import Resources
 
 NAME = "pbs"

@@ -11,8 +11,8 @@ from .base import JobEnvironment, State, parse_restart_count
 
 if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
     from . import sge as _this
+    from .arrays import ArrayChunk
     from .base import Scheduler
-    from .plan import ArrayChunk
     from .resources import Resources
 
 NAME = "sge"
