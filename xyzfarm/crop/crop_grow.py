@@ -86,7 +86,8 @@ class CropGrowing(CropBase):
             Grow failed batches again up to this many times (each resumes from its
             checkpoint; every attempt's error stays in ``failed/<i>.json``). On a cluster this
             waits, and escalates walltime or memory after a timeout or memory failure.
-        scheduler : {'slurm', 'pbs', 'sge'}, optional
+        scheduler : str, optional
+            A name in :data:`xyzfarm.schedulers.REGISTRY` (``'slurm'``, ``'sge'``, ...).
             Submit array jobs instead of growing here (from a login node); returns at once
             with a :class:`~xyzfarm.crop.submit.ClusterJob` unless ``wait``.
         resources : mapping, optional
@@ -105,9 +106,10 @@ class CropGrowing(CropBase):
         batches_per_task : int, optional
             Batches per array task (default ``workers_per_task``).
         **resource_kwargs
-            Keys of ``resources`` (they win), and ``max_running``: the most batches (local pool) or array tasks (cluster, SLURM ``%N``, SGE
-            ``-tc``) running at once; kept in the crop's folder and changeable while it runs
-            (:meth:`set_max_running`, ``xyzfarm throttle NAME K``).
+            Keys of ``resources`` (they win), and ``max_running``: the most batches (local
+            pool) or array tasks (cluster, SLURM ``%N``, SGE ``-tc``) running at once; kept
+            in the crop's folder and changeable while it runs (:meth:`set_max_running`,
+            ``xyzfarm throttle NAME K``).
         replace_fn : bool
             Grow with this crop's function although it differs from the one the crop was
             sown with: ``function.pkl`` and the recorded fingerprint are replaced (refused

@@ -19,7 +19,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ..node.display import SHOWN_FAILURES, cluster_job_html
@@ -29,6 +28,7 @@ from ..node.state import crop_status, last_error
 from ..node.worker import START_FAILURES
 from ..schedulers import get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
+from ..schedulers.base import Scheduler, State, still_active
 from ..schedulers.render import render
 from ..schedulers.resources import Resources, parse_walltime, walltime_seconds
 from ..store import storage
@@ -41,7 +41,7 @@ class Plan:
     def __init__(
         self,
         layout: CropLayout,
-        scheduler: ModuleType,
+        scheduler: Scheduler,
         chunks: list[ArrayChunk],
         job_dir: Path,
         scripts: list[Path],
@@ -59,10 +59,12 @@ class Plan:
         self.resources = resources
 
 
-def submit_command(p_scheduler: ModuleType, script: Path, output_dir: Path) -> str:
+def submit_command(p_scheduler: Scheduler, script: Path, output_dir: Path) -> str:
     """The shell command that submits ``script`` by hand as :func:`submit` would."""
-    argv = p_scheduler.submit_argv(str(script))
-    return f"cd {shlex.quote(str(output_dir))} && {shlex.join(argv)}"
+    command = shlex.join(p_scheduler.submit_argv(str(script)))
+    if p_scheduler.SCRIPT_ON_STDIN:
+        command += f" < {shlex.quote(str(script))}"
+    return f"cd {shlex.quote(str(output_dir))} && {command}"
 
 
 def output_dir_of(layout: CropLayout, res: Resources) -> Path:
@@ -72,7 +74,7 @@ def output_dir_of(layout: CropLayout, res: Resources) -> Path:
 
 def script_context(
     layout: CropLayout,
-    scheduler: ModuleType,
+    scheduler: Scheduler,
     chunk: ArrayChunk,
     map_file: str,
     res: Resources,
@@ -180,7 +182,11 @@ def submit(p: Plan) -> ClusterJob:
     output_dir = output_dir_of(p.layout, p.resources)
     output_dir.mkdir(parents=True, exist_ok=True)
     for script in p.scripts:
-        out = shell.run(p.scheduler.submit_argv(str(script)), cwd=output_dir)
+        out = shell.run(
+            p.scheduler.submit_argv(str(script)),
+            cwd=output_dir,
+            stdin_file=script if p.scheduler.SCRIPT_ON_STDIN else None,
+        )
         job_ids.append(p.scheduler.parse_job_id(out.stdout))
     record = {
         "scheduler": p.scheduler.NAME,
@@ -256,7 +262,7 @@ class ClusterJob:
         self.job_dir = job_dir
         self.resources = resources
         self.options = options or {}
-        self._asked: tuple[float, dict[str, str]] | None = None
+        self._asked: tuple[float, dict[str, State]] | None = None
         #: the job reaping into a file once the arrays have ended (``reap_into=``), if any
         self.reap_job_id: str | None = None
         #: how many arrays of different resources the submission made (per-case resources)
@@ -283,8 +289,10 @@ class ClusterJob:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
         return crop_status(self.layout)
 
-    def scheduler_states(self, min_interval_s: float = 2.0) -> dict[str, str]:
-        """Task states from one batched scheduler query; empty means *unknown*, not done.
+    def scheduler_states(self, min_interval_s: float = 2.0) -> dict[str, State]:
+        """Task states (pending, running, done, failed, unknown: see
+        :class:`~xyzfarm.schedulers.base.State`) from one batched scheduler query; an empty
+        answer means *unknown*, not done.
 
         Asked at most every ``min_interval_s`` (the last answer is reused in between), so a
         polling loop never floods the scheduler.
@@ -296,11 +304,12 @@ class ClusterJob:
         self._asked = (now, states)
         return states
 
-    def _ask(self) -> dict[str, str]:
+    def _ask(self) -> dict[str, State]:
         mod = get(self.scheduler)
         out = shell.run(mod.query_argv(self.job_ids), check=False)
-        if out.returncode != 0:
-            return {}
+        # a failed query still lists the jobs it found: bjobs (and qstat) exit non-zero when
+        # one id of several is forgotten, e.g. the first submission's after a retry; only
+        # what it lists counts, and listing nothing stays *unknown*
         ours = set(self.job_ids)
         # some schedulers (SGE) list every job: keep this submission's tasks
         return {
@@ -345,8 +354,8 @@ class ClusterJob:
 
         Returns promptly once every batch left has recorded a failure since this submission
         (e.g. tasks that could not load the function: see :meth:`failures` for the reasons),
-        or when the scheduler has nothing left running (an empty answer is trusted only when
-        repeated for three polls). With ``retries``, batches left without a result are
+        or when the scheduler has nothing left pending or running (an empty answer is trusted
+        only when repeated for three polls). With ``retries``, batches left without a result are
         resubmitted (up to that many times), each resuming from its checkpoint: after a
         ``Timeout`` with twice the walltime, after a memory failure with twice the memory (see
         :func:`escalate`). A batch whose task could not start (``FunctionLoadError``,
@@ -392,7 +401,9 @@ class ClusterJob:
             left = self.remaining()
             if not left or self._ended(left):
                 return left
-            quiet = quiet + 1 if not self.scheduler_states(min_interval_s=poll_interval_s) else 0
+            states = self.scheduler_states(min_interval_s=poll_interval_s)
+            # ended tasks (some schedulers list them for a while) leave nothing to wait for
+            quiet = 0 if still_active(states) else quiet + 1
             if quiet >= 3:
                 return left
             if timeout_s is not None and time.monotonic() - start > timeout_s:
@@ -405,8 +416,8 @@ class ClusterJob:
 
 
 #: failure kinds (``error_type`` of the last attempt) and the resource they call for more of
-TIME_FAILURES = {"Timeout", "BatchTimeout", "TIMEOUT"}
-MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", "OUT_OF_MEMORY"}
+TIME_FAILURES = {"Timeout", "BatchTimeout"}
+MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory"}
 
 
 def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
