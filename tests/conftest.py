@@ -113,3 +113,52 @@ def scheduler(request: pytest.FixtureRequest) -> str:
     """Each local cluster in turn (a test skips, or fails under make test, without it)."""
     request.getfixturevalue(request.param)
     return str(request.param)
+
+
+class TaskBody:
+    """Runs a rendered array-job script under bash as its scheduler would start one task, for
+    schedulers without a daemon here (PBS, LSF) and to test any one without its daemon: the
+    task's variables (``env``) are set, ``PYTHONPATH`` reaches the user's code folder, and
+    every in-job variable of the shell running the tests is removed first, so only the
+    variables given say which scheduler the task is in."""
+
+    def __init__(self, code_folder: Path) -> None:
+        self.code_folder = code_folder
+
+    #: variables that would place the tests' own shell in a job (SLURM_CONF, SGE_ROOT stay)
+    IN_JOB = ("SLURM_JOB", "SLURM_ARRAY", "SLURM_RESTART", "PBS_", "SGE_TASK", "LSB_", "JOB_ID")
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(self.IN_JOB)}
+        base["PYTHONPATH"] = os.pathsep.join([str(self.code_folder), *sys.path])
+        return {**base, **env}
+
+    def run(self, script: Path, env: dict[str, str]):
+        """Run the task to its end; its output is returned, its exit status checked."""
+        import subprocess
+
+        return subprocess.run(
+            ["bash", str(script)],
+            env=self.environment(env),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
+    def start(self, script: Path, env: dict[str, str]):
+        """Start the task (its ``exec``'d worker keeps the pid, so signals reach it)."""
+        import subprocess
+
+        return subprocess.Popen(
+            ["bash", str(script)],
+            env=self.environment(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+@pytest.fixture
+def task_body(tmp_path: Path) -> TaskBody:
+    """:class:`TaskBody` whose tasks import the ``user_module`` folder's code."""
+    return TaskBody(tmp_path / "usercode")

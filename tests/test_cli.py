@@ -332,7 +332,10 @@ def test_an_incomplete_reap_gives_the_commands_not_python_advice(crop, xyzfarm):
 def test_submit_without_a_scheduler_names_the_option_and_grows_nothing(command, crop, xyzfarm):
     out = xyzfarm(command, "sq")
     assert out.returncode == 2
-    assert "--scheduler slurm|pbs|sge" in out.stderr and "scheduler='slurm'" not in out.stderr
+    from xyzfarm.schedulers import REGISTRY
+
+    assert "--scheduler " + "|".join(REGISTRY) in out.stderr
+    assert "scheduler='" not in out.stderr
     assert crop.status().done == 0
 
 

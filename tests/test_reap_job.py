@@ -15,7 +15,7 @@ import xarray as xr
 
 import xyzfarm as xyz
 from xyzfarm.errors import InvalidInputError
-from xyzfarm.schedulers import pbs, sge, shell, slurm
+from xyzfarm.schedulers import REGISTRY, get, shell
 
 MODEL = """
 def model(n, beta):
@@ -111,10 +111,29 @@ def test_a_reap_job_with_failed_batches_merges_the_rest_and_keeps_the_crop_with_
     assert submission["kind"] == "reap" and submission["job_ids"] == [reap_id]
 
 
-def test_each_scheduler_holds_the_reap_job_until_every_array_has_ended():
-    assert slurm.after_all_argv(["12", "13"]) == ["--dependency=afterany:12:13"]
-    assert sge.after_all_argv(["12", "13"]) == ["-hold_jid", "12,13"]
-    assert pbs.after_all_argv(["12[].pbs"]) == ["-W", "depend=afterany:12[].pbs"]
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_each_schedulers_reap_script_holds_itself_until_every_array_has_ended(
+    name, tmp_path, monkeypatch
+):
+    crop = _sow(tmp_path, fail_at=None)
+    calls: list[tuple[str, ...]] = []
+    mod = get(name)
+
+    def fake_run(argv, **kwargs):  # the one process-spawning seam
+        calls.append(tuple(argv))
+        job = f"{100 + len(calls)}"
+        out = {
+            "slurm": f"{job}\n",
+            "sge": f"{job}.1-1:1\n",  # qsub -terse
+            "pbs": f"{job}[].pbs\n",
+            "lsf": f"Job <{job}> is submitted to default queue <normal>.\n",
+        }
+        return shell.Completed(tuple(argv), 0, out.get(name, f"{job}\n"), "")
+
+    monkeypatch.setattr(shell, "run", fake_run)
+    job = crop.grow(scheduler=name, reap_into=tmp_path / "r.h5", walltime="0:10:0")
+    reap_script = sorted((crop.layout.root / "jobs").glob("*-reap/reap.sh"))[0].read_text()
+    assert mod.dependency_directive(job.job_ids) in reap_script.splitlines()
 
 
 def test_on_pbs_the_reap_job_is_rendered_and_submitted_after_the_array(tmp_path, monkeypatch):
@@ -129,8 +148,9 @@ def test_on_pbs_the_reap_job_is_rendered_and_submitted_after_the_array(tmp_path,
     job = crop.grow(scheduler="pbs", reap_into=tmp_path / "r.h5", walltime="0:10:0")
     assert job.job_ids == ["101[].pbs"] and job.reap_job_id == "102[].pbs"
     *head, script = calls[-1]
-    assert head == ["qsub", "-W", "depend=afterany:101[].pbs"]
+    assert head == ["qsub"]
     text = Path(script).read_text()
+    assert "#PBS -W depend=afterany:101[].pbs" in text
     assert "#PBS -N gone-reap" in text and "#PBS -J" not in text  # one job, no array
     assert "-m xyzfarm.crop.reap_job" in text and str(tmp_path / "r.h5") in text
     assert subprocess.run(["bash", "-n", script]).returncode == 0
@@ -175,9 +195,7 @@ def test_xyzfarm_submit_reap_into_leaves_the_merge_to_the_cluster(slurm, tmp_pat
     assert not crop.layout.root.exists()
 
 
-def test_following_a_submission_whose_reap_job_deleted_the_crop_finds_nothing_left(
-    slurm, tmp_path
-):
+def test_following_a_submission_whose_reap_job_deleted_the_crop_finds_nothing_left(slurm, tmp_path):
     crop = _sow(tmp_path, fail_at=None)
     into = tmp_path / "followed.h5"
     job = crop.grow(scheduler="slurm", reap_into=into, walltime="0:10:0")

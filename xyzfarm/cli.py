@@ -33,6 +33,7 @@ from .cli_commands import (
     cmd_throttle,
 )
 from .errors import CropIncompleteError, InvalidInputError, MergeConflictError, XyzfarmError
+from .schedulers import REGISTRY
 
 # -- values argparse refuses (exit 2, naming the value) ---------------------------------------
 
@@ -98,8 +99,8 @@ def _cli_terms(args: argparse.Namespace) -> list[tuple[str, Callable[[re.Match[s
         ),
         (r"(pass )?allow_incomplete=True", lambda m: "reap with --allow-incomplete"),
         (
-            r"pass scheduler='slurm'\|'pbs'\|'sge' or a profile",
-            lambda m: "give --scheduler slurm|pbs|sge or --profile NAME",
+            r"pass scheduler='\w+'(\|'\w+')* or a profile",
+            lambda m: f"give --scheduler {'|'.join(REGISTRY)} or --profile NAME",
         ),
         (r"scheduler='(\w+)'", lambda m: f"--scheduler {m.group(1)}"),
         (r"(pass )?overwrite=True", lambda m: "give --overwrite new"),
@@ -119,7 +120,7 @@ def _cli_terms(args: argparse.Namespace) -> list[tuple[str, Callable[[re.Match[s
 
 def in_cli_terms(message: str, args: argparse.Namespace, exc: BaseException | None = None) -> str:
     """``message`` with the library's Python advice (``crop.grow_missing()``,
-    ``allow_incomplete=True``, ``scheduler='slurm'``, ...) told as this command's options."""
+    ``allow_incomplete=True``, ``scheduler='<name>'``, ...) told as this command's options."""
     for pattern, replace in _cli_terms(args):
         message = re.sub(pattern, replace, message)
     # whatever the library's wording, these errors always get their command-line way out
@@ -206,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = crop_command(name, help_)
         p.add_argument(
             "--scheduler",
-            choices=["slurm", "pbs", "sge"],
+            choices=list(REGISTRY),
             help="the scheduler to submit to (or the one a --profile names)",
         )
         p.add_argument(

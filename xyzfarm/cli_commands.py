@@ -204,8 +204,11 @@ def _resources(pairs: Sequence[str]) -> dict[str, Any]:
 def _cluster_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.scheduler is None and args.profile is None:
         # without either, Crop.grow would grow here instead of submitting: never do that silently
+        from .schedulers import REGISTRY
+
         raise InvalidInputError(
-            f"{args.command} needs a scheduler: give --scheduler slurm|pbs|sge or --profile NAME."
+            f"{args.command} needs a scheduler: give --scheduler {'|'.join(REGISTRY)} or "
+            "--profile NAME."
         )
     options: dict[str, Any] = {
         "scheduler": args.scheduler,

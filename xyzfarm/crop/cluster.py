@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..node import manifest
 from ..node.layout import CropLayout
-from ..schedulers import get as get_scheduler
+from ..schedulers import get, names
 from ..schedulers.profiles import load_profile
 from ..schedulers.resources import resources_from
 from . import reap_job, resource_classes, task_sizing
@@ -34,9 +34,8 @@ def _options(
     workers = workers_per_task or base.pop("workers_per_task", 1)
     base.pop("workers_per_task", None)
     if scheduler is None:
-        raise InvalidInputError(
-            "no scheduler given: pass scheduler='slurm'|'pbs'|'sge' or a profile."
-        )
+        raise InvalidInputError(f"no scheduler given: pass scheduler={names()} or a profile.")
+    get(scheduler)  # an unknown name is refused here, listing the registry's
     if not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers_per_task={workers!r} must be a positive integer.")
     # the job is named after the crop unless a profile or the caller names it, as xyzpy does:
@@ -113,7 +112,7 @@ def _sized(
 ) -> int:
     """Batches per task for tasks of about ``target_task_minutes`` (see task_sizing)."""
     seconds, source = task_sizing.seconds_per_case(layout, batches, seconds_per_case)
-    cap = get_scheduler(scheduler).max_submit_jobs()
+    cap = get(scheduler).max_submit_jobs()
     size = task_sizing.size_tasks(
         layout,
         len(batches),

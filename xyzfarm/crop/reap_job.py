@@ -88,13 +88,14 @@ def submit_reap_job(
         gpus=None,
         nodes=1,
         array_throttle=None,
+        # the hold is a directive of the script itself, so it travels with it however the
+        # scheduler takes the script (named on the command line, or on stdin for bsub)
+        extra_directives=(*res.extra_directives, scheduler.dependency_directive(list(after))),
     )
     job_dir = new_job_dir(layout, "reap")
     script = job_dir / "reap.sh"
     record = job_dir / "reap.json"
     argv = scheduler.submit_argv(str(script))
-    # the script is the last argument of every scheduler's submit command
-    argv[-1:-1] = scheduler.after_all_argv(list(after))
     out_dir = output_dir_of(layout, job_res)
     context = script_context(
         layout, scheduler, ArrayChunk(scheduler.FIRST_INDEX, ((),)), "", job_res, 1, str(script)
@@ -110,7 +111,8 @@ def submit_reap_job(
     text = render(TEMPLATE, context, template_dirs)
     out_dir.mkdir(parents=True, exist_ok=True)
     storage.write_bytes(script, text.encode(), mode=0o777)
-    job_id = scheduler.parse_job_id(shell.run(argv, cwd=out_dir).stdout)
+    stdin = script if scheduler.SCRIPT_ON_STDIN else None
+    job_id = scheduler.parse_job_id(shell.run(argv, cwd=out_dir, stdin_file=stdin).stdout)
     submission = {
         "kind": "reap",
         "scheduler": scheduler.NAME,

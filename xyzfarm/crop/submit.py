@@ -19,7 +19,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ..node.display import SHOWN_FAILURES, cluster_job_html
@@ -29,6 +28,7 @@ from ..node.state import crop_status, last_error
 from ..node.worker import START_FAILURES
 from ..schedulers import accounting, get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
+from ..schedulers.base import ENDED, Scheduler, State
 from ..schedulers.render import render
 from ..schedulers.resources import Resources, parse_walltime, walltime_seconds
 from ..store import storage
@@ -42,7 +42,7 @@ class Plan:
     def __init__(
         self,
         layout: CropLayout,
-        scheduler: ModuleType,
+        scheduler: Scheduler,
         chunks: list[ArrayChunk],
         job_dir: Path,
         scripts: list[Path],
@@ -60,10 +60,12 @@ class Plan:
         self.resources = resources
 
 
-def submit_command(p_scheduler: ModuleType, script: Path, output_dir: Path) -> str:
+def submit_command(p_scheduler: Scheduler, script: Path, output_dir: Path) -> str:
     """The shell command that submits ``script`` by hand as :func:`submit` would."""
-    argv = p_scheduler.submit_argv(str(script))
-    return f"cd {shlex.quote(str(output_dir))} && {shlex.join(argv)}"
+    command = shlex.join(p_scheduler.submit_argv(str(script)))
+    if p_scheduler.SCRIPT_ON_STDIN:
+        command += f" < {shlex.quote(str(script))}"
+    return f"cd {shlex.quote(str(output_dir))} && {command}"
 
 
 def output_dir_of(layout: CropLayout, res: Resources) -> Path:
@@ -73,7 +75,7 @@ def output_dir_of(layout: CropLayout, res: Resources) -> Path:
 
 def script_context(
     layout: CropLayout,
-    scheduler: ModuleType,
+    scheduler: Scheduler,
     chunk: ArrayChunk,
     map_file: str,
     res: Resources,
@@ -181,7 +183,11 @@ def submit(p: Plan) -> ClusterJob:
     output_dir = output_dir_of(p.layout, p.resources)
     output_dir.mkdir(parents=True, exist_ok=True)
     for script in p.scripts:
-        out = shell.run(p.scheduler.submit_argv(str(script)), cwd=output_dir)
+        out = shell.run(
+            p.scheduler.submit_argv(str(script)),
+            cwd=output_dir,
+            stdin_file=script if p.scheduler.SCRIPT_ON_STDIN else None,
+        )
         job_ids.append(p.scheduler.parse_job_id(out.stdout))
     record = {
         "scheduler": p.scheduler.NAME,
@@ -211,8 +217,18 @@ def submit(p: Plan) -> ClusterJob:
     )
 
 
+def _as_state(mod: Any, end: accounting.TaskEnd) -> State:
+    """A task end as the neutral :class:`~xyzfarm.schedulers.base.State`."""
+    if end.final:
+        return State.DONE if end.state in (accounting.COMPLETED, State.DONE.value) else State.FAILED
+    try:
+        return State(end.state)  # from a state query: already neutral
+    except ValueError:  # from accounting: the scheduler's own word for a live task
+        return dict(getattr(mod, "STATES", {})).get(end.state, State.UNKNOWN)
+
+
 def task_batches_of(
-    scheduler: ModuleType, job_ids: Sequence[str], chunks: Sequence[ArrayChunk]
+    scheduler: Any, job_ids: Sequence[str], chunks: Sequence[ArrayChunk]
 ) -> dict[str, list[int]]:
     """Each array task (named as the scheduler names it, e.g. ``123_4``) and its batches."""
     return {
@@ -292,7 +308,7 @@ class ClusterJob:
         self.job_dir = job_dir
         self.resources = resources
         self.options = options or {}
-        self._asked: tuple[float, dict[str, str]] | None = None
+        self._asked: tuple[float, dict[str, State]] | None = None
         #: the job reaping into a file once the arrays have ended (``reap_into=``), if any
         self.reap_job_id: str | None = None
         #: how many arrays of different resources the submission made (per-case resources)
@@ -319,9 +335,12 @@ class ClusterJob:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
         return crop_status(self.layout)
 
-    def scheduler_states(self, min_interval_s: float = DEFAULT_POLL_INTERVAL_S) -> dict[str, str]:
-        """The states of this submission's tasks that have not ended, from one batched
-        scheduler call; empty means *unknown* (or all ended), not done.
+    def scheduler_states(
+        self, min_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    ) -> dict[str, State]:
+        """Task states (pending, running, done, failed, unknown: see
+        :class:`~xyzfarm.schedulers.base.State`) from one poll (:meth:`poll`); an empty
+        answer means *unknown*, not done.
 
         Asked at most every ``min_interval_s`` (the last answer is reused in between), so a
         polling loop never floods the scheduler. Tasks that ended without a result get their
@@ -330,7 +349,8 @@ class ClusterJob:
         now = time.monotonic()
         if self._asked is not None and now - self._asked[0] < min_interval_s:
             return self._asked[1]
-        states = {k: e.state for k, e in self.poll().items() if not e.final}
+        mod = get(self.scheduler)
+        states = {k: _as_state(mod, e) for k, e in self.poll().items()}
         self._asked = (now, states)
         return states
 
@@ -356,30 +376,33 @@ class ClusterJob:
         tasks = self._asked_tasks(left)
         if not left or (self.task_batches and not tasks):
             return {}
-        mod = get(self.scheduler)
+        mod: Any = get(self.scheduler)  # accounting is optional: not in the protocol
+        accounting_argv = getattr(mod, "accounting_argv", None)
+        # SLURM's sacct tells running tasks too; SGE's qacct only those that ended
+        lists_live = getattr(mod, "ACCOUNTING_LISTS_LIVE_TASKS", False)
         # files first: ask only about jobs with a task whose batches are not all done
         jobs = sorted({k.split("_")[0].split(".")[0] for k in tasks}, key=self.job_ids.index)
         jobs = [j for j in jobs if j in self.job_ids] or list(self.job_ids)
         self._gone = {k: n for k, n in self._gone.items() if k in tasks}
-        if self._gone and self.scheduler == "sge":
+        if self._gone and accounting_argv is not None:
             self.last_query = "accounting"
-            job = sorted(self._gone)[0].split(".")[0]
-            ends = self._run(mod.accounting_argv(job, self._submitted_epoch()), mod)
-            for key in [k for k in self._gone if k.startswith(f"{job}.")]:
+            job = re.split(r"[_.]", sorted(self._gone)[0], maxsplit=1)[0]
+            ends = self._run(accounting_argv([job], self._submitted_epoch()), mod)
+            for key in [k for k in self._gone if re.split(r"[_.]", k, maxsplit=1)[0] == job]:
                 answered = ends is not None and key in ends
                 self._gone[key] += 1
                 if answered or self._gone[key] >= GONE_TRIES:
                     del self._gone[key]
-        elif self.scheduler == "slurm" and self.has_accounting is not False:
+        elif accounting_argv is not None and lists_live and self.has_accounting is not False:
             self.last_query = "accounting"
-            ends = self._run(mod.accounting_argv(jobs), mod)
+            ends = self._run(accounting_argv(jobs, self._submitted_epoch()), mod)
             self.has_accounting = ends is not None
             if ends is None:
                 return {}  # no accounting here: squeue from the next poll on
         else:
             self.last_query = "states"
             ends = self._run(mod.query_argv(jobs), mod, live=True)
-            if ends is not None and self.scheduler == "sge":
+            if ends is not None and accounting_argv is not None and not lists_live:
                 self._gone.update({k: 0 for k in tasks if k not in ends and k not in self._gone})
         ends = {k: e for k, e in (ends or {}).items() if k in tasks or not self.task_batches}
         self._record_ends(ends, left)
@@ -391,18 +414,19 @@ class ClusterJob:
         return {k for k, batches in self.task_batches.items() if not left.isdisjoint(batches)}
 
     def _run(
-        self, argv: list[str], mod: ModuleType, *, live: bool = False
+        self, argv: list[str], mod: Any, *, live: bool = False
     ) -> dict[str, accounting.TaskEnd] | None:
         self.scheduler_calls += 1
         out = shell.run(argv, check=False)
-        if out.returncode != 0:
-            return None
         if not live:
-            return dict(mod.parse_accounting(out.stdout))
+            # sacct and qacct fail whole (no accounting here, no such job yet): nothing known
+            return dict(mod.parse_accounting(out.stdout)) if out.returncode == 0 else None
+        # a failed state query still lists the jobs it found: bjobs (and qstat) exit non-zero
+        # when one id of several is forgotten; only what it lists counts
         ours = set(self.job_ids)
         # some schedulers (SGE) list every job: keep this submission's tasks
         return {
-            task: accounting.TaskEnd(state, False)
+            task: accounting.TaskEnd(state.value, state in ENDED)
             for task, state in mod.parse_states(out.stdout).items()
             if task in ours or re.split(r"[_.\[]", task, maxsplit=1)[0] in ours
         }

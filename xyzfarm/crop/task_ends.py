@@ -51,7 +51,10 @@ def record_task_ends(
     """
     recorded = []
     for key, end in ends.items():
-        if not end.final or end.state == accounting.COMPLETED:
+        # only accounting's classes: a state query's neutral "failed" says too little
+        if not end.final or end.state not in accounting.CLASSES:
+            continue
+        if end.state == accounting.COMPLETED:
             continue
         batches = [b for b in task_batches.get(key, ()) if b in unexplained]
         if not batches:

@@ -108,13 +108,13 @@ def set_max_running(layout: CropLayout, max_running: int) -> dict[str, bool]:
         if sub.get("kind", "array") != "array":
             continue  # a reap job is one task: nothing to throttle
         scheduler = get(sub["scheduler"])
-        update = getattr(scheduler, "throttle_update_argv", None)
         for job_id in sub.get("job_ids", []):
-            if update is None:
+            argv = scheduler.throttle_update_argv(job_id, max_running)
+            if argv is None:
                 changed[job_id] = False
                 continue
             try:
-                out = shell.run(update(job_id, max_running), check=False)
+                out = shell.run(argv, check=False)
             except shell.SchedulerError:
                 changed[job_id] = False
                 continue

@@ -37,6 +37,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import CropLoadError, DataFileError, FunctionLoadError
+from ..schedulers import job_environment
 from ..store import storage
 from ..sweep.execute import make_caller
 from . import manifest, records, shipping
@@ -349,20 +350,18 @@ def usage_since(wall_start: float, cpu_start: float) -> dict[str, Any]:
 
 def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
     """The provenance shared by every case this process grows of ``batch`` now."""
-    env = os.environ
-    job = (
-        env.get("SLURM_ARRAY_JOB_ID")
-        or env.get("SLURM_JOB_ID")
-        or env.get("PBS_JOBID")
-        or env.get("JOB_ID")
-        or "local"
-    )
-    task = (
-        env.get("SLURM_ARRAY_TASK_ID") or env.get("PBS_ARRAY_INDEX") or env.get("SGE_TASK_ID") or ""
-    )
-    restarts = int(env.get("SLURM_RESTART_COUNT") or env.get("RESTARTED") or 0)
+    # the scheduler's own module reads its variables (schedulers/<name>.py)
+    job = job_environment()
     attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
-    return (socket.gethostname(), job, task, attempt, restarts, __version__, bundle.fn_fingerprint)
+    return (
+        socket.gethostname(),
+        job.job_id if job else "local",
+        job.task_index if job else "",
+        attempt,
+        (job.restart_count or 0) if job else 0,
+        __version__,
+        bundle.fn_fingerprint,
+    )
 
 
 def _grow_rows(
@@ -482,10 +481,17 @@ def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Ex
             "error_type": type(exc).__qualname__,
             "message": str(exc),
             "traceback": traceback.format_exc(),
-            "restart_count": os.environ.get("SLURM_RESTART_COUNT") or os.environ.get("RESTARTED"),
+            "restart_count": _restart_count_text(),
         },
     )
     bundle.failed_before.add(batch)
+
+
+def _restart_count_text() -> str | None:
+    """The scheduler's restart count as failure records keep it: text, or None outside a
+    job (or when the scheduler does not say)."""
+    job = job_environment()
+    return None if job is None or job.restart_count is None else str(job.restart_count)
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:

@@ -16,12 +16,14 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import traceback
 from typing import Any
 
 from ..errors import CropLoadError, FunctionLoadError
+from ..schedulers import get, job_environment, shell
 from .layout import CropLayout
 from .results import ResultIndex
 from .worker import (
@@ -162,28 +164,56 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bundle.close()
 
+
+def _requeue_count_file(map_file: str, task: int) -> str:
+    return f"{map_file}.task-{task}.requeues"
+
+
+def _requeues_recorded(map_file: str, task: int) -> int:
+    """How many times this task asked to be requeued, by xyzfarm's own count."""
+    try:
+        with open(_requeue_count_file(map_file, task)) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _record_requeue(map_file: str, task: int, count: int) -> None:
+    """Write the count before asking: the requeue may kill this process at once."""
+    path = _requeue_count_file(map_file, task)
+    temp = f"{path}.{os.getpid()}.tmp"
+    with open(temp, "w") as f:
+        f.write(f"{count}\n")
+    os.replace(temp, path)
+
+
 def _near_time_limit(root: str, map_file: str, task: int) -> None:
     """SIGUSR1, the warning before the time limit: every finished case is checkpointed.
 
     Within the requeue budget (``XYZFARM_MAX_REQUEUES``, from the ``max_requeues`` resource)
-    the task asks SLURM to run it again, to resume from its checkpoints with a fresh limit.
-    Past it, the unfinished batches are recorded as failed with ``Timeout``, so ``retries``
-    resubmit them with a longer walltime.
+    the task asks its scheduler to run it again (``requeue_argv`` of its scheduler module), to
+    resume from its checkpoints with a fresh limit. Past it, or where the scheduler cannot
+    requeue a task from inside, the unfinished batches are recorded as failed with
+    ``Timeout``, so ``retries`` resubmit them with a longer walltime.
     """
-    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
-    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    job = job_environment()
     budget = int(os.environ.get("XYZFARM_MAX_REQUEUES") or 1)
-    if job and restarts < budget:
-        from ..schedulers import shell, slurm
-
-        task_id = os.environ.get("SLURM_ARRAY_TASK_ID")
-        done = shell.run(slurm.requeue_argv(job, task_id), check=False)
-        print(
-            f"xyzfarm: warned before the time limit; requeued {job}_{task_id}: "
-            f"{'ok' if done.returncode == 0 else done.stderr.strip()}",
-            file=sys.stderr,
-        )
-        return
+    requeue = get(job.scheduler).requeue_argv(job) if job else None
+    restarts = (job.restart_count or 0) if job else 0
+    if job is not None and requeue is not None:
+        # a scheduler that does not count restarts (LSF) gets ours, kept beside the map file
+        counted = job.restart_count is None
+        restarts = _requeues_recorded(map_file, task) if counted else job.restart_count or 0
+        if restarts < budget:
+            if counted:
+                _record_requeue(map_file, task, restarts + 1)
+            done = shell.run(requeue, check=False)
+            print(
+                f"xyzfarm: warned before the time limit; requeued ({shlex.join(requeue)}): "
+                f"{'ok' if done.returncode == 0 else done.stderr.strip()}",
+                file=sys.stderr,
+            )
+            return
     layout = CropLayout.from_root(root)
     index = ResultIndex(layout, report=False, lazy=True).refresh()
     with open(map_file) as f:
@@ -202,8 +232,9 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
                     f"{restarts} requeue(s); grow it again with a longer walltime.",
                 },
             )
+    why = "requeue budget spent" if requeue else "the scheduler cannot requeue this task"
     print(
-        "xyzfarm: warned before the time limit; requeue budget spent: recorded Timeout",
+        f"xyzfarm: warned before the time limit; {why}: recorded Timeout",
         file=sys.stderr,
     )
 

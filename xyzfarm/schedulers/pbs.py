@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import shell
-from .arrays import ArrayChunk
-from .resources import Resources
+from .base import JobEnvironment, State
+
+if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
+    from . import pbs as _this
+    from .arrays import ArrayChunk
+    from .base import Scheduler
+    from .resources import Resources
 
 NAME = "pbs"
 TEMPLATE = "pbs.sh.j2"
 FIRST_INDEX = 0
 INDEX_VAR = "PBS_ARRAY_INDEX"
 DEFAULT_MAX_ARRAY_SIZE = 10001
+SCRIPT_ON_STDIN = False
+
+#: ``qstat``'s one-letter states, in scheduler-neutral words (X, F: a subjob or job that has
+#: ended, however it ended: ``qstat`` without ``-x -f`` does not say)
+STATES = {
+    **dict.fromkeys("QHWT", State.PENDING),
+    **dict.fromkeys("RBESU", State.RUNNING),
+    **dict.fromkeys("XF", State.DONE),
+}
 
 
 def directives(res: Resources, chunk: ArrayChunk, *, cpus: int) -> list[str]:
@@ -53,12 +68,13 @@ def query_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qstat", "-t", *job_ids]
 
 
-def parse_states(stdout: str) -> dict[str, str]:
+def parse_states(stdout: str) -> dict[str, State]:
+    """``{"4567[1].srv": State.RUNNING, ...}`` from ``qstat -t``'s table (two header lines)."""
     states = {}
     for line in stdout.splitlines()[2:]:
         parts = line.split()
         if len(parts) >= 5:
-            states[parts[0]] = parts[4]
+            states[parts[0]] = STATES.get(parts[4], State.UNKNOWN)
     return states
 
 
@@ -66,10 +82,6 @@ def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qdel", *job_ids]
 
 
-def after_all_argv(job_ids: Sequence[str]) -> list[str]:
-    """``qsub`` options holding a job until every subjob of ``job_ids`` has ended
-    (array ids as ``qsub`` printed them, ``123[].server``)."""
-    return ["-W", f"depend=afterany:{':'.join(job_ids)}"]
 
 
 def throttle_update_argv(job_id: str, max_running: int) -> list[str]:
@@ -83,5 +95,26 @@ def max_submit_jobs() -> int | None:
     return None
 
 
+def dependency_directive(job_ids: Sequence[str]) -> str:
+    return f"#PBS -W depend=afterany:{':'.join(job_ids)}"
+
+
 def max_array_size() -> int:
     return DEFAULT_MAX_ARRAY_SIZE
+
+
+def job_environment(env: Mapping[str, str]) -> JobEnvironment | None:
+    job = env.get("PBS_JOBID")
+    if not job:
+        return None
+    # PBS Pro keeps a run count as a job attribute, not in the task's environment
+    return JobEnvironment(NAME, job, env.get("PBS_ARRAY_INDEX") or "", None)
+
+
+def requeue_argv(job: JobEnvironment) -> None:
+    """``qrerun`` is for operators on most sites: a warned task records a timeout instead."""
+    return None
+
+
+if TYPE_CHECKING:  # mypy checks this module against the protocol
+    _checked: Scheduler = _this

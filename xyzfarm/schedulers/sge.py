@@ -4,17 +4,36 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import accounting, shell
-from .arrays import ArrayChunk
-from .resources import Resources
+from .base import JobEnvironment, State, parse_restart_count
+
+if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
+    from . import sge as _this
+    from .arrays import ArrayChunk
+    from .base import Scheduler
+    from .resources import Resources
 
 NAME = "sge"
 TEMPLATE = "sge.sh.j2"
 FIRST_INDEX = 1  # SGE task ids start at 1
 INDEX_VAR = "SGE_TASK_ID"
 DEFAULT_MAX_ARRAY_SIZE = 75000
+SCRIPT_ON_STDIN = False
+
+
+def _state(code: str) -> State:
+    """A ``qstat`` state code (``qw``, ``hqw``, ``r``, ``Rr``, ``t``, ``Eqw``, ``dr``, ...)
+    in scheduler-neutral words: letters combine, and an error (E) or deletion (d) wins."""
+    if "E" in code or "d" in code:
+        return State.FAILED
+    if "q" in code or "h" in code:
+        return State.PENDING
+    if any(c in code for c in "rtsST"):
+        return State.RUNNING
+    return State.UNKNOWN
 
 
 def directives(res: Resources, chunk: ArrayChunk, *, cpus: int) -> list[str]:
@@ -60,13 +79,14 @@ def query_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qstat", "-g", "d"]
 
 
-def parse_states(stdout: str) -> dict[str, str]:
+def parse_states(stdout: str) -> dict[str, State]:
+    """``{"89.3": State.RUNNING, ...}`` from ``qstat -g d`` (one line per task)."""
     states = {}
     for line in stdout.splitlines()[2:]:
         parts = line.split()
         if len(parts) >= 5:
             task = parts[-1] if parts[-1].isdigit() else ""
-            states[f"{parts[0]}.{task}" if task else parts[0]] = parts[4]
+            states[f"{parts[0]}.{task}" if task else parts[0]] = _state(parts[4])
     return states
 
 
@@ -74,9 +94,6 @@ def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qdel", *job_ids]
 
 
-def after_all_argv(job_ids: Sequence[str]) -> list[str]:
-    """``qsub`` options holding a job until every task of ``job_ids`` has ended."""
-    return ["-hold_jid", ",".join(job_ids)]
 
 
 def throttle_update_argv(job_id: str, max_running: int) -> list[str]:
@@ -92,6 +109,30 @@ def max_submit_jobs() -> int | None:
         return None
     match = re.search(r"^max_u_jobs\s+(\d+)", out, re.M)
     return int(match.group(1)) or None if match else None
+
+
+def dependency_directive(job_ids: Sequence[str]) -> str:
+    return f"#$ -hold_jid {','.join(job_ids)}"
+
+
+def job_environment(env: Mapping[str, str]) -> JobEnvironment | None:
+    job = env.get("JOB_ID")
+    # JOB_ID is a generic name: only beside SGE_TASK_ID (set in every SGE job) is it ours
+    if not job or "SGE_TASK_ID" not in env:
+        return None
+    task = env["SGE_TASK_ID"]
+    return JobEnvironment(
+        NAME,
+        job,
+        "" if task == "undefined" else task,
+        # RESTARTED is 1 once a task has been restarted, whatever the number of times
+        parse_restart_count(env.get("RESTARTED")),
+    )
+
+
+def requeue_argv(job: JobEnvironment) -> None:
+    """A warned task records a timeout instead (``qmod -rj`` needs the queue's ``rerun``)."""
+    return None
 
 
 def max_array_size() -> int:
@@ -111,13 +152,18 @@ def task_key(job_id: str, index: int) -> str:
 # -- accounting (qacct): how tasks ended ------------------------------------------------------
 
 
-def accounting_argv(job_id: str, since_epoch: float | None = None) -> list[str]:
-    """One ``qacct`` call for the ended tasks of ``job_id`` (qacct takes one job per call).
+#: qacct tells only the tasks that ended: the state query (qstat) answers for the others
+ACCOUNTING_LISTS_LIVE_TASKS = False
+
+
+def accounting_argv(job_ids: Sequence[str], since_epoch: float | None = None) -> list[str]:
+    """One ``qacct`` call for the ended tasks of the first of ``job_ids`` (qacct takes one
+    job per call: the caller asks about one job per poll).
 
     Grid Engine reuses job ids after a restart of its master, and qacct lists every job that
     ever had the id: ``since_epoch`` (the submission's time) keeps only those begun since.
     """
-    argv = ["qacct", "-j", str(job_id)]
+    argv = ["qacct", "-j", str(job_ids[0])]
     if since_epoch is not None:
         # -b [[CC]YY]MMDDhhmm: minutes, in the master's local time (this machine's, here)
         argv += ["-b", time.strftime("%Y%m%d%H%M", time.localtime(since_epoch - 60))]
@@ -193,3 +239,7 @@ def parse_accounting(stdout: str) -> dict[str, accounting.TaskEnd]:
         latest[key] = submitted
         ends[key] = classify_record(fields)
     return ends
+
+
+if TYPE_CHECKING:  # mypy checks this module against the protocol
+    _checked: Scheduler = _this

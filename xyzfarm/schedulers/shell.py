@@ -28,8 +28,11 @@ def run(
     check: bool = True,
     timeout_s: float = 60.0,
     cwd: str | os.PathLike[str] | None = None,
+    stdin_file: str | os.PathLike[str] | None = None,
 ) -> Completed:
     """Run a scheduler command and return what it printed.
+
+    ``stdin_file`` is fed on its standard input (``bsub < script``).
 
     Raises
     ------
@@ -38,9 +41,17 @@ def run(
         has the command and what it printed.
     """
     argv = tuple(str(a) for a in argv)
+    # opened before the command starts: a missing script is not a missing program
+    stdin = open(stdin_file, "rb") if stdin_file is not None else None  # noqa: SIM115
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=cwd
+            argv,
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            cwd=cwd,
         )
     except FileNotFoundError:
         raise SchedulerError(
@@ -49,6 +60,9 @@ def run(
         ) from None
     except subprocess.TimeoutExpired:
         raise SchedulerError(f"{' '.join(argv)} did not answer within {timeout_s} s.") from None
+    finally:
+        if stdin is not None:
+            stdin.close()
     done = Completed(argv, proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
         raise SchedulerError(

@@ -4,17 +4,60 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import accounting, shell
-from .arrays import ArrayChunk
-from .resources import Resources
+from .base import JobEnvironment, State, parse_restart_count
+
+if TYPE_CHECKING:  # annotations only: array tasks import this module to read their job
+    from . import slurm as _this
+    from .arrays import ArrayChunk
+    from .base import Scheduler
+    from .resources import Resources
 
 NAME = "slurm"
 TEMPLATE = "slurm.sh.j2"
 FIRST_INDEX = 0
 INDEX_VAR = "SLURM_ARRAY_TASK_ID"
 DEFAULT_MAX_ARRAY_SIZE = 1001
+SCRIPT_ON_STDIN = False
+
+#: squeue's long state names (``%T``), in scheduler-neutral words
+STATES = {
+    **dict.fromkeys(
+        ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"), State.PENDING
+    ),
+    **dict.fromkeys(
+        (
+            "CONFIGURING",
+            "RUNNING",
+            "COMPLETING",
+            "SUSPENDED",
+            "STOPPED",
+            "SIGNALING",
+            "RESIZING",
+            "STAGE_OUT",
+        ),
+        State.RUNNING,
+    ),
+    "COMPLETED": State.DONE,
+    **dict.fromkeys(
+        (
+            "FAILED",
+            "CANCELLED",
+            "TIMEOUT",
+            "NODE_FAIL",
+            "PREEMPTED",
+            "BOOT_FAIL",
+            "DEADLINE",
+            "OUT_OF_MEMORY",
+            "SPECIAL_EXIT",
+            "REVOKED",
+        ),
+        State.FAILED,
+    ),
+}
 
 
 def directives(res: Resources, chunk: ArrayChunk, *, cpus: int) -> list[str]:
@@ -65,13 +108,13 @@ def query_argv(job_ids: Sequence[str]) -> list[str]:
     return ["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(job_ids)]
 
 
-def parse_states(stdout: str) -> dict[str, str]:
-    """``{"123_4": "RUNNING", ...}`` from ``squeue -h -r -o '%i %T'``."""
+def parse_states(stdout: str) -> dict[str, State]:
+    """``{"123_4": State.RUNNING, ...}`` from ``squeue -h -r -o '%i %T'``."""
     states = {}
     for line in stdout.splitlines():
         parts = line.split()
         if len(parts) == 2:
-            states[parts[0]] = parts[1]
+            states[parts[0]] = STATES.get(parts[1], State.UNKNOWN)
     return states
 
 
@@ -79,14 +122,28 @@ def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["scancel", *job_ids]
 
 
-def requeue_argv(job_id: str, task: str | None) -> list[str]:
+def dependency_directive(job_ids: Sequence[str]) -> str:
+    return f"#SBATCH --dependency=afterany:{':'.join(job_ids)}"
+
+
+def job_environment(env: Mapping[str, str]) -> JobEnvironment | None:
+    job = env.get("SLURM_ARRAY_JOB_ID") or env.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    return JobEnvironment(
+        NAME,
+        job,
+        env.get("SLURM_ARRAY_TASK_ID") or "",
+        parse_restart_count(env.get("SLURM_RESTART_COUNT")),
+    )
+
+
+def requeue_argv(job: JobEnvironment) -> list[str]:
     """Requeue one array task (or job): it reruns later with SLURM_RESTART_COUNT + 1."""
-    return ["scontrol", "requeue", f"{job_id}_{task}" if task else job_id]
+    task = job.task_index
+    return ["scontrol", "requeue", f"{job.job_id}_{task}" if task else job.job_id]
 
 
-def after_all_argv(job_ids: Sequence[str]) -> list[str]:
-    """``sbatch`` options holding a job until every task of ``job_ids`` has ended, however."""
-    return [f"--dependency=afterany:{':'.join(job_ids)}"]
 
 
 def throttle_update_argv(job_id: str, max_running: int) -> list[str]:
@@ -158,10 +215,15 @@ _FINAL_STATES = {
 }
 
 
-def accounting_argv(job_ids: Sequence[str]) -> list[str]:
+#: sacct tells pending and running tasks as well as ended ones: one call answers a whole poll
+ACCOUNTING_LISTS_LIVE_TASKS = True
+
+
+def accounting_argv(job_ids: Sequence[str], since_epoch: float | None = None) -> list[str]:
     """One ``sacct`` call for every task of ``job_ids``: allocations only (``-X``), parsable.
 
-    Without ``-S`` sacct looks at today only, except with ``-j``: then from the epoch.
+    Without ``-S`` sacct looks at today only, except with ``-j``: then from the epoch (so
+    ``since_epoch`` is not needed: job ids are not reused while the controller keeps state).
     """
     return ["sacct", "-j", ",".join(job_ids), "-X", "-n", "-P", "-o", "JobID,State,ExitCode"]
 
@@ -225,3 +287,7 @@ def parse_accounting(stdout: str) -> dict[str, accounting.TaskEnd]:
         elif not sep or task.isdigit():
             ends[job_id] = end
     return ends
+
+
+if TYPE_CHECKING:  # mypy checks this module against the protocol
+    _checked: Scheduler = _this

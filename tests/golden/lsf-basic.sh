@@ -1,0 +1,32 @@
+#!/bin/bash
+#BSUB -J "xyzfarm[1-8]"
+#BSUB -o xyzfarm-%J_%I.out
+#BSUB -n 1
+#BSUB -R "span[hosts=1]"
+#BSUB -wa USR1
+#BSUB -wt 1
+
+# xyzfarm array task for the crop sweep: it grows the batches that the map file gives
+# to this task's array index. Rendered from templates/lsf.sh.j2: change the template
+# (or your own copy in a template folder), not this file. To submit it by hand:
+#   cd /scratch/my project/.xyz-sweep/logs && sbatch chunk-0.sh
+set -eu
+# a task warned before its run limit (-wa/-wt) requeues itself and resumes from its checkpoints
+echo "xyzfarm: job ${LSB_JOBID:-?} index ${LSB_JOBINDEX:-?} on $(hostname)"
+
+# the session's working directory and its own path entries, before what setup exported
+cd '/home/me/my notebooks' || { echo "xyzfarm: the working directory of the session that submitted this task, "'/home/me/my notebooks'", is gone: restore it, or grow again from an existing folder." >&2; exit 2; }
+export PYTHONPATH=/opt/site"${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+export XYZFARM_MAX_REQUEUES=1
+export OMP_NUM_THREADS=1
+export MKL_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS=1
+export VECLIB_MAXIMUM_THREADS=1
+export NUMEXPR_NUM_THREADS=1
+export NUMBA_NUM_THREADS=1
+
+exec /opt/venv/bin/python -m xyzfarm.worker task '/scratch/my project/.xyz-sweep' \
+    --map '/scratch/my project/.xyz-sweep/jobs/J/chunk-0.map.json' --task "${LSB_JOBINDEX:-1}" \
+    --workers 1 --threads 1
+
