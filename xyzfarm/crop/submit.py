@@ -230,9 +230,14 @@ def _as_state(mod: Any, end: accounting.TaskEnd) -> State:
 def task_batches_of(
     scheduler: Any, job_ids: Sequence[str], chunks: Sequence[ArrayChunk]
 ) -> dict[str, list[int]]:
-    """Each array task (named as the scheduler names it, e.g. ``123_4``) and its batches."""
+    """Each array task (named as the scheduler names it, e.g. ``123_4``) and its batches;
+    empty for a scheduler that does not name its tasks (``task_key``): it has no accounting
+    to ask about them either."""
+    task_key = getattr(scheduler, "task_key", None)
+    if task_key is None:
+        return {}
     return {
-        scheduler.task_key(job_id, int(index)): batches
+        task_key(job_id, int(index)): batches
         for job_id, chunk in zip(job_ids, chunks)
         for index, batches in chunk.task_map().items()
     }
