@@ -8,12 +8,14 @@ running ones from the kernel's record locks (one ``F_GETLK`` sweep), failed ones
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from . import manifest, storage
+from .failures import last_error
 from .layout import CropLayout
 from .results import ResultIndex
+
+__all__ = ["CropStatus", "crop_status", "last_error"]
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,3 @@ def crop_status(layout: CropLayout) -> CropStatus:
         len(damaged),
         tuple(sorted(damaged)),
     )
-
-
-def last_error(layout: CropLayout, batch: int) -> str:
-    """One line: the last recorded error of a failed batch."""
-    try:
-        data = json.loads(layout.failed(batch).read_text())
-        last = data["attempts"][-1]
-    except (OSError, ValueError, KeyError, IndexError):
-        return "no error recorded"
-    case = f" at case {last['case']}" if last.get("case") else ""
-    return f"{last.get('error_type')}: {last.get('message')}{case} (attempt {last.get('attempt')})"

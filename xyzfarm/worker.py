@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import socket
 import sys
@@ -36,6 +35,7 @@ from typing import Any
 from . import manifest, records, shipping, storage
 from .errors import CropLoadError, DataFileError, FunctionLoadError
 from .execute import make_caller
+from .failures import read_failure, write_failure
 from .layout import CropLayout
 from .results import DoneMap, ResultIndex, ResultWriter
 
@@ -175,43 +175,21 @@ def record_start_failure(layout: CropLayout, batches: list[int], exc: BaseExcept
     except Exception:
         has = lambda batch: False  # noqa: E731 - results unreadable: record every batch
     # start: a pre-flight failure, which growing again unchanged would repeat
-    error = {**error_info(exc), "case": None, "final": True, "start": True}
+    error = error_info(exc)
     recorded = []
     for batch in batches:
         if has(batch):
             continue
         with contextlib.suppress(OSError):
-            record_failure(layout, batch, error)
+            write_failure(layout, batch, **error, case=None, final=True, start=True)
             recorded.append(batch)
     return recorded
 
 
-def _attempts(layout: CropLayout, batch: int) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(layout.failed(batch).read_text())
-    except (OSError, ValueError):
-        return []
-    attempts = data.get("attempts", [])
-    return attempts if isinstance(attempts, list) else []
-
-
 def record_failure(layout: CropLayout, batch: int, error: dict[str, Any]) -> None:
-    """Add one failed attempt to ``failed/<batch>.json`` (published atomically)."""
-    attempts = _attempts(layout, batch)
-    error = {
-        "attempt": len(attempts) + 1,
-        # final: the process that recorded it will not try this batch again (a pool that
-        # retries a batch after its worker died says final=False)
-        "final": True,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **error,
-    }
-    attempts.append(error)
-    storage.write_bytes(
-        layout.failed(batch), json.dumps({"batch": batch, "attempts": attempts}, indent=1).encode()
-    )
+    """Add one failed attempt to ``failed/<batch>.json``: :func:`~xyzfarm.failures.write_failure`
+    with the fields of ``error`` (kept for callers written before it)."""
+    write_failure(layout, batch, **error)
 
 
 @contextlib.contextmanager
@@ -300,7 +278,10 @@ def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
         env.get("SLURM_ARRAY_TASK_ID") or env.get("PBS_ARRAY_INDEX") or env.get("SGE_TASK_ID") or ""
     )
     restarts = int(env.get("SLURM_RESTART_COUNT") or env.get("RESTARTED") or 0)
-    attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
+    attempt = 1
+    if batch in bundle.failed_before:
+        before = read_failure(bundle.layout, batch)
+        attempt = 1 + (len(before.attempts) if before is not None else 0)
     from . import __version__
 
     return (socket.gethostname(), job, task, attempt, restarts, __version__, bundle.fn_fingerprint)
@@ -414,17 +395,15 @@ def _json_value(value: Any) -> Any:
 
 
 def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Exception) -> None:
-    record_failure(
+    write_failure(
         bundle.layout,
         batch,
-        {
-            "case": {n: _json_value(v) for n, v in zip(bundle.arg_names, row)},
-            "case_position": pos,
-            "error_type": type(exc).__qualname__,
-            "message": str(exc),
-            "traceback": traceback.format_exc(),
-            "restart_count": os.environ.get("SLURM_RESTART_COUNT") or os.environ.get("RESTARTED"),
-        },
+        case={n: _json_value(v) for n, v in zip(bundle.arg_names, row)},
+        case_position=pos,
+        error_type=type(exc).__qualname__,
+        message=str(exc),
+        traceback=traceback.format_exc(),
+        restart_count=os.environ.get("SLURM_RESTART_COUNT") or os.environ.get("RESTARTED"),
     )
     bundle.failed_before.add(batch)
 

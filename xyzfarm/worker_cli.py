@@ -18,10 +18,10 @@ import json
 import os
 import signal
 import sys
-import traceback
 from typing import Any
 
 from .errors import CropLoadError, FunctionLoadError
+from .failures import write_failure
 from .layout import CropLayout
 from .results import ResultIndex
 from .worker import (
@@ -84,6 +84,7 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
         bundle.close()
     return 0
 
+
 def _serve_loop(bundle: Bundle, reply: Any, log: bool) -> None:
     reply.write(json.dumps({"ready": os.getpid()}) + "\n")
     for line in sys.stdin:
@@ -96,16 +97,7 @@ def _serve_loop(bundle: Bundle, reply: Any, log: bool) -> None:
             answer = {"batch": batch, "status": status}
         except Exception as exc:  # a broken crop file: report it, keep serving
             answer = {"batch": batch, "status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
-            record_failure(
-                bundle.layout,
-                batch,
-                {
-                    "error_type": type(exc).__qualname__,
-                    "message": str(exc),
-                    "traceback": traceback.format_exc(),
-                    "case": None,
-                },
-            )
+            write_failure(bundle.layout, batch, **error_info(exc))
         reply.write(json.dumps(answer) + "\n")
 
 
@@ -162,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bundle.close()
 
+
 def _near_time_limit(root: str, map_file: str, task: int) -> None:
     """SIGUSR1, the warning before the time limit: every finished case is checkpointed.
 
@@ -206,6 +199,7 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
         "xyzfarm: warned before the time limit; requeue budget spent: recorded Timeout",
         file=sys.stderr,
     )
+
 
 def cannot_start(layout: CropLayout, batches: list[int], exc: BaseException, who: str) -> int:
     """A task (or worker command) whose pre-flight failed: record why for each of its

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from .. import storage
+from ..failures import FailureRecord, read_failure
 from ..layout import CropLayout
 from ..slots import THREAD_VARS, child_pythonpath
 from . import get, shell
@@ -197,24 +198,20 @@ def submit(p: Plan) -> ClusterJob:
     )
 
 
-def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """The recorded failed attempts of those of ``batches`` that have any."""
+def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, FailureRecord]:
+    """The failure records of those of ``batches`` that have any."""
     recorded = layout.batch_ids_in("failed")
-    out: dict[int, list[dict[str, Any]]] = {}
+    out: dict[int, FailureRecord] = {}
     for batch in batches:
-        if batch not in recorded:
-            continue
-        try:
-            attempts = json.loads(layout.failed(batch).read_text())["attempts"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if isinstance(attempts, list) and attempts:
-            out[batch] = attempts
+        if batch in recorded:
+            record = read_failure(layout, batch)
+            if record is not None:
+                out[batch] = record
     return out
 
 
 def _attempt_counts(layout: CropLayout, batches: Sequence[int]) -> dict[int, int]:
-    return {b: len(a) for b, a in _last_attempts(layout, batches).items()}
+    return {b: len(r.attempts) for b, r in _last_attempts(layout, batches).items()}
 
 
 class ClusterJob:
@@ -297,23 +294,21 @@ class ClusterJob:
     def failures(self) -> dict[int, str]:
         """Why this submission's batches failed: the last error recorded by each batch that
         failed since it was submitted (and has no result), as one line each."""
-        from ..state import last_error
-
         left = self.remaining()
         return {
-            batch: last_error(self.layout, batch)
-            for batch, attempts in _last_attempts(self.layout, left).items()
-            if len(attempts) > self.attempts_before.get(batch, 0)
+            batch: record.last.summary()
+            for batch, record in _last_attempts(self.layout, left).items()
+            if len(record.attempts) > self.attempts_before.get(batch, 0)
         }
 
     def _ended(self, left: list[int]) -> bool:
         """Whether every batch in ``left`` recorded, since this submission, a failure that
         the process recording it will not try again: nothing of it can still finish."""
-        attempts = _last_attempts(self.layout, left)
+        records = _last_attempts(self.layout, left)
         return all(
-            batch in attempts
-            and len(attempts[batch]) > self.attempts_before.get(batch, 0)
-            and attempts[batch][-1].get("final", True)
+            batch in records
+            and len(records[batch].attempts) > self.attempts_before.get(batch, 0)
+            and records[batch].last.final
             for batch in left
         )
 
@@ -394,11 +389,11 @@ def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
     from ..worker import START_FAILURES
 
     groups: dict[str, list[int]] = {}
-    attempts = _last_attempts(layout, batches)
+    records = _last_attempts(layout, batches)
     for batch in batches:
-        last = attempts[batch][-1] if batch in attempts else {}
-        kind = last.get("error_type", "missing") if isinstance(last, dict) else "missing"
-        if isinstance(last, dict) and (last.get("start") or kind in START_FAILURES):
+        last = records[batch].last if batch in records else None
+        kind = last.error_type if last is not None else "missing"
+        if (last is not None and last.start) or kind in START_FAILURES:
             group = "start"
         elif kind in TIME_FAILURES:
             group = "time"
