@@ -252,12 +252,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _refuse_to_reap_into_nothing(args: argparse.Namespace, layout: Any) -> None:
     """A crop whose results go to no file would be printed and then deleted: refuse that."""
-    from . import manifest
+    from .manifest import Manifest
 
-    record = manifest.read(layout).get("farmer") or {}
-    if record.get("kind") in ("harvester", "sampler"):
+    record = Manifest.read(layout).farmer
+    if record is not None and record.has_file:
         return
-    origin = "from a Runner" if record.get("kind") == "runner" else "without a Harvester or Sampler"
+    origin = "from a Runner" if record is not None else "without a Harvester or Sampler"
     raise InvalidInputError(
         f"the crop {args.name!r} was sown {origin}, so its results go to no file and reaping "
         "would delete them with the crop; give --into FILE (the crop is removed once they are "

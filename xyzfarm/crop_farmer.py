@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import manifest
 from .errors import LocationError, OutputMismatchError
 from .layout import CropLayout
+from .manifest import Manifest
 from .runner import runner_of
 from .worker import load_function
 
@@ -53,11 +53,11 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
     if not (layout.exists() and layout.function.is_file()):
         return None
     try:
-        data = manifest.read(layout)
-        record = data.get("farmer")
-        if not record:
+        sown = Manifest.read(layout)
+        record = sown.farmer
+        if record is None:
             return None
-        fn = load_function(layout, data)[0]
+        fn = load_function(layout, sown)[0]
     except Exception:  # an unloadable function only means no farmer
         return None
     from .harvester import Harvester
@@ -65,21 +65,19 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
     from .sampler import Sampler
     from .sow import schema_from_json
 
-    schema = schema_from_json(data["schema"])
+    schema = schema_from_json(sown.schema)
     runner = Runner(
         fn,
         schema.var_names,
         var_dims=schema.var_dims,
         var_coords=schema.var_coords,
-        constants={k: manifest.decode(v) for k, v in data["constants"].items()},
-        attrs={k: manifest.decode(v) for k, v in data["attrs"].items()},
+        constants=sown.decoded_constants(),
+        attrs=sown.decoded_attrs(),
     )
-    if record["kind"] == "harvester":
-        path = layout.parent_dir / record["data_name"]
-        return Harvester(runner, data_name=str(path), engine=record["engine"])
-    if record["kind"] == "sampler":
-        path = layout.parent_dir / record["data_name"]
-        return Sampler(runner, data_name=str(path), engine=record["engine"])
+    if record.has_file:
+        path = str(layout.parent_dir / str(record.data_name))
+        kind = Harvester if record.kind == "harvester" else Sampler
+        return kind(runner, data_name=path, engine=str(record.engine))
     return runner
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from . import growing, manifest, shipping, storage
+from . import growing, shipping, storage
 from .crop_base import CropBase
 from .errors import FunctionMismatchError, InvalidInputError
+from .manifest import Manifest
 from .state import CropStatus
 
 
@@ -122,10 +124,10 @@ class CropGrowing(CropBase):
         if not self.is_prepared():
             self.layout.check_not_orphaned()
             raise InvalidInputError(f"the crop {self.name!r} is not sown yet; sow it first.")
-        data = self._manifest()
+        sown = self._manifest()
         if self._fn is not None:
-            data = self._check_function(data, replace_fn)
-        total = data["plan"]["num_batches"]
+            sown = self._check_function(sown, replace_fn)
+        total = sown.plan.num_batches
         if batch_ids is None:
             batches = growing.missing_batches(self.layout, total)
         else:
@@ -168,7 +170,7 @@ class CropGrowing(CropBase):
             runner = self.runner
             fixed = {
                 **((runner.resources or {}) if runner is not None else {}),
-                **{k: manifest.decode(v) for k, v in data["constants"].items()},
+                **sown.decoded_constants(),
             }
         options = dict(
             fn=self._fn,
@@ -199,17 +201,17 @@ class CropGrowing(CropBase):
             )
         return self.status()
 
-    def _check_function(self, data: dict[str, Any], replace: bool) -> dict[str, Any]:
+    def _check_function(self, sown: Manifest, replace_fn: bool) -> Manifest:
         """Refuse to grow with a function other than the crop's, or replace it when asked."""
-        recorded = data.get("fn_fingerprint")
+        recorded = sown.fn_fingerprint
         now = shipping.fingerprint(self._fn)
-        if recorded is None and not replace:
-            return data  # sown before fingerprints (or without a function): nothing to compare
+        if recorded is None and not replace_fn:
+            return sown  # sown before fingerprints (or without a function): nothing to compare
         if recorded == now:
-            return data
-        old_name = data.get("fn_qualname") or data.get("fn_name")
+            return sown
+        old_name = sown.fn_qualname or sown.fn_name
         new_name = shipping.qualname(self._fn)
-        if not replace:
+        if not replace_fn:
             raise FunctionMismatchError(
                 f"the crop {self.name!r} was sown with the function {old_name} (fingerprint "
                 f"{str(recorded)[:8]}), not {new_name} (fingerprint {now[:8]}): its results "
@@ -217,7 +219,7 @@ class CropGrowing(CropBase):
                 "saved function (done batches keep their results), or delete the crop and sow "
                 "it again with the new one."
             )
-        total = data["plan"]["num_batches"]
+        total = sown.plan.num_batches
         running = storage.record_locks(self.layout.running_locks).locked_in(1, total + 1)
         if running:
             raise FunctionMismatchError(
@@ -227,15 +229,13 @@ class CropGrowing(CropBase):
             )
         if self.save_fn:
             fixed = {
-                **{k: manifest.decode(v) for k, v in data["constants"].items()},
+                **sown.decoded_constants(),
                 **(self.runner.resources if self.runner is not None else {}),
             }
             payload = shipping.dumps_function(self._fn, fixed)
             storage.write_bytes(self.layout.function, payload)
-            data = {**data, "fn_sha256": hashlib.sha256(payload).hexdigest()}
-        data = {**data, "fn_qualname": new_name, "fn_fingerprint": now}
-        data.pop(manifest.CHECKSUM_KEY, None)
-        manifest.write(self.layout, data)
+            sown = replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest())
+        replace(sown, fn_qualname=new_name, fn_fingerprint=now).write(self.layout)
         return self._manifest()
 
     def render(
@@ -256,7 +256,7 @@ class CropGrowing(CropBase):
         from .cluster_keywords import from_xyzpy
 
         options = from_xyzpy(options)
-        total = self._manifest()["plan"]["num_batches"]
+        total = self._manifest().plan.num_batches
         batches = (
             list(batch_ids)
             if batch_ids is not None

@@ -13,6 +13,7 @@ from . import reap as reaping
 from . import storage
 from .crop_base import CropBase
 from .errors import CropIncompleteError, InvalidInputError
+from .manifest import Manifest
 from .results import ResultIndex
 
 
@@ -119,12 +120,12 @@ class CropReaping(CropBase):
                 poll_interval_s=poll_interval_s,
             )
 
-        def deliver(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+        def deliver(harvest: reaping.Harvest, sown: Manifest) -> Any:
             out, self.provenance = reaping.deliver(
                 self.farmer,
                 self.layout,
                 harvest,
-                data,
+                sown,
                 sync=sync,
                 overwrite=overwrite,
                 provenance=provenance,
@@ -142,7 +143,7 @@ class CropReaping(CropBase):
         )
 
     def _sown_for_farmer(self) -> bool:
-        return self.is_prepared() and bool(self._manifest().get("farmer"))
+        return self.is_prepared() and self._manifest().farmer is not None
 
     def _reap(
         self,
@@ -177,13 +178,11 @@ class CropReaping(CropBase):
                     stacklevel=3,
                 )
                 return reaping.delivered(self.farmer)
-            data = self._manifest()
+            sown = self._manifest()
             if raw:
-                from .raw_reap import unlabelled
-
-                data = unlabelled(data)
-            harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
-            out = deliver(harvest, data)
+                sown = sown.unlabelled()
+            harvest = reaping.read_results(self.layout, sown, allow_incomplete=allow_incomplete)
+            out = deliver(harvest, sown)
             if harvest.missing and clean_up:
                 warnings.warn(
                     f"the crop {self.name!r} was kept at {self.location!r}: "
@@ -221,7 +220,7 @@ class CropReaping(CropBase):
 
         del verbosity, desc
         return self._reap(
-            lambda harvest, data: nested_results(harvest, self.layout),
+            lambda harvest, sown: nested_results(harvest, self.layout),
             wait=wait,
             clean_up=clean_up,
             allow_incomplete=allow_incomplete,
@@ -266,7 +265,7 @@ class CropReaping(CropBase):
         del parse, verbosity, desc
         schema = check_schema(var_names, var_dims, var_coords)
 
-        def label(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+        def label(harvest: reaping.Harvest, sown: Manifest) -> Any:
             if to_df:
                 return labelled_table(harvest, schema)
             return labelled_dataset(harvest, schema, dict(constants or {}), dict(attrs or {}))
@@ -305,7 +304,7 @@ class CropReaping(CropBase):
                 f"reap_samples needs a Sampler (given, or the crop's farmer), got {sampler!r}."
             )
 
-        def deliver(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+        def deliver(harvest: reaping.Harvest, sown: Manifest) -> Any:
             table = reaping.to_table(harvest)
             if sync:
                 sampler.add_df(table, sync=sync)

@@ -17,16 +17,17 @@ import contextlib
 import os
 import shutil
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from . import manifest, records
+from . import records
 from .assemble import GridFiller, Schema, build_dataset
 from .errors import CropFormatError, CropIncompleteError, InvalidInputError
 from .layout import CropLayout
+from .manifest import Manifest
 from .results import ResultIndex, positions_problem
 from .sow import batch_bounds, schema_from_json
 
@@ -63,7 +64,7 @@ class Harvest:
 
     def __init__(
         self,
-        data: dict[str, Any],
+        sown: Manifest,
         outputs: dict[int, Any],
         rows: dict[int, tuple[Any, ...]],
         batches: list[int],
@@ -73,7 +74,8 @@ class Harvest:
         num_cells: int = 0,
     ) -> None:
         self.filler = filler
-        self.data = data
+        #: the crop's manifest, as the harvest was read with it
+        self.sown = sown
         self.outputs = outputs
         # provenance segments: (case indices, start, seconds per case, *context)
         self.prov = prov if prov is not None else []
@@ -88,21 +90,20 @@ class Harvest:
     @property
     def complete(self) -> bool:
         """Whether every sown case has its value."""
-        return not self.missing and self.num_cells == self.data["plan"]["num_cases"]
+        return not self.missing and self.num_cells == self.sown.plan.num_cases
 
 
-class BatchPlan:
+class BatchCases:
     """Where each batch's cases sit in the sown case order, read from the crop's own files.
 
     A combos crop sown in order needs no file (:func:`~xyzfarm.sow.batch_bounds`); a shuffled
     or cases crop reads record ``batch - 1`` of ``cases.bin``, which also holds the rows.
     """
 
-    def __init__(self, layout: CropLayout, data: Mapping[str, Any]) -> None:
-        plan = data["plan"]
-        self.num_cases: int = plan["num_cases"]
-        self.num_batches: int = plan["num_batches"]
-        in_order = data["kind"] == "combos" and plan.get("shuffle_seed") is None
+    def __init__(self, layout: CropLayout, sown: Manifest) -> None:
+        self.num_cases = sown.plan.num_cases
+        self.num_batches = sown.plan.num_batches
+        in_order = sown.is_grid and sown.plan.shuffle_seed is None
         self._cases = (
             None if in_order else records.IndexedReader(layout.cases, layout.cases_index)
         )
@@ -156,7 +157,7 @@ def _finished_cases(
     return outputs, prov
 
 
-def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: bool) -> Harvest:
+def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) -> Harvest:
     """Load every batch result, proving each value's place before it is used.
 
     Every record's case positions are checked against its batch's plan (a record that does
@@ -166,12 +167,12 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
     it, every finished case is kept, including those checkpointed by failed or interrupted
     batches in ``partial/<i>``.
     """
-    num_batches = data["plan"]["num_batches"]
-    num_cases = data["plan"]["num_cases"]
+    num_batches = sown.plan.num_batches
+    num_cases = sown.plan.num_cases
     index = ResultIndex(layout).refresh()
     if not allow_incomplete:
         # refuse before reading anything when batches are plainly missing
-        _refuse_missing(layout, [b for b in range(1, num_batches + 1) if not index.has(b)], data)
+        _refuse_missing(layout, [b for b in range(1, num_batches + 1) if not index.has(b)], sown)
     outputs: dict[int, Any] = {}
     prov: list[tuple[Any, ...]] = []
     rows: dict[int, tuple[Any, ...]] = {}
@@ -179,12 +180,10 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
     missing: list[int] = []
     placed = 0
     filler = None
-    if data["kind"] == "combos" and data["schema"]["var_names"] is not None:
+    if sown.is_grid and sown.var_names is not None:
         # stream every batch straight into the final arrays
         filler = GridFiller(
-            {n: manifest.decode(v) for n, v in data["combos"].items()},
-            schema_from_json(data["schema"]),
-            {k: manifest.decode(v) for k, v in data["constants"].items()},
+            sown.decoded_combos(), schema_from_json(sown.schema), sown.decoded_constants()
         )
 
     def place(indices: np.ndarray, results: list[Any], spec_rows: list[Any] | None) -> None:
@@ -193,17 +192,17 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             filler.add(indices.tolist(), results)
         else:
             outputs.update(zip(indices.tolist(), results))
-        if spec_rows is not None and data["kind"] != "combos":
+        if spec_rows is not None and not sown.is_grid:
             rows.update(zip(indices.tolist(), spec_rows))
         placed += len(results)
 
-    plan = BatchPlan(layout, data)
+    cases = BatchCases(layout, sown)
     try:
         for batch in range(1, num_batches + 1):
-            sown, spec_rows = plan.spec(batch)
-            expected = np.asarray(sown, dtype=np.int64)
+            sown_indices, spec_rows = cases.spec(batch)
+            expected = np.asarray(sown_indices, dtype=np.int64)
             try:
-                result = index.load(batch, sown_indices=sown)
+                result = index.load(batch, sown_indices=sown_indices)
             except KeyError:  # never grown, or no record of it intact (warned)
                 missing.append(batch)
                 continue
@@ -214,10 +213,10 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
                 prov.append((expected[np.asarray(positions, dtype=np.intp)], *rest))
             grown.append(batch)
         if not allow_incomplete:
-            _refuse_missing(layout, missing, data)
+            _refuse_missing(layout, missing, sown)
         for batch in missing:
-            sown, spec_rows = plan.spec(batch)
-            expected = np.asarray(sown, dtype=np.int64)
+            sown_indices, spec_rows = cases.spec(batch)
+            expected = np.asarray(sown_indices, dtype=np.int64)
             finished, finished_prov = _finished_cases(layout, batch, expected.size)
             if not finished:
                 continue
@@ -230,7 +229,7 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             for where, *rest in finished_prov:
                 prov.append((expected[np.asarray(where, dtype=np.intp)], *rest))
     finally:
-        plan.close()
+        cases.close()
     filled = int(filler.filled.sum()) if filler is not None else len(outputs)
     if filled != placed or placed > num_cases:
         # positions were proven distinct per batch and batches partition the plan: only a
@@ -245,13 +244,13 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             f"the crop {layout.name!r} has values for {filled} of its {num_cases} cases; "
             "nothing was published. Grow it again (crop.grow_missing()), then reap."
         )
-    return Harvest(data, outputs, rows, grown, missing, prov, filler, filled)
+    return Harvest(sown, outputs, rows, grown, missing, prov, filler, filled)
 
 
-def _refuse_missing(layout: CropLayout, missing: list[int], data: Mapping[str, Any]) -> None:
+def _refuse_missing(layout: CropLayout, missing: list[int], sown: Manifest) -> None:
     if not missing:
         return
-    num_batches = data["plan"]["num_batches"]
+    num_batches = sown.plan.num_batches
     failed = sorted(layout.batch_ids_in("failed") & set(missing))
     shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
     raise CropIncompleteError(
@@ -267,10 +266,10 @@ def to_dataset(harvest: Harvest, provenance: bool = False) -> xr.Dataset:
     With ``provenance``, the :data:`PROVENANCE` variables of :func:`provenance_dataset` are
     merged into it (``reap(provenance="in")``).
     """
-    data = harvest.data
-    schema = schema_from_json(data["schema"])
-    constants = {k: manifest.decode(v) for k, v in data["constants"].items()}
-    attrs = {k: manifest.decode(v) for k, v in data["attrs"].items()}
+    sown = harvest.sown
+    schema = schema_from_json(sown.schema)
+    constants = sown.decoded_constants()
+    attrs = sown.decoded_attrs()
     if harvest.filler is not None:
         ds = harvest.filler.dataset(attrs)
     else:
@@ -323,12 +322,11 @@ def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndar
 def _provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset:
     """The :data:`PROVENANCE` variables on the dims of the swept arguments of ``ds``."""
     index, columns = _provenance_columns(harvest)
-    data = harvest.data
-    names = list(data["arg_names"])
-    total = data["plan"]["num_cases"]
-    if data["kind"] == "combos" and len(index) == total:
+    sown = harvest.sown
+    names = list(sown.arg_names)
+    if sown.is_grid and len(index) == sown.plan.num_cases:
         # a complete grid: one argsort puts every case in place, no per-case Python
-        combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
+        combos = sown.decoded_combos()
         shape = tuple(len(v) for v in combos.values())
         order = np.argsort(index, kind="stable")
         data_vars = {}
@@ -346,11 +344,11 @@ def _values_dataset(
     harvest: Harvest, outputs: dict[int, Any], schema: Any, constants: Any, attrs: Any
 ) -> xr.Dataset:
     """Assemble a Harvest into the Dataset ``run_combos`` / ``run_cases`` would have given."""
-    data = harvest.data
-    names = tuple(data["arg_names"])
-    if data["kind"] == "combos":
-        combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
-        total = data["plan"]["num_cases"]
+    sown = harvest.sown
+    names = sown.arg_names
+    if sown.is_grid:
+        combos = sown.decoded_combos()
+        total = sown.plan.num_cases
         if len(outputs) == total:
             import itertools
 
@@ -387,11 +385,11 @@ def to_table(harvest: Harvest) -> Any:
 
     from .assemble import split_outputs
 
-    data = harvest.data
-    names = list(data["arg_names"])
+    sown = harvest.sown
+    names = list(sown.arg_names)
     index = sorted(harvest.outputs)
-    if data["kind"] == "combos":
-        combos = [manifest.decode(v) for v in data["combos"].values()]
+    if sown.is_grid:
+        combos = list(sown.decoded_combos().values())
         shape = [len(v) for v in combos]
         rows = [
             tuple(combos[k][j] for k, j in enumerate(np.unravel_index(i, shape))) for i in index
@@ -399,9 +397,9 @@ def to_table(harvest: Harvest) -> Any:
     else:
         rows = [harvest.rows[i] for i in index]
     table: dict[str, Any] = {n: [r[k] for r in rows] for k, n in enumerate(names)}
-    extra = {**data["constants"], **data["attrs"]}
-    table.update({k: [manifest.decode(v)] * len(rows) for k, v in extra.items()})
-    var_names = data["schema"]["var_names"]
+    extra = {**sown.decoded_constants(), **sown.decoded_attrs()}
+    table.update({k: [v] * len(rows) for k, v in extra.items()})
+    var_names = sown.var_names
     results = [harvest.outputs[i] for i in index]
     if var_names is None:
         keys = list(results[0]) if results else []
@@ -424,7 +422,7 @@ def delete_crop(layout: CropLayout) -> None:
 
 
 def _target(
-    farmer: Any, layout: CropLayout, data: Mapping[str, Any], into: str | None = None
+    farmer: Any, layout: CropLayout, sown: Manifest, into: str | None = None
 ) -> tuple[str, str | None, str]:
     from .harvester import Harvester
     from .runner import Runner
@@ -438,13 +436,9 @@ def _target(
         return "sampler", farmer.data_name, farmer.engine
     if isinstance(farmer, Runner):
         return "runner", None, ""
-    record = data.get("farmer") or {}
-    if record.get("kind") in ("harvester", "sampler"):
-        return (
-            record["kind"],
-            str(layout.parent_dir / record["data_name"]),
-            record["engine"],
-        )
+    record = sown.farmer
+    if record is not None and record.has_file:
+        return record.kind, str(layout.parent_dir / str(record.data_name)), str(record.engine)
     return "dataset", None, ""
 
 
@@ -452,7 +446,7 @@ def deliver(
     farmer: Any,
     layout: CropLayout,
     harvest: Harvest,
-    data: Mapping[str, Any],
+    sown: Manifest,
     *,
     sync: bool,
     overwrite: bool | None,
@@ -465,7 +459,7 @@ def deliver(
     from .runner import Runner
     from .sampler import Sampler, append_to_file
 
-    kind, data_name, engine = _target(farmer, layout, data, into)
+    kind, data_name, engine = _target(farmer, layout, sown, into)
     if kind == "sampler":
         table = to_table(harvest)
         if isinstance(farmer, Sampler):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import manifest, storage
+from . import storage
 from .failures import last_error
 from .layout import CropLayout
+from .manifest import Manifest
 from .results import ResultIndex
 
 __all__ = ["CropStatus", "crop_status", "last_error"]
@@ -45,7 +46,7 @@ def crop_status(layout: CropLayout) -> CropStatus:
     if not layout.exists():
         layout.check_not_orphaned()
         return CropStatus(0, 0, 0, 0, 0)
-    total = manifest.read(layout)["plan"]["num_batches"]
+    total = Manifest.read(layout).plan.num_batches
     # silent: a status poll must not warn at every call; the damaged count says it
     index = ResultIndex(layout, report=False).refresh()
     done = {b for b in index.done() if 1 <= b <= total}

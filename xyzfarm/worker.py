@@ -32,11 +32,12 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import manifest, records, shipping, storage
+from . import records, shipping, storage
 from .errors import CropLoadError, DataFileError, FunctionLoadError
 from .execute import make_caller
 from .failures import read_failure, write_failure
 from .layout import CropLayout
+from .manifest import BatchPlan, Manifest
 from .results import DoneMap, ResultIndex, ResultWriter
 
 #: what grow_batch reports
@@ -71,14 +72,14 @@ class Bundle:
         fixed: dict[str, Any] | None = None,
     ) -> None:
         self.layout = layout
-        data = manifest.read(layout)
-        self.arg_names: tuple[str, ...] = tuple(data["arg_names"])
-        self.plan: dict[str, Any] = data["plan"]
+        sown = Manifest.read(layout)
+        self.arg_names: tuple[str, ...] = sown.arg_names
+        self.batch_plan: BatchPlan = sown.plan
         # growing refuses a function other than the crop's, so the manifest's fingerprint is
         # the one of the code that runs here ("" for crops sown before fingerprints)
-        self.fn_fingerprint: str = data.get("fn_fingerprint") or ""
+        self.fn_fingerprint: str = sown.fn_fingerprint or ""
         if fn is None:
-            fn, fixed = load_function(layout, data)
+            fn, fixed = load_function(layout, sown)
         self.fn = fn
         self.call = make_caller(fn, self.arg_names, fixed or {})
         try:
@@ -104,11 +105,11 @@ class Bundle:
 
 
 def load_function(
-    layout: CropLayout, data: dict[str, Any] | None = None
+    layout: CropLayout, sown: Manifest | None = None
 ) -> tuple[Callable[..., Any], dict[str, Any]]:
     """The function and fixed arguments saved in ``function.pkl``.
 
-    ``data`` is the crop's manifest when the caller has read it already (it holds the file's
+    ``sown`` is the crop's manifest when the caller has read it already (it holds the file's
     sha256); otherwise it is read here.
 
     Raises
@@ -134,7 +135,7 @@ def load_function(
         raise FunctionLoadError(f"{path} cannot be read {where} ({exc}); {redo}.") from exc
     if not payload:
         raise FunctionLoadError(f"{path} is empty (0 bytes); {redo}.")
-    expected = (data if data is not None else manifest.read(layout)).get("fn_sha256")
+    expected = (sown if sown is not None else Manifest.read(layout)).fn_sha256
     if expected and hashlib.sha256(payload).hexdigest() != expected:
         # it may still unpickle, into code that computes something else: never run it
         raise FunctionLoadError(
