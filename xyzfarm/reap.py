@@ -28,6 +28,7 @@ from .assemble import GridFiller, Schema, build_dataset
 from .errors import CropFormatError, CropIncompleteError, InvalidInputError
 from .layout import CropLayout
 from .manifest import Manifest
+from .provenance import ProvenanceSegment
 from .results import ResultIndex, positions_problem
 from .sow import batch_bounds, schema_from_json
 
@@ -46,6 +47,17 @@ PROVENANCE = (
 #: where ``reap(provenance=...)`` puts them: a group of the same file beside the data
 #: (default), variables in the data (xyzfarm's former default), or nowhere
 PROVENANCE_MODES = ("beside", "in", False)
+
+
+#: the provenance variables taken as they are from each segment's worker context
+_CONTEXT_VARIABLES = {
+    "xyz_host": "host",
+    "xyz_job": "job",
+    "xyz_task": "task",
+    "xyz_attempt": "attempt",
+    "xyz_restarts": "restarts",
+    "xyz_version": "version",
+}
 
 
 def check_provenance_mode(provenance: Any) -> str | bool:
@@ -69,7 +81,7 @@ class Harvest:
         rows: dict[int, tuple[Any, ...]],
         batches: list[int],
         missing: list[int],
-        prov: list[tuple[Any, ...]] | None = None,
+        prov: list[ProvenanceSegment] | None = None,
         filler: GridFiller | None = None,
         num_cells: int = 0,
     ) -> None:
@@ -77,7 +89,7 @@ class Harvest:
         #: the crop's manifest, as the harvest was read with it
         self.sown = sown
         self.outputs = outputs
-        # provenance segments: (case indices, start, seconds per case, *context)
+        #: provenance segments, their positions in the sown case order
         self.prov = prov if prov is not None else []
         self.rows = rows
         #: batches reaped whole, and batches without a result (their finished cases, from
@@ -123,7 +135,7 @@ class BatchCases:
 
 def _finished_cases(
     layout: CropLayout, batch: int, size: int
-) -> tuple[dict[int, Any], list[tuple[Any, ...]]]:
+) -> tuple[dict[int, Any], list[ProvenanceSegment]]:
     """The finished cases of an unfinished batch from its checkpoint ``partial/<batch>``.
 
     Positions are relative to the batch's rows; a chunk naming positions outside the batch
@@ -131,13 +143,13 @@ def _finished_cases(
     an earlier chunk keeps its first value and provenance.
     """
     outputs: dict[int, Any] = {}
-    prov: list[tuple[Any, ...]] = []
+    prov: list[ProvenanceSegment] = []
     path = layout.partial(batch)
     for chunk in records.read_appended(path):
         try:
             out = dict(chunk["out"])
-            segments = [tuple(s) for s in chunk.get("prov") or ()]
-            covered = [p for s in segments for p in s[0]]
+            segments = [ProvenanceSegment.from_record(s) for s in chunk.get("prov") or ()]
+            covered = [p for s in segments for p in s.positions]
         except (KeyError, TypeError, ValueError, IndexError):
             warnings.warn(f"{os.fspath(path)} holds a malformed checkpoint; skipped.", stacklevel=3)
             continue
@@ -150,10 +162,10 @@ def _finished_cases(
             continue
         fresh = {int(p): v for p, v in out.items() if int(p) not in outputs}
         outputs.update(fresh)
-        for positions, *rest in segments:
-            kept = [int(p) for p in positions if int(p) in fresh]
+        for seg in segments:
+            kept = [int(p) for p in seg.positions if int(p) in fresh]
             if kept:
-                prov.append((kept, *rest))
+                prov.append(seg._replace(positions=kept))
     return outputs, prov
 
 
@@ -174,7 +186,7 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
         # refuse before reading anything when batches are plainly missing
         _refuse_missing(layout, [b for b in range(1, num_batches + 1) if not index.has(b)], sown)
     outputs: dict[int, Any] = {}
-    prov: list[tuple[Any, ...]] = []
+    prov: list[ProvenanceSegment] = []
     rows: dict[int, tuple[Any, ...]] = {}
     grown: list[int] = []
     missing: list[int] = []
@@ -209,8 +221,10 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
             if not allow_incomplete and missing:
                 continue  # refused below: only the check of every record is still useful
             place(expected, result["outputs"], spec_rows)
+            # one named tuple per segment, built once with its positions in the sown order
             for positions, *rest in result.get("prov") or ():
-                prov.append((expected[np.asarray(positions, dtype=np.intp)], *rest))
+                where = expected[np.asarray(positions, dtype=np.intp)]
+                prov.append(ProvenanceSegment(where, *rest))
             grown.append(batch)
         if not allow_incomplete:
             _refuse_missing(layout, missing, sown)
@@ -226,8 +240,9 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
                 [finished[int(p)] for p in positions],
                 None if spec_rows is None else [spec_rows[int(p)] for p in positions],
             )
-            for where, *rest in finished_prov:
-                prov.append((expected[np.asarray(where, dtype=np.intp)], *rest))
+            for positions, *rest in finished_prov:
+                where = expected[np.asarray(positions, dtype=np.intp)]
+                prov.append(ProvenanceSegment(where, *rest))
     finally:
         cases.close()
     filled = int(filler.filled.sum()) if filler is not None else len(outputs)
@@ -296,25 +311,25 @@ def provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset | None:
 
 def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-case provenance arrays from the per-chunk segments, vectorised."""
-    counts = np.array([len(seg[0]) for seg in harvest.prov])
-    index = np.concatenate([seg[0] for seg in harvest.prov])
+    # one column per field, across segments (a transpose in C, no per-field Python loop)
+    by_field = dict(zip(ProvenanceSegment._fields, zip(*harvest.prov)))
+    counts = np.array([len(p) for p in by_field["positions"]])
+    index = np.concatenate(by_field["positions"])
     # offset of each case inside its segment: start + k * seconds per case
     ends = np.cumsum(counts)
     offsets = np.arange(len(index)) - np.repeat(ends - counts, counts)
-    seconds = np.repeat(np.array([seg[2] for seg in harvest.prov], dtype=float), counts)
-    start = np.repeat(np.array([seg[1] for seg in harvest.prov], dtype=float), counts)
+    seconds = np.repeat(np.array(by_field["seconds_per_case"], dtype=float), counts)
+    start = np.repeat(np.array(by_field["start"], dtype=float), counts)
     start += offsets * seconds
     del offsets
     start *= 1e9
     columns = {"xyz_start": start.astype("datetime64[ns]"), "xyz_seconds": seconds}
     del start
-    # the worker's context: host, job, task, attempt, restarts, version, function
-    # fingerprint (absent from records of earlier releases: "")
-    for k, name in enumerate(
-        ("xyz_host", "xyz_job", "xyz_task", "xyz_attempt", "xyz_restarts", "xyz_version")
-    ):
-        columns[name] = np.repeat(np.array([seg[3 + k] for seg in harvest.prov]), counts)
-    fn_prints = [str(seg[9]) if len(seg) > 9 else "" for seg in harvest.prov]
+    # the worker's context (a function fingerprint absent from records of earlier releases
+    # is "")
+    for name, field in _CONTEXT_VARIABLES.items():
+        columns[name] = np.repeat(np.array(by_field[field]), counts)
+    fn_prints = [str(p) for p in by_field["fn_fingerprint"]]
     columns["xyz_fn"] = np.repeat(np.array(fn_prints, dtype=str), counts)
     return index, columns
 

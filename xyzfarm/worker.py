@@ -38,6 +38,8 @@ from .execute import make_caller
 from .failures import read_failure, write_failure
 from .layout import CropLayout
 from .manifest import BatchPlan, Manifest
+from .provenance import WorkerContext
+from .provenance import segment as provenance_segment
 from .results import DoneMap, ResultIndex, ResultWriter
 
 #: what grow_batch reports
@@ -234,7 +236,7 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         spec = bundle.cases.get(batch - 1)
         rows = spec["rows"]
         done: dict[int, Any] = {}
-        prov: list[tuple[Any, ...]] = []  # segments: (positions, start, seconds, *context)
+        prov: list[tuple[Any, ...]] = []  # ProvenanceSegment records (plain tuples)
         for chunk in records.read_appended(layout.partial(batch)):
             done.update(chunk["out"])
             prov.extend(chunk["prov"])
@@ -265,7 +267,7 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         bundle.locks.unlock(batch)
 
 
-def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
+def _context(bundle: Bundle, batch: int) -> WorkerContext:
     """The provenance shared by every case this process grows of ``batch`` now."""
     env = os.environ
     job = (
@@ -285,7 +287,15 @@ def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
         attempt = 1 + (len(before.attempts) if before is not None else 0)
     from . import __version__
 
-    return (socket.gethostname(), job, task, attempt, restarts, __version__, bundle.fn_fingerprint)
+    return WorkerContext(
+        host=socket.gethostname(),
+        job=job,
+        task=task,
+        attempt=attempt,
+        restarts=restarts,
+        version=__version__,
+        fn_fingerprint=bundle.fn_fingerprint,
+    )
 
 
 def _grow_rows(
@@ -294,7 +304,7 @@ def _grow_rows(
     rows: list[Any],
     done: dict[int, Any],
     prov: list[tuple[Any, ...]],
-    context: tuple[Any, ...],
+    context: WorkerContext,
 ) -> str:
     call = bundle.call
     todo = [pos for pos in range(len(rows)) if pos not in done]
@@ -364,7 +374,7 @@ def _note(
     outs: list[Any],
     began: float,
     began_epoch: float,
-    context: tuple[Any, ...],
+    context: WorkerContext,
     pending: dict[int, Any],
     pending_prov: list[tuple[Any, ...]],
     done: dict[int, Any],
@@ -376,7 +386,7 @@ def _note(
         return
     positions = positions[: len(outs)]
     seconds = (time.monotonic() - began) / len(positions)
-    segment = (positions, began_epoch, seconds, *context)
+    segment = provenance_segment(positions, began_epoch, seconds, context)
     pending.update(zip(positions, outs))
     done.update(zip(positions, outs))
     pending_prov.append(segment)
