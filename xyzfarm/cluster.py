@@ -1,13 +1,13 @@
-"""Growing a crop as scheduler array jobs: options, profile, plan, render, submit.
+"""Growing a crop as scheduler array jobs: profile, plan, render, submit.
 
-:meth:`Crop.grow` with ``scheduler=`` and :meth:`Crop.render` come here; the scheduler
-specifics live in :mod:`xyzfarm.schedulers`.
+:meth:`Crop.submit` (and ``Crop.grow(scheduler=...)``) and :meth:`Crop.render` come here
+with their :class:`~xyzfarm.submit_options.SubmitOptions`; the scheduler specifics live in
+:mod:`xyzfarm.schedulers`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import InvalidInputError
@@ -15,20 +15,16 @@ from .layout import CropLayout
 from .schedulers import submit as submitting
 from .schedulers.profiles import load_profile
 from .schedulers.resources import resources_from
+from .submit_options import SubmitOptions
 
 
-def _options(
-    crop_name: str,
-    scheduler: str | None,
-    profile: str | None,
-    resources: Mapping[str, Any] | None,
-    workers_per_task: int | None,
-    resource_kwargs: Mapping[str, Any],
-) -> tuple[str, Any, int]:
-    base = load_profile(profile) if profile else {}
-    scheduler = scheduler or base.pop("scheduler", None)
+def _with_profile(crop_name: str, options: SubmitOptions) -> tuple[str, Any, int]:
+    """The scheduler, the validated request and the workers per task: the profile's, with
+    the options' own winning."""
+    base = load_profile(options.profile) if options.profile else {}
+    scheduler = options.scheduler or base.pop("scheduler", None)
     base.pop("scheduler", None)
-    workers = workers_per_task or base.pop("workers_per_task", 1)
+    workers = options.workers_per_task or base.pop("workers_per_task", 1)
     base.pop("workers_per_task", None)
     if scheduler is None:
         raise InvalidInputError(
@@ -38,28 +34,15 @@ def _options(
         raise InvalidInputError(f"workers_per_task={workers!r} must be a positive integer.")
     # the job is named after the crop unless a profile or the caller names it, as xyzpy does:
     # that is what squeue/qstat show, so several crops' jobs can be told apart
-    res = resources_from({"job_name": crop_name}, base, resources, **resource_kwargs)
+    res = resources_from({"job_name": crop_name}, base, options.resources)
     return scheduler, res, workers
 
 
-def plan(
-    layout: CropLayout,
-    batches: Sequence[int],
-    *,
-    scheduler: str | None,
-    resources: Mapping[str, Any] | None = None,
-    workers_per_task: int | None = None,
-    profile: str | None = None,
-    template_dirs: Sequence[str | os.PathLike[str]] | None = None,
-    max_array_size: int | None = None,
-    batches_per_task: int | None = None,
-    write: bool = True,
-    **resource_kwargs: Any,
+def render_scripts(
+    layout: CropLayout, batches: Sequence[int], options: SubmitOptions, *, write: bool = True
 ) -> submitting.Plan:
-    """Validate the options and plan (render, and with ``write`` save) the array scripts."""
-    name, res, workers = _options(
-        layout.name, scheduler, profile, resources, workers_per_task, resource_kwargs
-    )
+    """Validate the options and render (and with ``write`` save) the array scripts."""
+    name, res, workers = _with_profile(layout.name, options)
     if not batches:
         raise InvalidInputError(f"the crop {layout.name!r} has no batch left to grow.")
     return submitting.plan(
@@ -68,46 +51,24 @@ def plan(
         list(batches),
         res,
         workers_per_task=workers,
-        batches_per_task=batches_per_task,
-        max_array_size=max_array_size,
-        template_dirs=template_dirs,
+        batches_per_task=options.batches_per_task,
+        max_array_size=options.max_array_size,
+        template_dirs=options.template_dirs,
         write=write,
     )
 
 
-def submit(layout: CropLayout, batches: Sequence[int], **options: Any) -> submitting.ClusterJob:
-    """Plan and submit; one scheduler call per array chunk."""
-    return submitting.submit(plan(layout, batches, **options))
-
-
-def grow(
-    layout: CropLayout,
-    batches: Sequence[int],
-    *,
-    wait: bool = False,
-    retries: int = 0,
-    gpus: Any = None,
-    num_threads: int | None = None,
-    affinities: Any = None,
-    **options: Any,
+def submit(
+    layout: CropLayout, batches: Sequence[int], options: SubmitOptions
 ) -> submitting.ClusterJob:
-    """:meth:`Crop.grow` with a scheduler: submit, and optionally wait for the batches."""
+    """Render and submit (one scheduler call per array chunk); with ``wait`` or ``retries``,
+    wait for the batches (resubmitting failed ones ``retries`` times)."""
     if not layout.function.is_file():
         raise InvalidInputError(
             f"array tasks load the crop's saved function, and {layout.function} is missing: "
             "sow with save_fn=True."
         )
-    if affinities is not None:
-        raise InvalidInputError(
-            "affinities name this machine's cores; on a cluster each task pins its workers "
-            "inside its own allocation (use workers_per_task)."
-        )
-    # the local pinning options mean the same per array task
-    if gpus is not None:
-        options.setdefault("gpus", gpus)
-    if num_threads is not None:
-        options.setdefault("threads_per_worker", num_threads)
-    job = submit(layout, batches, **options)
-    if wait or retries:
-        job.wait(retries=retries)
+    job = submitting.submit(render_scripts(layout, batches, options))
+    if options.wait or options.retries:
+        job.wait(retries=options.retries)
     return job
