@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .arguments import Case
 from .errors import DuplicateValueError, InvalidInputError, OutputMismatchError
-
-Case = tuple[Any, ...]
 
 
 class Schema:

@@ -236,16 +236,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     crop = _crop(args)
-    plan = crop._render_scripts(None, _submit_options(args))
-    print(plan.texts[0], end="")
+    rendered = crop._render_scripts(None, _submit_options(args))
+    print(rendered.texts[0], end="")
     # the script on stdout stays pipeable; where it was written, and how to submit it, aside
     from .schedulers.submit import output_dir_of, submit_command
 
-    out_dir = output_dir_of(plan.layout, plan.resources)
-    for script in plan.scripts:
+    out_dir = output_dir_of(rendered.layout, rendered.resources)
+    for script in rendered.scripts:
         print(
             f"xyzfarm: wrote {script} (and its map file); submit it by hand with:\n"
-            f"  {submit_command(plan.scheduler, script, out_dir)}",
+            f"  {submit_command(rendered.scheduler, script, out_dir)}",
             file=sys.stderr,
         )
     return 0

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import Case as Case  # re-exported: sweep, frames and sow take it from here
 from .errors import ComboValueError, DuplicateValueError, InvalidInputError
-
-Case = tuple[Any, ...]
 
 
 def _is_value_sequence(values: Any) -> bool:

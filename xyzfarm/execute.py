@@ -24,9 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from . import storage
-from .arguments import positional_names
-
-Case = tuple[Any, ...]
+from .arguments import Case, positional_names
 
 #: fewest cases worth a progress-bar update, and most chunks a serial sweep is cut into
 _MIN_CHUNK = 64

@@ -53,7 +53,7 @@ START_FAILED_EXIT = 3
 START_FAILURES = frozenset({"FunctionLoadError", "CropLoadError"})
 
 
-class Bundle:
+class LoadedCrop:
     """What a grower needs, loaded once per process: function, case names, open crop files.
 
     Building one is the pre-flight check of every entry point: it loads the function and
@@ -104,6 +104,10 @@ class Bundle:
         self.writer.close()
         self.cases.close()
         self.done_map.close()
+
+
+#: the former name of :class:`LoadedCrop`
+Bundle = LoadedCrop
 
 
 def load_function(
@@ -220,7 +224,7 @@ def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
             os.close(f)
 
 
-def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
+def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
     """Grow one batch (1-based id) of the crop; return DONE, FAILED, BUSY or ALREADY."""
     done_map = bundle.done_map
     if done_map.is_set(batch):
@@ -267,7 +271,7 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         bundle.locks.unlock(batch)
 
 
-def _context(bundle: Bundle, batch: int) -> WorkerContext:
+def _context(bundle: LoadedCrop, batch: int) -> WorkerContext:
     """The provenance shared by every case this process grows of ``batch`` now."""
     env = os.environ
     job = (
@@ -299,7 +303,7 @@ def _context(bundle: Bundle, batch: int) -> WorkerContext:
 
 
 def _grow_rows(
-    bundle: Bundle,
+    bundle: LoadedCrop,
     batch: int,
     rows: list[Any],
     done: dict[int, Any],
@@ -405,7 +409,9 @@ def _json_value(value: Any) -> Any:
     return repr(value)
 
 
-def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Exception) -> None:
+def _record_case_failure(
+    bundle: LoadedCrop, batch: int, pos: int, row: Any, exc: Exception
+) -> None:
     write_failure(
         bundle.layout,
         batch,
@@ -436,7 +442,7 @@ def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
     FunctionLoadError, CropLoadError
         If the function or the crop's inputs cannot be loaded (nothing is recorded).
     """
-    bundle = Bundle(CropLayout.from_root(root))
+    bundle = LoadedCrop(CropLayout.from_root(root))
     try:
         return [grow_batch(bundle, b, log=log) for b in batches]
     finally:

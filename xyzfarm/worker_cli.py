@@ -2,8 +2,9 @@
 
 ``serve`` is a persistent pool worker (batch ids on stdin, one JSON answer per batch on
 ``--reply-fd``), ``task`` an array task growing the batches its map file gives it, ``grow``
-grows the batches named. Each runs the pre-flight (building a :class:`~xyzfarm.worker.Bundle`)
-first and says why it cannot start instead of growing nothing; growing itself is
+grows the batches named. Each runs the pre-flight (building a
+:class:`~xyzfarm.worker.LoadedCrop`) first and says why it cannot start instead of growing
+nothing; growing itself is
 :func:`xyzfarm.worker.grow_batch`.
 
 LEAN, like :mod:`xyzfarm.worker`: it starts on every compute node (the pool, for tasks with
@@ -27,7 +28,7 @@ from .results import ResultIndex
 from .worker import (
     FAILED,
     START_FAILED_EXIT,
-    Bundle,
+    LoadedCrop,
     error_info,
     grow_batch,
     record_failure,
@@ -70,7 +71,7 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
         signal.signal(sig, _exit_on_signal)
     reply = os.fdopen(reply_fd, "w", buffering=1)
     try:
-        bundle = Bundle(CropLayout.from_root(root))
+        bundle = LoadedCrop(CropLayout.from_root(root))
     except Exception as exc:
         with contextlib.suppress(BrokenPipeError):
             reply.write(json.dumps({"start_error": error_info(exc)}) + "\n")
@@ -85,7 +86,7 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
     return 0
 
 
-def _serve_loop(bundle: Bundle, reply: Any, log: bool) -> None:
+def _serve_loop(bundle: LoadedCrop, reply: Any, log: bool) -> None:
     reply.write(json.dumps({"ready": os.getpid()}) + "\n")
     for line in sys.stdin:
         line = line.strip()
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
     layout = CropLayout.from_root(args.crop)
     try:
-        bundle = Bundle(layout)
+        bundle = LoadedCrop(layout)
     except Exception as exc:
         return cannot_start(layout, args.batches, exc, "xyzfarm.worker grow")
     try:
@@ -227,7 +228,7 @@ def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int,
         return 0
     layout = CropLayout.from_root(root)
     try:
-        bundle = Bundle(layout)
+        bundle = LoadedCrop(layout)
     except Exception as exc:
         return cannot_start(layout, batches, exc, f"array task {task}")
     if workers <= 1:
