@@ -95,3 +95,9 @@ def test_cultivate_builds_grow_options_and_refuses_an_unknown_one_by_name(tmp_pa
         harvester.cultivate({"x": [1, 2]}, verbosity=0, min_wiat=1)
     ds = harvester.cultivate({"x": [1, 2]}, verbosity=0, retries=1)
     assert ds["y"].values.tolist() == [2.0, 3.0]
+
+
+def test_submit_options_that_grow_once_named_are_still_accepted_without_a_scheduler():
+    crop = xyz.Runner(f, "y").Crop(name="old-keywords")
+    crop.sow_combos({"x": [1, 2]})
+    assert crop.grow(wait=False, workers_per_task=None, resources=None, verbosity=0).done == 2

@@ -20,6 +20,17 @@ if TYPE_CHECKING:
     from .schedulers.submit import ClusterJob, Plan
 
 
+#: submit options that were named parameters of grow (and ignored without a scheduler)
+_SUBMIT_ONLY = (
+    "resources",
+    "workers_per_task",
+    "wait",
+    "template_dirs",
+    "max_array_size",
+    "batches_per_task",
+)
+
+
 class CropGrowing(CropBase):
     """The growing half of :class:`~xyzfarm.crop.Crop`."""
 
@@ -146,6 +157,9 @@ class CropGrowing(CropBase):
                 replace_fn=replace_fn,
                 **submit_keywords,
             )
+        for name in _SUBMIT_ONLY:
+            # named parameters of grow before submit existed: accepted here, as then, unused
+            submit_keywords.pop(name, None)
         if options is None:
             options = GrowOptions.from_keywords(
                 subprocess=subprocess,
