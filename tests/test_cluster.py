@@ -79,8 +79,8 @@ def test_submitting_without_the_scheduler_installed_says_so(crop, monkeypatch):
 
 
 def test_grow_with_a_scheduler_still_submits_as_submit_does(slurm, user_module):
-    from xyzfarm.schedulers.submit import ClusterJob
-    from xyzfarm.submit_options import SubmitOptions
+    from xyzfarm.crop.submit import ClusterJob
+    from xyzfarm.crop.submit_options import SubmitOptions
 
     user_module("clmodel", "def g(x):\n    return x * 2.0\n")
     import clmodel
@@ -99,8 +99,8 @@ def test_grow_with_a_scheduler_still_submits_as_submit_does(slurm, user_module):
 
 
 def test_grow_with_submit_options_forwards_to_submit_and_grow_options_grow_here(crop):
-    from xyzfarm.grow_options import GrowOptions
-    from xyzfarm.submit_options import SubmitOptions
+    from xyzfarm.crop.grow_options import GrowOptions
+    from xyzfarm.crop.submit_options import SubmitOptions
 
     unsaved = xyz.Crop(fn=f, name="nofn2", save_fn=False)
     unsaved.sow_combos({"x": [1]})

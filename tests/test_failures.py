@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 
 import xyzfarm as xyz
-from xyzfarm.failures import FailedAttempt, last_error, read_failure, write_failure
-from xyzfarm.layout import CropLayout
+from xyzfarm.node.failures import FailedAttempt, last_error, read_failure, write_failure
+from xyzfarm.node.layout import CropLayout
 
 
 def a_layout(name="f"):

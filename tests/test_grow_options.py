@@ -6,9 +6,9 @@ import inspect
 import pytest
 
 import xyzfarm as xyz
+from xyzfarm.crop.grow_options import GrowOptions
 from xyzfarm.cultivation import cultivate_harvester
 from xyzfarm.errors import InvalidInputError, InvalidOptionError
-from xyzfarm.grow_options import GrowOptions
 
 
 def f(x):

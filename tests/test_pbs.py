@@ -10,9 +10,9 @@ import sys
 import xarray as xr
 
 import xyzfarm as xyz
-from xyzfarm import cluster
-from xyzfarm.reap import without_provenance
-from xyzfarm.submit_options import SubmitOptions
+from xyzfarm.crop import cluster
+from xyzfarm.crop.reap import without_provenance
+from xyzfarm.crop.submit_options import SubmitOptions
 
 
 def test_a_pbs_array_script_grows_its_batches_when_run_with_the_pbs_environment(user_module):

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm.provenance import ProvenanceSegment, WorkerContext, segment
-from xyzfarm.results import ResultIndex
+from xyzfarm.node.provenance import ProvenanceSegment, WorkerContext, segment
+from xyzfarm.node.results import ResultIndex
 
 CONTEXT = WorkerContext("node1", "123", "4", 2, 1, "0.1", "abcd")
 

@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
+from xyzfarm.crop.submit_options import SubmitOptions
 from xyzfarm.errors import InvalidOptionError
-from xyzfarm.submit_options import SubmitOptions
 
 
 def test_options_are_built_by_keyword_only_so_reordering_their_fields_breaks_no_caller():

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import InvalidInputError, XyzfarmError
 
 if TYPE_CHECKING:
-    from .submit_options import SubmitOptions
+    from .crop.submit_options import SubmitOptions
 
 INCOMPLETE = 1
 ERROR = 2
@@ -60,7 +60,7 @@ def _no_such_crop(name: str, folder: Path, names: Sequence[str]) -> FileNotFound
 
 
 def _crop_layout(args: argparse.Namespace) -> Any:
-    from .layout import CropLayout
+    from .node.layout import CropLayout
 
     folder = _folder(args.dir, "--dir")
     layout = CropLayout(args.name, folder)
@@ -76,8 +76,8 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     # lean on purpose: layout/state/results only, no xarray, so it answers in milliseconds
-    from .layout import CropLayout
-    from .state import crop_status, last_error
+    from .node.layout import CropLayout
+    from .node.state import crop_status, last_error
 
     folder = _folder(args.dir, "DIR")
     if folder.resolve().name.startswith(_PREFIX) and (folder / "crop.json").is_file():
@@ -149,7 +149,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _crop(args: argparse.Namespace) -> Any:
-    from .crop import Crop
+    from .crop.crop import Crop
 
     _crop_layout(args)
     return Crop(name=args.name, parent_dir=args.dir)
@@ -168,7 +168,7 @@ def _batches(args: argparse.Namespace, crop: Any) -> list[int] | None:
 def cmd_grow(args: argparse.Namespace) -> int:
     crop = _crop(args)
     batches = _batches(args, crop)
-    from .grow_options import GrowOptions
+    from .crop.grow_options import GrowOptions
 
     pinned = args.threads is not None or args.gpus is not None
     options = GrowOptions(
@@ -200,7 +200,7 @@ def _resources(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _submit_options(args: argparse.Namespace, **more: Any) -> SubmitOptions:
-    from .submit_options import SubmitOptions
+    from .crop.submit_options import SubmitOptions
 
     if args.scheduler is None and args.profile is None:
         # without either, nothing says where to submit: never grow here instead, silently
@@ -239,7 +239,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     rendered = crop._render_scripts(None, _submit_options(args))
     print(rendered.texts[0], end="")
     # the script on stdout stays pipeable; where it was written, and how to submit it, aside
-    from .schedulers.submit import output_dir_of, submit_command
+    from .crop.submit import output_dir_of, submit_command
 
     out_dir = output_dir_of(rendered.layout, rendered.resources)
     for script in rendered.scripts:
@@ -253,7 +253,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _refuse_to_reap_into_nothing(args: argparse.Namespace, layout: Any) -> None:
     """A crop whose results go to no file would be printed and then deleted: refuse that."""
-    from .manifest import Manifest
+    from .node.manifest import Manifest
 
     record = Manifest.read(layout).farmer
     if record is not None and record.has_file:
@@ -298,7 +298,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from . import reap as reaping
+    from .crop import reap as reaping
 
     layout = _crop_layout(args)
     if not args.yes:
@@ -312,8 +312,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import check_demo_folder, plot_demo, run_demo
 
     check_demo_folder(args.data_name)  # before anything is imported, sown or written
-    from .datafile import load_ds
-    from .slots import plan_slots
+    from .node.slots import plan_slots
+    from .store.datafile import load_ds
 
     def cases_in_file() -> int:
         if not os.path.exists(args.data_name):

@@ -1,0 +1,378 @@
+"""Growing a crop's batches: here (:meth:`grow`), or as scheduler array jobs (:meth:`submit`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, overload
+
+from ..errors import FunctionMismatchError, InvalidInputError, InvalidOptionError
+from ..node import shipping
+from ..node.manifest import Manifest
+from ..node.state import CropStatus
+from ..store import storage
+from . import grow as growing
+from .crop_base import CropBase
+from .grow_options import GrowOptions
+from .submit_options import SubmitOptions
+
+if TYPE_CHECKING:
+    from .submit import ClusterJob, Plan
+
+
+#: submit options that were named parameters of grow (and ignored without a scheduler)
+_SUBMIT_ONLY = (
+    "resources",
+    "workers_per_task",
+    "wait",
+    "template_dirs",
+    "max_array_size",
+    "batches_per_task",
+)
+
+
+class CropGrowing(CropBase):
+    """The growing half of :class:`~xyzfarm.crop.crop.Crop`."""
+
+    # -- growing -----------------------------------------------------------------------------
+
+    # the type of the result follows from the keywords (positional options beyond batch_ids
+    # are xyzpy's, kept working, but not typed)
+    @overload
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        scheduler: None = None,
+        profile: None = None,
+        options: GrowOptions | None = None,
+        **keywords: Any,
+    ) -> CropStatus: ...
+
+    @overload
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        scheduler: str,
+        profile: str | None = None,
+        **keywords: Any,
+    ) -> ClusterJob: ...
+
+    @overload
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        scheduler: str | None = None,
+        profile: str,
+        **keywords: Any,
+    ) -> ClusterJob: ...
+
+    @overload
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        options: SubmitOptions,
+        **keywords: Any,
+    ) -> ClusterJob: ...
+
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        subprocess: bool | str = "auto",
+        num_workers: int | None = None,
+        num_threads: int | None = None,
+        gpus: Any = None,
+        affinities: Any = None,
+        raise_errors: bool = False,
+        log: bool = False,
+        verbosity: int = 1,
+        executor: Any = None,
+        desc: str = "Grow",
+        *,
+        batch_timeout_s: float | None = None,
+        max_mem_gb: float | None = None,
+        retries: int = 0,
+        replace_fn: bool = False,
+        scheduler: str | None = None,
+        profile: str | None = None,
+        options: GrowOptions | SubmitOptions | None = None,
+        **submit_keywords: Any,
+    ) -> CropStatus | ClusterJob:
+        """Grow batches on this machine (default: every missing batch, failed ones included).
+
+        With ``scheduler`` or ``profile`` (xyzpy's spelling), or ``options`` a
+        :class:`~xyzfarm.submit_options.SubmitOptions`, this is :meth:`submit` instead: the
+        cluster keywords (``resources``, ``workers_per_task``, ``wait``, ``walltime``, ...)
+        go there, and the options that only act here (``subprocess``, ``log``,
+        ``verbosity``, ``executor``, ``batch_timeout_s``, ...) are ignored.
+
+        Parameters
+        ----------
+        batch_ids : int or sequence of int, optional
+            Which batches (1-based); default all missing ones, failed ones included.
+        subprocess, num_workers, num_threads, gpus, affinities, raise_errors, log, verbosity,
+        executor, desc, batch_timeout_s, max_mem_gb, retries, replace_fn
+            How to grow: see :class:`~xyzfarm.grow_options.GrowOptions`.
+        scheduler : {'slurm', 'pbs', 'sge'}, optional
+            Submit array jobs instead of growing here: see :meth:`submit`.
+        profile : str, optional
+            Submit with the options of a named profile: see :meth:`submit`.
+        options : GrowOptions or SubmitOptions, optional
+            Every option at once, instead of the keywords (which are then refused).
+        **submit_keywords
+            With a scheduler: the keywords of :meth:`submit`.
+
+        Raises
+        ------
+        FunctionMismatchError
+            If the function differs from the crop's (code, closure or defaults) and not
+            ``replace_fn``: ``function.pkl`` and the recorded fingerprint are replaced then
+            (refused while a batch is running); results already grown keep the old
+            function's fingerprint in their provenance (``xyz_fn``).
+        InvalidOptionError
+            For an option that cannot take its value, or a cluster keyword without a
+            scheduler.
+
+        Returns
+        -------
+        CropStatus or ClusterJob
+            The crop's state afterwards; with a scheduler, the submission's handle.
+        """
+        if isinstance(options, SubmitOptions):
+            return self.submit(batch_ids, options=options, **submit_keywords)
+        if scheduler is not None or profile is not None:
+            # xyzpy's spelling of submit: the pinning options mean the same per array task
+            return self.submit(
+                batch_ids,
+                scheduler=scheduler,
+                profile=profile,
+                num_workers=num_workers,
+                num_threads=num_threads,
+                gpus=gpus,
+                affinities=affinities,
+                retries=retries,
+                replace_fn=replace_fn,
+                **submit_keywords,
+            )
+        for name in _SUBMIT_ONLY:
+            # named parameters of grow before submit existed: accepted here, as then, unused
+            submit_keywords.pop(name, None)
+        if options is None:
+            options = GrowOptions.from_keywords(
+                subprocess=subprocess,
+                num_workers=num_workers,
+                num_threads=num_threads,
+                gpus=gpus,
+                affinities=affinities,
+                raise_errors=raise_errors,
+                log=log,
+                verbosity=verbosity,
+                executor=executor,
+                desc=desc,
+                batch_timeout_s=batch_timeout_s,
+                max_mem_gb=max_mem_gb,
+                retries=retries,
+                replace_fn=replace_fn,
+                **submit_keywords,  # none: each is refused by name
+            )
+        elif submit_keywords:
+            raise InvalidOptionError(
+                f"give options= or the keywords {sorted(submit_keywords)}, not both."
+            )
+        return self._grow_here(batch_ids, options)
+
+    def _grow_here(self, batch_ids: int | Sequence[int] | None, options: GrowOptions) -> CropStatus:
+        sown, batches = self._to_grow(batch_ids, options.replace_fn)
+        fixed = None
+        if self._fn is not None:
+            # constants as sown (the runner's, plus any given to sow), and unsaved resources
+            runner = self.runner
+            fixed = {
+                **((runner.resources or {}) if runner is not None else {}),
+                **sown.decoded_constants(),
+            }
+
+        def grow_once(which: Sequence[int], raise_errors: bool) -> dict[int, str]:
+            return growing.grow(
+                self.layout,
+                which,
+                fn=self._fn,
+                fixed=fixed,
+                options=options,
+                raise_errors=raise_errors,
+            )
+
+        # with retries, failures are only raised once the retries are spent too
+        statuses = grow_once(batches, options.raise_errors and not options.retries)
+        for attempt in range(options.retries):
+            failed = [b for b, status in statuses.items() if status == growing.FAILED]
+            if not failed:
+                break
+            last = attempt == options.retries - 1
+            statuses.update(grow_once(failed, options.raise_errors and last))
+        return self.status()
+
+    def submit(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        options: SubmitOptions | None = None,
+        **keywords: Any,
+    ) -> ClusterJob:
+        """Submit batches as array jobs of a scheduler, from a login node (default: every
+        missing batch, failed ones included).
+
+        Returns at once with the submission's handle, unless ``wait`` or ``retries``.
+
+        Parameters
+        ----------
+        batch_ids : int or sequence of int, optional
+            Which batches (1-based); default all missing ones.
+        options : SubmitOptions, optional
+            Every option at once, instead of the keywords.
+        **keywords
+            The fields of :class:`~xyzfarm.submit_options.SubmitOptions` (``scheduler``,
+            ``profile``, ``resources``, ``workers_per_task``, ``batches_per_task``,
+            ``max_array_size``, ``template_dirs``, ``wait``, ``retries``, ``replace_fn``),
+            resource keywords (``walltime=``, ``mem_gb=``, xyzpy's ``hours=``,
+            ``gigabytes=``, ...) and ``num_workers`` / ``num_threads`` / ``gpus``: see
+            :meth:`SubmitOptions.from_keywords
+            <xyzfarm.submit_options.SubmitOptions.from_keywords>`.
+
+        Raises
+        ------
+        FunctionMismatchError
+            As for :meth:`grow`.
+        InvalidOptionError, ResourceError
+            For an option or resource that cannot take its value.
+
+        Returns
+        -------
+        ClusterJob
+            The submission: its job ids, progress, ``wait()``, ``cancel()``.
+        """
+        from . import cluster
+
+        options = self._submit_options(options, keywords)
+        batches = self._to_grow(batch_ids, options.replace_fn)[1]
+        return cluster.submit(self.layout, batches, options)
+
+    @staticmethod
+    def _submit_options(options: SubmitOptions | None, keywords: dict[str, Any]) -> SubmitOptions:
+        if options is None:
+            return SubmitOptions.from_keywords(**keywords)
+        if keywords:
+            raise InvalidOptionError(
+                f"give options= or the keywords {sorted(keywords)}, not both (build the "
+                "options with them: dataclasses.replace(options, ...))."
+            )
+        return options
+
+    def _to_grow(
+        self, batch_ids: int | Sequence[int] | None, replace_fn: bool
+    ) -> tuple[Manifest, list[int]]:
+        """The crop's manifest (the function checked against it) and the batches to grow."""
+        if not self.is_prepared():
+            self.layout.check_not_orphaned()
+            raise InvalidInputError(f"the crop {self.name!r} is not sown yet; sow it first.")
+        sown = self._manifest()
+        if self._fn is not None:
+            sown = self._check_function(sown, replace_fn)
+        total = sown.plan.num_batches
+        if batch_ids is None:
+            return sown, growing.missing_batches(self.layout, total)
+        batches = [batch_ids] if isinstance(batch_ids, int) else list(batch_ids)
+        bad = [b for b in batches if not (isinstance(b, int) and 1 <= b <= total)]
+        if bad:
+            raise InvalidInputError(f"batch ids {bad} are not in 1..{total}.")
+        return sown, batches
+
+    def _check_function(self, sown: Manifest, replace_fn: bool) -> Manifest:
+        """Refuse to grow with a function other than the crop's, or replace it when asked."""
+        recorded = sown.fn_fingerprint
+        now = shipping.fingerprint(self._fn)
+        if recorded is None and not replace_fn:
+            return sown  # sown before fingerprints (or without a function): nothing to compare
+        if recorded == now:
+            return sown
+        old_name = sown.fn_qualname or sown.fn_name
+        new_name = shipping.qualname(self._fn)
+        if not replace_fn:
+            raise FunctionMismatchError(
+                f"the crop {self.name!r} was sown with the function {old_name} (fingerprint "
+                f"{str(recorded)[:8]}), not {new_name} (fingerprint {now[:8]}): its results "
+                "would mix the two. Grow with crop.grow(..., replace_fn=True) to replace the "
+                "saved function (done batches keep their results), or delete the crop and sow "
+                "it again with the new one."
+            )
+        total = sown.plan.num_batches
+        running = storage.record_locks(self.layout.running_locks).locked_in(1, total + 1)
+        if running:
+            raise FunctionMismatchError(
+                f"cannot replace the function of crop {self.name!r} while batches "
+                f"{sorted(running)[:10]} are running with the old one; wait for them (or "
+                "cancel them), then grow again with replace_fn=True."
+            )
+        if self.save_fn:
+            fixed = {
+                **sown.decoded_constants(),
+                **((self.runner.resources or {}) if self.runner is not None else {}),
+            }
+            payload = shipping.dumps_function(self._fn, fixed)
+            storage.write_bytes(self.layout.function, payload)
+            sown = replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest())
+        replace(sown, fn_qualname=new_name, fn_fingerprint=now).write(self.layout)
+        return self._manifest()
+
+    def render(
+        self, scheduler: str | None = None, batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> str:
+        """The array-job script :meth:`grow` would submit (its first chunk), without submitting.
+
+        Takes the same options as :meth:`grow` with ``scheduler``. The scripts and the map
+        files they refer to are written to a new ``jobs/<id>/`` folder, so a script can be
+        submitted by hand: its header comment holds the command (``cd <logs> && sbatch ...``).
+        """
+        submit = SubmitOptions.from_keywords(scheduler=scheduler, **options)
+        return str(self._render_scripts(batch_ids, submit).texts[0])
+
+    def _render_scripts(self, batch_ids: Sequence[int] | None, options: SubmitOptions) -> Plan:
+        from . import cluster
+
+        total = self._manifest().plan.num_batches
+        batches = (
+            list(batch_ids)
+            if batch_ids is not None
+            else growing.missing_batches(self.layout, total)
+        )
+        return cluster.render_scripts(self.layout, batches, options)
+
+    gen_cluster_script = render  # xyzpy's name
+
+    def grow_cluster(self, scheduler: str = "slurm", **options: Any) -> ClusterJob:
+        """xyzpy's name for :meth:`submit` (through :meth:`grow` with a scheduler, which
+        ignores the options that only act on this machine)."""
+        return self.grow(scheduler=scheduler, **options)
+
+    def grow_missing(self, **grow_opts: Any) -> CropStatus | ClusterJob:
+        """Grow every batch without a result (see :meth:`grow`).
+
+        xyzpy's ``parallel=True`` (a combo_runner option) grows in a process pool.
+        """
+        parallel = grow_opts.pop("parallel", False)
+        if parallel and grow_opts.get("num_workers") is None and grow_opts.get("executor") is None:
+            # an int is the pool size, as in xyzpy's runners
+            is_size = isinstance(parallel, int) and not isinstance(parallel, bool)
+            grow_opts["num_workers"] = parallel if is_size else (os.cpu_count() or 1)
+        return self.grow(batch_ids=None, **grow_opts)
+
+    def grow_subprocess(
+        self, batch_ids: int | Sequence[int] | None = None, **grow_opts: Any
+    ) -> Any:
+        """xyzpy's name for :meth:`grow` in worker processes (``subprocess=True``)."""
+        return self.grow(batch_ids, subprocess=True, **grow_opts)

@@ -1,0 +1,450 @@
+"""Grow batches: the one entry point for in-process growing, pool workers and array tasks.
+
+``python -m xyzfarm.worker serve CROP`` is a persistent pool worker: it reads batch ids on
+stdin and answers one JSON line per batch on ``--reply-fd`` (the command line lives in
+:mod:`xyzfarm.node.worker_cli`). Growing one batch:
+
+1. skip it if its byte in the done map is set (:class:`~xyzfarm.node.results.DoneMap`: one
+   ``pread``, whatever the number of growers), else claim it with a POSIX record lock on byte
+   ``i`` of ``running.lock`` (a busy batch is skipped; the kernel drops the claim if the
+   grower dies) and look at the map again;
+2. resume from its checkpoint ``partial/<i>``, which holds every finished case that was
+   flushed: checkpoints are flushed at most every ``CHECKPOINT_INTERVAL_S`` and always on
+   SIGTERM/SIGUSR1, so preemption loses only the case in flight and ``kill -9`` at most that
+   case or ``CHECKPOINT_INTERVAL_S`` of work (every case, when cases take longer than that);
+3. on success append its result to this process's result log (see :mod:`xyzfarm.node.results`),
+   then set its byte in the done map;
+4. on an exception record ``failed/<i>.json`` (type, message, traceback, case, host, attempt).
+
+LEAN: this module (and what it imports) must not import xarray, h5netcdf, pandas or jinja2;
+it starts on every compute node. A test checks ``sys.modules`` in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import __version__
+from ..errors import CropLoadError, DataFileError, FunctionLoadError
+from ..store import storage
+from ..sweep.execute import make_caller
+from . import records, shipping
+from .failures import read_failure, write_failure
+from .layout import CropLayout
+from .manifest import BatchPlan, Manifest
+from .provenance import WorkerContext
+from .provenance import segment as provenance_segment
+from .results import DoneMap, ResultIndex, ResultWriter
+
+#: what grow_batch reports
+DONE, FAILED, BUSY, ALREADY = "done", "failed", "busy", "already"
+#: longest stretch of finished cases a kill -9 may lose (cases are flushed at least this often)
+CHECKPOINT_INTERVAL_S = 0.02
+#: exit status of a task or worker that could not start (not 99 or 100: Grid Engine reads
+#: those as "requeue" and "error state", and the task would be held or run again unchanged)
+START_FAILED_EXIT = 3
+#: failures that growing again unchanged would repeat: retries never resubmit them
+START_FAILURES = frozenset({"FunctionLoadError", "CropLoadError"})
+
+
+class LoadedCrop:
+    """What a grower needs, loaded once per process: function, case names, open crop files.
+
+    Building one is the pre-flight check of every entry point: it loads the function and
+    opens the task's inputs, so a task that cannot grow anything says why before it starts.
+
+    Raises
+    ------
+    FunctionLoadError
+        If the saved function is missing, empty, damaged, or its module is not importable.
+    CropLoadError
+        If the cases or their index are missing or damaged.
+    """
+
+    def __init__(
+        self,
+        layout: CropLayout,
+        fn: Callable[..., Any] | None = None,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
+        self.layout = layout
+        sown = Manifest.read(layout)
+        self.arg_names: tuple[str, ...] = sown.arg_names
+        self.batch_plan: BatchPlan = sown.plan
+        # growing refuses a function other than the crop's, so the manifest's fingerprint is
+        # the one of the code that runs here ("" for crops sown before fingerprints)
+        self.fn_fingerprint: str = sown.fn_fingerprint or ""
+        if fn is None:
+            fn, fixed = load_function(layout, sown)
+        self.fn = fn
+        self.call = make_caller(fn, self.arg_names, fixed or {})
+        try:
+            self.cases = records.IndexedReader(layout.cases, layout.cases_index)
+        except DataFileError as exc:
+            raise CropLoadError(str(exc)) from exc
+        try:
+            # the map, not the logs: reading every other grower's log would cost an open per
+            # grower per batch on the metadata server (made from the logs if missing)
+            self.done_map = DoneMap.open(layout)
+        except BaseException:
+            self.cases.close()
+            raise
+        self.writer = ResultWriter(layout)
+        self.locks = storage.record_locks(layout.running_locks)
+        self.failed_before = layout.batch_ids_in("failed")
+        self.flushed: dict[int, bool] = {}  # batches whose checkpoint file was written
+
+    def close(self) -> None:
+        self.writer.close()
+        self.cases.close()
+        self.done_map.close()
+
+
+#: the former name of :class:`LoadedCrop`
+Bundle = LoadedCrop
+
+
+def load_function(
+    layout: CropLayout, sown: Manifest | None = None
+) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The function and fixed arguments saved in ``function.pkl``.
+
+    ``sown`` is the crop's manifest when the caller has read it already (it holds the file's
+    sha256); otherwise it is read here.
+
+    Raises
+    ------
+    FunctionLoadError
+        Naming the file and the reason, with what to do: missing, empty or damaged file, or
+        a module that this interpreter cannot import.
+    """
+    path = layout.function
+    where = f"on {socket.gethostname()} with {sys.executable}"
+    if not path.is_file():
+        raise FunctionLoadError(
+            f"the crop {layout.name!r} has no saved function ({path}); grow it from the "
+            "process that has the function (crop.grow(...)), or sow it again with save_fn=True."
+        )
+    redo = (
+        "sow the crop again with its function (save_fn=True), or grow it from the session "
+        "that has the function (crop.grow(...))"
+    )
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise FunctionLoadError(f"{path} cannot be read {where} ({exc}); {redo}.") from exc
+    if not payload:
+        raise FunctionLoadError(f"{path} is empty (0 bytes); {redo}.")
+    expected = (sown if sown is not None else Manifest.read(layout)).fn_sha256
+    if expected and hashlib.sha256(payload).hexdigest() != expected:
+        # it may still unpickle, into code that computes something else: never run it
+        raise FunctionLoadError(
+            f"{path} is damaged: its sha256 is not the one crop.json recorded when the "
+            f"function was saved; {redo}."
+        )
+    try:
+        saved = storage.loads(payload)
+    except ImportError as exc:
+        raise FunctionLoadError(
+            f"{exc} - the function's module cannot be imported {where}, loading {path}; make "
+            "it importable in the task's environment (install it, or add its folder to "
+            "PYTHONPATH in the `setup` resource lines), or define the function so that it "
+            "travels by value, and sow again."
+        ) from exc
+    except Exception as exc:  # truncated or garbled pickle: EOFError, UnpicklingError, ...
+        raise FunctionLoadError(
+            f"{path} is damaged ({len(payload)} bytes): loading it {where} failed with "
+            f"{type(exc).__name__}: {exc}; {redo}."
+        ) from exc
+    if not isinstance(saved, dict) or "fn" not in saved or not callable(saved["fn"]):
+        raise FunctionLoadError(f"{path} holds no function ({type(saved).__name__}); {redo}.")
+    # by-value functions lose their file names in pickling: put them back for tracebacks
+    shipping.restore_file_names(saved["fn"], saved.get("files") or {})
+    return saved["fn"], saved.get("fixed") or {}
+
+
+def record_start_failure(layout: CropLayout, batches: list[int], exc: BaseException) -> list[int]:
+    """Record ``exc`` as a final failure of each of ``batches`` without a result.
+
+    The pre-flight of a task or pool that cannot start: every batch it was given says why, so
+    ``status``, ``ClusterJob.wait`` and the CLI show the reason, not "missing". Returns the
+    batches recorded. Best effort: a crop too damaged to record in is left as it is.
+    """
+    try:
+        index = ResultIndex(layout, report=False, lazy=True).refresh()
+        has: Callable[[int], bool] = index.has
+    except Exception:
+        has = lambda batch: False  # noqa: E731 - results unreadable: record every batch
+    # start: a pre-flight failure, which growing again unchanged would repeat
+    error = error_info(exc)
+    recorded = []
+    for batch in batches:
+        if has(batch):
+            continue
+        with contextlib.suppress(OSError):
+            write_failure(layout, batch, **error, case=None, final=True, start=True)
+            recorded.append(batch)
+    return recorded
+
+
+def record_failure(layout: CropLayout, batch: int, error: dict[str, Any]) -> None:
+    """Add one failed attempt to ``failed/<batch>.json``: :func:`~xyzfarm.failures.write_failure`
+    with the fields of ``error`` (kept for callers written before it)."""
+    write_failure(layout, batch, **error)
+
+
+@contextlib.contextmanager
+def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
+    # redirect the file descriptors, so output of C extensions and subprocesses lands too
+    if path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the crop's logs/ exists only once something is logged
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
+
+
+def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
+    """Grow one batch (1-based id) of the crop; return DONE, FAILED, BUSY or ALREADY."""
+    done_map = bundle.done_map
+    if done_map.is_set(batch):
+        return ALREADY
+    if not bundle.locks.try_lock(batch):
+        return BUSY
+    try:
+        # finished (and released) by another grower since the first look: its byte is set
+        # before its lock is released, so looking again under our claim cannot miss it
+        if done_map.is_set(batch):
+            return ALREADY
+        layout = bundle.layout
+        spec = bundle.cases.get(batch - 1)
+        rows = spec["rows"]
+        done: dict[int, Any] = {}
+        prov: list[tuple[Any, ...]] = []  # ProvenanceSegment records (plain tuples)
+        for chunk in records.read_appended(layout.partial(batch)):
+            done.update(chunk["out"])
+            prov.extend(chunk["prov"])
+        resumed = bool(done)
+        context = _context(bundle, batch)
+        with _output_to(layout.log(batch) if log else None):
+            status = _grow_rows(bundle, batch, rows, done, prov, context)
+        if status != DONE:
+            return status
+        bundle.writer.append(
+            batch,
+            {
+                "indices": spec["indices"],
+                "outputs": [done[pos] for pos in range(len(rows))],
+                "prov": prov,
+            },
+        )
+        # after the append, never before: a set byte always has a record behind it
+        done_map.set(batch)
+        if bundle.flushed.pop(batch, False) or resumed:
+            with contextlib.suppress(FileNotFoundError):
+                layout.partial(batch).unlink()
+        if batch in bundle.failed_before:
+            with contextlib.suppress(FileNotFoundError):
+                layout.failed(batch).unlink()
+        return DONE
+    finally:
+        bundle.locks.unlock(batch)
+
+
+def _context(bundle: LoadedCrop, batch: int) -> WorkerContext:
+    """The provenance shared by every case this process grows of ``batch`` now."""
+    env = os.environ
+    job = (
+        env.get("SLURM_ARRAY_JOB_ID")
+        or env.get("SLURM_JOB_ID")
+        or env.get("PBS_JOBID")
+        or env.get("JOB_ID")
+        or "local"
+    )
+    task = (
+        env.get("SLURM_ARRAY_TASK_ID") or env.get("PBS_ARRAY_INDEX") or env.get("SGE_TASK_ID") or ""
+    )
+    restarts = int(env.get("SLURM_RESTART_COUNT") or env.get("RESTARTED") or 0)
+    attempt = 1
+    if batch in bundle.failed_before:
+        before = read_failure(bundle.layout, batch)
+        attempt = 1 + (len(before.attempts) if before is not None else 0)
+    return WorkerContext(
+        host=socket.gethostname(),
+        job=job,
+        task=task,
+        attempt=attempt,
+        restarts=restarts,
+        version=__version__,
+        fn_fingerprint=bundle.fn_fingerprint,
+    )
+
+
+def _grow_rows(
+    bundle: LoadedCrop,
+    batch: int,
+    rows: list[Any],
+    done: dict[int, Any],
+    prov: list[tuple[Any, ...]],
+    context: WorkerContext,
+) -> str:
+    call = bundle.call
+    todo = [pos for pos in range(len(rows)) if pos not in done]
+    pending: dict[int, Any] = {}
+    pending_prov: list[tuple[Any, ...]] = []
+    last_flush = time.monotonic()
+    partial = bundle.layout.partial(batch)
+
+    def flush() -> None:
+        nonlocal last_flush
+        if pending:
+            # one record per flush, appended with one write(): a torn write loses only it
+            with open(partial, "ab") as checkpoint:
+                records.append_record(checkpoint, {"out": pending, "prov": pending_prov})
+            pending.clear()
+            pending_prov.clear()
+            bundle.flushed[batch] = True
+        last_flush = time.monotonic()
+
+    # Cases run in chunks that grow while they stay well under the checkpoint interval, so
+    # trivial cases pay no per-case bookkeeping and slow ones are checkpointed one by one.
+    chunk, start = 1, 0
+    try:
+        while start < len(todo):
+            positions = todo[start : start + chunk]
+            outs: list[Any] = []
+            began = time.monotonic()
+            began_epoch = time.time()
+            try:
+                outs.extend(
+                    map(call, *zip(*(rows[p] for p in positions)))
+                    if rows[0]
+                    else (call() for _ in positions)
+                )
+            except Exception as exc:
+                _note(
+                    positions[: len(outs)],
+                    outs,
+                    began,
+                    began_epoch,
+                    context,
+                    pending,
+                    pending_prov,
+                    done,
+                    prov,
+                )
+                flush()
+                failed_at = positions[len(outs)]
+                _record_case_failure(bundle, batch, failed_at, rows[failed_at], exc)
+                return FAILED
+            _note(positions, outs, began, began_epoch, context, pending, pending_prov, done, prov)
+            start += len(positions)
+            now = time.monotonic()
+            if now - last_flush >= CHECKPOINT_INTERVAL_S:
+                flush()
+            # aim each chunk at an eighth of the interval, from the pace measured so far
+            per_case = max(now - began, 1e-9) / len(positions)
+            chunk = max(1, min(4 * chunk, int(CHECKPOINT_INTERVAL_S / 8 / per_case)))
+    except BaseException:
+        flush()  # SIGTERM/SIGUSR1 (SystemExit) or Ctrl-C: keep every finished case
+        raise
+    return DONE
+
+
+def _note(
+    positions: list[int],
+    outs: list[Any],
+    began: float,
+    began_epoch: float,
+    context: WorkerContext,
+    pending: dict[int, Any],
+    pending_prov: list[tuple[Any, ...]],
+    done: dict[int, Any],
+    prov: list[tuple[Any, ...]],
+) -> None:
+    # one provenance segment per chunk, not per case: exact for slow cases (chunks of one),
+    # the chunk's average for cases faster than CHECKPOINT_INTERVAL_S / 8, at no cost per case
+    if not outs:
+        return
+    positions = positions[: len(outs)]
+    seconds = (time.monotonic() - began) / len(positions)
+    segment = provenance_segment(positions, began_epoch, seconds, context)
+    pending.update(zip(positions, outs))
+    done.update(zip(positions, outs))
+    pending_prov.append(segment)
+    prov.append(segment)
+
+
+def _json_value(value: Any) -> Any:
+    """A case value as JSON keeps it: numbers, text, booleans and None typed; others by repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    item = getattr(value, "item", None)  # a numpy scalar
+    if callable(item) and getattr(value, "shape", None) == ():
+        plain = item()
+        if isinstance(plain, (bool, int, float, str)):
+            return plain
+    return repr(value)
+
+
+def _record_case_failure(
+    bundle: LoadedCrop, batch: int, pos: int, row: Any, exc: Exception
+) -> None:
+    write_failure(
+        bundle.layout,
+        batch,
+        case={n: _json_value(v) for n, v in zip(bundle.arg_names, row)},
+        case_position=pos,
+        error_type=type(exc).__qualname__,
+        message=str(exc),
+        traceback=traceback.format_exc(),
+        restart_count=os.environ.get("SLURM_RESTART_COUNT") or os.environ.get("RESTARTED"),
+    )
+    bundle.failed_before.add(batch)
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """What a failure record says about ``exc``: its type, message and traceback."""
+    return {
+        "error_type": type(exc).__qualname__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
+    """Grow ``batches`` one after the other in this process.
+
+    Raises
+    ------
+    FunctionLoadError, CropLoadError
+        If the function or the crop's inputs cannot be loaded (nothing is recorded).
+    """
+    bundle = LoadedCrop(CropLayout.from_root(root))
+    try:
+        return [grow_batch(bundle, b, log=log) for b in batches]
+    finally:
+        bundle.close()
+
