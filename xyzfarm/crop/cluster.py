@@ -40,12 +40,12 @@ def _with_profile(crop_name: str, options: SubmitOptions) -> tuple[str, Any, int
 
 def render_scripts(
     layout: CropLayout, batches: Sequence[int], options: SubmitOptions, *, write: bool = True
-) -> submitting.Plan:
+) -> submitting.PreparedSubmission:
     """Validate the options and render (and with ``write`` save) the array scripts."""
     name, res, workers = _with_profile(layout.name, options)
     if not batches:
         raise InvalidInputError(f"the crop {layout.name!r} has no batch left to grow.")
-    return submitting.plan(
+    return submitting.prepare(
         layout,
         name,
         list(batches),

@@ -19,7 +19,7 @@ from .grow_options import GrowOptions
 from .submit_options import SubmitOptions
 
 if TYPE_CHECKING:
-    from .submit import ClusterJob, Plan
+    from .submit import ClusterJob, PreparedSubmission
 
 
 #: submit options that were named parameters of grow (and ignored without a scheduler)
@@ -341,7 +341,9 @@ class CropGrowing(CropBase):
         submit = SubmitOptions.from_keywords(scheduler=scheduler, **options)
         return str(self._render_scripts(batch_ids, submit).texts[0])
 
-    def _render_scripts(self, batch_ids: Sequence[int] | None, options: SubmitOptions) -> Plan:
+    def _render_scripts(
+        self, batch_ids: Sequence[int] | None, options: SubmitOptions
+    ) -> PreparedSubmission:
         from . import cluster
 
         total = self._manifest().plan.num_batches

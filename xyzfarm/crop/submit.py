@@ -35,7 +35,7 @@ from ..store import storage
 from .grow import missing_batches
 
 
-class Plan:
+class PreparedSubmission:
     """The chunks, map files and scripts of one submission, written but not yet submitted."""
 
     def __init__(
@@ -111,7 +111,7 @@ def script_context(
     }
 
 
-def plan(
+def prepare(
     layout: CropLayout,
     scheduler_name: str,
     batches: Sequence[int],
@@ -122,7 +122,7 @@ def plan(
     max_array_size: int | None = None,
     template_dirs: Sequence[str | os.PathLike[str]] | None = None,
     write: bool = True,
-) -> Plan:
+) -> PreparedSubmission:
     """Split ``batches`` into array chunks, write their map files and render their scripts."""
     scheduler = get(scheduler_name)
     limit = max_array_size or scheduler.max_array_size()
@@ -160,10 +160,10 @@ def plan(
         "max_array_size": max_array_size,
         "template_dirs": template_dirs,
     }
-    return Plan(layout, scheduler, chunks, job_dir, scripts, texts, res, options)
+    return PreparedSubmission(layout, scheduler, chunks, job_dir, scripts, texts, res, options)
 
 
-def submit(p: Plan) -> ClusterJob:
+def submit(p: PreparedSubmission) -> ClusterJob:
     """Submit every chunk (one scheduler call each) and record the job ids."""
     job_ids = []
     batches = [b for chunk in p.chunks for task in chunk.tasks for b in task]
@@ -350,7 +350,7 @@ class ClusterJob:
                 break
             for kind, batches in groups.items():
                 res = escalate(self.resources or Resources(), kind)
-                again = submit(plan(self.layout, self.scheduler, batches, res, **self.options))
+                again = submit(prepare(self.layout, self.scheduler, batches, res, **self.options))
                 self.job_ids += again.job_ids
                 self.attempts_before.update(again.attempts_before)
                 for batch in batches:  # a batch with no failure before the retry has none now
@@ -410,3 +410,9 @@ def escalate(res: Resources, group: str) -> Resources:
     if group == "memory" and res.mem_gb:
         return replace(res, mem_gb=2 * res.mem_gb)
     return res
+
+
+#: the former names of :class:`PreparedSubmission` and :func:`prepare` ("plan" said too little:
+#: a crop's batch plan and the array chunks are plans too)
+Plan = PreparedSubmission
+plan = prepare
