@@ -3,15 +3,14 @@ from __future__ import annotations
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm.node.provenance import ProvenanceSegment, WorkerContext, segment
+from xyzfarm.node.provenance import ProvenanceSegment, WorkerContext
 from xyzfarm.node.results import ResultIndex
 
 CONTEXT = WorkerContext("node1", "123", "4", 2, 1, "0.1", "abcd")
 
 
-def test_a_segment_is_recorded_as_a_plain_tuple_in_the_order_of_its_named_fields():
-    raw = segment([0, 1], 10.5, 0.25, CONTEXT)
-    assert type(raw) is tuple  # a named tuple would pickle a reference to this module
+def test_a_recorded_plain_tuple_reads_by_the_names_of_its_fields():
+    raw = ([0, 1], 10.5, 0.25, *CONTEXT)  # as the worker records it
     seg = ProvenanceSegment.from_record(raw)
     assert (seg.positions, seg.start, seg.seconds_per_case) == ([0, 1], 10.5, 0.25)
     assert (seg.host, seg.job, seg.task, seg.attempt, seg.restarts) == ("node1", "123", "4", 2, 1)
@@ -37,3 +36,5 @@ def test_the_worker_records_segments_that_read_back_with_their_context():
     assert sorted(p for s in segs for p in s.positions) == [0, 1, 2]
     assert {(s.job, s.task, s.attempt) for s in segs} == {("local", "", 1)}
     assert all(s.fn_fingerprint for s in segs)
+    # plain tuples on disk: a named tuple would pickle a reference to its module
+    assert all(type(s) is tuple for s in result["prov"])

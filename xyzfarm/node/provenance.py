@@ -4,8 +4,10 @@ The worker records one segment per chunk of cases it ran (exact for slow cases, 
 chunks of one; the chunk's average for fast ones), in the result record and the checkpoint;
 the reap expands them into the per-case ``xyz_*`` variables.
 
-On disk a segment is a plain tuple in the order of :class:`ProvenanceSegment`'s fields (a
-named tuple would pickle a reference to this module, tying every record to its import path).
+On disk a segment is a plain tuple in the order of :class:`ProvenanceSegment`'s fields,
+``(positions, start, seconds_per_case, *WorkerContext)`` (a named tuple would pickle a
+reference to this module, tying every record to its import path; the worker builds the tuple
+inline, once per chunk).
 Segments of releases before function fingerprints have no ``fn_fingerprint``: read as "".
 
 LEAN: the worker imports it on every compute node (standard library only).
@@ -64,9 +66,3 @@ class ProvenanceSegment(NamedTuple):
         """
         return cls(*raw)
 
-
-def segment(
-    positions: Any, start: float, seconds_per_case: float, context: WorkerContext
-) -> tuple[Any, ...]:
-    """The record form of a segment: a plain tuple in :class:`ProvenanceSegment`'s order."""
-    return (positions, start, seconds_per_case, *context)

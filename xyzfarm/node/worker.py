@@ -41,7 +41,6 @@ from .failures import read_failure, write_failure
 from .layout import CropLayout
 from .manifest import BatchPlan, Manifest
 from .provenance import WorkerContext
-from .provenance import segment as provenance_segment
 from .results import DoneMap, ResultIndex, ResultWriter
 
 #: what grow_batch reports
@@ -292,13 +291,7 @@ def _context(bundle: LoadedCrop, batch: int) -> WorkerContext:
         before = read_failure(bundle.layout, batch)
         attempt = 1 + (len(before.attempts) if before is not None else 0)
     return WorkerContext(
-        host=socket.gethostname(),
-        job=job,
-        task=task,
-        attempt=attempt,
-        restarts=restarts,
-        version=__version__,
-        fn_fingerprint=bundle.fn_fingerprint,
+        socket.gethostname(), job, task, attempt, restarts, __version__, bundle.fn_fingerprint
     )
 
 
@@ -390,7 +383,7 @@ def _note(
         return
     positions = positions[: len(outs)]
     seconds = (time.monotonic() - began) / len(positions)
-    segment = provenance_segment(positions, began_epoch, seconds, context)
+    segment = (positions, began_epoch, seconds, *context)  # a ProvenanceSegment, as recorded
     pending.update(zip(positions, outs))
     done.update(zip(positions, outs))
     pending_prov.append(segment)
