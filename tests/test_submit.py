@@ -492,12 +492,12 @@ def _function_of_a_module_that_is_then_deleted(layout, folder) -> None:
     storage.write_bytes(layout.function, payload)
     # saved as a sow saves it: the manifest records the file's sha256
     import hashlib
+    from dataclasses import replace
 
-    from xyzfarm.node import manifest
+    from xyzfarm.node.manifest import Manifest
 
-    data = manifest.read(layout)
-    data.pop(manifest.CHECKSUM_KEY, None)
-    manifest.write(layout, {**data, "fn_sha256": hashlib.sha256(payload).hexdigest()})
+    sown = Manifest.read(layout)
+    replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest()).write(layout)
 
 
 @pytest.mark.parametrize("scheduler", PREFLIGHT_SCHEDULERS)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import socket
 import sys
@@ -38,8 +37,11 @@ from ..errors import CropLoadError, DataFileError, FunctionLoadError
 from ..schedulers import job_environment
 from ..store import storage
 from ..sweep.execute import make_caller
-from . import manifest, records, shipping
+from . import records, shipping
+from .failures import read_failure, write_failure
 from .layout import CropLayout
+from .manifest import BatchPlan, Manifest
+from .provenance import WorkerContext
 from .results import DoneMap, ResultIndex, ResultWriter
 
 #: what grow_batch reports
@@ -53,7 +55,7 @@ START_FAILED_EXIT = 3
 START_FAILURES = frozenset({"FunctionLoadError", "CropLoadError"})
 
 
-class Bundle:
+class LoadedCrop:
     """What a grower needs, loaded once per process: function, case names, open crop files.
 
     Building one is the pre-flight check of every entry point: it loads the function and
@@ -74,14 +76,14 @@ class Bundle:
         fixed: dict[str, Any] | None = None,
     ) -> None:
         self.layout = layout
-        data = manifest.read(layout)
-        self.arg_names: tuple[str, ...] = tuple(data["arg_names"])
-        self.plan: dict[str, Any] = data["plan"]
+        sown = Manifest.read(layout)
+        self.arg_names: tuple[str, ...] = sown.arg_names
+        self.batch_plan: BatchPlan = sown.plan
         # growing refuses a function other than the crop's, so the manifest's fingerprint is
         # the one of the code that runs here ("" for crops sown before fingerprints)
-        self.fn_fingerprint: str = data.get("fn_fingerprint") or ""
+        self.fn_fingerprint: str = sown.fn_fingerprint or ""
         if fn is None:
-            fn, fixed = load_function(layout, data)
+            fn, fixed = load_function(layout, sown)
         self.fn = fn
         self.call = make_caller(fn, self.arg_names, fixed or {})
         try:
@@ -106,12 +108,16 @@ class Bundle:
         self.done_map.close()
 
 
+#: the former name of :class:`LoadedCrop`
+Bundle = LoadedCrop
+
+
 def load_function(
-    layout: CropLayout, data: dict[str, Any] | None = None
+    layout: CropLayout, sown: Manifest | None = None
 ) -> tuple[Callable[..., Any], dict[str, Any]]:
     """The function and fixed arguments saved in ``function.pkl``.
 
-    ``data`` is the crop's manifest when the caller has read it already (it holds the file's
+    ``sown`` is the crop's manifest when the caller has read it already (it holds the file's
     sha256); otherwise it is read here.
 
     Raises
@@ -137,7 +143,7 @@ def load_function(
         raise FunctionLoadError(f"{path} cannot be read {where} ({exc}); {redo}.") from exc
     if not payload:
         raise FunctionLoadError(f"{path} is empty (0 bytes); {redo}.")
-    expected = (data if data is not None else manifest.read(layout)).get("fn_sha256")
+    expected = (sown if sown is not None else Manifest.read(layout)).fn_sha256
     if expected and hashlib.sha256(payload).hexdigest() != expected:
         # it may still unpickle, into code that computes something else: never run it
         raise FunctionLoadError(
@@ -178,43 +184,15 @@ def record_start_failure(layout: CropLayout, batches: list[int], exc: BaseExcept
     except Exception:
         has = lambda batch: False  # noqa: E731 - results unreadable: record every batch
     # start: a pre-flight failure, which growing again unchanged would repeat
-    error = {**error_info(exc), "case": None, "final": True, "start": True}
+    error = error_info(exc)
     recorded = []
     for batch in batches:
         if has(batch):
             continue
         with contextlib.suppress(OSError):
-            record_failure(layout, batch, error)
+            write_failure(layout, batch, **error, case=None, final=True, start=True)
             recorded.append(batch)
     return recorded
-
-
-def _attempts(layout: CropLayout, batch: int) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(layout.failed(batch).read_text())
-    except (OSError, ValueError):
-        return []
-    attempts = data.get("attempts", [])
-    return attempts if isinstance(attempts, list) else []
-
-
-def record_failure(layout: CropLayout, batch: int, error: dict[str, Any]) -> None:
-    """Add one failed attempt to ``failed/<batch>.json`` (published atomically)."""
-    attempts = _attempts(layout, batch)
-    error = {
-        "attempt": len(attempts) + 1,
-        # final: the process that recorded it will not try this batch again (a pool that
-        # retries a batch after its worker died says final=False)
-        "final": True,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **error,
-    }
-    attempts.append(error)
-    storage.write_bytes(
-        layout.failed(batch), json.dumps({"batch": batch, "attempts": attempts}, indent=1).encode()
-    )
 
 
 @contextlib.contextmanager
@@ -242,7 +220,7 @@ def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
             os.close(f)
 
 
-def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
+def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
     """Grow one batch (1-based id) of the crop; return DONE, FAILED, BUSY or ALREADY."""
     done_map = bundle.done_map
     if done_map.is_set(batch):
@@ -258,7 +236,7 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         spec = bundle.cases.get(batch - 1)
         rows = spec["rows"]
         done: dict[int, Any] = {}
-        prov: list[tuple[Any, ...]] = []  # segments: (positions, start, seconds, *context)
+        prov: list[tuple[Any, ...]] = []  # ProvenanceSegment records (plain tuples)
         for chunk in records.read_appended(layout.partial(batch)):
             done.update(chunk["out"])
             prov.extend(chunk["prov"])
@@ -289,12 +267,15 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         bundle.locks.unlock(batch)
 
 
-def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
+def _context(bundle: LoadedCrop, batch: int) -> WorkerContext:
     """The provenance shared by every case this process grows of ``batch`` now."""
     # the scheduler's own module reads its variables (schedulers/<name>.py)
     job = job_environment()
-    attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
-    return (
+    attempt = 1
+    if batch in bundle.failed_before:
+        before = read_failure(bundle.layout, batch)
+        attempt = 1 + (len(before.attempts) if before is not None else 0)
+    return WorkerContext(
         socket.gethostname(),
         job.job_id if job else "local",
         job.task_index if job else "",
@@ -306,12 +287,12 @@ def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
 
 
 def _grow_rows(
-    bundle: Bundle,
+    bundle: LoadedCrop,
     batch: int,
     rows: list[Any],
     done: dict[int, Any],
     prov: list[tuple[Any, ...]],
-    context: tuple[Any, ...],
+    context: WorkerContext,
 ) -> str:
     call = bundle.call
     todo = [pos for pos in range(len(rows)) if pos not in done]
@@ -381,7 +362,7 @@ def _note(
     outs: list[Any],
     began: float,
     began_epoch: float,
-    context: tuple[Any, ...],
+    context: WorkerContext,
     pending: dict[int, Any],
     pending_prov: list[tuple[Any, ...]],
     done: dict[int, Any],
@@ -393,7 +374,7 @@ def _note(
         return
     positions = positions[: len(outs)]
     seconds = (time.monotonic() - began) / len(positions)
-    segment = (positions, began_epoch, seconds, *context)
+    segment = (positions, began_epoch, seconds, *context)  # a ProvenanceSegment, as recorded
     pending.update(zip(positions, outs))
     done.update(zip(positions, outs))
     pending_prov.append(segment)
@@ -412,18 +393,18 @@ def _json_value(value: Any) -> Any:
     return repr(value)
 
 
-def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Exception) -> None:
-    record_failure(
+def _record_case_failure(
+    bundle: LoadedCrop, batch: int, pos: int, row: Any, exc: Exception
+) -> None:
+    write_failure(
         bundle.layout,
         batch,
-        {
-            "case": {n: _json_value(v) for n, v in zip(bundle.arg_names, row)},
-            "case_position": pos,
-            "error_type": type(exc).__qualname__,
-            "message": str(exc),
-            "traceback": traceback.format_exc(),
-            "restart_count": _restart_count_text(),
-        },
+        case={n: _json_value(v) for n, v in zip(bundle.arg_names, row)},
+        case_position=pos,
+        error_type=type(exc).__qualname__,
+        message=str(exc),
+        traceback=traceback.format_exc(),
+        restart_count=_restart_count_text(),
     )
     bundle.failed_before.add(batch)
 
@@ -452,7 +433,7 @@ def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
     FunctionLoadError, CropLoadError
         If the function or the crop's inputs cannot be loaded (nothing is recorded).
     """
-    bundle = Bundle(CropLayout.from_root(root))
+    bundle = LoadedCrop(CropLayout.from_root(root))
     try:
         return [grow_batch(bundle, b, log=log) for b in batches]
     finally:

@@ -15,8 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DuplicateValueError, InvalidInputError, OutputMismatchError
-
-Case = tuple[Any, ...]
+from .arguments import Case
 
 
 class Schema:

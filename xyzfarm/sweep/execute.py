@@ -25,10 +25,8 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..store import storage
-from .arguments import positional_names
+from .arguments import Case, positional_names
 from .progress import progress_bar  # tqdm itself is imported only when a bar is drawn
-
-Case = tuple[Any, ...]
 
 #: fewest cases worth a progress-bar update, and most chunks a serial sweep is cut into
 _MIN_CHUNK = 64
