@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import cloudpickle
 
 from ..errors import LockTimeoutError
+from .moved import loads_moved
 
 PathLike = str | os.PathLike[str]
 
@@ -499,5 +500,15 @@ def dumps(obj: Any) -> bytes:
 
 
 def loads(data: bytes) -> Any:
-    """Unpickle bytes made by :func:`dumps` (only ever call this on trusted data)."""
-    return cloudpickle.loads(data)
+    """Unpickle bytes made by :func:`dumps` (only ever call this on trusted data).
+
+    Bytes that an xyzfarm from before its modules moved wrote (a crop sown before the upgrade)
+    load too: a failed import is retried with the old module paths sent to the new ones.
+    """
+    try:
+        return cloudpickle.loads(data)
+    except (ImportError, AttributeError) as error:
+        try:
+            return loads_moved(data)
+        except Exception:
+            raise error from None
