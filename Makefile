@@ -110,5 +110,5 @@ bench: $(BENCH_VENV)/.installed
 	  status=$$?; scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
 	  xyzfarm-demo.h5* xyzfarm-demo.png
