@@ -129,7 +129,8 @@ def test_the_wheel_holds_every_module_template_and_py_typed_and_no_tests_or_docs
         if p.is_file() and "__pycache__" not in p.parts
     }
     templates = {n for n in shipped if n.endswith(".sh.j2")}
-    assert len(templates) == 4, templates  # base, slurm, pbs, sge
+    source = ROOT / "xyzfarm" / "schedulers" / "templates"
+    assert templates == {f"xyzfarm/schedulers/templates/{p.name}" for p in source.glob("*.sh.j2")}
     assert "xyzfarm/py.typed" in shipped
     assert shipped <= names, sorted(shipped - names)
     assert not [n for n in names if n.split("/")[0] in ("tests", "docs", "scripts", "benchmarks")]

@@ -47,11 +47,11 @@ def test_a_cache_to_disk_function_pickled_with_the_old_paths_loads_and_runs(tmp_
 
 def test_names_of_old_modules_that_are_packages_now_load_from_the_module_that_holds_them():
     old = with_old_paths(
-        {"runner": combo_runner, "record": worker.record_failure},
+        {"runner": combo_runner, "record": worker.grow_batch},
         {"xyzfarm.sweep": "xyzfarm.sweep.run", "xyzfarm.worker": "xyzfarm.node.worker"},
     )
     loaded = storage.loads(old)
-    assert loaded == {"runner": combo_runner, "record": worker.record_failure}
+    assert loaded == {"runner": combo_runner, "record": worker.grow_batch}
 
 
 def test_a_pickle_that_fails_for_another_reason_raises_its_own_error():
