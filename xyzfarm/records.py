@@ -89,9 +89,11 @@ def append_record(f: BinaryIO, obj: Any) -> None:
 def read_appended(path: str | os.PathLike[str]) -> list[Any]:
     """Every record of an append-only file up to its first torn or damaged one."""
     out: list[Any] = []
-    if not os.path.exists(path):
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below; one open, no stat before it
+    except FileNotFoundError:
         return out
-    with open(path, "rb") as f:
+    with f:
         where = os.fspath(path)
         while True:
             try:

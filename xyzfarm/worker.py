@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from . import manifest, records, shipping, storage
@@ -96,6 +96,11 @@ class Bundle:
         self.locks = storage.record_locks(layout.running_locks)
         self.failed_before = layout.batch_ids_in("failed")
         self.flushed: dict[int, bool] = {}  # batches whose checkpoint file was written
+        self.partial_dir = os.fspath(layout.folder("partial"))
+        self.context = process_context(self.fn_fingerprint)
+        #: seconds per case measured in this process's last batch (0: none yet): sizes the
+        #: first chunk of the next batch
+        self.seconds_per_case = 0.0
 
     def close(self) -> None:
         self.writer.close()
@@ -251,43 +256,46 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
         # before its lock is released, so looking again under our claim cannot miss it
         if done_map.is_set(batch):
             return ALREADY
-        layout = bundle.layout
         spec = bundle.cases.get(batch - 1)
         rows = spec["rows"]
-        done: dict[int, Any] = {}
-        prov: list[tuple[Any, ...]] = []  # segments: (positions, start, seconds, *context)
-        for chunk in records.read_appended(layout.partial(batch)):
-            done.update(chunk["out"])
-            prov.extend(chunk["prov"])
-        resumed = bool(done)
+        # plain strings, not Paths: this runs once per batch, and a Path costs ~5 us to make
+        partial = f"{bundle.partial_dir}{os.sep}{batch}"
+        done, prov = _checkpoints(partial)
         context = _context(bundle, batch)
-        with _output_to(layout.log(batch) if log else None):
-            status = _grow_rows(bundle, batch, rows, done, prov, context)
-        if status != DONE:
-            return status
-        bundle.writer.append(
-            batch,
-            {
-                "indices": spec["indices"],
-                "outputs": [done[pos] for pos in range(len(rows))],
-                "prov": prov,
-            },
-        )
+        if log:
+            with _output_to(bundle.layout.log(batch)):
+                outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
+        else:
+            outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
+        if outputs is None:
+            return FAILED
+        bundle.writer.append(batch, {"indices": spec["indices"], "outputs": outputs, "prov": prov})
         # after the append, never before: a set byte always has a record behind it
         done_map.set(batch)
-        if bundle.flushed.pop(batch, False) or resumed:
+        if bundle.flushed.pop(batch, False) or done:
             with contextlib.suppress(FileNotFoundError):
-                layout.partial(batch).unlink()
+                os.unlink(partial)
         if batch in bundle.failed_before:
             with contextlib.suppress(FileNotFoundError):
-                layout.failed(batch).unlink()
+                bundle.layout.failed(batch).unlink()
         return DONE
     finally:
         bundle.locks.unlock(batch)
 
 
-def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
-    """The provenance shared by every case this process grows of ``batch`` now."""
+def _checkpoints(partial: str) -> tuple[dict[int, Any], list[tuple[Any, ...]]]:
+    """The finished cases (position -> output) and provenance segments of ``partial``."""
+    done: dict[int, Any] = {}
+    prov: list[tuple[Any, ...]] = []  # segments: (positions, start, seconds, *context)
+    for chunk in records.read_appended(partial):
+        done.update(chunk["out"])
+        prov.extend(chunk["prov"])
+    return done, prov
+
+
+def process_context(fn_fingerprint: str) -> tuple[Any, ...]:
+    """The provenance every batch of this process shares: host, job, task, restarts,
+    version, function fingerprint (read once per process: none of it changes per batch)."""
     env = os.environ
     job = (
         env.get("SLURM_ARRAY_JOB_ID")
@@ -300,10 +308,16 @@ def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
         env.get("SLURM_ARRAY_TASK_ID") or env.get("PBS_ARRAY_INDEX") or env.get("SGE_TASK_ID") or ""
     )
     restarts = int(env.get("SLURM_RESTART_COUNT") or env.get("RESTARTED") or 0)
-    attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
     from . import __version__
 
-    return (socket.gethostname(), job, task, attempt, restarts, __version__, bundle.fn_fingerprint)
+    return (socket.gethostname(), job, task, restarts, __version__, fn_fingerprint)
+
+
+def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
+    """The provenance shared by every case this process grows of ``batch`` now."""
+    attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
+    host, job, task, restarts, version, fn_print = bundle.context
+    return (host, job, task, attempt, restarts, version, fn_print)
 
 
 def _grow_rows(
@@ -313,92 +327,88 @@ def _grow_rows(
     done: dict[int, Any],
     prov: list[tuple[Any, ...]],
     context: tuple[Any, ...],
-) -> str:
+    partial: str,
+) -> list[Any] | None:
+    """Run the cases of ``rows`` not in ``done`` (resumed from a checkpoint).
+
+    Returns every case's output in row order, the new provenance segments added to ``prov``;
+    None if a case raised (recorded in ``failed/``, finished cases checkpointed).
+    """
     call = bundle.call
-    todo = [pos for pos in range(len(rows)) if pos not in done]
-    pending: dict[int, Any] = {}
-    pending_prov: list[tuple[Any, ...]] = []
+    # a range while nothing was resumed: chunks slice it into ranges, which pickle in a few
+    # bytes and need no list of positions anywhere
+    todo: Sequence[int] = (
+        range(len(rows)) if not done else [p for p in range(len(rows)) if p not in done]
+    )
+    results: list[Any] = []  # outputs of todo, in its order
+    flushed = [0, len(prov)]  # results and segments already in the checkpoint file
     last_flush = time.monotonic()
-    partial = bundle.layout.partial(batch)
 
     def flush() -> None:
         nonlocal last_flush
-        if pending:
+        if len(results) > flushed[0]:
             # one record per flush, appended with one write(): a torn write loses only it
+            out = dict(zip(todo[flushed[0] : len(results)], results[flushed[0] :]))
             with open(partial, "ab") as checkpoint:
-                records.append_record(checkpoint, {"out": pending, "prov": pending_prov})
-            pending.clear()
-            pending_prov.clear()
+                records.append_record(checkpoint, {"out": out, "prov": prov[flushed[1] :]})
+            flushed[:] = [len(results), len(prov)]
             bundle.flushed[batch] = True
         last_flush = time.monotonic()
 
-    # Cases run in chunks that grow while they stay well under the checkpoint interval, so
-    # trivial cases pay no per-case bookkeeping and slow ones are checkpointed one by one.
-    chunk, start = 1, 0
+    # Cases run in chunks aimed at an eighth of the checkpoint interval, so trivial cases pay
+    # no per-case bookkeeping and slow ones are checkpointed one by one. The first chunk is
+    # sized from the pace of this process's earlier batches (one chunk per batch for trivial
+    # cases; a batch's first case alone when nothing was measured yet); later ones from the
+    # pace measured in this batch, growing at most 4x a chunk (a case much slower than the
+    # ones before is the one thing a kill -9 can lose more than the interval of).
+    pace = bundle.seconds_per_case
+    chunk = _chunk_for(pace, len(todo)) if pace else 1
+    start = 0
     try:
         while start < len(todo):
             positions = todo[start : start + chunk]
-            outs: list[Any] = []
+            picked = (
+                rows[positions.start : positions.stop]
+                if type(positions) is range
+                else [rows[p] for p in positions]
+            )
             began = time.monotonic()
             began_epoch = time.time()
+            before = len(results)
             try:
-                outs.extend(
-                    map(call, *zip(*(rows[p] for p in positions)))
-                    if rows[0]
-                    else (call() for _ in positions)
-                )
+                # extend keeps what the map gave before an exception
+                results.extend(map(call, *zip(*picked)) if rows[0] else (call() for _ in picked))
             except Exception as exc:
-                _note(
-                    positions[: len(outs)],
-                    outs,
-                    began,
-                    began_epoch,
-                    context,
-                    pending,
-                    pending_prov,
-                    done,
-                    prov,
-                )
+                got = len(results) - before
+                if got:
+                    seconds = (time.monotonic() - began) / got
+                    prov.append((positions[:got], began_epoch, seconds, *context))
                 flush()
-                failed_at = positions[len(outs)]
+                failed_at = positions[got]
                 _record_case_failure(bundle, batch, failed_at, rows[failed_at], exc)
-                return FAILED
-            _note(positions, outs, began, began_epoch, context, pending, pending_prov, done, prov)
-            start += len(positions)
+                return None
             now = time.monotonic()
+            # one provenance segment per chunk, not per case: exact for slow cases (chunks
+            # of one), the chunk's average for cases faster than CHECKPOINT_INTERVAL_S / 8
+            pace = (now - began) / len(positions)
+            prov.append((positions, began_epoch, pace, *context))
+            start += len(positions)
             if now - last_flush >= CHECKPOINT_INTERVAL_S:
                 flush()
-            # aim each chunk at an eighth of the interval, from the pace measured so far
-            per_case = max(now - began, 1e-9) / len(positions)
-            chunk = max(1, min(4 * chunk, int(CHECKPOINT_INTERVAL_S / 8 / per_case)))
+            chunk = min(4 * chunk, _chunk_for(pace, len(todo)))
+        bundle.seconds_per_case = pace
     except BaseException:
         flush()  # SIGTERM/SIGUSR1 (SystemExit) or Ctrl-C: keep every finished case
         raise
-    return DONE
+    if not done:
+        return results
+    done.update(zip(todo, results))
+    return [done[pos] for pos in range(len(rows))]
 
 
-def _note(
-    positions: list[int],
-    outs: list[Any],
-    began: float,
-    began_epoch: float,
-    context: tuple[Any, ...],
-    pending: dict[int, Any],
-    pending_prov: list[tuple[Any, ...]],
-    done: dict[int, Any],
-    prov: list[tuple[Any, ...]],
-) -> None:
-    # one provenance segment per chunk, not per case: exact for slow cases (chunks of one),
-    # the chunk's average for cases faster than CHECKPOINT_INTERVAL_S / 8, at no cost per case
-    if not outs:
-        return
-    positions = positions[: len(outs)]
-    seconds = (time.monotonic() - began) / len(positions)
-    segment = (positions, began_epoch, seconds, *context)
-    pending.update(zip(positions, outs))
-    done.update(zip(positions, outs))
-    pending_prov.append(segment)
-    prov.append(segment)
+def _chunk_for(seconds_per_case: float, most: int) -> int:
+    """Cases per chunk at this pace: an eighth of the checkpoint interval, 1..most."""
+    return max(1, min(most, int(CHECKPOINT_INTERVAL_S / 8 / max(seconds_per_case, 1e-9))))
 
 
 def _json_value(value: Any) -> Any:
