@@ -14,6 +14,7 @@ including those checkpointed by failed or interrupted batches.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import warnings
@@ -187,21 +188,35 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             {k: manifest.decode(v) for k, v in data["constants"].items()},
         )
 
-    def place(indices: np.ndarray, results: list[Any], spec_rows: list[Any] | None) -> None:
+    # results wait here until FILL_CASES of them can go into the arrays at once: filling
+    # costs ~10 us a call whatever its size, and a batch is often ~100 cases
+    waiting: list[Any] = []
+    waiting_at: list[Sequence[int]] = []
+
+    def fill() -> None:
+        if waiting:
+            assert filler is not None
+            filler.add(_joined(waiting_at), waiting)
+            waiting.clear()
+            waiting_at.clear()
+
+    def place(indices: Sequence[int], results: list[Any], spec_rows: list[Any] | None) -> None:
         nonlocal placed
         if filler is not None:
-            filler.add(indices.tolist(), results)
+            waiting.extend(results)
+            waiting_at.append(indices)
+            if len(waiting) >= FILL_CASES:
+                fill()
         else:
-            outputs.update(zip(indices.tolist(), results))
+            outputs.update(zip(_index_list(indices), results))
         if spec_rows is not None and data["kind"] != "combos":
-            rows.update(zip(indices.tolist(), spec_rows))
+            rows.update(zip(_index_list(indices), spec_rows))
         placed += len(results)
 
     plan = BatchPlan(layout, data)
     try:
         for batch in range(1, num_batches + 1):
             sown, spec_rows = plan.spec(batch)
-            expected = np.asarray(sown, dtype=np.int64)
             try:
                 result = index.load(batch, sown_indices=sown)
             except KeyError:  # never grown, or no record of it intact (warned)
@@ -209,9 +224,9 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
                 continue
             if not allow_incomplete and missing:
                 continue  # refused below: only the check of every record is still useful
-            place(expected, result["outputs"], spec_rows)
+            place(sown, result["outputs"], spec_rows)
             for positions, *rest in result.get("prov") or ():
-                prov.append((expected[np.asarray(positions, dtype=np.intp)], *rest))
+                prov.append((_picked(sown, positions), *rest))
             grown.append(batch)
         if not allow_incomplete:
             _refuse_missing(layout, missing, data)
@@ -229,8 +244,10 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             )
             for where, *rest in finished_prov:
                 prov.append((expected[np.asarray(where, dtype=np.intp)], *rest))
+        fill()
     finally:
         plan.close()
+        index.close()
     filled = int(filler.filled.sum()) if filler is not None else len(outputs)
     if filled != placed or placed > num_cases:
         # positions were proven distinct per batch and batches partition the plan: only a
@@ -246,6 +263,38 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             "nothing was published. Grow it again (crop.grow_missing()), then reap."
         )
     return Harvest(data, outputs, rows, grown, missing, prov, filler, filled)
+
+
+#: results put into the arrays at once when reaping (bounds the memory a reap adds to the
+#: Dataset: these values, or one batch when batches are larger)
+FILL_CASES = 1 << 16
+
+
+def _index_array(indices: Sequence[int]) -> np.ndarray:
+    """Case positions as an array: a range without a Python int per case."""
+    if type(indices) is range:
+        return np.arange(indices.start, indices.stop, indices.step, dtype=np.int64)
+    return np.asarray(indices, dtype=np.int64)
+
+
+def _index_list(indices: Sequence[int]) -> list[int]:
+    return list(indices) if type(indices) is range else _index_array(indices).tolist()
+
+
+def _picked(sown: Sequence[int], positions: Sequence[int]) -> Any:
+    """The sown-order indices at batch ``positions``: a range when both are ranges."""
+    if type(sown) is range and type(positions) is range:
+        return sown[positions.start : positions.stop : positions.step]
+    return _index_array(sown)[np.asarray(positions, dtype=np.intp)]
+
+
+def _joined(runs: list[Any]) -> Any:
+    """The indices of ``runs`` as one range when they follow each other, else one array."""
+    if all(type(r) is range and r.step == 1 for r in runs) and all(
+        a.stop == b.start for a, b in itertools.pairwise(runs)
+    ):
+        return range(runs[0].start, runs[-1].stop)
+    return np.concatenate([_index_array(r) for r in runs])
 
 
 def _refuse_missing(layout: CropLayout, missing: list[int], data: Mapping[str, Any]) -> None:
@@ -298,7 +347,7 @@ def provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset | None:
 def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-case provenance arrays from the per-chunk segments, vectorised."""
     counts = np.array([len(seg[0]) for seg in harvest.prov])
-    index = np.concatenate([seg[0] for seg in harvest.prov])
+    index = np.asarray(_joined([seg[0] for seg in harvest.prov]), dtype=np.int64)
     # offset of each case inside its segment: start + k * seconds per case
     ends = np.cumsum(counts)
     offsets = np.arange(len(index)) - np.repeat(ends - counts, counts)

@@ -334,16 +334,23 @@ def check_log_record(path: str | os.PathLike[str], offset: int) -> int:
 
 def read_log_record(path: str | os.PathLike[str], offset: int) -> tuple[int, Any]:
     """The ``(batch, object)`` of the log record at ``offset``, checksum verified."""
-    where = f"{os.fspath(path)} at byte {offset}"
-    with open(path, "rb") as f:
-        f.seek(offset)
-        header = f.read(LOG_HEADER_SIZE)
-        if len(header) < LOG_HEADER_SIZE:
-            raise DataFileError(f"{where}: truncated record.")
-        magic, batch, length, crc = _LOG_HEADER.unpack(header)
-        if magic not in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC):
-            raise DataFileError(f"{where}: not a result record (bad magic {magic!r}).")
-        payload = f.read(length)
+    with open(path, "rb", buffering=0) as f:
+        return read_log_record_in(f.fileno(), offset, os.fspath(path))
+
+
+def read_log_record_in(fd: int, offset: int, name: str) -> tuple[int, Any]:
+    """As :func:`read_log_record`, from a log open as ``fd`` (named ``name`` in errors): two
+    positional reads, so a reap reads 10^3 records of one log without 10^3 opens."""
+    where = f"{name} at byte {offset}"
+    header = os.pread(fd, LOG_HEADER_SIZE, offset)
+    if len(header) < LOG_HEADER_SIZE:
+        raise DataFileError(f"{where}: truncated record.")
+    magic, batch, length, crc = _LOG_HEADER.unpack(header)
+    if magic not in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC):
+        raise DataFileError(f"{where}: not a result record (bad magic {magic!r}).")
+    # a damaged length must not allocate more than the file holds
+    fits = length <= _PIECE_BYTES or offset + LOG_HEADER_SIZE + length <= os.fstat(fd).st_size
+    payload = os.pread(fd, length, offset + LOG_HEADER_SIZE) if fits else b""
     if len(payload) < length:
         raise DataFileError(f"{where}: truncated record.")
     if _expected_crc(magic, header, payload) != crc:
