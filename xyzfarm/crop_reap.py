@@ -13,6 +13,7 @@ from . import reap as reaping
 from . import storage
 from .crop_base import CropBase
 from .errors import CropIncompleteError, InvalidInputError
+from .execute import paused_gc
 from .results import ResultIndex
 
 
@@ -182,8 +183,13 @@ class CropReaping(CropBase):
                 from .raw_reap import unlabelled
 
                 data = unlabelled(data)
-            harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
-            out = deliver(harvest, data)
+            # as run_combos: reading and assembling allocate per case, and the collections
+            # that would trigger scan every long-lived object (xarray, pandas) again and again
+            with paused_gc():
+                harvest = reaping.read_results(
+                    self.layout, data, allow_incomplete=allow_incomplete
+                )
+                out = deliver(harvest, data)
             if harvest.missing and clean_up:
                 warnings.warn(
                     f"the crop {self.name!r} was kept at {self.location!r}: "

@@ -53,6 +53,20 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+#: container objects allowed to pile up in the youngest generation while the GC is paused
+_GC_YOUNG = 50_000
+
+
+def collect_young_if_due() -> None:
+    """Collect the youngest generation once enough objects piled up since the last time.
+
+    For loops over batches inside :func:`paused_gc` (growing, reaping), whose steps hold any
+    number of cases: one C call per step, a collection every ~50,000 new objects.
+    """
+    if gc.get_count()[0] > _GC_YOUNG:
+        gc.collect(0)
+
+
 def make_caller(
     fn: Callable[..., Any], names: Sequence[str], fixed: dict[str, Any] | None = None
 ) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import storage
 from .errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
+from .execute import collect_young_if_due, paused_gc
 from .layout import CropLayout
 from .pool import WorkerPool
 from .results import ResultIndex
@@ -152,9 +153,13 @@ def grow(
             _grow_with_executor(layout, batches, fn, fixed, executor, num_workers, log, note)
         else:
             bundle = preflight(layout, batches, fn, fixed)
+            # as run_combos: collections triggered by each batch's allocations would scan
+            # every long-lived object (xarray, pandas) again and again
             try:
-                for batch in batches:
-                    note(batch, grow_batch(bundle, batch))
+                with paused_gc():
+                    for batch in batches:
+                        note(batch, grow_batch(bundle, batch))
+                        collect_young_if_due()
             finally:
                 bundle.close()
     finally:

@@ -27,6 +27,7 @@ import xarray as xr
 from . import manifest, records
 from .assemble import GridFiller, Schema, build_dataset
 from .errors import CropFormatError, CropIncompleteError, InvalidInputError
+from .execute import collect_young_if_due
 from .layout import CropLayout
 from .results import ResultIndex, positions_problem
 from .sow import batch_bounds, schema_from_json
@@ -228,6 +229,7 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             for positions, *rest in result.get("prov") or ():
                 prov.append((_picked(sown, positions), *rest))
             grown.append(batch)
+            collect_young_if_due()  # the GC may be paused by the caller
         if not allow_incomplete:
             _refuse_missing(layout, missing, data)
         for batch in missing:

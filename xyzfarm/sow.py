@@ -23,6 +23,7 @@ from .arguments import check_arguments
 from .assemble import Schema
 from .combos import Case, check_cases, check_combos, iter_combos, num_combos, product_with_cases
 from .errors import CropMismatchError, InvalidInputError
+from .execute import collect_young_if_due, paused_gc
 from .layout import CropLayout
 
 
@@ -252,6 +253,7 @@ def sow(
                     "indices": range(start, stop),
                     "rows": list(itertools.islice(source, stop - start)),
                 }
+                collect_young_if_due()
             return
         all_rows: list[Case] = rows if rows is not None else list(iter_combos(checked))
         order = list(range(num_cases))
@@ -261,7 +263,8 @@ def sow(
             picked = order[start:stop]
             yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
 
-    records.write_indexed(layout.cases, layout.cases_index, batch_records())
+    with paused_gc():  # a tuple per case: as for run_combos, see paused_gc
+        records.write_indexed(layout.cases, layout.cases_index, batch_records())
     data = {
         "name": layout.name,
         "fn_name": getattr(fn, "__name__", None),
