@@ -11,13 +11,15 @@ imported first (not timed), then one thing is timed, first-call costs included:
 * ``xyzpy``: xyzpy 1.3.5's crop cycle of the same cases (``grow_missing``).
 
 Rounds alternate the kinds, so noise on the 2 shared cores hits all of them alike; the
-ratios are of the medians. ``--phases`` also prints sow, grow and reap of the cycle.
+ratios are of the medians. Modules load from bytecode, as for an installed package (see
+:func:`user_env`). ``--phases`` also prints sow, grow and reap of the cycle.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -57,10 +59,23 @@ print(json.dumps({{"seconds": end - start, "phases": phases}}))
 """
 
 
-def measure(kind: str, n: int, parent: str) -> dict[str, object]:
+def measure(kind: str, n: int, parent: str, env: dict[str, str]) -> dict[str, object]:
     argv = [sys.executable, "-c", ONE.format(here=HERE), kind, str(n), parent]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def user_env(pycache: str) -> dict[str, str]:
+    """The environment of a user's interpreter: modules load from compiled bytecode.
+
+    An installed package comes compiled; a checkout is compiled on its first import. With
+    PYTHONDONTWRITEBYTECODE set (as in some shells here) every fresh interpreter would
+    compile xyzfarm from source and nothing else, so bytecode goes to a folder of this run
+    (``PYTHONPYCACHEPREFIX``, filled by an untimed first round), never into the checkout.
+    """
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=pycache)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def main() -> int:
@@ -73,13 +88,18 @@ def main() -> int:
     args = parser.parse_args()
     kinds = ["run_combos", "cycle", "noprov"] + ([] if args.no_xyzpy else ["xyzpy"])
     print(f"python {sys.version.split()[0]}; medians of fresh interpreters (spread: min-max)")
+    pycache = tempfile.TemporaryDirectory()
+    env = user_env(pycache.name)
+    for kind in kinds:  # compiles every module each kind imports, untimed
+        with tempfile.TemporaryDirectory() as parent:
+            measure(kind, 1000, parent, env)
     for n in args.sizes:
         repeats = args.repeats if n <= 10**5 else args.big_repeats
         got: dict[str, list[dict[str, object]]] = {k: [] for k in kinds}
         for _ in range(repeats):
             for kind in kinds:
                 with tempfile.TemporaryDirectory() as parent:
-                    got[kind].append(measure(kind, n, parent))
+                    got[kind].append(measure(kind, n, parent, env))
         med = {k: statistics.median(float(r["seconds"]) for r in v) for k, v in got.items()}  # type: ignore[arg-type]
         print(f"n = {n:,} cases, 1,000 batches, {repeats} rounds")
         for kind in kinds:
@@ -94,6 +114,7 @@ def main() -> int:
             print(f"   xyzpy / cycle: {med['xyzpy'] / med['cycle']:.1f}x")
         else:
             print()
+    pycache.cleanup()
     return 0
 
 

@@ -11,9 +11,7 @@ from . import storage
 from .errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
 from .execute import collect_young_if_due, paused_gc
 from .layout import CropLayout
-from .pool import WorkerPool
 from .results import ResultIndex
-from .slots import Slot, plan_slots
 from .state import last_error
 from .worker import FAILED, Bundle, grow_batch, record_start_failure
 
@@ -141,9 +139,14 @@ def grow(
                     f"subprocess workers load the function from {layout.function}, which the "
                     "crop does not have; sow with save_fn=True."
                 )
+            # here, not at the top: the pool brings psutil (~10 ms to import), which growing
+            # in this process never needs
+            from .pool import WorkerPool
+            from .slots import plan_slots
+
             # workers load the saved function, not this process's: check that one
             preflight(layout, batches, None, None).close()
-            slots: list[Slot] = plan_slots(num_workers, num_threads, gpus, affinities)
+            slots = plan_slots(num_workers, num_threads, gpus, affinities)
             with WorkerPool(
                 layout, slots, log=log, batch_timeout_s=batch_timeout_s, max_mem_gb=max_mem_gb
             ) as pool:

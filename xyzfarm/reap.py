@@ -346,17 +346,30 @@ def provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset | None:
     return _provenance_dataset(harvest, ds)
 
 
-def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Per-case provenance arrays from the per-chunk segments, vectorised."""
-    counts = np.array([len(seg[0]) for seg in harvest.prov])
-    index = np.asarray(_joined([seg[0] for seg in harvest.prov]), dtype=np.int64)
-    # offset of each case inside its segment: start + k * seconds per case
+def _per_case(values: list[Any], counts: np.ndarray, total: int, dtype: Any = None) -> np.ndarray:
+    """One value per case from one per segment; a single ``np.full`` when they are all the
+    same (one host, job, version...: the usual case), which needs no per-segment array."""
+    first = values[0]
+    if all(v == first and type(v) is type(first) for v in values):
+        return np.full(total, first, dtype=np.asarray([first], dtype=dtype).dtype)
+    return np.repeat(np.array(values, dtype=dtype), counts)
+
+
+def _provenance_columns(harvest: Harvest) -> tuple[Any, dict[str, np.ndarray]]:
+    """Per-case provenance arrays from the per-chunk segments, vectorised, and the cases'
+    indices (a range when the segments follow each other)."""
+    segments = harvest.prov
+    counts = np.array([len(seg[0]) for seg in segments])
+    joined = _joined([seg[0] for seg in segments])
+    index = np.asarray(joined, dtype=np.int64) if type(joined) is not range else joined
+    total = len(index)
+    seconds = _per_case([seg[2] for seg in segments], counts, total, float)
+    # start of each case: its segment's start + its place in the segment * seconds per case
     ends = np.cumsum(counts)
-    offsets = np.arange(len(index)) - np.repeat(ends - counts, counts)
-    seconds = np.repeat(np.array([seg[2] for seg in harvest.prov], dtype=float), counts)
-    start = np.repeat(np.array([seg[1] for seg in harvest.prov], dtype=float), counts)
-    start += offsets * seconds
-    del offsets
+    start = np.arange(total, dtype=float)
+    start -= np.repeat((ends - counts).astype(float), counts)
+    start *= seconds
+    start += _per_case([seg[1] for seg in segments], counts, total, float)
     start *= 1e9
     columns = {"xyz_start": start.astype("datetime64[ns]"), "xyz_seconds": seconds}
     del start
@@ -365,9 +378,9 @@ def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndar
     for k, name in enumerate(
         ("xyz_host", "xyz_job", "xyz_task", "xyz_attempt", "xyz_restarts", "xyz_version")
     ):
-        columns[name] = np.repeat(np.array([seg[3 + k] for seg in harvest.prov]), counts)
-    fn_prints = [str(seg[9]) if len(seg) > 9 else "" for seg in harvest.prov]
-    columns["xyz_fn"] = np.repeat(np.array(fn_prints, dtype=str), counts)
+        columns[name] = _per_case([seg[3 + k] for seg in segments], counts, total)
+    fn_prints = [str(seg[9]) if len(seg) > 9 else "" for seg in segments]
+    columns["xyz_fn"] = _per_case(fn_prints, counts, total, str)
     return index, columns
 
 
@@ -378,15 +391,18 @@ def _provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset:
     names = list(data["arg_names"])
     total = data["plan"]["num_cases"]
     if data["kind"] == "combos" and len(index) == total:
-        # a complete grid: one argsort puts every case in place, no per-case Python
         combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
         shape = tuple(len(v) for v in combos.values())
-        order = np.argsort(index, kind="stable")
+        # a complete grid: its distinct indices in increasing order are 0..total-1, already in
+        # place (sown in order); otherwise one argsort puts every case in place
+        in_place = type(index) is range or not np.any(index[1:] < index[:-1])
+        order = None if in_place else np.argsort(index, kind="stable")
         data_vars = {}
         for name in list(columns):
             # reorder one column at a time, dropping the unordered one: peak memory stays at
             # the final arrays plus one column
-            data_vars[name] = (names, columns.pop(name)[order].reshape(shape))
+            column = columns.pop(name)
+            data_vars[name] = (names, (column if order is None else column[order]).reshape(shape))
         return xr.Dataset(data_vars, coords={n: ds.coords[n] for n in names})
     rows = {int(i): tuple(col[k] for col in columns.values()) for k, i in enumerate(index)}
     prov = _values_dataset(harvest, rows, Schema(tuple(columns), {}, {}), {}, {})
