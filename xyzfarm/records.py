@@ -58,9 +58,9 @@ def _expected_crc(magic: bytes, header: bytes, payload: bytes | memoryview) -> i
     return zlib.crc32(payload)
 
 
-def frame(obj: Any) -> bytes:
-    """One record holding ``obj``."""
-    payload = storage.dumps(obj)
+def frame(obj: Any, *, plain: bool = False) -> bytes:
+    """One record holding ``obj`` (``plain``: see :func:`~xyzfarm.storage.dumps`)."""
+    payload = storage.dumps(obj, plain=plain)
     header = _HEADER.pack(MAGIC, len(payload), 0)
     return _HEADER.pack(MAGIC, len(payload), _whole_crc(header, payload)) + payload
 
@@ -102,15 +102,18 @@ def read_appended(path: str | os.PathLike[str]) -> list[Any]:
                 return out
 
 
-def write_indexed(path: Path, index_path: Path, items: Iterator[Any]) -> int:
+def write_indexed(
+    path: Path, index_path: Path, items: Iterator[Any], *, plain: bool = False
+) -> int:
     """Write one record per item into ``path`` and their byte offsets into ``index_path``.
 
-    Returns the number of records. Both files are published atomically.
+    ``plain``: every item is plain data (see :func:`~xyzfarm.storage.dumps`). Returns the
+    number of records. Both files are published atomically.
     """
     offsets = [0]
     with storage.atomic_path(path) as tmp, open(tmp, "wb") as f:
         for item in items:
-            f.write(frame(item))
+            f.write(frame(item, plain=plain))
             offsets.append(f.tell())
     storage.write_bytes(index_path, struct.pack(f"<{len(offsets)}Q", *offsets))
     return len(offsets) - 1
@@ -194,9 +197,9 @@ class IndexedReader:
         self._index.close()
 
 
-def log_frame(batch: int, obj: Any) -> bytes:
-    """One result-log record of ``batch`` holding ``obj``."""
-    payload = storage.dumps(obj)
+def log_frame(batch: int, obj: Any, *, plain: bool = False) -> bytes:
+    """One result-log record of ``batch`` holding ``obj`` (``plain``: as for :func:`frame`)."""
+    payload = storage.dumps(obj, plain=plain)
     header = _LOG_HEADER.pack(LOG_MAGIC, batch, len(payload), 0)
     return _LOG_HEADER.pack(LOG_MAGIC, batch, len(payload), _whole_crc(header, payload)) + payload
 

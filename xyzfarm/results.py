@@ -542,9 +542,12 @@ class ResultWriter:
         self._file: IO[bytes] | None = None
         self._guard = threading.Lock()
 
-    def append(self, batch: int, obj: Any) -> tuple[str, int]:
-        """Append the result of ``batch``; return its place ``(log name, offset)``."""
-        frame = records.log_frame(batch, obj)
+    def append(self, batch: int, obj: Any, *, plain: bool = False) -> tuple[str, int]:
+        """Append the result of ``batch``; return its place ``(log name, offset)``.
+
+        ``plain``: ``obj`` is plain data (see :func:`~xyzfarm.storage.dumps`).
+        """
+        frame = records.log_frame(batch, obj, plain=plain)
         with self._guard:
             return self._append(frame)
 

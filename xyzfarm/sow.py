@@ -263,8 +263,12 @@ def sow(
             picked = order[start:stop]
             yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
 
+    # the case values decide how every record is pickled: checked once, not per batch
+    values = rows if rows is not None else list(itertools.chain.from_iterable(checked.values()))
     with paused_gc():  # a tuple per case: as for run_combos, see paused_gc
-        records.write_indexed(layout.cases, layout.cases_index, batch_records())
+        records.write_indexed(
+            layout.cases, layout.cases_index, batch_records(), plain=storage.is_plain(values)
+        )
     data = {
         "name": layout.name,
         "fn_name": getattr(fn, "__name__", None),

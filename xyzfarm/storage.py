@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import json
 import os
+import pickle
 import shutil
 import socket
 import struct
@@ -493,9 +495,39 @@ def record_locks(path: PathLike) -> RecordLocks:
     return _record_locks[key]
 
 
-def dumps(obj: Any) -> bytes:
-    """Pickle ``obj`` with cloudpickle (functions defined in ``__main__`` included)."""
+def dumps(obj: Any, *, plain: bool = False) -> bytes:
+    """Pickle ``obj`` with cloudpickle (functions defined in ``__main__`` included).
+
+    ``plain``: ``obj`` holds only what :func:`is_plain` accepts, which the standard pickler
+    writes as cloudpickle would, at half the cost (cloudpickle's Python set-up and its look
+    up of every class, ``range`` included, cost ~5-10 us a record: per batch sown and grown).
+    """
+    if plain:
+        with contextlib.suppress(pickle.PicklingError, TypeError, AttributeError):
+            return pickle.dumps(obj, protocol=5)
     return cloudpickle.dumps(obj)
+
+
+#: types whose pickle names no module but builtins
+_ATOMS = frozenset({int, float, complex, bool, str, bytes, type(None), range})
+
+
+def is_plain(values: Any) -> bool:
+    """Whether the items of ``values`` (a sequence) pickle the same with the standard
+    pickler as with cloudpickle: builtin numbers and text, numpy values that hold no
+    objects, and tuples or lists of those; never functions, classes or their instances,
+    which cloudpickle may carry by value (defined in ``__main__`` or a shipped module)."""
+    kinds = set(map(type, values))
+    if kinds <= _ATOMS:
+        return True  # the usual case, decided in C
+    for kind in kinds - _ATOMS:
+        of_kind: Any = values if len(kinds) == 1 else [v for v in values if type(v) is kind]
+        if kind in (tuple, list):
+            if not is_plain(list(itertools.chain.from_iterable(of_kind))):
+                return False
+        elif kind.__module__ != "numpy" or any(v.dtype.hasobject for v in of_kind):
+            return False
+    return True
 
 
 def loads(data: bytes) -> Any:

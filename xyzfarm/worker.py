@@ -269,7 +269,12 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
             outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
         if outputs is None:
             return FAILED
-        bundle.writer.append(batch, {"indices": spec["indices"], "outputs": outputs, "prov": prov})
+        # the record is ours (indices, provenance) but for the outputs: plain if they are
+        bundle.writer.append(
+            batch,
+            {"indices": spec["indices"], "outputs": outputs, "prov": prov},
+            plain=storage.is_plain(outputs),
+        )
         # after the append, never before: a set byte always has a record behind it
         done_map.set(batch)
         if bundle.flushed.pop(batch, False) or done:
