@@ -108,14 +108,16 @@ def write_indexed(
     """Write one record per item into ``path`` and their byte offsets into ``index_path``.
 
     ``plain``: every item is plain data (see :func:`~xyzfarm.storage.dumps`). Returns the
-    number of records. Both files are published atomically.
+    number of records. Both files are published atomically, their content on disk; their
+    folder is not synced (``sync_dir=False`` of :func:`~xyzfarm.storage.atomic_path`): the
+    caller publishes a file after them that syncs it (a crop's manifest).
     """
     offsets = [0]
-    with storage.atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with storage.atomic_path(path, sync_dir=False) as tmp, open(tmp, "wb") as f:
         for item in items:
             f.write(frame(item, plain=plain))
             offsets.append(f.tell())
-    storage.write_bytes(index_path, struct.pack(f"<{len(offsets)}Q", *offsets))
+    storage.write_bytes(index_path, struct.pack(f"<{len(offsets)}Q", *offsets), sync_dir=False)
     return len(offsets) - 1
 
 

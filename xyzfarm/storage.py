@@ -57,10 +57,17 @@ def _fsync_path(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: PathLike, *, fsync: bool = True, mode: int = 0o666) -> Iterator[Path]:
+def atomic_path(
+    path: PathLike, *, fsync: bool = True, sync_dir: bool = True, mode: int = 0o666
+) -> Iterator[Path]:
     """Yield a temporary path to write; on success publish it at ``path`` atomically.
 
-    The published file gets ``mode`` less the umask, as if created by ``open``.
+    The published file gets ``mode`` less the umask, as if created by ``open``. With
+    ``fsync`` its content is on disk before it is renamed into place and, with ``sync_dir``
+    too, the rename itself right after. ``sync_dir=False`` leaves the rename to a later
+    file published in the same folder with ``sync_dir``: one directory fsync makes every
+    earlier rename in it durable too (journalled filesystems commit a folder's renames in
+    order), so a set of files published before their manifest costs one directory fsync.
 
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
@@ -75,7 +82,7 @@ def atomic_path(path: PathLike, *, fsync: bool = True, mode: int = 0o666) -> Ite
             _fsync_path(tmp)
         _match_umask(tmp, mode)
         os.replace(tmp, dest)
-        if fsync:
+        if fsync and sync_dir:
             _fsync_dir(dest.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -91,9 +98,10 @@ def _match_umask(path: Path, mode: int) -> None:
         os.chmod(path, mode & ~umask)
 
 
-def write_bytes(path: PathLike, data: bytes, *, mode: int = 0o666) -> None:
-    """Write ``data`` to ``path`` atomically (permissions ``mode`` less the umask)."""
-    with atomic_path(path, mode=mode) as tmp, open(tmp, "wb") as f:
+def write_bytes(path: PathLike, data: bytes, *, mode: int = 0o666, sync_dir: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (permissions ``mode`` less the umask;
+    ``sync_dir``: see :func:`atomic_path`)."""
+    with atomic_path(path, mode=mode, sync_dir=sync_dir) as tmp, open(tmp, "wb") as f:
         f.write(data)
 
 
