@@ -13,7 +13,7 @@ from . import reap as reaping
 from . import storage
 from .crop_base import CropBase
 from .errors import CropIncompleteError, InvalidInputError
-from .execute import paused_gc
+from .gc_pause import paused_gc
 from .results import ResultIndex
 
 

@@ -20,7 +20,7 @@ import itertools
 import keyword
 import linecache
 import multiprocessing.pool  # as xyzpy: code passing pools may use it without importing it
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import storage
@@ -33,38 +33,6 @@ _MIN_CHUNK = 64
 _PROGRESS_STEPS = 200
 #: cases between young-generation collections while the cyclic GC is paused
 _GC_CHUNK = 4096
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause automatic cyclic garbage collection; the sweep loop collects young objects itself.
-
-    A sweep allocates a few tuples per case; with xarray and pandas loaded, the collections
-    those allocations trigger scan hundreds of thousands of long-lived objects and cost 2-3x
-    the sweep itself. Collecting only the youngest generation every few thousand cases
-    (see :func:`run`) still frees reference cycles a user function creates.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-#: container objects allowed to pile up in the youngest generation while the GC is paused
-_GC_YOUNG = 50_000
-
-
-def collect_young_if_due() -> None:
-    """Collect the youngest generation once enough objects piled up since the last time.
-
-    For loops over batches inside :func:`paused_gc` (growing, reaping), whose steps hold any
-    number of cases: one C call per step, a collection every ~50,000 new objects.
-    """
-    if gc.get_count()[0] > _GC_YOUNG:
-        gc.collect(0)
 
 
 def make_caller(

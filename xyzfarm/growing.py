@@ -9,7 +9,7 @@ from typing import Any
 
 from . import storage
 from .errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
-from .execute import collect_young_if_due, paused_gc
+from .gc_pause import collect_young_if_due, paused_gc
 from .layout import CropLayout
 from .results import ResultIndex
 from .state import last_error

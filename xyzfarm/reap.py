@@ -27,7 +27,7 @@ import xarray as xr
 from . import manifest, records
 from .assemble import GridFiller, Schema, build_dataset
 from .errors import CropFormatError, CropIncompleteError, InvalidInputError
-from .execute import collect_young_if_due
+from .gc_pause import collect_young_if_due
 from .layout import CropLayout
 from .results import ResultIndex, positions_problem
 from .sow import batch_bounds, schema_from_json

@@ -41,6 +41,7 @@ from typing import IO, Any
 
 from . import records
 from .errors import DataFileError, XyzfarmError
+from .gc_pause import paused_gc
 from .layout import CropLayout
 
 LOG_SUFFIX = ".log"
@@ -226,27 +227,32 @@ class ResultIndex:
         except FileNotFoundError:
             return self
         self._refused |= self._read_refused()
-        for name in names:
-            start = self._scanned.get(name, 0)
-            if start:
-                # one stat instead of open, fstat, read and close for a log unchanged since
-                try:
-                    info = os.stat(self.folder / name)
-                except FileNotFoundError:
-                    continue
-                seen = (info.st_size, info.st_mtime_ns)
-                if self._seen.get(name) == seen:
-                    continue
-                self._seen[name] = seen
-            scan = records.scan_log(self.folder / name, start, verify=not self.lazy)
-            self._scanned[name] = scan.end
-            for batch, offset in scan.entries:
-                self.note(batch, (name, offset))
-                if self.lazy:
-                    self._unverified.add((name, offset))
-            for batch, offset, reason in scan.damaged:
-                self._found_broken((name, offset), batch, reason)
+        with paused_gc():  # a tuple or two per record: see paused_gc
+            for name in names:
+                self._refresh_log(name)
         return self
+
+    def _refresh_log(self, name: str) -> None:
+        """Read what was appended to the log ``name`` since the last refresh."""
+        start = self._scanned.get(name, 0)
+        if start:
+            # one stat instead of open, fstat, read and close for a log unchanged since
+            try:
+                info = os.stat(self.folder / name)
+            except FileNotFoundError:
+                return
+            seen = (info.st_size, info.st_mtime_ns)
+            if self._seen.get(name) == seen:
+                return
+            self._seen[name] = seen
+        scan = records.scan_log(self.folder / name, start, verify=not self.lazy)
+        self._scanned[name] = scan.end
+        for batch, offset in scan.entries:
+            self.note(batch, (name, offset))
+            if self.lazy:
+                self._unverified.add((name, offset))
+        for batch, offset, reason in scan.damaged:
+            self._found_broken((name, offset), batch, reason)
 
     def sync_done_map(self, num_batches: int) -> None:
         """Make the growers' :class:`DoneMap` agree with the logs for batches 1..num_batches.

@@ -23,7 +23,7 @@ from .arguments import check_arguments
 from .assemble import Schema
 from .combos import Case, check_cases, check_combos, iter_combos, num_combos, product_with_cases
 from .errors import CropMismatchError, InvalidInputError
-from .execute import collect_young_if_due, paused_gc
+from .gc_pause import collect_young_if_due, paused_gc
 from .layout import CropLayout
 
 
