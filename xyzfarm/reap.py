@@ -373,13 +373,15 @@ def _provenance_columns(harvest: Harvest) -> tuple[Any, dict[str, np.ndarray]]:
     joined = _joined([seg[0] for seg in segments])
     index = np.asarray(joined, dtype=np.int64) if type(joined) is not range else joined
     total = len(index)
-    seconds = _per_case([seg[2] for seg in segments], counts, total, float)
-    # start of each case: its segment's start + its place in the segment * seconds per case
-    ends = np.cumsum(counts)
+    per_segment = np.array([seg[2] for seg in segments], dtype=float)
+    seconds = _per_case(per_segment.tolist(), counts, total, float)
+    # start of each case k: its segment's start + (k - the segment's first k) * its seconds per
+    # case, computed as k * seconds + (start - first k * seconds): one array per case, not four
+    first_k = np.cumsum(counts) - counts
     start = np.arange(total, dtype=float)
-    start -= np.repeat((ends - counts).astype(float), counts)
     start *= seconds
-    start += np.repeat(np.array([seg[1] for seg in segments], dtype=float), counts)
+    offset = np.array([seg[1] for seg in segments], dtype=float) - first_k * per_segment
+    start += np.repeat(offset, counts)
     start *= 1e9
     columns = {"xyz_start": start.astype("datetime64[ns]"), "xyz_seconds": seconds}
     del start

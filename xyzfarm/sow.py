@@ -264,12 +264,13 @@ def sow(
             picked = order[start:stop]
             yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
 
-    # the case values decide how every record is pickled: checked once, not per batch
+    # the case values decide how every record is pickled: checked once, not per batch, and
+    # only when records are small (cloudpickle's extra cost is per record, the check's per
+    # value)
     values = rows if rows is not None else list(itertools.chain.from_iterable(checked.values()))
+    plain = len(values) <= storage.PLAIN_CHECK_MAX * batches and storage.is_plain(values)
     with paused_gc():  # a tuple per case: as for run_combos, see paused_gc
-        records.write_indexed(
-            layout.cases, layout.cases_index, batch_records(), plain=storage.is_plain(values)
-        )
+        records.write_indexed(layout.cases, layout.cases_index, batch_records(), plain=plain)
     data = {
         "name": layout.name,
         "fn_name": getattr(fn, "__name__", None),

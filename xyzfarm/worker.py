@@ -31,6 +31,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from itertools import starmap
 from typing import Any
 
 from . import manifest, records, shipping, storage
@@ -269,11 +270,12 @@ def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
             outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
         if outputs is None:
             return FAILED
-        # the record is ours (indices, provenance) but for the outputs: plain if they are
+        # the record is ours (indices, provenance) but for the outputs: plain if they are.
+        # Worth checking for small batches only: cloudpickle's extra cost is per record,
+        # the check's per output (~15 ns)
+        plain = len(outputs) <= storage.PLAIN_CHECK_MAX and storage.is_plain(outputs)
         bundle.writer.append(
-            batch,
-            {"indices": spec["indices"], "outputs": outputs, "prov": prov},
-            plain=storage.is_plain(outputs),
+            batch, {"indices": spec["indices"], "outputs": outputs, "prov": prov}, plain=plain
         )
         # after the append, never before: a set byte always has a record behind it
         done_map.set(batch)
@@ -381,8 +383,9 @@ def _grow_rows(
             began_epoch = time.time()
             before = len(results)
             try:
-                # extend keeps what the map gave before an exception
-                results.extend(map(call, *zip(*picked)) if rows[0] else (call() for _ in picked))
+                # extend keeps what was computed before an exception; starmap calls with each
+                # row's values as they are (~40% less per case than transposing with zip)
+                results.extend(starmap(call, picked) if rows[0] else (call() for _ in picked))
             except Exception as exc:
                 got = len(results) - before
                 if got:
