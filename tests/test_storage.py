@@ -313,7 +313,9 @@ def test_plain_records_pickle_as_cloudpickle_would_and_anything_else_goes_by_clo
     record = {"indices": range(3), "rows": [(1, 2.5, "a", None), (np.float64(2), np.arange(2))]}
     assert storage.is_plain(record["rows"])
     assert pickle.loads(storage.dumps(record, plain=True))["indices"] == range(3)
-    for value in (Local(), [Local()], (1, (2, Local())), np.array([Local()]), len, Local):
+    looped: list[object] = [1]
+    looped.append(looped)
+    for value in (Local(), [Local()], (1, (2, Local())), np.array([Local()]), len, Local, looped):
         assert not storage.is_plain([1, value])
     # what the standard pickler refuses still goes by cloudpickle, even when asked for plain
     assert b"cloudpickle" in storage.dumps(lambda: 1, plain=True)

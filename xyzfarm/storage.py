@@ -524,18 +524,21 @@ PLAIN_CHECK_MAX = 256
 _ATOMS = frozenset({int, float, complex, bool, str, bytes, type(None), range})
 
 
-def is_plain(values: Any) -> bool:
+def is_plain(values: Any, depth: int = 4) -> bool:
     """Whether the items of ``values`` (a sequence) pickle the same with the standard
     pickler as with cloudpickle: builtin numbers and text, numpy values that hold no
-    objects, and tuples or lists of those; never functions, classes or their instances,
-    which cloudpickle may carry by value (defined in ``__main__`` or a shipped module)."""
+    objects, and tuples or lists of those nested up to ``depth`` levels; never functions,
+    classes or their instances, which cloudpickle may carry by value (defined in
+    ``__main__`` or a shipped module). Deeper nesting (or a list holding itself) is not
+    plain: cloudpickle takes it."""
     kinds = set(map(type, values))
     if kinds <= _ATOMS:
         return True  # the usual case, decided in C
     for kind in kinds - _ATOMS:
         of_kind: Any = values if len(kinds) == 1 else [v for v in values if type(v) is kind]
         if kind in (tuple, list):
-            if not is_plain(list(itertools.chain.from_iterable(of_kind))):
+            inner = list(itertools.chain.from_iterable(of_kind))
+            if depth <= 1 or not is_plain(inner, depth - 1):
                 return False
         elif kind.__module__ != "numpy" or any(v.dtype.hasobject for v in of_kind):
             return False
