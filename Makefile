@@ -13,7 +13,7 @@ SGE_ENV := SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 help:
 	@echo "make demo   run a real sweep and print a summary of the result file"
 	@echo "make test   lint + the whole test suite + make compat"
-	@echo "make lint   ruff + mypy"
+	@echo "make lint   ruff + mypy + the import contracts (lint-imports)"
 	@echo "make compat run xyzpy 1.3.5's own farming tests against xyzfarm (fails on a difference)"
 	@echo "make cluster-up / cluster-down   a local one-node SLURM and SGE for trying things"
 	@echo "make golden regenerate the golden array-job scripts"
@@ -34,6 +34,7 @@ lint: venv
 	$(BIN)/ruff check xyzfarm tests benchmarks scripts
 	for f in scripts/*.sh; do bash -n $$f || exit 1; done
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # A real one-node SLURM runs for the duration of the tests (started and stopped by our own
 # script, by pid). XYZ_REQUIRE_SLURM makes its tests fail, not skip, if it is not there.

@@ -47,9 +47,9 @@ def nap(x: int) -> int:
 
 
 def sow_crop(parent: Path, num_batches: int) -> Path:
-    from xyzfarm.assemble import check_schema
-    from xyzfarm.layout import CropLayout
-    from xyzfarm.sow import sow
+    from xyzfarm.crop.sow import sow
+    from xyzfarm.node.layout import CropLayout
+    from xyzfarm.sweep.assemble import check_schema
 
     layout = CropLayout("meta", parent)
     sow(
@@ -64,7 +64,7 @@ def sow_crop(parent: Path, num_batches: int) -> Path:
 
 def add_other_growers(root: Path, count: int) -> None:
     """``count`` logs as other growers leave them: each holds batch k's real record."""
-    from xyzfarm import records
+    from xyzfarm.node import records
 
     results = root / "results"
     for k in range(1, count + 1):
@@ -82,8 +82,8 @@ def env_for(code: str | None) -> dict[str, str]:
 def plan(root: Path, code: str | None) -> None:
     """The planning pass of ``crop.grow`` / a submission, with the code that grows."""
     script = (
-        "import sys\nfrom xyzfarm.growing import missing_batches\n"
-        "from xyzfarm.layout import CropLayout\nfrom xyzfarm import manifest\n"
+        "import sys\nfrom xyzfarm.crop.grow import missing_batches\n"
+        "from xyzfarm.node.layout import CropLayout\nfrom xyzfarm.node import manifest\n"
         "lay = CropLayout.from_root(sys.argv[1])\n"
         "missing_batches(lay, manifest.read(lay)['plan']['num_batches'])\n"
     )
@@ -161,8 +161,8 @@ for p in procs:
 
 
 def real(growers: int, num_batches: int, code: str | None) -> dict[str, float]:
-    from xyzfarm.layout import CropLayout
-    from xyzfarm.results import ResultIndex
+    from xyzfarm.node.layout import CropLayout
+    from xyzfarm.node.results import ResultIndex
 
     with tempfile.TemporaryDirectory(prefix="xyz-meta-") as tmp:
         work = Path(tmp)

@@ -60,7 +60,7 @@ def merge_small_into_big(side: int, repeats: int = 5) -> tuple[float, float, flo
     import xarray as xr
 
     import xyzfarm
-    from xyzfarm.harvester import merge_into_file
+    from xyzfarm.store.full_data import merge_into_file
 
     big = xr.Dataset({"v": (("a", "b"), np.random.default_rng(0).random((side, side)))},
                      coords={"a": np.arange(side), "b": np.arange(side)})

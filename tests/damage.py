@@ -15,7 +15,7 @@ def flip(path: Any, position: int, mask: int = 0x01) -> None:
 
 def result_records(layout: Any) -> dict[int, tuple[Path, int, int]]:
     """``{batch: (log, offset, length)}`` of a crop's result records (one log), by header."""
-    from xyzfarm import records
+    from xyzfarm.node import records
 
     (log,) = layout.folder("results").glob("*.log")
     entries = records.scan_log(log).entries

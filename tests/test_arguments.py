@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from xyzfarm.arguments import check_arguments, fn_arg_names
 from xyzfarm.errors import MissingArgumentError, UnknownArgumentError
+from xyzfarm.sweep.arguments import check_arguments, fn_arg_names
 
 
 def f(x, y, z=1, *, w=2):

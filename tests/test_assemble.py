@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xyzfarm.assemble import build_dataset, check_schema, split_outputs
 from xyzfarm.errors import DuplicateValueError, InvalidInputError, OutputMismatchError
+from xyzfarm.sweep.assemble import build_dataset, check_schema, split_outputs
 
 
 def test_combos_results_are_reshaped_onto_the_grid_with_var_dims_last():
@@ -204,7 +204,7 @@ def test_any_output_description_gives_a_dataset_or_a_typed_error(
 
 
 def test_a_grid_filled_batch_by_batch_equals_the_dataset_built_at_once():
-    from xyzfarm.assemble import GridFiller
+    from xyzfarm.sweep.assemble import GridFiller
 
     schema = check_schema(["s", "v"], {"v": ["k"]}, {"k": [0, 1]})
     grid = {"x": [1, 2, 3], "y": [10, 20]}
@@ -219,7 +219,7 @@ def test_a_grid_filled_batch_by_batch_equals_the_dataset_built_at_once():
 
 
 def test_a_partly_filled_grid_holds_nan_and_a_bad_batch_names_its_case():
-    from xyzfarm.assemble import GridFiller
+    from xyzfarm.sweep.assemble import GridFiller
 
     schema = check_schema(["s"], None, None)
     filler = GridFiller({"x": [1, 2, 3]}, schema, {})
@@ -230,7 +230,7 @@ def test_a_partly_filled_grid_holds_nan_and_a_bad_batch_names_its_case():
 
 
 def test_a_later_batch_whose_outputs_changed_shape_names_its_case_and_both_shapes():
-    from xyzfarm.assemble import GridFiller
+    from xyzfarm.sweep.assemble import GridFiller
 
     schema = check_schema(["v"], {"v": ["k"]}, None)  # no coordinates: any consistent length
     filler = GridFiller({"x": [1, 2, 3], "y": ["a", "b"]}, schema, {})
@@ -250,7 +250,7 @@ def test_outputs_that_change_shape_across_cases_name_the_case_when_built_at_once
 
 
 def test_var_dims_in_xyzpys_tuple_key_and_list_forms():
-    from xyzfarm.assemble import check_schema
+    from xyzfarm.sweep.assemble import check_schema
 
     assert check_schema(["x", "y"], {("x", "y"): "t"}, None).var_dims == {"x": ("t",), "y": ("t",)}
     assert check_schema(["x"], ["t"], None).var_dims == {"x": ("t",)}

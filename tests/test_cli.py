@@ -10,7 +10,7 @@ import xarray as xr
 
 import xyzfarm as xyz
 from xyzfarm.cli import main
-from xyzfarm.reap import without_provenance
+from xyzfarm.crop.reap import without_provenance
 
 CORES = sorted(os.sched_getaffinity(0))
 CROP_COMMANDS = ["grow", "submit", "render", "reap", "cancel", "clean"]

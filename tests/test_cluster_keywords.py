@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from xyzfarm.cluster_keywords import from_xyzpy
+from xyzfarm.crop.cluster_keywords import from_xyzpy
 from xyzfarm.errors import InvalidInputError
 
 

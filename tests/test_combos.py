@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm.combos import (
+from xyzfarm.errors import ComboValueError, DuplicateValueError, InvalidInputError
+from xyzfarm.sweep.combos import (
     as_combos,
     check_cases,
     check_combos,
@@ -12,7 +13,6 @@ from xyzfarm.combos import (
     num_combos,
     product_with_cases,
 )
-from xyzfarm.errors import ComboValueError, DuplicateValueError, InvalidInputError
 
 
 def test_combos_keep_their_order_and_values():

@@ -9,8 +9,8 @@ import pytest
 import xarray as xr
 
 import xyzfarm as xyz
+from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropMismatchError, InvalidInputError, LocationError, OutputMismatchError
-from xyzfarm.reap import without_provenance
 
 MODEL = """
 import numpy as np

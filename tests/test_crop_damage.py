@@ -26,8 +26,8 @@ import pytest
 import xarray as xr
 
 import xyzfarm as xyz
+from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropIncompleteError, XyzfarmError
-from xyzfarm.reap import without_provenance
 
 MODEL = """
 from pathlib import Path

@@ -5,8 +5,8 @@ import pytest
 import xarray as xr
 
 import xyzfarm as xyz
+from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import BatchFailedError
-from xyzfarm.reap import without_provenance
 
 
 def model(n, beta):

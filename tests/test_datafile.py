@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from xyzfarm.datafile import load_df, load_ds, save_df, save_ds
 from xyzfarm.errors import DataFileError, EngineError, UnsavableValueError
+from xyzfarm.store.datafile import load_df, load_ds, save_df, save_ds
 
 
 def make_ds() -> xr.Dataset:
@@ -158,8 +158,8 @@ def test_text_with_missing_values_and_all_missing_objects_still_save():
 
 
 def test_a_folder_that_refuses_files_is_reported_before_anything_runs():
-    from xyzfarm.datafile import check_writable_folder
     from xyzfarm.errors import LocationError
+    from xyzfarm.store.datafile import check_writable_folder
 
     Path("afile").write_text("")
     with pytest.raises(LocationError, match=r"cannot create files in .*afile.*data_name"):
@@ -183,7 +183,7 @@ def provenance_of(ds: xr.Dataset) -> xr.Dataset:
 
 
 def test_provenance_is_saved_as_a_group_of_the_same_file_that_plain_xarray_opens():
-    from xyzfarm.datafile import load_provenance
+    from xyzfarm.store.datafile import load_provenance
 
     ds = simple_ds()
     save_ds(ds, "data.h5", provenance=provenance_of(ds))
@@ -197,7 +197,7 @@ def test_provenance_is_saved_as_a_group_of_the_same_file_that_plain_xarray_opens
 
 
 def test_a_file_without_provenance_reads_none():
-    from xyzfarm.datafile import load_provenance
+    from xyzfarm.store.datafile import load_provenance
 
     save_ds(make_ds(), "data.h5")
     assert load_provenance("data.h5") is None
@@ -205,7 +205,7 @@ def test_a_file_without_provenance_reads_none():
 
 
 def test_netcdf3_has_no_groups_so_provenance_is_left_out_with_a_warning():
-    from xyzfarm.datafile import load_provenance
+    from xyzfarm.store.datafile import load_provenance
 
     pytest.importorskip("scipy")
     ds = simple_ds()
@@ -216,7 +216,7 @@ def test_netcdf3_has_no_groups_so_provenance_is_left_out_with_a_warning():
 
 
 def test_unsavable_provenance_is_refused_before_the_file_is_touched():
-    from xyzfarm.datafile import load_provenance
+    from xyzfarm.store.datafile import load_provenance
 
     ds = simple_ds()
     save_ds(ds, "data.h5", provenance=provenance_of(ds))

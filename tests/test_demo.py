@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xyzfarm.datafile import load_ds
 from xyzfarm.demo import DEMO_COMBOS, chain, run_demo
 from xyzfarm.errors import InvalidInputError
+from xyzfarm.store.datafile import load_ds
 
 
 def test_the_clean_chain_matches_the_analytic_ground_state():

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from xyzfarm import execute
 from xyzfarm.errors import InvalidInputError
+from xyzfarm.sweep import execute
 
 
 def add(x, y, c=0):
@@ -82,7 +82,7 @@ def test_an_executor_without_submit_is_refused():
 def test_a_failing_case_traceback_shows_the_call_line_and_the_users_file(user_module):
     import traceback
 
-    from xyzfarm.execute import make_caller
+    from xyzfarm.sweep.execute import make_caller
 
     folder = user_module("tbmod", "def f(x, c):\n    raise ValueError(x + c)\n")
     import tbmod

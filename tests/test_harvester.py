@@ -258,7 +258,7 @@ def test_a_chunked_harvester_merges_lazily_and_writes_the_same_file():
 
 def test_a_crop_reaps_into_a_chunked_harvester():
     pytest.importorskip("dask")
-    from xyzfarm.reap import without_provenance
+    from xyzfarm.crop.reap import without_provenance
 
     h = xyz.Harvester(chunk_runner(), data_name="lazy.h5", chunks={"n": 4})
     h.harvest_combos({"n": range(8), "beta": [1.0]}, verbosity=0)

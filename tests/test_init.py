@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 import xyzfarm
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_public_names_of_xyzpy_farming_are_exported():
@@ -56,3 +63,15 @@ def test_dir_of_the_package_lists_its_public_names_not_its_own_imports():
     listed = dir(xyzfarm)
     assert {"Runner", "Harvester", "Crop", "grow", "__version__"} <= set(listed)
     assert not {"Any", "TYPE_CHECKING", "importlib", "annotations"} & set(listed)
+
+
+def test_the_layers_import_only_downwards_as_the_import_contracts_say():
+    # the contracts live in pyproject.toml ([tool.importlinter]); imports in functions count
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if lint is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    out = subprocess.run(
+        [lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 broken" in out.stdout

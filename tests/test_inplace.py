@@ -6,7 +6,7 @@ import xarray as xr
 
 import xyzfarm as xyz
 from xyzfarm.errors import MergeConflictError
-from xyzfarm.inplace import write_in_place
+from xyzfarm.store.inplace import write_in_place
 
 
 def model(n, beta):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from xyzfarm.errors import InvalidInputError
-from xyzfarm.layout import CropLayout, check_crop_name
+from xyzfarm.node.layout import CropLayout, check_crop_name
 
 
 def test_the_crop_folder_is_dot_xyz_name_in_the_parent():
@@ -52,7 +52,7 @@ def test_crop_folders_follow_the_umask_but_are_never_world_writable():
 
 
 def test_a_crop_name_too_long_for_the_filesystem_is_refused_naming_the_limit():
-    from xyzfarm.layout import MAX_CROP_NAME_BYTES
+    from xyzfarm.node.layout import MAX_CROP_NAME_BYTES
 
     with pytest.raises(InvalidInputError, match=rf"300 bytes long.*limit of {MAX_CROP_NAME_BYTES}"):
         check_crop_name("n" * 300)

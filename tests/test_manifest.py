@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from xyzfarm import manifest
 from xyzfarm.errors import CropFormatError
-from xyzfarm.layout import CropLayout
+from xyzfarm.node import manifest
+from xyzfarm.node.layout import CropLayout
 
 
 @pytest.mark.parametrize(
@@ -78,8 +78,8 @@ def test_the_fingerprint_depends_on_every_value():
 
 
 def sow_b(name="m", **combos):
-    from xyzfarm.assemble import check_schema
-    from xyzfarm.sow import sow
+    from xyzfarm.crop.sow import sow
+    from xyzfarm.sweep.assemble import check_schema
 
     layout = CropLayout(name)
     sow(

@@ -10,7 +10,7 @@ from xyzfarm.errors import (
     InvalidInputError,
     MergeConflictError,
 )
-from xyzfarm.merge import merge_datasets, missing_cases
+from xyzfarm.store.merge import merge_datasets, missing_cases
 
 
 def ds_of(xs, values, name="s"):

@@ -10,8 +10,8 @@ import sys
 import xarray as xr
 
 import xyzfarm as xyz
-from xyzfarm import cluster
-from xyzfarm.reap import without_provenance
+from xyzfarm.crop import cluster
+from xyzfarm.crop.reap import without_provenance
 
 
 def test_a_pbs_array_script_grows_its_batches_when_run_with_the_pbs_environment(user_module):

@@ -10,7 +10,7 @@ import pytest
 
 import xyzfarm as xyz
 from xyzfarm.errors import InvalidInputError
-from xyzfarm.pool import THREAD_VARS, Slot, plan_slots
+from xyzfarm.node.pool import THREAD_VARS, Slot, plan_slots
 
 CORES = sorted(os.sched_getaffinity(0))
 
@@ -245,7 +245,7 @@ def test_workers_that_keep_dying_before_they_are_ready_stop_the_pool_with_their_
     import time
 
     from xyzfarm.errors import WorkerStartError
-    from xyzfarm.pool import MAX_START_FAILURES, WorkerPool
+    from xyzfarm.node.pool import MAX_START_FAILURES, WorkerPool
 
     # a site module of the session's path that kills every fresh interpreter (as a missing
     # licence or a broken environment would) once the variable is set: only the workers crash
@@ -275,7 +275,7 @@ def test_workers_that_keep_dying_before_they_are_ready_stop_the_pool_with_their_
 
 def test_a_worker_whose_preflight_fails_stops_the_pool_at_once_with_its_reason():
     from xyzfarm.errors import FunctionLoadError
-    from xyzfarm.pool import WorkerPool
+    from xyzfarm.node.pool import WorkerPool
 
     crop = xyz.Crop(fn=lambda x: x, name="nofn")
     crop.sow_combos({"x": range(4)}, batchsize=2)

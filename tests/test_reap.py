@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 import xyzfarm as xyz
+from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropIncompleteError
-from xyzfarm.reap import without_provenance
 
 MODEL = """
 import numpy as np
@@ -225,7 +225,7 @@ def test_kill_9_during_a_reap_leaves_the_old_or_the_new_file_and_reaping_again_c
 def test_every_reaped_case_says_where_and_how_it_was_computed_beside_the_data():
     import socket
 
-    from xyzfarm.reap import PROVENANCE
+    from xyzfarm.crop.reap import PROVENANCE
 
     runner = xyz.Runner(lambda x, y: x * y * 1.0, "p")
     crop = runner.Crop(name="prov", batchsize=3)
@@ -258,7 +258,7 @@ def test_a_reaped_runner_crop_is_identical_to_run_combos():
 
 
 def test_provenance_in_puts_the_xyz_variables_into_the_reaped_dataset():
-    from xyzfarm.reap import PROVENANCE
+    from xyzfarm.crop.reap import PROVENANCE
 
     runner = xyz.Runner(lambda x: x * 1.0, "y")
     crop = runner.Crop(name="inprov")
@@ -392,7 +392,7 @@ def forge_results(crop, change):
     The records are framed as a grower frames them (valid checksums): this is a forged or
     buggy record, not a damaged one.
     """
-    from xyzfarm import records
+    from xyzfarm.node import records
 
     for log in crop.layout.folder("results").glob("*.log"):
         entries = records.scan_log(log).entries
@@ -405,7 +405,7 @@ def forge_results(crop, change):
 
 
 def result_of(crop, batch):
-    from xyzfarm.results import ResultIndex
+    from xyzfarm.node.results import ResultIndex
 
     return ResultIndex(crop.layout).refresh().load(batch)
 
@@ -421,7 +421,7 @@ def test_a_record_claiming_another_batch_is_never_published_and_its_batch_is_gro
     third = result_of(crop, 3)
     # batch 3's record with its batch id changed to 7 (checksum made to match)
     forge_results(crop, lambda batch, result: (batch, result))
-    from xyzfarm import records
+    from xyzfarm.node import records
 
     (log,) = crop.layout.folder("results").glob("*.log")
     with open(log, "ab") as f:
@@ -485,7 +485,7 @@ def test_a_record_that_does_not_fit_its_batch_counts_as_missing(forgery, says, s
 
 
 def test_a_case_plan_whose_batches_overlap_is_refused_not_published_with_holes():
-    from xyzfarm import records
+    from xyzfarm.node import records
 
     runner = xyz.Runner(lambda a, b: a * 10.0 + b, "p")
     crop = runner.Crop(name="overlap", batchsize=3)
@@ -513,7 +513,7 @@ def fails_on_one_case(a, b):
 
 @pytest.mark.parametrize("kind", ["combos", "shuffled", "cases"])
 def test_allow_incomplete_keeps_the_finished_cases_of_a_failed_batch(kind):
-    from xyzfarm import records
+    from xyzfarm.node import records
 
     runner = xyz.Runner(fails_on_one_case, "p")
     crop = runner.Crop(name=f"part-{kind}", batchsize=4)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from damage import flip
 
-from xyzfarm import records, storage
 from xyzfarm.errors import DataFileError
+from xyzfarm.node import records
+from xyzfarm.store import storage
 
 
 def write_log(*items):

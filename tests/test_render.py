@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from xyzfarm.layout import CropLayout
+from xyzfarm.crop.submit import script_context
+from xyzfarm.node.layout import CropLayout
 from xyzfarm.schedulers import REGISTRY
-from xyzfarm.schedulers.plan import plan_arrays
+from xyzfarm.schedulers.arrays import plan_arrays
 from xyzfarm.schedulers.render import render
 from xyzfarm.schedulers.resources import resources_from
-from xyzfarm.schedulers.submit import script_context
 
 GOLDEN = Path(__file__).parent / "golden"
 SCENARIOS = {

@@ -101,7 +101,7 @@ from hypothesis import strategies as st  # noqa: E402
 )
 def test_any_resource_request_is_valid_and_renders_line_safe_or_is_refused(request):
     from xyzfarm.schedulers import REGISTRY
-    from xyzfarm.schedulers.plan import plan_arrays
+    from xyzfarm.schedulers.arrays import plan_arrays
 
     try:
         res = resources_from(request)

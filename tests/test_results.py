@@ -6,10 +6,10 @@ import zlib
 import pytest
 from damage import flip
 
-from xyzfarm import records, storage
 from xyzfarm.errors import DataFileError
-from xyzfarm.layout import CropLayout
-from xyzfarm.results import (
+from xyzfarm.node import records
+from xyzfarm.node.layout import CropLayout
+from xyzfarm.node.results import (
     DAMAGED,
     DONE_MAP,
     DoneMap,
@@ -17,6 +17,7 @@ from xyzfarm.results import (
     ResultWriter,
     verify_result,
 )
+from xyzfarm.store import storage
 
 SIZE = 2  # cases per batch of the crop below
 

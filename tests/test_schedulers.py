@@ -6,7 +6,7 @@ import pytest
 
 from xyzfarm.errors import InvalidInputError
 from xyzfarm.schedulers import REGISTRY, get
-from xyzfarm.schedulers.plan import plan_arrays
+from xyzfarm.schedulers.arrays import plan_arrays
 from xyzfarm.schedulers.resources import resources_from
 
 

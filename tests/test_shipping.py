@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm import shipping
 from xyzfarm.errors import CropMismatchError, FunctionMismatchError
-from xyzfarm.pool import child_pythonpath
+from xyzfarm.node import shipping
+from xyzfarm.node.pool import child_pythonpath
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def test_a_function_from_a_module_beside_the_session_loads_where_that_module_is_
     out = _run_python(
         """
         import accmod
-        from xyzfarm import shipping
+        from xyzfarm.node import shipping
         open("f.pkl", "wb").write(shipping.dumps_function(accmod.f, {}))
         import cloudpickle
         assert not cloudpickle.list_registry_pickle_by_value()  # unregistered afterwards
@@ -92,7 +92,7 @@ def test_a_function_from_a_module_beside_the_session_loads_where_that_module_is_
     out = _run_python(
         f"""
         import traceback
-        from xyzfarm import shipping
+        from xyzfarm.node import shipping
         fn, fixed = shipping.loads_function(open({str(session / "f.pkl")!r}, "rb").read())
         print(fn(3))
         try:
@@ -182,6 +182,16 @@ def test_child_pythonpath_holds_the_session_entries_but_never_the_stdlib_or_site
     stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
     assert stdlib not in map(os.path.realpath, entries)
     assert not [e for e in entries if "site-packages" in e]
+
+
+def test_child_pythonpath_holds_the_folder_holding_xyzfarm_never_the_package_folder_itself():
+    # the package's own folder on the path would make its modules (errors, runner, demo, ...)
+    # importable as top-level names, shadowing the user's modules of the same names
+    entries = list(map(os.path.realpath, child_pythonpath().split(os.pathsep)))
+    package = Path(xyz.__file__).resolve().parent
+    assert str(package) not in entries
+    if not shipping.is_installed(package.parent):
+        assert str(package.parent) in entries
 
 
 def test_another_interpreter_is_not_broken_by_the_exported_path(tmp_path):

@@ -4,11 +4,11 @@ import os
 
 import pytest
 
-from xyzfarm import records
-from xyzfarm.assemble import check_schema
+from xyzfarm.crop.sow import batch_bounds, plan_batches, sow
 from xyzfarm.errors import CropMismatchError, InvalidInputError, UnknownArgumentError
-from xyzfarm.layout import CropLayout
-from xyzfarm.sow import batch_bounds, plan_batches, sow
+from xyzfarm.node import records
+from xyzfarm.node.layout import CropLayout
+from xyzfarm.sweep.assemble import check_schema
 
 
 def fn(x, y):
@@ -118,7 +118,7 @@ def test_sowing_over_a_crop_whose_manifest_changed_is_refused_and_overwrites_not
 
 
 def test_a_sown_combos_manifest_recomputes_to_its_own_fingerprint():
-    from xyzfarm import manifest
+    from xyzfarm.node import manifest
 
     layout = CropLayout("c")
     data = sow(
@@ -129,7 +129,7 @@ def test_a_sown_combos_manifest_recomputes_to_its_own_fingerprint():
 
 def test_the_manifest_records_the_functions_name_and_fingerprint(user_module):
     import xyzfarm as xyz
-    from xyzfarm import manifest, shipping
+    from xyzfarm.node import manifest, shipping
 
     user_module("sowfp", "def f(x):\n    return x\n")
     import sowfp

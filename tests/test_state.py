@@ -6,11 +6,11 @@ import subprocess
 from damage import flip, result_records
 
 import xyzfarm as xyz
-from xyzfarm.layout import CropLayout
-from xyzfarm.state import CropStatus, crop_status, last_error
+from xyzfarm.node.layout import CropLayout
+from xyzfarm.node.state import CropStatus, crop_status, last_error
 
 CLAIM = """
-import sys, time, xyzfarm.storage as s
+import sys, time, xyzfarm.store.storage as s
 locks = s.record_locks(sys.argv[1])
 assert locks.try_lock(3)
 print("claimed", flush=True)

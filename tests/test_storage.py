@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xyzfarm import storage
 from xyzfarm.errors import LockTimeoutError
+from xyzfarm.store import storage
 
 
 def test_atomic_write_publishes_the_whole_content():
@@ -55,7 +55,7 @@ def test_the_lock_is_reentrant_within_a_process():
 
 def test_the_lock_excludes_another_process():
     code = (
-        "import time, xyzfarm.storage as s\n"
+        "import time, xyzfarm.store.storage as s\n"
         "with s.locked('data.h5'):\n"
         "    print('held', flush=True); time.sleep(3)\n"
     )
@@ -74,7 +74,7 @@ def test_the_lock_excludes_another_process():
 
 def test_the_lock_is_freed_when_its_holder_is_killed():
     code = (
-        "import time, xyzfarm.storage as s\n"
+        "import time, xyzfarm.store.storage as s\n"
         "with s.locked('data.h5'):\n"
         "    print('held', flush=True); time.sleep(60)\n"
     )
@@ -111,7 +111,7 @@ def test_a_lock_file_left_by_an_older_version_is_taken_and_removed():
 
 def test_a_waiter_that_times_out_leaves_the_holders_lock_file_alone():
     code = (
-        "import sys, xyzfarm.storage as s\n"
+        "import sys, xyzfarm.store.storage as s\n"
         "with s.locked('data.h5'):\n"
         "    print('held', flush=True); sys.stdin.readline()\n"
     )
@@ -132,7 +132,7 @@ def test_a_waiter_that_times_out_leaves_the_holders_lock_file_alone():
 
 
 INCREMENT = """
-import sys, xyzfarm.storage as s
+import sys, xyzfarm.store.storage as s
 from pathlib import Path
 timeout_s = None if sys.argv[1] == "none" else float(sys.argv[1])
 for _ in range(int(sys.argv[2])):

@@ -13,9 +13,9 @@ import pytest
 import xarray as xr
 
 import xyzfarm as xyz
-from xyzfarm.reap import without_provenance
+from xyzfarm.crop.reap import without_provenance
+from xyzfarm.crop.submit import ClusterJob
 from xyzfarm.schedulers import slurm as slurm_mod
-from xyzfarm.schedulers.submit import ClusterJob
 
 MODEL = """
 import json, os, time
@@ -322,7 +322,7 @@ def test_a_batch_over_its_walltime_is_retried_with_twice_the_walltime(
 SESSION = """
 import json, sys
 import xyzfarm as xyz
-from xyzfarm.reap import without_provenance
+from xyzfarm.crop.reap import without_provenance
 import accmod
 
 runner = xyz.Runner(accmod.model, ["e", "g"], var_dims={"g": ["k"]}, var_coords={"k": range(3)})
@@ -484,7 +484,7 @@ def _function_of_a_module_that_is_then_deleted(layout, folder) -> None:
     import shutil
     import sys
 
-    from xyzfarm import storage
+    from xyzfarm.store import storage
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "submitonly.py").write_text("def f(n, beta):\n    return n, [n, n, n]\n")
@@ -499,7 +499,7 @@ def _function_of_a_module_that_is_then_deleted(layout, folder) -> None:
     # saved as a sow saves it: the manifest records the file's sha256
     import hashlib
 
-    from xyzfarm import manifest
+    from xyzfarm.node import manifest
 
     data = manifest.read(layout)
     data.pop(manifest.CHECKSUM_KEY, None)

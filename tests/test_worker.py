@@ -7,13 +7,14 @@ import subprocess
 import pytest
 from damage import flip
 
-from xyzfarm import records, storage
-from xyzfarm.assemble import check_schema
-from xyzfarm.growing import missing_batches
-from xyzfarm.layout import CropLayout
-from xyzfarm.results import DoneMap, ResultIndex, ResultWriter
-from xyzfarm.sow import sow
-from xyzfarm.worker import ALREADY, BUSY, DONE, FAILED, Bundle, grow_batch
+from xyzfarm.crop.grow import missing_batches
+from xyzfarm.crop.sow import sow
+from xyzfarm.node import records
+from xyzfarm.node.layout import CropLayout
+from xyzfarm.node.results import DoneMap, ResultIndex, ResultWriter
+from xyzfarm.node.worker import ALREADY, BUSY, DONE, FAILED, Bundle, grow_batch
+from xyzfarm.store import storage
+from xyzfarm.sweep.assemble import check_schema
 
 
 def sown(fn, combos, **kw):
@@ -24,7 +25,7 @@ def sown(fn, combos, **kw):
 
 def test_the_worker_module_starts_without_heavy_libraries(python, python_env):
     code = (
-        "import sys, xyzfarm.worker\n"
+        "import sys, xyzfarm.node.worker, xyzfarm.node.worker_cli, xyzfarm.worker.__main__\n"
         "heavy = ('xarray', 'h5netcdf', 'pandas', 'jinja2', 'h5py')\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "print(heavy)"
@@ -102,7 +103,7 @@ def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progres
 
 
 CLAIM = """
-import sys, time, xyzfarm.storage as s
+import sys, time, xyzfarm.store.storage as s
 locks = s.record_locks(sys.argv[1])
 assert locks.try_lock(1)
 print("claimed", flush=True)
@@ -290,7 +291,7 @@ def save_function_of_a_module_that_is_then_deleted(layout, folder):
     # saved as a sow saves it: the manifest records the file's sha256
     import hashlib
 
-    from xyzfarm import manifest
+    from xyzfarm.node import manifest
 
     data = manifest.read(layout)
     data.pop(manifest.CHECKSUM_KEY, None)
@@ -309,7 +310,7 @@ def test_a_task_whose_function_cannot_load_records_why_for_each_batch_and_exits_
 ):
     import time
 
-    from xyzfarm.worker import START_FAILED_EXIT
+    from xyzfarm.node.worker import START_FAILED_EXIT
 
     layout = sown(lambda x: x, {"x": range(6)}, batchsize=2)
     save_function_of_a_module_that_is_then_deleted(layout, tmp_path / "session")
@@ -352,8 +353,8 @@ def test_a_damaged_function_file_is_a_function_load_error_naming_the_file(damage
 
 
 def test_a_function_file_that_still_unpickles_into_other_code_is_refused():
-    from xyzfarm import storage
     from xyzfarm.errors import FunctionLoadError
+    from xyzfarm.store import storage
 
     layout = sown(lambda x: x * 10.0, {"x": range(2)})
     # a bit flipped in a constant of the pickled code: it loads, and would compute x * 11.0
@@ -377,7 +378,7 @@ def test_missing_cases_are_a_crop_load_error_naming_the_file(name):
 def test_a_serving_worker_whose_preflight_fails_answers_why_and_exits(python, python_env):
     import os
 
-    from xyzfarm.worker import START_FAILED_EXIT
+    from xyzfarm.node.worker import START_FAILED_EXIT
 
     layout = sown(lambda x: x, {"x": range(2)})
     layout.function.write_bytes(b"")
@@ -399,7 +400,8 @@ def test_a_serving_worker_whose_preflight_fails_answers_why_and_exits(python, py
 
 def grow_in_another_process(python, python_env, layout, *batches, before=""):
     """Grow ``batches`` with ``python -m xyzfarm.worker grow`` (``before``: code run first)."""
-    code = f"{before}\nimport sys\nfrom xyzfarm.worker import main\nsys.exit(main(sys.argv[1:]))"
+    main = "from xyzfarm.node.worker_cli import main\nsys.exit(main(sys.argv[1:]))"
+    code = f"{before}\nimport sys\n{main}"
     argv = [python, "-c", code, "grow", str(layout.root), *map(str, batches)]
     return subprocess.run(argv, env=python_env, capture_output=True, text=True)
 
@@ -418,7 +420,7 @@ def test_a_batch_grown_by_another_process_is_seen_before_claiming_without_readin
 #: a grower that dies by kill -9 right after appending a result, before marking it done
 KILLED_BEFORE_MARKING = """
 import os, signal
-from xyzfarm import results
+from xyzfarm.node import results
 results.DoneMap.set = lambda self, batch: os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -449,7 +451,7 @@ def test_a_crop_grown_before_the_done_map_existed_is_read_from_its_logs_on_first
 def metadata_calls(python, python_env, layout, batches, tmp):
     """System calls other than reads and writes on the crop folder, growing ``batches``."""
     trace = tmp / f"trace-{batches[0]}"
-    code = "import sys\nfrom xyzfarm.worker import main\nsys.exit(main(sys.argv[1:]))"
+    code = "import sys\nfrom xyzfarm.node.worker_cli import main\nsys.exit(main(sys.argv[1:]))"
     argv = ["strace", "-f", "-qq", "-y", "-e", "trace=%file,%desc", "-o", str(trace)]
     argv += [python, "-c", code, "grow", str(layout.root), *map(str, batches)]
     subprocess.run(argv, env=python_env, check=True, capture_output=True)
@@ -482,3 +484,17 @@ def test_a_batchs_metadata_calls_are_few_whatever_the_number_of_other_growers(
     many = costs_with_other_growers(python, python_env, tmp_path, 400)
     assert few == many  # per batch and at start-up: no other grower's log is touched
     assert few[0] <= 10, few
+
+
+def test_python_m_xyzfarm_worker_still_starts_the_worker_from_a_fresh_interpreter(
+    python, python_env
+):
+    # scripts of jobs queued before the modules moved into xyzfarm.node run this command
+    out = subprocess.run(
+        [python, "-m", "xyzfarm.worker", "--help"],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "serve" in out.stdout and "task" in out.stdout

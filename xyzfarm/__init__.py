@@ -15,39 +15,39 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "label": "runner",
     "Runner": "runner",
-    "combo_runner": "sweep",
-    "case_runner": "sweep",
-    "combo_runner_to_ds": "sweep",
-    "case_runner_to_ds": "sweep",
+    "combo_runner": "sweep.run",
+    "case_runner": "sweep.run",
+    "combo_runner_to_ds": "sweep.run",
+    "case_runner_to_ds": "sweep.run",
     "Harvester": "harvester",
     "Sampler": "sampler",
-    "Crop": "crop",
-    "CropStatus": "state",
-    "load_crops": "crop",
+    "Crop": "crop.crop",
+    "CropStatus": "node.state",
+    "load_crops": "crop.crop",
     "cultivate": "cultivation",
-    "load_ds": "datafile",
-    "save_ds": "datafile",
-    "load_df": "datafile",
-    "save_df": "datafile",
+    "load_ds": "store.datafile",
+    "save_ds": "store.datafile",
+    "load_df": "store.datafile",
+    "save_df": "store.datafile",
     # the rest of xyzpy's farming API (xyzpy.gen and xyzpy.manage at its top level)
     "XYZError": "errors",
     "grow": "grow_one",
-    "case_runner_to_df": "frames",
-    "combo_runner_to_df": "frames",
-    "results_to_ds": "frames",
-    "find_missing_cases": "case_search",
-    "is_case_missing": "case_search",
-    "parse_into_cases": "case_search",
-    "save_merge_ds": "file_merge",
-    "merge_sync_conflict_datasets": "file_merge",
-    "cache_to_disk": "disk_cache",
-    "check_runs": "reshape",
-    "auto_xyz_ds": "reshape",
-    "sort_dims": "reshape",
-    "trimna": "reshape",
-    "post_fix": "reshape",
-    "clean_slurm_outputs": "slurm_outputs",
-    "manage_slurm_outputs": "slurm_outputs",
+    "case_runner_to_df": "manage.frames",
+    "combo_runner_to_df": "manage.frames",
+    "results_to_ds": "manage.frames",
+    "find_missing_cases": "manage.case_search",
+    "is_case_missing": "manage.case_search",
+    "parse_into_cases": "manage.case_search",
+    "save_merge_ds": "manage.file_merge",
+    "merge_sync_conflict_datasets": "manage.file_merge",
+    "cache_to_disk": "manage.disk_cache",
+    "check_runs": "manage.reshape",
+    "auto_xyz_ds": "manage.reshape",
+    "sort_dims": "manage.reshape",
+    "trimna": "manage.reshape",
+    "post_fix": "manage.reshape",
+    "clean_slurm_outputs": "manage.slurm_outputs",
+    "manage_slurm_outputs": "manage.slurm_outputs",
 }
 
 __all__ = [
@@ -91,22 +91,22 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import errors
-    from .case_search import find_missing_cases, is_case_missing, parse_into_cases
-    from .crop import Crop, load_crops
+    from .crop.crop import Crop, load_crops
     from .cultivation import cultivate
-    from .datafile import load_df, load_ds, save_df, save_ds
-    from .disk_cache import cache_to_disk
     from .errors import XYZError
-    from .file_merge import merge_sync_conflict_datasets, save_merge_ds
-    from .frames import case_runner_to_df, combo_runner_to_df, results_to_ds
     from .grow_one import grow
     from .harvester import Harvester
-    from .reshape import auto_xyz_ds, check_runs, post_fix, sort_dims, trimna
+    from .manage.case_search import find_missing_cases, is_case_missing, parse_into_cases
+    from .manage.disk_cache import cache_to_disk
+    from .manage.file_merge import merge_sync_conflict_datasets, save_merge_ds
+    from .manage.frames import case_runner_to_df, combo_runner_to_df, results_to_ds
+    from .manage.reshape import auto_xyz_ds, check_runs, post_fix, sort_dims, trimna
+    from .manage.slurm_outputs import clean_slurm_outputs, manage_slurm_outputs
+    from .node.state import CropStatus
     from .runner import Runner, label
     from .sampler import Sampler
-    from .slurm_outputs import clean_slurm_outputs, manage_slurm_outputs
-    from .state import CropStatus
-    from .sweep import case_runner, case_runner_to_ds, combo_runner, combo_runner_to_ds
+    from .store.datafile import load_df, load_ds, save_df, save_ds
+    from .sweep.run import case_runner, case_runner_to_ds, combo_runner, combo_runner_to_ds
 
 
 def __getattr__(name: str) -> Any:

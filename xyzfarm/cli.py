@@ -65,7 +65,7 @@ def _batch_ids(text: str) -> list[int]:
 
 
 def _gpu_ids(text: str) -> str:
-    from .slots import parse_gpu_ids  # only when --gpus is given: status stays lean
+    from .node.slots import parse_gpu_ids  # only when --gpus is given: status stays lean
 
     try:
         return ",".join(parse_gpu_ids(text, "--gpus"))

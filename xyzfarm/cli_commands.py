@@ -57,7 +57,7 @@ def _no_such_crop(name: str, folder: Path, names: Sequence[str]) -> FileNotFound
 
 
 def _crop_layout(args: argparse.Namespace) -> Any:
-    from .layout import CropLayout
+    from .node.layout import CropLayout
 
     folder = _folder(args.dir, "--dir")
     layout = CropLayout(args.name, folder)
@@ -73,8 +73,8 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     # lean on purpose: layout/state/results only, no xarray, so it answers in milliseconds
-    from .layout import CropLayout
-    from .state import crop_status, last_error
+    from .node.layout import CropLayout
+    from .node.state import crop_status, last_error
 
     folder = _folder(args.dir, "DIR")
     if folder.resolve().name.startswith(_PREFIX) and (folder / "crop.json").is_file():
@@ -146,7 +146,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _crop(args: argparse.Namespace) -> Any:
-    from .crop import Crop
+    from .crop.crop import Crop
 
     _crop_layout(args)
     return Crop(name=args.name, parent_dir=args.dir)
@@ -238,7 +238,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     plan = crop._render_plan(options.pop("scheduler"), None, **options)
     print(plan.texts[0], end="")
     # the script on stdout stays pipeable; where it was written, and how to submit it, aside
-    from .schedulers.submit import output_dir_of, submit_command
+    from .crop.submit import output_dir_of, submit_command
 
     out_dir = output_dir_of(plan.layout, plan.resources)
     for script in plan.scripts:
@@ -252,7 +252,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _refuse_to_reap_into_nothing(args: argparse.Namespace, layout: Any) -> None:
     """A crop whose results go to no file would be printed and then deleted: refuse that."""
-    from . import manifest
+    from .node import manifest
 
     record = manifest.read(layout).get("farmer") or {}
     if record.get("kind") in ("harvester", "sampler"):
@@ -297,7 +297,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from . import reap as reaping
+    from .crop import reap as reaping
 
     layout = _crop_layout(args)
     if not args.yes:
@@ -311,8 +311,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import check_demo_folder, plot_demo, run_demo
 
     check_demo_folder(args.data_name)  # before anything is imported, sown or written
-    from .datafile import load_ds
-    from .slots import plan_slots
+    from .node.slots import plan_slots
+    from .store.datafile import load_ds
 
     def cases_in_file() -> int:
         if not os.path.exists(args.data_name):

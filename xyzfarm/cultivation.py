@@ -64,9 +64,9 @@ def cultivate_harvester(
     **grow_kwargs: Any,
 ) -> Any:
     """The body of :meth:`Harvester.cultivate` (see there); returns the full dataset."""
-    from .combos import check_cases, check_combos, iter_combos, product_with_cases
-    from .crop import Crop
-    from .merge import missing_cases
+    from .crop.crop import Crop
+    from .store.merge import missing_cases
+    from .sweep.combos import check_cases, check_combos, iter_combos, product_with_cases
 
     combos = harvester._maybe_expand_combos(combos or {})
     if missing_only:

@@ -11,13 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .crop.crop import Crop
 from .errors import InvalidInputError
-from .layout import FOLDER_PREFIX
+from .node.layout import FOLDER_PREFIX
 
 
 def _crop_from(crop: Any, fn: Any) -> Any:
-    from .crop import Crop
-
     if crop is None:
         here = Path.cwd()
         if not here.name.startswith(FOLDER_PREFIX):

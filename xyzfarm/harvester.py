@@ -18,120 +18,19 @@ from typing import Any
 
 import xarray as xr
 
-from . import storage
-from .combos import as_combos, check_cases, check_combos, iter_combos, product_with_cases
-from .datafile import (
-    check_savable,
+from .crop.farmer import ReapTarget
+from .errors import InvalidInputError
+from .runner import Farmer, Runner
+from .store.datafile import (
     check_writable_folder,
     load_ds,
     load_provenance,
     resolve_existing,
-    save_ds,
 )
-from .errors import InvalidInputError
-from .merge import merge_datasets, merge_provenance, missing_cases
-from .runner import Farmer, Runner
-
-
-def publish(
-    ds: xr.Dataset,
-    data_name: str | os.PathLike[str],
-    engine: str,
-    provenance: xr.Dataset | None = None,
-) -> None:
-    """Save ``ds`` (and ``provenance`` beside it) as ``data_name`` atomically, keeping the
-    current file as ``.bak``.
-
-    The caller holds the file's lock.
-    """
-    # lazy (dask) data is computed chunk by chunk while the temporary file is written, reading
-    # the old file, which is replaced only afterwards: nothing is loaded whole
-    storage.keep_backup(data_name)
-    save_ds(ds, data_name, engine=engine, provenance=provenance)
-
-
-def merge_into_file(
-    data_name: str | os.PathLike[str],
-    new: xr.Dataset,
-    overwrite: bool | None,
-    *,
-    engine: str = "h5netcdf",
-    chunks: Any = None,
-    in_place: bool = False,
-    provenance: xr.Dataset | None = None,
-) -> xr.Dataset | None:
-    """Merge ``new`` into the dataset file ``data_name`` under its lock; return the merged data.
-
-    With ``in_place`` (h5netcdf only), new values whose coordinates the file already holds are
-    written into it directly (see :mod:`xyzfarm.inplace`: cost of the new data, not atomic);
-    None is returned then. Anything else takes the atomic path.
-
-    Parameters
-    ----------
-    data_name : path-like
-        The full dataset file (created if absent).
-    new : xarray.Dataset
-        Data to merge.
-    overwrite : {None, True, False}
-        See :func:`xyzfarm.merge.merge_datasets`.
-    engine : str
-        The netCDF engine.
-    chunks : int or dict, optional
-        Open the existing file lazily with these dask chunks.
-    in_place : bool
-        Write into the existing file directly where the new values fit it.
-    provenance : xarray.Dataset, optional
-        Where and how the new cases were computed: merged into the file's provenance group
-        (see :func:`xyzfarm.merge.merge_provenance`). The group is kept as it is otherwise.
-
-    Raises
-    ------
-    UnsavableValueError
-        If ``new`` holds values no file can store (before the file is touched).
-    LocationError
-        If files cannot be created in the file's folder (instead of waiting for its lock).
-    DimensionMismatchError, CoordinateTypeError, MergeConflictError
-        If ``new`` does not fit the file's data (see :func:`xyzfarm.merge.check_mergeable`).
-    DataFileWriteError
-        If writing failed (e.g. a full disk); the file is left as it was.
-    """
-    return _merge_into_file(
-        data_name, new, overwrite, engine, chunks, in_place=in_place, provenance=provenance
-    )[0]
-
-
-def _merge_into_file(
-    data_name: str | os.PathLike[str],
-    new: xr.Dataset,
-    overwrite: bool | None,
-    engine: str,
-    chunks: Any,
-    *,
-    in_place: bool,
-    provenance: xr.Dataset | None,
-) -> tuple[xr.Dataset | None, xr.Dataset | None]:
-    """:func:`merge_into_file`, also returning the file's provenance after the merge."""
-    check_savable(new)
-    if provenance is not None:
-        check_savable(provenance)
-    check_writable_folder(data_name)
-    with storage.locked(data_name):
-        path = resolve_existing(data_name, engine)
-        if in_place and engine == "h5netcdf" and path.exists():
-            from .inplace import write_in_place
-
-            if write_in_place(path, new, overwrite, provenance=provenance):
-                return None, None
-        on_disk = load_ds(path, engine=engine, chunks=chunks) if path.exists() else None
-        described = load_provenance(path, engine, chunks=chunks) if on_disk is not None else None
-        merged = merge_datasets(on_disk, new, overwrite)
-        if provenance is not None:
-            described = merge_provenance(described, provenance, overwrite)
-        publish(merged, data_name, engine, described)
-        for opened in (on_disk, described):
-            if opened is not None:
-                opened.close()
-    return merged, described
+from .store.full_data import merge_into_file as merge_into_file
+from .store.full_data import merge_with_provenance, publish
+from .store.merge import merge_datasets, merge_provenance, missing_cases
+from .sweep.combos import as_combos, check_cases, check_combos, iter_combos, product_with_cases
 
 
 class Harvester(Farmer):
@@ -219,7 +118,7 @@ class Harvester(Farmer):
     def provenance(self) -> xr.Dataset | None:
         """Where and how each case of :attr:`full_ds` computed by a crop was computed.
 
-        The ``xyz_*`` variables (see :data:`xyzfarm.reap.PROVENANCE`) over the swept
+        The ``xyz_*`` variables (see :data:`xyzfarm.crop.reap.PROVENANCE`) over the swept
         dimensions, kept beside the data: in the data file's ``provenance`` group, which
         plain xarray reads with ``xr.open_dataset(data_name, group="provenance")``. Cases
         computed in this process (``harvest_combos``), or reaped with
@@ -320,7 +219,7 @@ class Harvester(Farmer):
             if provenance is not None:
                 self._provenance = merge_provenance(self.provenance, provenance, overwrite)
             return
-        merged, described = _merge_into_file(
+        merged, described = merge_with_provenance(
             self.data_name,
             new,
             overwrite,
@@ -398,6 +297,34 @@ class Harvester(Farmer):
         if sync and self.data_name is not None:
             check_writable_folder(self.data_name)
 
+    # -- as a crop's farmer (xyzfarm.crop.farmer.Farmer) --------------------------------------
+
+    @property
+    def reap_target(self) -> ReapTarget:
+        """A reap of a crop of this Harvester merges into its file (or its data in memory)."""
+        return ReapTarget("harvester", self.data_name, self.engine)
+
+    def expand_combos(self, combos: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``combos`` with ``...`` values taking every value this Harvester's file has."""
+        return self._maybe_expand_combos(combos)
+
+    def take_reaped(
+        self,
+        reaped: xr.Dataset,
+        provenance: xr.Dataset | None,
+        *,
+        sync: bool,
+        overwrite: bool | None,
+    ) -> xr.Dataset | None:
+        """Merge a crop's reaped Dataset as a harvest would; return the full dataset."""
+        self.runner._last_ds = reaped  # as a harvest's: the data of this reap only
+        self.add_ds(reaped, sync=sync, overwrite=overwrite, provenance=provenance)
+        return self.full_ds
+
+    def delivered(self) -> xr.Dataset | None:
+        """The results this Harvester holds: :attr:`full_ds`."""
+        return self.full_ds
+
     def _maybe_expand_combos(self, combos: Any) -> dict[str, Any]:
         expanded = as_combos(combos)
         for name, values in list(expanded.items()):
@@ -432,7 +359,7 @@ class Harvester(Farmer):
         cases : sequence of mappings, optional
             Explicit partial cases, each combined with every point of ``combos``.
         missing_only : bool, optional
-            Run only the cases the full dataset lacks: see :func:`xyzfarm.merge.missing_cases`
+            Run only the cases the full dataset lacks: see :func:`xyzfarm.store.merge.missing_cases`
             for exactly which those are. Nothing runs if none are missing.
         sync, overwrite, chunks, engine
             As for :meth:`add_ds`.
@@ -503,7 +430,7 @@ class Harvester(Farmer):
         name, parent_dir, batchsize, num_batches, shuffle
             The crop (see :class:`~xyzfarm.Crop`); ``shuffle`` balances load (seeded).
         missing_only : bool
-            Sow only the cases the file lacks (see :func:`xyzfarm.merge.missing_cases`).
+            Sow only the cases the file lacks (see :func:`xyzfarm.store.merge.missing_cases`).
         subprocess, num_workers, num_threads, gpus, affinities, log, raise_errors, verbosity
             How to grow: see :meth:`Crop.grow`.
         on_existing : {'ask', 'reap', 'delete', 'skip', 'raise'}

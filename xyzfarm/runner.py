@@ -2,7 +2,7 @@
 
 A Runner knows a function's named outputs and runs it over combos or cases in this process
 (serially, or through an executor), returning an :class:`xarray.Dataset`. The module-level
-runners live in :mod:`xyzfarm.sweep` and are re-exported here, as in xyzpy.
+runners live in :mod:`xyzfarm.sweep.run` and are re-exported here, as in xyzpy.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import storage
-from .arguments import fn_arg_names
-from .assemble import Schema, check_schema
-from .combos import check_cases, check_combos, iter_combos, product_with_cases
+from .crop.farmer import ReapTarget
 from .errors import InvalidInputError
-from .sweep import (  # noqa: F401 - re-exported: xyzpy has them beside Runner
+from .store import storage
+from .store.datafile import check_writable_folder
+from .sweep.arguments import fn_arg_names
+from .sweep.assemble import Schema, check_schema
+from .sweep.combos import check_cases, check_combos, iter_combos, product_with_cases
+from .sweep.run import (  # noqa: F401 - re-exported: xyzpy has them beside Runner
     RUNNER_SETTINGS,
     _run_to_ds,
     as_mapping,
@@ -49,7 +51,12 @@ def _mapping_property(attr: str, doc: str) -> Any:
 
 
 class CropMaker:
-    """Gives Runner, Harvester and Sampler xyzpy's ``.Crop(...)`` factory."""
+    """Gives Runner, Harvester and Sampler xyzpy's ``.Crop(...)`` factory, and what a crop asks
+    of its farmer that they share (see :class:`xyzfarm.crop.farmer.Farmer`)."""
+
+    def expand_combos(self, combos: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``combos`` as given: only a Harvester fills in ``...`` values (from its file)."""
+        return combos
 
     def Crop(
         self,
@@ -64,7 +71,8 @@ class CropMaker:
         Reaping it sets a Runner's ``last_ds``, merges into a Harvester's file, or appends to
         a Sampler's table.
         """
-        from .crop import Crop
+        # deferred: a Runner used in-process never loads the crop machinery
+        from .crop.crop import Crop
 
         return Crop(
             farmer=self,
@@ -97,8 +105,6 @@ class Farmer(CropMaker):
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         if self.data_name is None:
             return contextlib.nullcontext()
-        from .datafile import check_writable_folder
-
         # a lock file that cannot be created would be waited for, for ever
         check_writable_folder(self.data_name)
         return storage.locked(self.data_name)
@@ -260,6 +266,31 @@ class Runner(CropMaker):
 
     #: (last_ds, its provenance) as a reap of a crop of this Runner delivered them
     _reaped_provenance: tuple[xr.Dataset, xr.Dataset | None] | None = None
+
+    # -- as a crop's farmer (xyzfarm.crop.farmer.Farmer) --------------------------------------
+
+    @property
+    def runner(self) -> Runner:
+        """This Runner: a Runner is its own labelled function."""
+        return self
+
+    @property
+    def reap_target(self) -> ReapTarget:
+        """A reap of a crop of this Runner sets :attr:`last_ds`."""
+        return ReapTarget("runner")
+
+    def take_reaped(
+        self, reaped: xr.Dataset, provenance: xr.Dataset | None, *, sync: bool, overwrite: Any
+    ) -> xr.Dataset:
+        """Keep a crop's reaped Dataset as :attr:`last_ds` (with its provenance); return it."""
+        del sync, overwrite  # nothing on disk
+        self._last_ds = reaped
+        self._reaped_provenance = (reaped, provenance)
+        return reaped
+
+    def delivered(self) -> xr.Dataset | None:
+        """The results this Runner holds: :attr:`last_ds`."""
+        return self.last_ds
 
     @property
     def last_provenance(self) -> xr.Dataset | None:
@@ -431,13 +462,3 @@ def label(
 
     return wrapper
 
-
-def runner_of(farmer: Any) -> Runner | None:
-    """The Runner of a farmer: a Runner itself, or the one a Harvester or Sampler wraps."""
-    if farmer is None:
-        return None
-    if isinstance(farmer, Runner):
-        return farmer
-    if isinstance(farmer, Farmer):
-        return farmer.runner
-    raise InvalidInputError(f"farmer must be a Runner, Harvester or Sampler, got {farmer!r}.")

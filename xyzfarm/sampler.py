@@ -16,31 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import storage
-from .assemble import split_outputs
-from .combos import as_combos
-from .datafile import load_df, save_df
+from .crop.farmer import ReapTarget
 from .errors import ComboValueError, InvalidInputError, OutputMismatchError
 from .runner import Farmer, Runner
-from .sweep import check_settings, sweep
+from .store import storage
+from .store.datafile import load_df, save_df
+from .store.full_data import append_to_file as append_to_file
+from .store.full_data import concat_rows
+from .sweep.assemble import split_outputs
+from .sweep.combos import as_combos
+from .sweep.run import check_settings, sweep
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def append_to_file(
-    data_name: str | os.PathLike[str], table: pd.DataFrame, *, engine: str = "pickle"
-) -> pd.DataFrame:
-    """Append rows to the table file ``data_name`` under its lock; return the whole table.
-
-    The previous file is kept as ``<data_name>.bak`` and the new one published atomically.
-    """
-    with storage.locked(data_name):
-        old = load_df(data_name, engine=engine) if Path(data_name).exists() else None
-        merged = _concat(old, table)
-        storage.keep_backup(data_name)
-        save_df(merged, data_name, engine=engine)
-    return merged
 
 
 class Sampler(Farmer):
@@ -99,6 +87,26 @@ class Sampler(Farmer):
             self.load_full_df()
         return self._full_df
 
+    # -- as a crop's farmer (xyzfarm.crop.farmer.Farmer) --------------------------------------
+
+    @property
+    def reap_target(self) -> ReapTarget:
+        """A reap of a crop of this Sampler appends rows to its table (and file)."""
+        return ReapTarget("sampler", self.data_name, self.engine)
+
+    def take_reaped(
+        self, reaped: pd.DataFrame, provenance: Any, *, sync: bool, overwrite: Any
+    ) -> pd.DataFrame:
+        """Append a crop's reaped rows as a sample run would; return them."""
+        del provenance, overwrite  # a table keeps no provenance; rows are only appended
+        self._last_df = reaped  # as a sample run's: the rows of this reap only
+        self.add_df(reaped, sync=sync)
+        return reaped
+
+    def delivered(self) -> pd.DataFrame | None:
+        """The results this Sampler holds: :attr:`full_df`."""
+        return self.full_df
+
     @property
     def last_df(self) -> pd.DataFrame | None:
         """The samples of the last run only."""
@@ -141,7 +149,7 @@ class Sampler(Farmer):
         table = new_df if isinstance(new_df, pd.DataFrame) else pd.DataFrame(new_df)
         engine = engine or self.engine
         if not (sync and self.data_name is not None):
-            self._full_df = _concat(self._full_df, table)
+            self._full_df = concat_rows(self._full_df, table)
             return
         self._full_df = append_to_file(self.data_name, table, engine=engine)
 
@@ -219,11 +227,3 @@ class Sampler(Farmer):
 def _picker(values: list[Any]) -> Any:
     n = len(values)
     return lambda: values[np.random.randint(n)]
-
-
-def _concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
-    import pandas as pd
-
-    if old is None:
-        return new.copy(deep=True)
-    return pd.concat([old, new], ignore_index=True, sort=False)

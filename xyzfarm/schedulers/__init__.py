@@ -1,7 +1,8 @@
 """Cluster schedulers: one pure module per scheduler, plus planning, rendering and submitting.
 
 Adding a scheduler (LSF, Flux, ...) is one module here with the same names as ``slurm`` and
-one template ``templates/<name>.sh.j2``; the contract tests pick it up from :data:`REGISTRY`.
+one template ``templates/<name>.sh.j2`` in this package; the contract tests pick it up from
+:data:`REGISTRY`.
 """
 
 from __future__ import annotations

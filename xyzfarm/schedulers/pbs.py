@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import shell
-from .plan import ArrayChunk
+from .arrays import ArrayChunk
 from .resources import Resources
 
 NAME = "pbs"

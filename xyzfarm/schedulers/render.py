@@ -12,15 +12,14 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-PACKAGE_TEMPLATES = [
-    Path(__file__).resolve().parent.parent / "templates",  # installed wheel
-    Path(__file__).resolve().parent.parent.parent / "templates",  # source checkout
-]
+#: the templates shipped inside this package (package data: a folder in wheels and checkouts alike)
+PACKAGE_TEMPLATES = Path(str(resources.files(__package__ or "xyzfarm.schedulers") / "templates"))
 
 
 def search_path(template_dirs: Sequence[str | os.PathLike[str]] | None = None) -> list[Path]:
@@ -30,7 +29,7 @@ def search_path(template_dirs: Sequence[str | os.PathLike[str]] | None = None) -
     if env:
         dirs += [Path(d) for d in env.split(os.pathsep) if d]
     dirs.append(Path.home() / ".config" / "xyzfarm" / "templates")
-    dirs += [d for d in PACKAGE_TEMPLATES if d.is_dir()]
+    dirs.append(PACKAGE_TEMPLATES)
     return dirs
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from . import shell
-from .plan import ArrayChunk
+from .arrays import ArrayChunk
 from .resources import Resources
 
 NAME = "slurm"

@@ -1,0 +1,204 @@
+"""Growing a crop locally: in this process, through an executor, or in a pinned worker pool."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
+from ..node.layout import CropLayout
+from ..node.results import ResultIndex
+from ..node.state import last_error
+from ..node.worker import FAILED, Bundle, grow_batch, record_start_failure
+from ..store import storage
+from ..sweep.gc_pause import collect_young_if_due, paused_gc
+
+__all__ = ["FAILED", "grow", "missing_batches"]
+
+
+def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
+    """Batches without an intact result: never grown, failed, or whose records are damaged.
+
+    Damaged records found here are reported (a warning naming the file and offset, and a line
+    in ``results/damaged``); ``status`` counts the same batches as damaged.
+    """
+    index = ResultIndex(layout).refresh()
+    index.sync_done_map(num_batches)  # growers check the map, not the logs: tell it
+    return [b for b in range(1, num_batches + 1) if not index.has(b)]
+
+
+_bundles: dict[tuple[int, str, int], Bundle] = {}
+
+
+def _grow_in_executor(root: str, batch: int, payload: bytes | None, log: bool) -> str:
+    # one Bundle per executor process (and function): the manifest, function and open crop
+    # files are loaded once, not once per batch
+    key = (os.getpid(), root, hash(payload))
+    bundle = _bundles.get(key)
+    if bundle is None:
+        fn, fixed = (None, None) if payload is None else storage.loads(payload)
+        bundle = _bundles[key] = Bundle(CropLayout.from_root(root), fn, fixed)
+    return grow_batch(bundle, batch, log=log)
+
+
+def preflight(
+    layout: CropLayout,
+    batches: Sequence[int],
+    fn: Callable[..., Any] | None,
+    fixed: dict[str, Any] | None,
+) -> Bundle:
+    """Load the function and the crop's inputs once, before any batch is handed out.
+
+    Raises
+    ------
+    FunctionLoadError, CropLoadError
+        Naming the file and what to do, after recording the reason as the failure of each of
+        ``batches`` (so ``status`` says it too).
+    """
+    try:
+        return Bundle(layout, fn, fixed)
+    except (FunctionLoadError, CropLoadError) as exc:
+        record_start_failure(layout, list(batches), exc)
+        raise
+
+
+class _Progress:
+    def __init__(self, total: int, verbosity: int, desc: str) -> None:
+        self.bar = None
+        if verbosity >= 1 and total:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="batch")
+        self.verbosity = verbosity
+
+    def update(self, batch: int, status: str) -> None:
+        if self.bar is not None:
+            if self.verbosity >= 2:
+                self.bar.set_postfix_str(f"batch {batch}: {status}", refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def grow(
+    layout: CropLayout,
+    batches: Sequence[int],
+    *,
+    fn: Callable[..., Any] | None,
+    fixed: dict[str, Any] | None,
+    subprocess: bool | str = "auto",
+    num_workers: int | None = None,
+    num_threads: int | None = None,
+    gpus: Any = None,
+    affinities: Any = None,
+    raise_errors: bool = False,
+    log: bool = False,
+    verbosity: int = 1,
+    executor: Any = None,
+    desc: str = "Grow",
+    batch_timeout_s: float | None = None,
+    max_mem_gb: float | None = None,
+) -> dict[int, str]:
+    """Grow ``batches`` of a sown crop and return each batch's status.
+
+    See :meth:`xyzfarm.Crop.grow` for the parameters.
+    """
+    limited = batch_timeout_s is not None or max_mem_gb is not None
+    pinned = num_threads is not None or gpus is not None or affinities is not None or limited
+    if subprocess == "auto":
+        subprocess = pinned
+    if not isinstance(subprocess, bool):
+        raise InvalidInputError(f"subprocess must be 'auto', True or False, got {subprocess!r}.")
+    if pinned and not subprocess:
+        raise InvalidInputError(
+            "num_threads, gpus, affinities, batch_timeout_s and max_mem_gb act on worker "
+            "processes: they need subprocess=True (or 'auto')."
+        )
+    if subprocess and executor is not None:
+        raise InvalidInputError("give an executor or subprocess=True, not both.")
+    statuses: dict[int, str] = {}
+    progress = _Progress(len(batches), verbosity, desc)
+
+    def note(batch: int, status: str) -> None:
+        statuses[batch] = status
+        progress.update(batch, status)
+        if status == FAILED and raise_errors:
+            raise BatchFailedError(
+                f"batch {batch} of crop {layout.name!r} failed: {last_error(layout, batch)}; "
+                f"details in {layout.failed(batch)}."
+            )
+
+    try:
+        if subprocess:
+            if not layout.function.is_file():
+                raise InvalidInputError(
+                    f"subprocess workers load the function from {layout.function}, which the "
+                    "crop does not have; sow with save_fn=True."
+                )
+            # here, not at the top: the pool brings psutil (~10 ms to import), which growing
+            # in this process never needs
+            from ..node.pool import WorkerPool
+            from ..node.slots import plan_slots
+
+            # workers load the saved function, not this process's: check that one
+            preflight(layout, batches, None, None).close()
+            slots = plan_slots(num_workers, num_threads, gpus, affinities)
+            with WorkerPool(
+                layout, slots, log=log, batch_timeout_s=batch_timeout_s, max_mem_gb=max_mem_gb
+            ) as pool:
+                pool.run(batches, note)
+        elif executor is not None or (num_workers or 1) > 1:
+            preflight(layout, batches, fn, fixed).close()
+            _grow_with_executor(layout, batches, fn, fixed, executor, num_workers, log, note)
+        else:
+            bundle = preflight(layout, batches, fn, fixed)
+            # as run_combos: collections triggered by each batch's allocations would scan
+            # every long-lived object (xarray, pandas) again and again
+            try:
+                with paused_gc():
+                    for batch in batches:
+                        note(batch, grow_batch(bundle, batch))
+                        collect_young_if_due()
+            finally:
+                bundle.close()
+    finally:
+        progress.close()
+    return statuses
+
+
+def _grow_with_executor(
+    layout: CropLayout,
+    batches: Sequence[int],
+    fn: Callable[..., Any] | None,
+    fixed: dict[str, Any] | None,
+    executor: Any,
+    num_workers: int | None,
+    log: bool,
+    note: Callable[[int, str], None],
+) -> None:
+    payload = None if fn is None else storage.dumps((fn, fixed))
+    own = executor is None
+    ex = cf.ProcessPoolExecutor(num_workers) if own else executor
+    if not callable(getattr(ex, "submit", None)):
+        raise InvalidInputError(f"executor {ex!r} has no submit() method.")
+    try:
+        futures = {
+            ex.submit(_grow_in_executor, str(layout.root), b, payload, log): b for b in batches
+        }
+        waiting = [f for f in futures if isinstance(f, cf.Future)]
+        if len(waiting) == len(futures):
+            for fut in cf.as_completed(waiting):
+                note(futures[fut], fut.result())
+        else:  # e.g. submitit jobs: not concurrent.futures.Future, but with result()
+            for fut, batch in futures.items():
+                note(batch, fut.result())
+    finally:
+        if own:
+            ex.shutdown(cancel_futures=True)
+        # bundles opened by thread executors live in this process: close their files now
+        for key in [k for k in _bundles if k[0] == os.getpid()]:
+            _bundles.pop(key).close()

@@ -1,0 +1,301 @@
+"""Sowing: validate a sweep, split its cases into batches and write the crop folder.
+
+The case list is fingerprinted; sowing again with the same cases and plan is a no-op (so every
+phase is safe to re-run), and sowing a *different* case list under the same name is refused
+(xyzpy silently misaligns results then). The manifest is written last: a folder without one
+was never completely sown and is overwritten by the next sow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import os
+import random
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import CropMismatchError, InvalidInputError
+from ..node import manifest, records, shipping
+from ..node.layout import CropLayout
+from ..store import storage
+from ..sweep.arguments import check_arguments
+from ..sweep.assemble import Schema
+from ..sweep.combos import (
+    Case,
+    check_cases,
+    check_combos,
+    iter_combos,
+    num_combos,
+    product_with_cases,
+)
+from ..sweep.gc_pause import collect_young_if_due, paused_gc
+
+
+def plan_batches(
+    num_cases: int, batchsize: int | None = None, num_batches: int | None = None
+) -> int:
+    """The number of batches for ``num_cases``, from a target ``batchsize`` or ``num_batches``.
+
+    Cases are then spread as evenly as possible: see :func:`batch_bounds`.
+    """
+    if batchsize is not None and num_batches is not None:
+        raise InvalidInputError(
+            f"give batchsize ({batchsize}) or num_batches ({num_batches}), not both."
+        )
+    for name, value in (("batchsize", batchsize), ("num_batches", num_batches)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
+    if num_cases < 1:
+        raise InvalidInputError("there are no cases to sow.")
+    if num_batches is not None:
+        return min(num_batches, num_cases)
+    return math.ceil(num_cases / (batchsize or 1))
+
+
+def batch_bounds(num_cases: int, num_batches: int, batch: int) -> tuple[int, int]:
+    """``(start, stop)`` positions of 1-based ``batch`` in the sown case order."""
+    q, r = divmod(num_cases, num_batches)
+    k = batch - 1
+    start = k * q + min(k, r)
+    return start, start + q + (1 if k < r else 0)
+
+
+def _schema_json(schema: Schema) -> dict[str, Any]:
+    return {
+        "var_names": None if schema.var_names is None else list(schema.var_names),
+        "var_dims": {k: list(v) for k, v in schema.var_dims.items()},
+        "var_coords": {k: manifest.encode(list(v)) for k, v in schema.var_coords.items()},
+    }
+
+
+def schema_from_json(data: Mapping[str, Any]) -> Schema:
+    """The output Schema recorded in a manifest."""
+    names = data["var_names"]
+    return Schema(
+        None if names is None else tuple(names),
+        {k: tuple(v) for k, v in data["var_dims"].items()},
+        {k: manifest.decode(v) for k, v in data["var_coords"].items()},
+    )
+
+
+def farmer_record(farmer: Any, parent_dir: Path) -> dict[str, Any] | None:
+    """How a crop's reap finds its way to a Harvester's or Sampler's file without the code."""
+    target = farmer.reap_target if farmer is not None else None
+    if target is not None and target.kind != "runner" and target.data_name is not None:
+        path = Path(target.data_name).absolute()
+        return {
+            "kind": target.kind,
+            "data_name": os.path.relpath(path, parent_dir),
+            "engine": target.engine,
+        }
+    return {"kind": "runner"} if farmer is not None else None
+
+
+def _shown(values: Any, most: int = 6) -> str:
+    items = [repr(v) for v in list(values)[: most + 1]]
+    more = ", ..." if len(items) > most else ""
+    return f"[{', '.join(items[:most])}{more}] ({len(list(values))} values)"
+
+
+def what_differs(
+    layout: CropLayout,
+    old: Mapping[str, Any],
+    names: Sequence[str],
+    kind: str,
+    combos: Mapping[str, Any],
+    rows: list[Case] | None,
+) -> str:
+    """The first difference between a crop's sown sweep and a new one, said plainly.
+
+    Values compare by ``repr``, as the fingerprint does. Only called on the error path: a case
+    list is read back from ``cases.bin`` to find its first differing case.
+    """
+    if old["kind"] != kind:
+        return f"it was sown from {old['kind']}, now from {kind}"
+    if list(old["arg_names"]) != list(names):
+        return f"it was sown over the arguments {list(old['arg_names'])}, now {list(names)}"
+    if kind == "combos":
+        for name in names:
+            before = manifest.decode(old["combos"][name])
+            if [repr(v) for v in before] != [repr(v) for v in combos[name]]:
+                now = _shown(combos[name])
+                return f"argument {name!r} was sown with {_shown(before)}, now {now}"
+        return "the values are the same but their types or order differ"
+    sown: dict[int, Any] = {}
+    reader = records.IndexedReader(layout.cases, layout.cases_index)
+    try:
+        for batch in range(old["plan"]["num_batches"]):
+            spec = reader.get(batch)
+            sown.update(zip(spec["indices"], spec["rows"]))
+    finally:
+        reader.close()
+    new_rows = rows or []
+    if len(sown) != len(new_rows):
+        return f"it was sown with {len(sown)} cases, now {len(new_rows)}"
+    for i, row in enumerate(new_rows):
+        if repr(tuple(sown[i])) != repr(tuple(row)):
+            was = dict(zip(names, sown[i]))
+            return f"case {i} was sown as {was}, now {dict(zip(names, row))}"
+    return "the cases are the same but their types differ"
+
+
+def sow(
+    layout: CropLayout,
+    *,
+    fn: Callable[..., Any] | None,
+    schema: Schema,
+    combos: Mapping[str, Any] | None = None,
+    cases: Any = None,
+    fn_args: Sequence[str] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    batchsize: int | None = None,
+    num_batches: int | None = None,
+    shuffle: bool | int = False,
+    save_fn: bool = True,
+    farmer: Mapping[str, Any] | None = None,
+    unique: bool = True,
+) -> dict[str, Any]:
+    """Write a crop folder for these cases and return its manifest.
+
+    Parameters
+    ----------
+    layout : CropLayout
+        Where the crop lives.
+    fn : callable or None
+        The function (saved as ``function.pkl`` when ``save_fn``); checked against the
+        swept names, constants and resources.
+    schema : Schema
+        Output description (recorded as JSON for reaping without the code).
+    combos, cases, fn_args
+        The sweep: combos alone (a grid), cases alone, or cases times combos.
+    constants, resources, attrs
+        As for :class:`~xyzfarm.Runner`; resources are pickled with the function, never in
+        the manifest.
+    batchsize, num_batches : int, optional
+        Target size or number of batches (default: one case per batch, as xyzpy).
+    shuffle : bool or int
+        Sow cases in a random order (an int is the seed; True derives a seed from the
+        fingerprint, so sowing again gives the same plan).
+    save_fn : bool
+        Save the function so workers and array tasks can load it.
+    farmer : mapping, optional
+        Where reaping should deliver (``{"kind": "harvester", "data_name": ..., ...}``).
+    unique : bool
+        Refuse repeated cases (False for random samples).
+
+    Raises
+    ------
+    CropMismatchError
+        If the crop exists with a different case list or batch plan.
+    """
+    constants = dict(constants or {})
+    resources = dict(resources or {})
+    checked = check_combos(combos or {})
+    if cases is not None:
+        names, rows = product_with_cases(*check_cases(cases, fn_args, unique=unique), checked)
+        kind = "cases"
+        print_parts: Any = rows
+    else:
+        if not checked:
+            raise InvalidInputError("nothing to sow: give combos or cases.")
+        names, rows = tuple(checked), None
+        kind = "combos"
+        print_parts = [checked[n] for n in names]
+    if fn is not None:
+        check_arguments(
+            fn, {"the swept arguments": names, "constants": constants, "resources": resources}
+        )
+    num_cases = len(rows) if rows is not None else num_combos(checked)
+    print_id = manifest.fingerprint(names, [kind, *print_parts])
+    batches = plan_batches(num_cases, batchsize, num_batches)
+    seed = None
+    if shuffle:
+        seed = int(print_id[:8], 16) if shuffle is True else int(shuffle)
+    plan = {"num_cases": num_cases, "num_batches": batches, "shuffle_seed": seed}
+
+    if layout.exists():
+        old = manifest.read(layout)
+        if old["fingerprint"] != print_id:
+            differs = what_differs(layout, old, names, kind, checked, rows)
+            raise CropMismatchError(
+                f"the crop {layout.name!r} at {str(layout.root)!r} was sown with a different "
+                f"case list: {differs} (fingerprint {old['fingerprint'][:8]}, now "
+                f"{print_id[:8]}); reap or delete it first (crop.delete_all()), or choose "
+                "another name."
+            )
+        if old["plan"] != plan:
+            raise CropMismatchError(
+                f"the crop {layout.name!r} was sown with the batch plan {old['plan']}, not "
+                f"{plan}; sow with the same batchsize/num_batches/shuffle, or delete it first."
+            )
+        return old  # same sweep, same plan: sowing again changes nothing
+
+    if layout.root.exists():
+        layout.check_not_orphaned()  # never sow over results
+        shutil.rmtree(layout.root)  # an interrupted sow: start it again
+    layout.make_folders()
+    fn_sha256 = None
+    if fn is not None and save_fn:
+        # local code (__main__, the user's modules) travels by value: see xyzfarm.node.shipping
+        payload = shipping.dumps_function(fn, {**constants, **resources})
+        # its rename is made durable by the manifest's, published last (see atomic_path)
+        storage.write_bytes(layout.function, payload, sync_dir=False)
+        # the manifest (itself checksummed) proves the function file: a flipped bit in a
+        # constant of the pickled code would otherwise compute other values unnoticed
+        fn_sha256 = hashlib.sha256(payload).hexdigest()
+
+    def batch_records() -> Any:
+        if seed is None:
+            # in order: one pass over the cases, never all of them in memory at once
+            source = iter(rows) if rows is not None else iter_combos(checked)
+            for b in range(1, batches + 1):
+                start, stop = batch_bounds(num_cases, batches, b)
+                yield {
+                    "indices": range(start, stop),
+                    "rows": list(itertools.islice(source, stop - start)),
+                }
+                collect_young_if_due()
+            return
+        all_rows: list[Case] = rows if rows is not None else list(iter_combos(checked))
+        order = list(range(num_cases))
+        random.Random(seed).shuffle(order)
+        for b in range(1, batches + 1):
+            start, stop = batch_bounds(num_cases, batches, b)
+            picked = order[start:stop]
+            yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
+
+    # the case values decide how every record is pickled: checked once, not per batch, and
+    # only when records are small (cloudpickle's extra cost is per record, the check's per
+    # value)
+    values = rows if rows is not None else list(itertools.chain.from_iterable(checked.values()))
+    plain = len(values) <= storage.PLAIN_CHECK_MAX * batches and storage.is_plain(values)
+    with paused_gc():  # a tuple per case: as for run_combos, see paused_gc
+        records.write_indexed(layout.cases, layout.cases_index, batch_records(), plain=plain)
+    data = {
+        "name": layout.name,
+        "fn_name": getattr(fn, "__name__", None),
+        "has_function": bool(fn is not None and save_fn),
+        # one function per crop: growing with another one is refused (see Crop.grow)
+        "fn_qualname": None if fn is None else shipping.qualname(fn),
+        "fn_fingerprint": None if fn is None else shipping.fingerprint(fn),
+        "fn_sha256": fn_sha256,
+        "fingerprint": print_id,
+        "plan": plan,
+        "kind": kind,
+        "arg_names": list(names),
+        "combos": {n: manifest.encode(v) for n, v in checked.items()} if kind == "combos" else None,
+        "constants": {k: manifest.encode(v) for k, v in constants.items()},
+        "attrs": {k: manifest.encode(v) for k, v in dict(attrs or {}).items()},
+        "schema": _schema_json(schema),
+        "farmer": dict(farmer) if farmer else None,
+    }
+    # last, and with the folder's fsync that also makes the renames of function.pkl,
+    # cases.bin and cases.idx durable (published without one): 5 fsyncs a sow, not 8
+    manifest.write(layout, data)
+    return manifest.read(layout)

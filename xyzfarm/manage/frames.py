@@ -1,0 +1,140 @@
+"""xyzpy's DataFrame runners and ``results_to_ds``: other shapes of the same sweeps.
+
+``combo_runner_to_df`` / ``case_runner_to_df`` give one row per case (arguments, constants,
+attrs, then outputs); ``results_to_ds`` labels the nested results of
+:func:`~xyzfarm.combo_runner` after the fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..sweep.assemble import build_dataset, check_schema, split_outputs
+from ..sweep.combos import (
+    Case,
+    CombosLike,
+    check_cases,
+    check_combos,
+    iter_combos,
+    product_with_cases,
+)
+from ..sweep.run import as_mapping, check_settings, sweep
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+
+def _table(
+    fn: Callable[..., Any],
+    names: Sequence[str],
+    rows: list[Case],
+    var_names: Any,
+    constants: Mapping[str, Any] | None,
+    resources: Mapping[str, Any] | None,
+    attrs: Mapping[str, Any] | None,
+    settings: Mapping[str, Any],
+) -> pd.DataFrame:
+    import pandas as pd
+
+    consts = as_mapping(constants, "constants")
+    results = sweep(fn, names, rows, consts, as_mapping(resources, "resources"), settings)
+    table: dict[str, Any] = {n: [r[k] for r in rows] for k, n in enumerate(names)}
+    # constants and attrs repeat on every row: a table has no other place for them
+    table.update({k: [v] * len(rows) for k, v in {**consts, **dict(attrs or {})}.items()})
+    schema = check_schema(var_names, None, None)
+    if schema.var_names is None:
+        keys = list(dict.fromkeys(k for r in results for k in dict(r)))
+        table.update({k: [dict(r).get(k) for r in results] for k in keys})
+    else:
+        columns = split_outputs(results, schema.var_names, tuple(names), rows)
+        table.update({v: list(c) for v, c in zip(schema.var_names, columns)})
+    return pd.DataFrame(table)
+
+
+def combo_runner_to_df(
+    fn: Callable[..., Any],
+    combos: CombosLike | None,
+    var_names: str | Sequence[str] | None,
+    *,
+    cases: Iterable[Mapping[str, Any]] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    **runner_settings: Any,
+) -> pd.DataFrame:
+    """Run every combination of ``combos`` and return one DataFrame row per case.
+
+    Columns: the swept arguments, then constants and attrs, then one per output.
+    ``var_dims`` / ``var_coords`` (accepted for xyzpy compatibility) do not apply to a table.
+    """
+    runner_settings.pop("var_dims", None)
+    runner_settings.pop("var_coords", None)
+    runner_settings.pop("parse", None)
+    checked = check_combos(combos or {})
+    if cases is not None:
+        names, rows = product_with_cases(*check_cases(cases), checked)
+    else:
+        names, rows = tuple(checked), list(iter_combos(checked))
+    settings = check_settings(runner_settings)
+    return _table(fn, names, rows, var_names, constants, resources, attrs, settings)
+
+
+def case_runner_to_df(
+    fn: Callable[..., Any],
+    fn_args: str | Sequence[str] | None,
+    cases: Iterable[Any],
+    var_names: str | Sequence[str] | None,
+    var_dims: Any = None,
+    var_coords: Any = None,
+    combos: CombosLike | None = None,
+    constants: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    **runner_settings: Any,
+) -> pd.DataFrame:
+    """Run each case and return one DataFrame row per case (see :func:`combo_runner_to_df`)."""
+    del var_dims, var_coords
+    runner_settings.pop("parse", None)
+    fn_args = (fn_args,) if isinstance(fn_args, str) else fn_args
+    names, rows = check_cases(cases, fn_args)
+    if combos:
+        names, rows = product_with_cases(names, rows, check_combos(combos))
+    settings = check_settings(runner_settings)
+    return _table(fn, names, rows, var_names, constants, resources, attrs, settings)
+
+
+def _flatten(nested: Any, depth: int) -> list[Any]:
+    if depth == 0:
+        return [nested]
+    return [leaf for sub in nested for leaf in _flatten(sub, depth - 1)]
+
+
+def results_to_ds(
+    results: Any,
+    combos: CombosLike,
+    var_names: str | Sequence[str] | None,
+    var_dims: Any = None,
+    var_coords: Mapping[str, Any] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """Label the nested results of ``combo_runner(fn, combos)`` as a Dataset.
+
+    Parameters
+    ----------
+    results : nested sequence
+        One nesting level per argument of ``combos``, in order (as ``combo_runner`` gives).
+    combos : mapping or sequence of (name, values) pairs
+        The combos that were run.
+    var_names, var_dims, var_coords, constants, attrs
+        As for :func:`~xyzfarm.combo_runner_to_ds`.
+    """
+    checked = check_combos(combos)
+    schema = check_schema(var_names, var_dims, var_coords)
+    flat = _flatten(results, len(checked))
+    rows = list(iter_combos(checked))
+    return build_dataset(
+        flat, tuple(checked), rows, schema, as_mapping(constants, "constants"), attrs, checked
+    )

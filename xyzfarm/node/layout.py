@@ -1,0 +1,192 @@
+"""Every path inside a crop folder, in one place.
+
+```
+.xyz-<name>/
+  crop.json          manifest: format version, fingerprint, batch plan, output schema
+  function.pkl       the cloudpickled function and constants (absent when sown without code)
+  cases.bin          every batch's cases, one framed record per batch ...
+  cases.idx          ... found through this index of byte offsets
+  results/*.log      finished batches: one append-only log per growing process
+  results/damaged    records found damaged (their batches count as missing)
+  results/.done.map  byte i-1 set once batch i has a result: growers' one-pread hint (the
+                     logs stay the truth for status and reap)
+  partial/<i>        case-level checkpoint (append-only records) while batch i runs
+  running.lock       byte i is locked (POSIX record lock) by the process growing batch i
+  failed/<i>.json    why batch i failed: error, traceback, case, host, attempt
+  logs/batch-<i>.log stdout and stderr of batch i (when logging)
+  jobs/<id>/         scheduler submissions (rendered script, array map, record)
+```
+
+and beside it ``.xyz-<name>.reap.lock``, held while reaping.
+
+This module must stay lean: the worker imports it on every compute node.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import CropFormatError, InvalidInputError
+
+FORMAT_VERSION = 1
+FOLDER_PREFIX = ".xyz-"
+
+
+#: the longest file name most filesystems take, in bytes (NAME_MAX on Linux and macOS)
+NAME_MAX_BYTES = 255
+#: the longest name made from a crop's: ``.xyz-<name>.reap.softlock`` beside its folder
+_LONGEST_AFFIXES = len(f"{FOLDER_PREFIX}.reap.softlock")
+#: the longest crop name, in bytes of UTF-8
+MAX_CROP_NAME_BYTES = NAME_MAX_BYTES - _LONGEST_AFFIXES
+
+
+def check_crop_name(name: str) -> str:
+    """Refuse crop names that are empty, too long, or would escape the parent folder."""
+    if not isinstance(name, str) or not name or name.strip() != name:
+        raise InvalidInputError(f"crop name {name!r} must be a non-empty string without padding.")
+    bad = {"/", "\\", "\0", "\n"}
+    if any(c in name for c in bad) or name in {".", ".."} or name.startswith(".."):
+        raise InvalidInputError(
+            f"crop name {name!r} may not contain path separators or '..': it names the folder "
+            f"{FOLDER_PREFIX}<name> inside parent_dir. Use parent_dir to choose the location."
+        )
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_CROP_NAME_BYTES:
+        raise InvalidInputError(
+            f"crop name {name[:40]!r}... is {size} bytes long, over the limit of "
+            f"{MAX_CROP_NAME_BYTES} bytes: the files named after it (such as "
+            f"{FOLDER_PREFIX}<name>.reap.softlock) must fit the filesystem's {NAME_MAX_BYTES}-"
+            "byte limit on file names. Give the crop a shorter name."
+        )
+    return name
+
+
+class CropLayout:
+    """The paths of one crop folder.
+
+    Parameters
+    ----------
+    name : str
+        The crop's name; its folder is ``.xyz-<name>``.
+    parent_dir : path-like, optional
+        Where the folder lives (default: the current directory).
+    """
+
+    def __init__(self, name: str, parent_dir: str | os.PathLike[str] | None = None) -> None:
+        self.name = check_crop_name(name)
+        self.parent_dir = Path(parent_dir if parent_dir is not None else ".").absolute()
+        self.root = self.parent_dir / f"{FOLDER_PREFIX}{name}"
+
+    @classmethod
+    def from_root(cls, root: str | os.PathLike[str]) -> CropLayout:
+        """The layout of an existing crop folder given its own path."""
+        root = Path(root).absolute()
+        if not root.name.startswith(FOLDER_PREFIX):
+            raise InvalidInputError(
+                f"{os.fspath(root)!r} is not a crop folder (its name must start with "
+                f"{FOLDER_PREFIX!r})."
+            )
+        return cls(root.name[len(FOLDER_PREFIX) :], root.parent)
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "crop.json"
+
+    @property
+    def function(self) -> Path:
+        return self.root / "function.pkl"
+
+    @property
+    def cases(self) -> Path:
+        return self.root / "cases.bin"
+
+    @property
+    def cases_index(self) -> Path:
+        return self.root / "cases.idx"
+
+    @property
+    def reap_lock(self) -> Path:
+        # beside the folder, not in it: a reaper waiting on it must not need the folder,
+        # which the reaper before it may have deleted
+        return self.parent_dir / f"{FOLDER_PREFIX}{self.name}.reap"
+
+    def partial(self, batch: int) -> Path:
+        return self.root / "partial" / str(batch)
+
+    @property
+    def running_locks(self) -> Path:
+        return self.root / "running.lock"
+
+    def failed(self, batch: int) -> Path:
+        return self.root / "failed" / f"{batch}.json"
+
+    def log(self, batch: int) -> Path:
+        return self.root / "logs" / f"batch-{batch}.log"
+
+    def folder(self, kind: str) -> Path:
+        """One of the folders: results, partial, failed, logs."""
+        return self.root / kind
+
+    def make_folders(self) -> None:
+        """Create the crop folder: with the user's umask, but never writable by everyone."""
+        for path in (
+            self.root,
+            # no logs/: it is made by whatever writes there (log=True, a submission), as
+            # xyzpy makes it only when asked to log
+            *(self.folder(k) for k in ("results", "partial", "failed")),
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+            mode = path.stat().st_mode & 0o7777
+            if mode & 0o002:
+                # a world-writable crop folder would let anyone plant pickles we then load
+                path.chmod(mode & ~0o002)
+
+    def batch_ids_in(self, kind: str) -> set[int]:
+        """Batch ids that have a file in one of the per-batch folders (one directory scan)."""
+        try:
+            names = os.listdir(self.folder(kind))
+        except FileNotFoundError:
+            return set()
+        ids = set()
+        for entry in names:
+            stem = entry.split(".", 1)[0]
+            if stem.isdigit() and not entry.startswith("."):
+                ids.add(int(stem))
+        return ids
+
+    def exists(self) -> bool:
+        return self.manifest.is_file()
+
+    def check_not_orphaned(self) -> None:
+        """Refuse a folder that holds grown results but lost its manifest.
+
+        An interrupted sow leaves a folder without ``crop.json`` that the next sow may
+        replace; results (or checkpoints) without one are another matter: they cannot be
+        labelled, and must never be overwritten by a sow or taken for "nothing to reap".
+
+        Raises
+        ------
+        CropFormatError
+            If ``crop.json`` is missing but result logs or checkpoints exist.
+        """
+        if self.manifest.is_file():
+            return
+        grown = [
+            kind
+            for kind in ("results", "partial")
+            if any(not n.startswith(".") for n in _listdir(self.folder(kind)))
+        ]
+        if grown:
+            raise CropFormatError(
+                f"the crop folder {os.fspath(self.root)!r} holds {' and '.join(grown)} but no "
+                f"crop.json, which labels them: restore {os.fspath(self.manifest)!r} from a "
+                "copy of the folder, or delete the crop (crop.delete_all()) to start again."
+            )
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -1,0 +1,584 @@
+"""Where finished batches are: append-only result logs, one per growing process.
+
+A grower appends one checksummed record per finished batch to its own log
+``results/<host>-<pid>-<ns>.log`` (single writer, so no two processes ever append to one
+file). One file per grower instead of one per batch keeps the inode count low and avoids a
+file creation per batch (~0.2 ms here, more on NFS).
+
+There is one reading of these files, :class:`ResultIndex`, shared by ``status``, ``grow``
+and ``reap``, so they never disagree. A batch is
+
+* *done* when some log holds an intact record of it: complete, and its checksum (which
+  covers the whole record, batch id included) verified;
+* *damaged* when its only records fail their checksum, or were refused when read because
+  they do not hold what the batch's plan says (see :func:`verify_result`; such records are
+  listed in ``results/damaged``): it counts as missing and is grown again;
+* otherwise not there yet: a record torn by a crash (or still being appended) is skipped.
+
+Growers do not read other growers' logs before each batch: with thousands of array tasks
+that would be thousands of opens per batch on the filesystem's metadata server. They consult
+:class:`DoneMap` instead, one byte per batch in ``results/.done.map``, set by the grower
+right after it appends the batch's record: one ``pread`` on a file kept open. A set byte is a
+hint, never a proof: ``status`` and ``reap`` read the logs, and every reading that finds a
+batch without an intact record (the planning before growing, :meth:`ResultIndex.sync_done_map`,
+or a reap refusing a record) clears its byte, so it is grown again.
+
+This module must stay lean: the worker imports it on every compute node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import socket
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Sequence
+from typing import IO, Any
+
+from ..errors import DataFileError, XyzfarmError
+from ..sweep.gc_pause import paused_gc
+from . import records
+from .layout import CropLayout
+
+LOG_SUFFIX = ".log"
+
+#: ``results/damaged``: one ``<log name> <offset>`` line per record refused when read
+DAMAGED = "damaged"
+
+#: ``results/.done.map``: byte ``i - 1`` is 1 once batch ``i`` has a result (a hint). Hidden:
+#: it holds no result, so a folder with only this file is not taken for grown results.
+DONE_MAP = ".done.map"
+_SET, _CLEAR = b"\x01", b"\x00"
+
+Place = tuple[str, int]
+
+
+class ResultWriteError(XyzfarmError, OSError):
+    """A finished batch's result could not be written (disk full, read-only folder, quota)."""
+
+
+def _same_indices(got: Any, sown: Sequence[int]) -> bool:
+    if isinstance(got, (range, list, tuple)) and type(got) is type(sown):
+        return bool(got == sown)  # compared in C: no list of a million ints to build
+    try:
+        return len(got) == len(sown) and [int(i) for i in got] == [int(i) for i in sown]
+    except (TypeError, ValueError):
+        return False
+
+
+def _describe(indices: Any) -> str:
+    try:
+        n = len(indices)
+        shown = [int(i) for i in list(indices)[:4]]
+    except (TypeError, ValueError):
+        return repr(indices)[:60]
+    return f"{n} cases {shown}{' ...' if n > 4 else ''}"
+
+
+def verify_result(
+    result: Any, batch: int, sown_indices: Sequence[int], num_batches: int, where: str
+) -> None:
+    """Check that ``result`` is what batch ``batch`` of the crop's plan must hold.
+
+    Parameters
+    ----------
+    result : Any
+        An unpickled result record: ``{"indices", "outputs", "prov"}``.
+    batch : int
+        The batch id the record claims (1-based).
+    sown_indices : sequence of int
+        The case positions the batch was sown with (``indices`` of its ``cases.bin`` record).
+    num_batches : int
+        The number of batches of the crop.
+    where : str
+        The record's place, for the message (``<log> at byte <offset>``).
+
+    Raises
+    ------
+    DataFileError
+        If the batch id is not in ``1..num_batches``, or the record's case positions are not
+        the batch's sown ones, or it does not hold one output per case (or provenance for
+        positions outside the batch).
+    """
+    if not (isinstance(batch, int) and 1 <= batch <= num_batches):
+        raise DataFileError(
+            f"{where}: the record claims batch {batch!r}, but the crop has batches 1.."
+            f"{num_batches}."
+        )
+    if not (isinstance(result, dict) and "indices" in result and "outputs" in result):
+        raise DataFileError(f"{where}: the record of batch {batch} is not a batch result.")
+    indices, outputs = result["indices"], result["outputs"]
+    if not _same_indices(indices, sown_indices):
+        raise DataFileError(
+            f"{where}: the record of batch {batch} holds {_describe(indices)}, but batch "
+            f"{batch} was sown with {_describe(sown_indices)}."
+        )
+    try:
+        count = len(outputs)
+    except TypeError:
+        count = -1
+    if count != len(sown_indices):
+        raise DataFileError(
+            f"{where}: the record of batch {batch} holds {count} outputs for its "
+            f"{len(sown_indices)} cases."
+        )
+    try:
+        why = segments_problem([segment[0] for segment in result.get("prov") or ()], count)
+    except (TypeError, IndexError, KeyError) as exc:
+        raise DataFileError(f"{where}: the provenance of batch {batch} is malformed.") from exc
+    if why is not None:
+        raise DataFileError(f"{where}: the provenance of batch {batch} {why}.")
+
+
+def segments_problem(segments: Sequence[Any], size: int) -> str | None:
+    """Why the case positions of provenance ``segments`` are not distinct positions inside a
+    batch of ``size`` cases (see :func:`positions_problem`); None when they are.
+
+    Segments that are ranges (as growers write them) are checked from their ends: a few
+    operations per segment, not per case.
+    """
+    if all(type(s) is range and s.step == 1 for s in segments):
+        spans = sorted((s.start, s.stop) for s in segments if len(s))
+        if not spans:
+            return None
+        if spans[0][0] < 0 or max(stop for _, stop in spans) > size:
+            return f"names case positions outside its {size} cases"
+        if any(stop > start for (_, stop), (start, _) in itertools.pairwise(spans)):
+            return "names a case position twice"
+        return None
+    return positions_problem([p for s in segments for p in s], size)
+
+
+def positions_problem(positions: Sequence[Any], size: int) -> str | None:
+    """Why ``positions`` are not distinct case positions inside a batch of ``size`` cases.
+
+    None when they are. min/max/set run in C: ~1 us per batch, not per case.
+    """
+    if not positions:
+        return None
+    try:
+        if min(positions) < 0 or max(positions) >= size:
+            return f"names case positions outside its {size} cases"
+    except TypeError:
+        return "names case positions that are not integers"
+    if len(set(positions)) != len(positions):
+        return "names a case position twice"
+    return None
+
+class ResultIndex:
+    """Which batches are done, and where their records are; refreshed incrementally.
+
+    Each refresh reads only what was appended (and logs created) since the last one, and
+    checks the checksum of every complete record it reads (each byte once, nothing
+    unpickled), so a batch counted done has an intact record.
+
+    Parameters
+    ----------
+    layout : CropLayout
+        The crop.
+    report : bool
+        Report each damaged record found: a warning naming its file and offset, and a line
+        in ``results/damaged``. ``status`` reads silently (it shows a count, and writes
+        nothing).
+    lazy : bool
+        Read only record headers when refreshing, and check a batch's records when it is
+        asked about (:meth:`has`). A task recording why it could not start uses this: it
+        asks about its own few batches, and need not check every other task's results.
+    """
+
+    def __init__(self, layout: CropLayout, *, report: bool = True, lazy: bool = False) -> None:
+        self.layout = layout
+        self.folder = layout.folder("results")
+        self.report = report
+        self.lazy = lazy
+        self._scanned: dict[str, int] = {}
+        #: (size, mtime) of each log when last scanned: an unchanged log is not opened again
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._where: dict[int, list[Place]] = {}
+        self._unverified: set[Place] = set()
+        #: records that fail their checksum: place -> batch their header claims
+        self._broken: dict[Place, int] = {}
+        #: records listed in results/damaged (refused when read)
+        self._refused: set[Place] = set()
+        self._refreshed = -1e9
+        self._cases: records.IndexedReader | None = None
+        #: logs opened by :meth:`load`, kept open until :meth:`close` (or the index goes)
+        self._logs: dict[str, int] = {}
+        weakref.finalize(self, _close_all, self._logs)
+
+    def refresh(self, max_age_s: float = 0.0) -> ResultIndex:
+        """Read what was appended since the last refresh (skipped if that was < max_age_s ago).
+
+        Each log is touched once: a log already read and unchanged since (same size and
+        mtime) costs one ``stat``. Growers do not call this per batch (they check the
+        :class:`DoneMap`): with thousands of array tasks each writing its own log, scanning
+        every log for every batch would put thousands of opens per batch on the filesystem.
+        """
+        now = time.monotonic()
+        if max_age_s and now - self._refreshed < max_age_s:
+            return self
+        self._refreshed = now
+        try:
+            names = [n for n in os.listdir(self.folder) if n.endswith(LOG_SUFFIX)]
+        except FileNotFoundError:
+            return self
+        self._refused |= self._read_refused()
+        with paused_gc():  # a tuple or two per record: see paused_gc
+            for name in names:
+                self._refresh_log(name)
+        return self
+
+    def _refresh_log(self, name: str) -> None:
+        """Read what was appended to the log ``name`` since the last refresh."""
+        start = self._scanned.get(name, 0)
+        if start:
+            # one stat instead of open, fstat, read and close for a log unchanged since
+            try:
+                info = os.stat(self.folder / name)
+            except FileNotFoundError:
+                return
+            seen = (info.st_size, info.st_mtime_ns)
+            if self._seen.get(name) == seen:
+                return
+            self._seen[name] = seen
+        scan = records.scan_log(self.folder / name, start, verify=not self.lazy)
+        self._scanned[name] = scan.end
+        for batch, offset in scan.entries:
+            self.note(batch, (name, offset))
+            if self.lazy:
+                self._unverified.add((name, offset))
+        for batch, offset, reason in scan.damaged:
+            self._found_broken((name, offset), batch, reason)
+
+    def sync_done_map(self, num_batches: int) -> None:
+        """Make the growers' :class:`DoneMap` agree with the logs for batches 1..num_batches.
+
+        Sets the bytes of done batches (a crop grown by the previous release has no map: it is
+        made here) and clears those of batches without an intact record (damaged, refused, or
+        whose log was removed), so growers grow them again. The map is read before the logs
+        are refreshed: a byte set meanwhile by a grower has its record appended before it, so
+        it is seen done and never cleared. A read-only crop is left as it is.
+        """
+        with contextlib.suppress(OSError):
+            done_map = DoneMap.open(self.layout, self)
+            try:
+                before = done_map.read(num_batches)
+                self.refresh()
+                done = {b for b in self.done() if 1 <= b <= num_batches}
+                marked = {i + 1 for i, flag in enumerate(before) if flag}
+                for batch in marked - done:
+                    done_map.clear(batch)
+                for batch in done - marked:
+                    done_map.set(batch)
+            finally:
+                done_map.close()
+
+    def _forget(self, batch: int) -> None:
+        """Clear the done-map byte of ``batch`` if it has no intact record left."""
+        if self.report and not self.has(batch):
+            DoneMap.clear_in(self.layout, batch)
+
+    def note(self, batch: int, place: Place) -> None:
+        """Record where an intact result of ``batch`` is (e.g. one this process just wrote)."""
+        places = self._where.setdefault(batch, [])
+        if place not in places:
+            places.append(place)
+
+    def _found_broken(self, place: Place, batch: int, reason: str) -> None:
+        if place in self._broken:
+            return
+        self._broken[place] = batch
+        places = self._where.get(batch, [])
+        if place in places:
+            places.remove(place)
+        if self.report and place not in self._refused:
+            self._list_damaged(place)
+            warnings.warn(f"{reason} Batch {batch} counts as missing: grow it again.", stacklevel=4)
+            self._forget(batch)
+
+    def _read_refused(self) -> set[Place]:
+        try:
+            text = (self.folder / DAMAGED).read_text()
+        except FileNotFoundError:
+            return set()
+        out = set()
+        for line in text.splitlines():
+            name, _, offset = line.rpartition(" ")
+            if name and offset.isdigit():
+                out.add((name, int(offset)))
+        return out
+
+    def _intact(self, place: Place, batch: int) -> bool:
+        if place in self._refused or place in self._broken:
+            return False
+        if place in self._unverified:
+            try:
+                claimed = records.check_log_record(self.folder / place[0], place[1])
+            except DataFileError as exc:
+                self._found_broken(place, batch, str(exc))
+                return False
+            self._unverified.discard(place)
+            if claimed != batch:  # the log was rewritten under us
+                self._found_broken(place, batch, f"{place[0]} at byte {place[1]} changed.")
+                return False
+        return True
+
+    def has(self, batch: int) -> bool:
+        """Whether ``batch`` has an intact record."""
+        return any(self._intact(p, batch) for p in list(self._where.get(batch, ())))
+
+    def done(self) -> set[int]:
+        """Batches with at least one intact record."""
+        if not (self._unverified or self._refused):
+            # every listed place was verified when scanned: no per-batch checks needed
+            return {b for b, places in self._where.items() if places}
+        return {b for b in list(self._where) if self.has(b)}
+
+    def damaged(self) -> set[int]:
+        """Batches (as their records' headers say) whose only records are damaged or refused."""
+        bad = set(self._broken.values())
+        if self._refused:
+            refused = self._refused
+            bad.update(b for b, places in self._where.items() if not refused.isdisjoint(places))
+        return {b for b in bad if not self.has(b)}
+
+    def _sown(self) -> records.IndexedReader:
+        if self._cases is None:
+            self._cases = records.IndexedReader(self.layout.cases, self.layout.cases_index)
+            # the reap may never call close(): the handles go with the index
+            weakref.finalize(self, self._cases.close)
+        return self._cases
+
+    def load(self, batch: int, sown_indices: Sequence[int] | None = None) -> Any:
+        """The result of ``batch``, checked against the batch's plan.
+
+        Each record of the batch is read (checksum verified) and checked with
+        :func:`verify_result`; one that fails is listed in ``results/damaged`` with a warning
+        naming its file and offset, and the next one is tried.
+
+        Parameters
+        ----------
+        batch : int
+            The batch id (1-based).
+        sown_indices : sequence of int, optional
+            The batch's sown case positions, if the caller has them at hand; by default they
+            are read from ``cases.bin``.
+
+        Raises
+        ------
+        KeyError
+            If no intact record of the batch exists (it counts as missing).
+        DataFileError
+            If the crop's case files, needed to check the record, are missing or damaged.
+        """
+        places = [p for p in self._where.get(batch, ()) if p not in self._refused]
+        if not places:
+            self._forget(batch)
+            raise KeyError(batch)
+        cases = self._sown()
+        if sown_indices is None:
+            # a batch outside the plan has no sown cases: each of its records is refused below
+            sown_indices = cases.get(batch - 1)["indices"] if 1 <= batch <= len(cases) else ()
+        for place in places:
+            if place in self._broken:
+                continue
+            name = place[0]
+            path = f"{self.folder}{os.sep}{name}"
+            where = f"{path} at byte {place[1]}"
+            fd = self._logs.get(name)
+            if fd is None:
+                fd = self._logs[name] = os.open(path, os.O_RDONLY)
+            try:
+                claimed, obj = records.read_log_record_in(fd, place[1], path)
+                verify_result(obj, claimed, sown_indices, len(cases), where)
+                if claimed != batch:
+                    raise DataFileError(f"{where}: the record is of batch {claimed}, not {batch}.")
+            except DataFileError as exc:
+                self.mark_damaged(place, exc)
+                continue
+            self._unverified.discard(place)
+            return obj
+        self._forget(batch)
+        raise KeyError(batch)
+
+    def mark_damaged(self, place: Place, reason: Exception) -> None:
+        """List a record in ``results/damaged`` (with a warning), so its batch is grown again."""
+        self._list_damaged(place)
+        warnings.warn(f"{reason} Batch counts as missing: grow it again.", stacklevel=3)
+
+    def _list_damaged(self, place: Place) -> None:
+        self._refused.add(place)
+        try:
+            with open(self.folder / DAMAGED, "a") as f:
+                f.write(f"{place[0]} {place[1]}\n")  # one short write: never torn in practice
+        except OSError:
+            pass  # a read-only crop: the record is found damaged again at every reading
+
+    def close(self) -> None:
+        """Close the files opened to load and check records (also done when the index goes)."""
+        if self._cases is not None:
+            self._cases.close()
+            self._cases = None
+        _close_all(self._logs)
+
+    def __enter__(self) -> ResultIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    while fds:
+        os.close(fds.popitem()[1])
+
+
+class DoneMap:
+    """Which batches have a result, one byte each, for growers to check before claiming one.
+
+    The file ``results/.done.map`` is kept open: checking a batch is one ``pread`` at offset
+    ``batch - 1`` and marking it one ``pwrite``, whatever the number of growers, where reading
+    their logs would open each of them. Its size grows with the number of batches (one byte
+    each), its inode count is one.
+
+    A grower sets a batch's byte only after appending its record, so a set byte has a record
+    behind it; a crash in between costs the batch grown twice, never a batch lost. The logs
+    stay the truth: see :meth:`ResultIndex.sync_done_map` for how damaged records clear it.
+    On NFS another client may see a set byte late (its page cache): a batch grown twice.
+
+    Use :meth:`open`; a missing map (a crop sown by the previous release) is made from the
+    logs on first use.
+    """
+
+    def __init__(self, path: os.PathLike[str], fd: int, *, writable: bool) -> None:
+        self.path = os.fspath(path)
+        self.fd = fd
+        self.writable = writable
+
+    @classmethod
+    def open(cls, layout: CropLayout, index: ResultIndex | None = None) -> DoneMap:
+        """The crop's map, made from the logs (``index``'s reading, or a new one) if missing.
+
+        A crop that cannot be written (read-only copy) gets a map that reads and never writes.
+        """
+        path = layout.folder("results") / DONE_MAP
+        try:
+            return cls(path, os.open(path, os.O_RDWR), writable=True)
+        except FileNotFoundError:
+            cls._create(layout, index)
+        except PermissionError:
+            pass
+        try:
+            return cls(path, os.open(path, os.O_RDWR), writable=True)
+        except PermissionError:
+            return cls(path, os.open(path, os.O_RDONLY), writable=False)
+
+    @staticmethod
+    def _create(layout: CropLayout, index: ResultIndex | None) -> None:
+        folder = layout.folder("results")
+        if index is None:
+            index = ResultIndex(layout, report=False)
+        done = index.refresh().done()
+        flags = bytearray(max(done, default=0))
+        for batch in done:
+            if batch >= 1:
+                flags[batch - 1] = 1
+        tmp = folder / f"{DONE_MAP}.{socket.gethostname()}-{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(flags)
+        try:
+            # a link never replaces: the first map made wins, and no grower ever writes
+            # into a map that a later one replaced (its marks would be lost to everyone else)
+            os.link(tmp, folder / DONE_MAP)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links: take the same care by hand
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(folder / DONE_MAP, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(flags)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    @classmethod
+    def clear_in(cls, layout: CropLayout, batch: int) -> None:
+        """Clear ``batch``'s byte in the crop's map, if it has one (best effort)."""
+        with contextlib.suppress(OSError):
+            fd = os.open(layout.folder("results") / DONE_MAP, os.O_WRONLY)
+            try:
+                os.pwrite(fd, _CLEAR, batch - 1)
+            finally:
+                os.close(fd)
+
+    def is_set(self, batch: int) -> bool:
+        """Whether ``batch`` (1-based) was marked done."""
+        return os.pread(self.fd, 1, batch - 1) == _SET
+
+    def set(self, batch: int) -> None:
+        """Mark ``batch`` done (call only once its record is appended)."""
+        if self.writable:
+            os.pwrite(self.fd, _SET, batch - 1)
+
+    def clear(self, batch: int) -> None:
+        """Mark ``batch`` not done: it has no intact record."""
+        if self.writable:
+            os.pwrite(self.fd, _CLEAR, batch - 1)
+
+    def read(self, num_batches: int) -> bytes:
+        """The bytes of batches 1..num_batches (zero beyond the end of the file)."""
+        got = os.pread(self.fd, num_batches, 0)
+        return got + bytes(num_batches - len(got))
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class ResultWriter:
+    """This process's result log, created on the first finished batch."""
+
+    def __init__(self, layout: CropLayout) -> None:
+        self.layout = layout
+        self._file: IO[bytes] | None = None
+        self._guard = threading.Lock()
+
+    def append(self, batch: int, obj: Any, *, plain: bool = False) -> tuple[str, int]:
+        """Append the result of ``batch``; return its place ``(log name, offset)``.
+
+        ``plain``: ``obj`` is plain data (see :func:`~xyzfarm.storage.dumps`).
+        """
+        frame = records.log_frame(batch, obj, plain=plain)
+        with self._guard:
+            return self._append(frame)
+
+    def _append(self, frame: bytes) -> tuple[str, int]:
+        if self._file is None:
+            name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}{LOG_SUFFIX}"
+            self._file = open(self.layout.folder("results") / name, "ab")  # noqa: SIM115
+        # one write() per record: a crash leaves at most a torn tail, which readers skip
+        offset = self._file.tell()
+        try:
+            self._file.write(frame)
+            self._file.flush()
+        except OSError as exc:
+            # the record may be torn: never append after it (readers would lose the rest
+            # of this log); the next result starts a new log
+            name = self._file.name
+            self._file = None
+            raise ResultWriteError(
+                f"could not write a result to {name!r} ({exc.strerror or exc}); free some "
+                "space or fix the folder's permissions, then grow again: the batch's "
+                "checkpoint is kept and no partial result counts as done."
+            ) from exc
+        return os.path.basename(self._file.name), offset
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,472 @@
+"""Grow batches: the one entry point for in-process growing, pool workers and array tasks.
+
+``python -m xyzfarm.worker serve CROP`` is a persistent pool worker: it reads batch ids on
+stdin and answers one JSON line per batch on ``--reply-fd`` (the command line lives in
+:mod:`xyzfarm.node.worker_cli`). Growing one batch:
+
+1. skip it if its byte in the done map is set (:class:`~xyzfarm.node.results.DoneMap`: one
+   ``pread``, whatever the number of growers), else claim it with a POSIX record lock on byte
+   ``i`` of ``running.lock`` (a busy batch is skipped; the kernel drops the claim if the
+   grower dies) and look at the map again;
+2. resume from its checkpoint ``partial/<i>``, which holds every finished case that was
+   flushed: checkpoints are flushed at most every ``CHECKPOINT_INTERVAL_S`` and always on
+   SIGTERM/SIGUSR1, so preemption loses only the case in flight and ``kill -9`` at most that
+   case or ``CHECKPOINT_INTERVAL_S`` of work (every case, when cases take longer than that);
+3. on success append its result to this process's result log (see :mod:`xyzfarm.node.results`),
+   then set its byte in the done map;
+4. on an exception record ``failed/<i>.json`` (type, message, traceback, case, host, attempt).
+
+LEAN: this module (and what it imports) must not import xarray, h5netcdf, pandas or jinja2;
+it starts on every compute node. A test checks ``sys.modules`` in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from itertools import starmap
+from typing import Any
+
+from .. import __version__
+from ..errors import CropLoadError, DataFileError, FunctionLoadError
+from ..store import storage
+from ..sweep.execute import make_caller
+from . import manifest, records, shipping
+from .layout import CropLayout
+from .results import DoneMap, ResultIndex, ResultWriter
+
+#: what grow_batch reports
+DONE, FAILED, BUSY, ALREADY = "done", "failed", "busy", "already"
+#: longest stretch of finished cases a kill -9 may lose (cases are flushed at least this often)
+CHECKPOINT_INTERVAL_S = 0.02
+#: exit status of a task or worker that could not start (not 99 or 100: Grid Engine reads
+#: those as "requeue" and "error state", and the task would be held or run again unchanged)
+START_FAILED_EXIT = 3
+#: failures that growing again unchanged would repeat: retries never resubmit them
+START_FAILURES = frozenset({"FunctionLoadError", "CropLoadError"})
+
+
+class Bundle:
+    """What a grower needs, loaded once per process: function, case names, open crop files.
+
+    Building one is the pre-flight check of every entry point: it loads the function and
+    opens the task's inputs, so a task that cannot grow anything says why before it starts.
+
+    Raises
+    ------
+    FunctionLoadError
+        If the saved function is missing, empty, damaged, or its module is not importable.
+    CropLoadError
+        If the cases or their index are missing or damaged.
+    """
+
+    def __init__(
+        self,
+        layout: CropLayout,
+        fn: Callable[..., Any] | None = None,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
+        self.layout = layout
+        data = manifest.read(layout)
+        self.arg_names: tuple[str, ...] = tuple(data["arg_names"])
+        self.plan: dict[str, Any] = data["plan"]
+        # growing refuses a function other than the crop's, so the manifest's fingerprint is
+        # the one of the code that runs here ("" for crops sown before fingerprints)
+        self.fn_fingerprint: str = data.get("fn_fingerprint") or ""
+        if fn is None:
+            fn, fixed = load_function(layout, data)
+        self.fn = fn
+        self.call = make_caller(fn, self.arg_names, fixed or {})
+        try:
+            self.cases = records.IndexedReader(layout.cases, layout.cases_index)
+        except DataFileError as exc:
+            raise CropLoadError(str(exc)) from exc
+        try:
+            # the map, not the logs: reading every other grower's log would cost an open per
+            # grower per batch on the metadata server (made from the logs if missing)
+            self.done_map = DoneMap.open(layout)
+        except BaseException:
+            self.cases.close()
+            raise
+        self.writer = ResultWriter(layout)
+        self.locks = storage.record_locks(layout.running_locks)
+        self.failed_before = layout.batch_ids_in("failed")
+        self.flushed: dict[int, bool] = {}  # batches whose checkpoint file was written
+        self.partial_dir = os.fspath(layout.folder("partial"))
+        self.context = process_context(self.fn_fingerprint)
+        #: seconds per case measured in this process's last batch (0: none yet): sizes the
+        #: first chunk of the next batch
+        self.seconds_per_case = 0.0
+
+    def close(self) -> None:
+        self.writer.close()
+        self.cases.close()
+        self.done_map.close()
+
+
+def load_function(
+    layout: CropLayout, data: dict[str, Any] | None = None
+) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The function and fixed arguments saved in ``function.pkl``.
+
+    ``data`` is the crop's manifest when the caller has read it already (it holds the file's
+    sha256); otherwise it is read here.
+
+    Raises
+    ------
+    FunctionLoadError
+        Naming the file and the reason, with what to do: missing, empty or damaged file, or
+        a module that this interpreter cannot import.
+    """
+    path = layout.function
+    where = f"on {socket.gethostname()} with {sys.executable}"
+    if not path.is_file():
+        raise FunctionLoadError(
+            f"the crop {layout.name!r} has no saved function ({path}); grow it from the "
+            "process that has the function (crop.grow(...)), or sow it again with save_fn=True."
+        )
+    redo = (
+        "sow the crop again with its function (save_fn=True), or grow it from the session "
+        "that has the function (crop.grow(...))"
+    )
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise FunctionLoadError(f"{path} cannot be read {where} ({exc}); {redo}.") from exc
+    if not payload:
+        raise FunctionLoadError(f"{path} is empty (0 bytes); {redo}.")
+    expected = (data if data is not None else manifest.read(layout)).get("fn_sha256")
+    if expected and hashlib.sha256(payload).hexdigest() != expected:
+        # it may still unpickle, into code that computes something else: never run it
+        raise FunctionLoadError(
+            f"{path} is damaged: its sha256 is not the one crop.json recorded when the "
+            f"function was saved; {redo}."
+        )
+    try:
+        saved = storage.loads(payload)
+    except ImportError as exc:
+        raise FunctionLoadError(
+            f"{exc} - the function's module cannot be imported {where}, loading {path}; make "
+            "it importable in the task's environment (install it, or add its folder to "
+            "PYTHONPATH in the `setup` resource lines), or define the function so that it "
+            "travels by value, and sow again."
+        ) from exc
+    except Exception as exc:  # truncated or garbled pickle: EOFError, UnpicklingError, ...
+        raise FunctionLoadError(
+            f"{path} is damaged ({len(payload)} bytes): loading it {where} failed with "
+            f"{type(exc).__name__}: {exc}; {redo}."
+        ) from exc
+    if not isinstance(saved, dict) or "fn" not in saved or not callable(saved["fn"]):
+        raise FunctionLoadError(f"{path} holds no function ({type(saved).__name__}); {redo}.")
+    # by-value functions lose their file names in pickling: put them back for tracebacks
+    shipping.restore_file_names(saved["fn"], saved.get("files") or {})
+    return saved["fn"], saved.get("fixed") or {}
+
+
+def record_start_failure(layout: CropLayout, batches: list[int], exc: BaseException) -> list[int]:
+    """Record ``exc`` as a final failure of each of ``batches`` without a result.
+
+    The pre-flight of a task or pool that cannot start: every batch it was given says why, so
+    ``status``, ``ClusterJob.wait`` and the CLI show the reason, not "missing". Returns the
+    batches recorded. Best effort: a crop too damaged to record in is left as it is.
+    """
+    try:
+        index = ResultIndex(layout, report=False, lazy=True).refresh()
+        has: Callable[[int], bool] = index.has
+    except Exception:
+        has = lambda batch: False  # noqa: E731 - results unreadable: record every batch
+    # start: a pre-flight failure, which growing again unchanged would repeat
+    error = {**error_info(exc), "case": None, "final": True, "start": True}
+    recorded = []
+    for batch in batches:
+        if has(batch):
+            continue
+        with contextlib.suppress(OSError):
+            record_failure(layout, batch, error)
+            recorded.append(batch)
+    return recorded
+
+
+def _attempts(layout: CropLayout, batch: int) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(layout.failed(batch).read_text())
+    except (OSError, ValueError):
+        return []
+    attempts = data.get("attempts", [])
+    return attempts if isinstance(attempts, list) else []
+
+
+def record_failure(layout: CropLayout, batch: int, error: dict[str, Any]) -> None:
+    """Add one failed attempt to ``failed/<batch>.json`` (published atomically)."""
+    attempts = _attempts(layout, batch)
+    error = {
+        "attempt": len(attempts) + 1,
+        # final: the process that recorded it will not try this batch again (a pool that
+        # retries a batch after its worker died says final=False)
+        "final": True,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **error,
+    }
+    attempts.append(error)
+    storage.write_bytes(
+        layout.failed(batch), json.dumps({"batch": batch, "attempts": attempts}, indent=1).encode()
+    )
+
+
+@contextlib.contextmanager
+def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
+    # redirect the file descriptors, so output of C extensions and subprocesses lands too
+    if path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the crop's logs/ exists only once something is logged
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
+
+
+def grow_batch(bundle: Bundle, batch: int, *, log: bool = False) -> str:
+    """Grow one batch (1-based id) of the crop; return DONE, FAILED, BUSY or ALREADY."""
+    done_map = bundle.done_map
+    if done_map.is_set(batch):
+        return ALREADY
+    if not bundle.locks.try_lock(batch):
+        return BUSY
+    try:
+        # finished (and released) by another grower since the first look: its byte is set
+        # before its lock is released, so looking again under our claim cannot miss it
+        if done_map.is_set(batch):
+            return ALREADY
+        spec = bundle.cases.get(batch - 1)
+        rows = spec["rows"]
+        # plain strings, not Paths: this runs once per batch, and a Path costs ~5 us to make
+        partial = f"{bundle.partial_dir}{os.sep}{batch}"
+        done, prov = _checkpoints(partial)
+        context = _context(bundle, batch)
+        if log:
+            with _output_to(bundle.layout.log(batch)):
+                outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
+        else:
+            outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
+        if outputs is None:
+            return FAILED
+        # the record is ours (indices, provenance) but for the outputs: plain if they are.
+        # Worth checking for small batches only: cloudpickle's extra cost is per record,
+        # the check's per output (~15 ns)
+        plain = len(outputs) <= storage.PLAIN_CHECK_MAX and storage.is_plain(outputs)
+        bundle.writer.append(
+            batch, {"indices": spec["indices"], "outputs": outputs, "prov": prov}, plain=plain
+        )
+        # after the append, never before: a set byte always has a record behind it
+        done_map.set(batch)
+        if bundle.flushed.pop(batch, False) or done:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+        if batch in bundle.failed_before:
+            with contextlib.suppress(FileNotFoundError):
+                bundle.layout.failed(batch).unlink()
+        return DONE
+    finally:
+        bundle.locks.unlock(batch)
+
+
+def _checkpoints(partial: str) -> tuple[dict[int, Any], list[tuple[Any, ...]]]:
+    """The finished cases (position -> output) and provenance segments of ``partial``."""
+    done: dict[int, Any] = {}
+    prov: list[tuple[Any, ...]] = []  # segments: (positions, start, seconds, *context)
+    for chunk in records.read_appended(partial):
+        done.update(chunk["out"])
+        prov.extend(chunk["prov"])
+    return done, prov
+
+
+def process_context(fn_fingerprint: str) -> tuple[Any, ...]:
+    """The provenance every batch of this process shares: host, job, task, restarts,
+    version, function fingerprint (read once per process: none of it changes per batch)."""
+    env = os.environ
+    job = (
+        env.get("SLURM_ARRAY_JOB_ID")
+        or env.get("SLURM_JOB_ID")
+        or env.get("PBS_JOBID")
+        or env.get("JOB_ID")
+        or "local"
+    )
+    task = (
+        env.get("SLURM_ARRAY_TASK_ID") or env.get("PBS_ARRAY_INDEX") or env.get("SGE_TASK_ID") or ""
+    )
+    restarts = int(env.get("SLURM_RESTART_COUNT") or env.get("RESTARTED") or 0)
+    return (socket.gethostname(), job, task, restarts, __version__, fn_fingerprint)
+
+
+def _context(bundle: Bundle, batch: int) -> tuple[Any, ...]:
+    """The provenance shared by every case this process grows of ``batch`` now."""
+    attempt = len(_attempts(bundle.layout, batch)) + 1 if batch in bundle.failed_before else 1
+    host, job, task, restarts, version, fn_print = bundle.context
+    return (host, job, task, attempt, restarts, version, fn_print)
+
+
+def _grow_rows(
+    bundle: Bundle,
+    batch: int,
+    rows: list[Any],
+    done: dict[int, Any],
+    prov: list[tuple[Any, ...]],
+    context: tuple[Any, ...],
+    partial: str,
+) -> list[Any] | None:
+    """Run the cases of ``rows`` not in ``done`` (resumed from a checkpoint).
+
+    Returns every case's output in row order, the new provenance segments added to ``prov``;
+    None if a case raised (recorded in ``failed/``, finished cases checkpointed).
+    """
+    call = bundle.call
+    # a range while nothing was resumed: chunks slice it into ranges, which pickle in a few
+    # bytes and need no list of positions anywhere
+    todo: Sequence[int] = (
+        range(len(rows)) if not done else [p for p in range(len(rows)) if p not in done]
+    )
+    results: list[Any] = []  # outputs of todo, in its order
+    flushed = [0, len(prov)]  # results and segments already in the checkpoint file
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        if len(results) > flushed[0]:
+            # one record per flush, appended with one write(): a torn write loses only it
+            out = dict(zip(todo[flushed[0] : len(results)], results[flushed[0] :]))
+            with open(partial, "ab") as checkpoint:
+                records.append_record(checkpoint, {"out": out, "prov": prov[flushed[1] :]})
+            flushed[:] = [len(results), len(prov)]
+            bundle.flushed[batch] = True
+        last_flush = time.monotonic()
+
+    # Cases run in chunks aimed at an eighth of the checkpoint interval, so trivial cases pay
+    # no per-case bookkeeping and slow ones are checkpointed one by one. The first chunk is
+    # sized from the pace of this process's earlier batches (one chunk per batch for trivial
+    # cases; a batch's first case alone when nothing was measured yet); later ones from the
+    # pace measured in this batch, growing at most 4x a chunk (a case much slower than the
+    # ones before is the one thing a kill -9 can lose more than the interval of).
+    pace = bundle.seconds_per_case
+    chunk = _chunk_for(pace, len(todo)) if pace else 1
+    start = 0
+    try:
+        while start < len(todo):
+            positions = todo[start : start + chunk]
+            picked = (
+                rows[positions.start : positions.stop]
+                if type(positions) is range
+                else [rows[p] for p in positions]
+            )
+            began = time.monotonic()
+            began_epoch = time.time()
+            before = len(results)
+            try:
+                # extend keeps what was computed before an exception; starmap calls with each
+                # row's values as they are (~40% less per case than transposing with zip)
+                results.extend(starmap(call, picked) if rows[0] else (call() for _ in picked))
+            except Exception as exc:
+                got = len(results) - before
+                if got:
+                    seconds = (time.monotonic() - began) / got
+                    prov.append((positions[:got], began_epoch, seconds, *context))
+                flush()
+                failed_at = positions[got]
+                _record_case_failure(bundle, batch, failed_at, rows[failed_at], exc)
+                return None
+            now = time.monotonic()
+            # one provenance segment per chunk, not per case: exact for slow cases (chunks
+            # of one), the chunk's average for cases faster than CHECKPOINT_INTERVAL_S / 8
+            pace = (now - began) / len(positions)
+            prov.append((positions, began_epoch, pace, *context))
+            start += len(positions)
+            if now - last_flush >= CHECKPOINT_INTERVAL_S:
+                flush()
+            chunk = min(4 * chunk, _chunk_for(pace, len(todo)))
+        bundle.seconds_per_case = pace
+    except BaseException:
+        flush()  # SIGTERM/SIGUSR1 (SystemExit) or Ctrl-C: keep every finished case
+        raise
+    if not done:
+        return results
+    done.update(zip(todo, results))
+    return [done[pos] for pos in range(len(rows))]
+
+
+def _chunk_for(seconds_per_case: float, most: int) -> int:
+    """Cases per chunk at this pace: an eighth of the checkpoint interval, 1..most."""
+    return max(1, min(most, int(CHECKPOINT_INTERVAL_S / 8 / max(seconds_per_case, 1e-9))))
+
+
+def _json_value(value: Any) -> Any:
+    """A case value as JSON keeps it: numbers, text, booleans and None typed; others by repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    item = getattr(value, "item", None)  # a numpy scalar
+    if callable(item) and getattr(value, "shape", None) == ():
+        plain = item()
+        if isinstance(plain, (bool, int, float, str)):
+            return plain
+    return repr(value)
+
+
+def _record_case_failure(bundle: Bundle, batch: int, pos: int, row: Any, exc: Exception) -> None:
+    record_failure(
+        bundle.layout,
+        batch,
+        {
+            "case": {n: _json_value(v) for n, v in zip(bundle.arg_names, row)},
+            "case_position": pos,
+            "error_type": type(exc).__qualname__,
+            "message": str(exc),
+            "traceback": traceback.format_exc(),
+            "restart_count": os.environ.get("SLURM_RESTART_COUNT") or os.environ.get("RESTARTED"),
+        },
+    )
+    bundle.failed_before.add(batch)
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """What a failure record says about ``exc``: its type, message and traceback."""
+    return {
+        "error_type": type(exc).__qualname__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
+    """Grow ``batches`` one after the other in this process.
+
+    Raises
+    ------
+    FunctionLoadError, CropLoadError
+        If the function or the crop's inputs cannot be loaded (nothing is recorded).
+    """
+    bundle = Bundle(CropLayout.from_root(root))
+    try:
+        return [grow_batch(bundle, b, log=log) for b in batches]
+    finally:
+        bundle.close()
+

@@ -1,0 +1,265 @@
+"""The command line of ``python -m xyzfarm.worker``: pool workers, array tasks, ``grow``.
+
+``serve`` is a persistent pool worker (batch ids on stdin, one JSON answer per batch on
+``--reply-fd``), ``task`` an array task growing the batches its map file gives it, ``grow``
+grows the batches named. Each runs the pre-flight (building a :class:`~xyzfarm.node.worker.Bundle`)
+first and says why it cannot start instead of growing nothing; growing itself is
+:func:`xyzfarm.node.worker.grow_batch`.
+
+LEAN, like :mod:`xyzfarm.worker`: it starts on every compute node (the pool, for tasks with
+several workers, is imported only then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+from ..errors import CropLoadError, FunctionLoadError
+from .layout import CropLayout
+from .results import ResultIndex
+from .worker import (
+    FAILED,
+    START_FAILED_EXIT,
+    Bundle,
+    error_info,
+    grow_batch,
+    record_failure,
+    record_start_failure,
+)
+
+
+def _die_with_parent() -> None:
+    # Linux: have the kernel SIGKILL this worker if the process that started it dies, so a
+    # killed grower never leaves orphans growing batches behind its back (what the worker's
+    # cases started is killed by the pool's sentinel: see xyzfarm.node.sentinel)
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    # the pool may have died before the request above was made: then nobody would kill us
+    parent = os.environ.get("XYZFARM_POOL_PID")
+    if parent and parent.isdigit() and os.getppid() != int(parent):
+        os._exit(START_FAILED_EXIT)
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    # every finished case is already in the checkpoint: leaving now loses only the case in
+    # flight, and SystemExit still releases the batch lock on the way out
+    raise SystemExit(128 + signum)
+
+
+def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int:
+    """Pool worker loop: grow the batch ids read from stdin, answer on ``reply_fd``.
+
+    If the pre-flight (loading the function and the crop's inputs) fails, the first and only
+    answer is ``{"start_error": {...}}`` with the reason, and the exit status is
+    :data:`START_FAILED_EXIT`: the pool stops instead of restarting a worker that cannot start.
+    """
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, _exit_on_signal)
+    reply = os.fdopen(reply_fd, "w", buffering=1)
+    try:
+        bundle = Bundle(CropLayout.from_root(root))
+    except Exception as exc:
+        with contextlib.suppress(BrokenPipeError):
+            reply.write(json.dumps({"start_error": error_info(exc)}) + "\n")
+        print(f"xyzfarm worker: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return START_FAILED_EXIT
+    # BrokenPipeError: the pool is gone; nobody to report to, and every result is on disk
+    try:
+        with contextlib.suppress(BrokenPipeError):
+            _serve_loop(bundle, reply, log)
+    finally:
+        bundle.close()
+    return 0
+
+def _serve_loop(bundle: Bundle, reply: Any, log: bool) -> None:
+    reply.write(json.dumps({"ready": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        batch = int(line)
+        try:
+            status = grow_batch(bundle, batch, log=log)
+            answer = {"batch": batch, "status": status}
+        except Exception as exc:  # a broken crop file: report it, keep serving
+            answer = {"batch": batch, "status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
+            record_failure(
+                bundle.layout,
+                batch,
+                {
+                    "error_type": type(exc).__qualname__,
+                    "message": str(exc),
+                    "traceback": traceback.format_exc(),
+                    "case": None,
+                },
+            )
+        reply.write(json.dumps(answer) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xyzfarm.worker``: the command line of pool workers and array tasks."""
+    parser = argparse.ArgumentParser(prog="python -m xyzfarm.worker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="persistent pool worker (batch ids on stdin)")
+    p_serve.add_argument("crop", help="the crop folder (.xyz-<name>)")
+    p_serve.add_argument("--reply-fd", type=int, required=True)
+    p_serve.add_argument("--log", action="store_true", help="per-batch log files")
+    p_serve.add_argument("--cpus", default="", help="comma-separated cores to pin to")
+    p_serve.add_argument("--die-with-parent", action="store_true")
+    p_task = sub.add_parser("task", help="array task: grow the batches a map file gives it")
+    p_task.add_argument("crop")
+    p_task.add_argument("--map", required=True, help="JSON map of task index to batch ids")
+    p_task.add_argument("--task", type=int, required=True, help="this task's array index")
+    p_task.add_argument("--workers", type=int, default=1, help="pinned workers in this task")
+    p_task.add_argument("--threads", type=int, default=1, help="threads per worker")
+    p_task.add_argument("--log", action="store_true")
+    p_grow = sub.add_parser("grow", help="grow the given batches, then exit")
+    p_grow.add_argument("crop")
+    p_grow.add_argument("batches", type=int, nargs="+")
+    p_grow.add_argument("--log", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        if args.die_with_parent:
+            _die_with_parent()
+        cpus = [int(c) for c in args.cpus.split(",") if c]
+        return serve(args.crop, args.reply_fd, log=args.log, cpus=cpus or None)
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, _exit_on_signal)
+    if args.command == "task":
+        try:
+            return run_task(
+                args.crop,
+                args.map,
+                args.task,
+                workers=args.workers,
+                threads=args.threads,
+                log=args.log,
+            )
+        except SystemExit as stop:
+            if stop.code == 128 + signal.SIGUSR1:
+                _near_time_limit(args.crop, args.map, args.task)
+            raise
+    layout = CropLayout.from_root(args.crop)
+    try:
+        bundle = Bundle(layout)
+    except Exception as exc:
+        return cannot_start(layout, args.batches, exc, "xyzfarm.worker grow")
+    try:
+        return 0 if FAILED not in [grow_batch(bundle, b, log=args.log) for b in args.batches] else 1
+    finally:
+        bundle.close()
+
+def _near_time_limit(root: str, map_file: str, task: int) -> None:
+    """SIGUSR1, the warning before the time limit: every finished case is checkpointed.
+
+    Within the requeue budget (``XYZFARM_MAX_REQUEUES``, from the ``max_requeues`` resource)
+    the task asks SLURM to run it again, to resume from its checkpoints with a fresh limit.
+    Past it, the unfinished batches are recorded as failed with ``Timeout``, so ``retries``
+    resubmit them with a longer walltime.
+    """
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    budget = int(os.environ.get("XYZFARM_MAX_REQUEUES") or 1)
+    if job and restarts < budget:
+        from ..schedulers import shell, slurm
+
+        task_id = os.environ.get("SLURM_ARRAY_TASK_ID")
+        done = shell.run(slurm.requeue_argv(job, task_id), check=False)
+        print(
+            f"xyzfarm: warned before the time limit; requeued {job}_{task_id}: "
+            f"{'ok' if done.returncode == 0 else done.stderr.strip()}",
+            file=sys.stderr,
+        )
+        return
+    layout = CropLayout.from_root(root)
+    index = ResultIndex(layout, report=False, lazy=True).refresh()
+    with open(map_file) as f:
+        batches = json.load(f)["tasks"].get(str(task), [])
+    for batch in batches:
+        if not index.has(batch):
+            record_failure(
+                layout,
+                batch,
+                {
+                    "error_type": "Timeout",
+                    "case": None,
+                    "traceback": None,
+                    "restart_count": restarts,
+                    "message": f"batch {batch} was still running near the time limit after "
+                    f"{restarts} requeue(s); grow it again with a longer walltime.",
+                },
+            )
+    print(
+        "xyzfarm: warned before the time limit; requeue budget spent: recorded Timeout",
+        file=sys.stderr,
+    )
+
+def cannot_start(layout: CropLayout, batches: list[int], exc: BaseException, who: str) -> int:
+    """A task (or worker command) whose pre-flight failed: record why for each of its
+    batches, say it on stderr (the task log), and return :data:`START_FAILED_EXIT`."""
+    recorded = record_start_failure(layout, batches, exc)
+    print(
+        f"xyzfarm: {who} cannot start: {type(exc).__name__}: {exc}\n"
+        f"xyzfarm: recorded as the failure of batch(es) {recorded}; nothing was grown.",
+        file=sys.stderr,
+    )
+    return START_FAILED_EXIT
+
+
+def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int, log: bool) -> int:
+    """An array task: grow the batches of ``task`` in the map, in a pinned pool if asked.
+
+    Pre-flight first: the function and the crop's inputs are loaded once, here; if that fails
+    every batch of the task is recorded as failed with the reason, and the task exits with
+    :data:`START_FAILED_EXIT` within seconds instead of starting workers that cannot start.
+    """
+    with open(map_file) as f:
+        batches = json.load(f)["tasks"].get(str(task), [])
+    if not batches:
+        print(f"xyzfarm: task {task} has no batches in {map_file}", file=sys.stderr)
+        return 0
+    layout = CropLayout.from_root(root)
+    try:
+        bundle = Bundle(layout)
+    except Exception as exc:
+        return cannot_start(layout, batches, exc, f"array task {task}")
+    if workers <= 1:
+        try:
+            statuses = [grow_batch(bundle, b, log=log) for b in batches]
+        finally:
+            bundle.close()
+        return 0 if FAILED not in statuses else 1
+    bundle.close()
+    # the pool pins its workers inside this task's allocation (its affinity mask, the
+    # GPUs the scheduler exported); imported here to keep single-worker tasks lean
+    from ..errors import WorkerStartError
+    from .pool import WorkerPool
+    from .slots import plan_slots
+
+    statuses = []
+    slots = plan_slots(
+        num_workers=workers,
+        num_threads=threads,
+        gpus=os.environ.get("CUDA_VISIBLE_DEVICES") or None,
+    )
+    try:
+        with WorkerPool(layout, slots, log=log) as pool:
+            pool.run(batches, lambda batch, status: statuses.append(status))
+    except (FunctionLoadError, CropLoadError, WorkerStartError) as exc:
+        # the pool recorded the reason for every batch it had left
+        print(f"xyzfarm: array task {task} stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return START_FAILED_EXIT
+    return 0 if FAILED not in statuses else 1
