@@ -32,30 +32,38 @@ import xyzfarm
 #: those a release lacks are skipped, so the table works on releases with other names
 PHASES: dict[str, list[tuple[str, str]]] = {
     "claim": [
-        ("xyzfarm.storage", "RecordLocks.try_lock"),
-        ("xyzfarm.storage", "RecordLocks.unlock"),
-        ("xyzfarm.results", "DoneMap.is_set"),
-        ("xyzfarm.results", "DoneMap.read"),
+        ("store.storage", "RecordLocks.try_lock"),
+        ("store.storage", "RecordLocks.unlock"),
+        ("node.results", "DoneMap.is_set"),
+        ("node.results", "DoneMap.read"),
     ],
     "read": [
-        ("xyzfarm.records", "IndexedReader.get"),
-        ("xyzfarm.records", "read_appended"),
+        ("node.records", "IndexedReader.get"),
+        ("node.records", "read_appended"),
     ],
     "append": [
-        ("xyzfarm.results", "ResultWriter.append"),
-        ("xyzfarm.results", "DoneMap.set"),
+        ("node.results", "ResultWriter.append"),
+        ("node.results", "DoneMap.set"),
     ],
-    "checkpoint": [("xyzfarm.records", "append_record")],
+    "checkpoint": [("node.records", "append_record")],
     # reading every log's new records, checksums verified: the planning pass and the status
     # that grow returns, then the reap's own
-    "scan logs": [("xyzfarm.results", "ResultIndex.refresh")],
-    "reap read": [("xyzfarm.results", "ResultIndex.load")],
-    "fill": [("xyzfarm.assemble", "GridFiller.add")],
+    "scan logs": [("node.results", "ResultIndex.refresh")],
+    "reap read": [("node.results", "ResultIndex.load")],
+    "fill": [("sweep.assemble", "GridFiller.add")],
     "write": [
-        ("xyzfarm.assemble", "GridFiller.dataset"),
-        ("xyzfarm.reap", "provenance_dataset"),
+        ("sweep.assemble", "GridFiller.dataset"),
+        ("crop.reap", "provenance_dataset"),
     ],
 }
+
+
+def _module(name: str) -> Any:
+    """``xyzfarm.<layer>.<module>``, or ``xyzfarm.<module>`` in releases before the layers."""
+    try:
+        return importlib.import_module(f"xyzfarm.{name}")
+    except ImportError:
+        return importlib.import_module(f"xyzfarm.{name.rpartition('.')[2]}")
 
 
 class Timers:
@@ -79,7 +87,7 @@ class Timers:
         found = []
         for phase, places in PHASES.items():
             for module_name, path in places:
-                owner: Any = importlib.import_module(module_name)
+                owner: Any = _module(module_name)
                 *parents, name = path.split(".")
                 for part in parents:
                     owner = getattr(owner, part)
