@@ -55,13 +55,15 @@ else:
         crop.reap(verbosity=0, provenance=(kind == "cycle"))
 end = time.perf_counter()
 phases = [b - a for a, b in zip([start, *times], [*times, end])]
-print(json.dumps({{"seconds": end - start, "phases": phases}}))
+print(json.dumps({{"seconds": end - start, "phases": phases, "lib": lib.__file__}}))
 """
 
 
 def measure(kind: str, n: int, parent: str, env: dict[str, str]) -> dict[str, object]:
     argv = [sys.executable, "-c", ONE.format(here=HERE), kind, str(n), parent]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
+    # run in the crop's parent folder: ``-c`` puts the working folder first on sys.path, and
+    # a checkout's own xyzfarm there would shadow the one PYTHONPATH names
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env, cwd=parent)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -92,7 +94,7 @@ def main() -> int:
     env = user_env(pycache.name)
     for kind in kinds:  # compiles every module each kind imports, untimed
         with tempfile.TemporaryDirectory() as parent:
-            measure(kind, 1000, parent, env)
+            print(f"  {kind}: {measure(kind, 1000, parent, env)['lib']}")
     for n in args.sizes:
         repeats = args.repeats if n <= 10**5 else args.big_repeats
         got: dict[str, list[dict[str, object]]] = {k: [] for k in kinds}
