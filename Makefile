@@ -103,6 +103,9 @@ bench: $(BENCH_VENV)/.installed
 	command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
 	$(BENCH_VENV)/bin/python benchmarks/bench_foundation.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_crops.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_cycle.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_phases.py --cases 100000
+	$(BENCH_VENV)/bin/python benchmarks/bench_phases.py --cases 1000000 --repeats 3
 	$(BENCH_VENV)/bin/python benchmarks/bench_scale.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_metadata.py
 	scripts/local-slurm.sh start $(SLURM_DIR)

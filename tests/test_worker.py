@@ -53,6 +53,15 @@ def test_growing_a_batch_appends_its_result_to_the_log_and_drops_the_checkpoint(
     assert len(list(layout.folder("results").glob("*.log"))) == 1  # one log per grower
 
 
+def test_fast_cases_are_grown_in_one_chunk_per_batch_once_their_pace_is_known():
+    layout = sown(lambda x: x, {"x": range(40)}, batchsize=10)
+    bundle = LoadedCrop(layout)
+    assert [grow_batch(bundle, b) for b in (1, 2, 3)] == [DONE] * 3
+    first, second = result_of(layout, 1)["prov"], result_of(layout, 2)["prov"]
+    assert len(first) > 1  # the first batch measures the pace, from a single case up
+    assert [seg[0] for seg in second] == [range(10)]  # then one chunk, one segment
+
+
 def test_a_batch_resumes_from_its_checkpoint_without_recomputing():
     calls = []
 

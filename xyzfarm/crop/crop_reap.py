@@ -14,6 +14,7 @@ from ..node.manifest import Manifest
 from ..node.results import ResultIndex
 from ..store import storage
 from ..sweep.assemble import check_schema
+from ..sweep.gc_pause import paused_gc
 from . import reap as reaping
 from .crop_base import CropBase
 from .farmer import as_sampler
@@ -184,8 +185,13 @@ class CropReaping(CropBase):
             sown = self._manifest()
             if raw:
                 sown = sown.unlabelled()
-            harvest = reaping.read_results(self.layout, sown, allow_incomplete=allow_incomplete)
-            out = deliver(harvest, sown)
+            # as run_combos: reading and assembling allocate per case, and the collections
+            # that would trigger scan every long-lived object (xarray, pandas) again and again
+            with paused_gc():
+                harvest = reaping.read_results(
+                    self.layout, sown, allow_incomplete=allow_incomplete
+                )
+                out = deliver(harvest, sown)
             if harvest.missing and clean_up:
                 warnings.warn(
                     f"the crop {self.name!r} was kept at {self.location!r}: "

@@ -15,13 +15,12 @@ from ..errors import (
     InvalidOptionError,
 )
 from ..node.layout import CropLayout
-from ..node.pool import WorkerPool
 from ..node.results import ResultIndex
-from ..node.slots import Slot, plan_slots
 from ..node.state import last_error
 from ..node.throttle import LiveLimit
 from ..node.worker import FAILED, Bundle, grow_batch, record_start_failure
 from ..store import storage
+from ..sweep.gc_pause import collect_young_if_due, paused_gc
 from ..sweep.progress import progress_bar
 from .grow_options import GrowOptions
 
@@ -144,11 +143,14 @@ def grow(
                     f"subprocess workers load the function from {layout.function}, which the "
                     "crop does not have; sow with save_fn=True."
                 )
+            # here, not at the top: the pool brings psutil (~10 ms to import), which growing
+            # in this process never needs
+            from ..node.pool import WorkerPool
+            from ..node.slots import plan_slots
+
             # workers load the saved function, not this process's: check that one
             preflight(layout, batches, None, None).close()
-            slots: list[Slot] = plan_slots(
-                num_workers, options.num_threads, options.gpus, options.affinities
-            )
+            slots = plan_slots(num_workers, options.num_threads, options.gpus, options.affinities)
             progress.start()
             with WorkerPool(
                 layout,
@@ -166,9 +168,13 @@ def grow(
         else:
             bundle = preflight(layout, batches, fn, fixed)
             progress.start()
+            # as run_combos: collections triggered by each batch's allocations would scan
+            # every long-lived object (xarray, pandas) again and again
             try:
-                for batch in batches:
-                    note(batch, grow_batch(bundle, batch))
+                with paused_gc():
+                    for batch in batches:
+                        note(batch, grow_batch(bundle, batch))
+                        collect_young_if_due()
             finally:
                 bundle.close()
     finally:

@@ -14,6 +14,7 @@ including those checkpointed by failed or interrupted batches.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import warnings
@@ -31,6 +32,7 @@ from ..node.provenance import ProvenanceSegment
 from ..node.results import ResultIndex, positions_problem
 from ..store.full_data import append_to_file, merge_into_file
 from ..sweep.assemble import GridFiller, Schema, build_dataset, split_outputs
+from ..sweep.gc_pause import collect_young_if_due
 from .farmer import Farmer
 from .sow import batch_bounds, schema_from_json
 
@@ -200,21 +202,35 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
             sown.decoded_combos(), schema_from_json(sown.schema), sown.decoded_constants()
         )
 
-    def place(indices: np.ndarray, results: list[Any], spec_rows: list[Any] | None) -> None:
+    # results wait here until FILL_CASES of them can go into the arrays at once: filling
+    # costs ~10 us a call whatever its size, and a batch is often ~100 cases
+    waiting: list[Any] = []
+    waiting_at: list[Sequence[int]] = []
+
+    def fill() -> None:
+        if waiting:
+            assert filler is not None
+            filler.add(_joined(waiting_at), waiting)
+            waiting.clear()
+            waiting_at.clear()
+
+    def place(indices: Sequence[int], results: list[Any], spec_rows: list[Any] | None) -> None:
         nonlocal placed
         if filler is not None:
-            filler.add(indices.tolist(), results)
+            waiting.extend(results)
+            waiting_at.append(indices)
+            if len(waiting) >= FILL_CASES:
+                fill()
         else:
-            outputs.update(zip(indices.tolist(), results))
+            outputs.update(zip(_index_list(indices), results))
         if spec_rows is not None and not sown.is_grid:
-            rows.update(zip(indices.tolist(), spec_rows))
+            rows.update(zip(_index_list(indices), spec_rows))
         placed += len(results)
 
     cases = BatchCases(layout, sown)
     try:
         for batch in range(1, num_batches + 1):
             sown_indices, spec_rows = cases.spec(batch)
-            expected = np.asarray(sown_indices, dtype=np.int64)
             try:
                 result = index.load(batch, sown_indices=sown_indices)
             except KeyError:  # never grown, or no record of it intact (warned)
@@ -222,12 +238,12 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
                 continue
             if not allow_incomplete and missing:
                 continue  # refused below: only the check of every record is still useful
-            place(expected, result["outputs"], spec_rows)
-            # one named tuple per segment, built once with its positions in the sown order
+            place(sown_indices, result["outputs"], spec_rows)
+            # one named tuple per segment, its positions in the sown order (a range for a run)
             for positions, *rest in result.get("prov") or ():
-                where = expected[np.asarray(positions, dtype=np.intp)]
-                prov.append(ProvenanceSegment(where, *rest))
+                prov.append(ProvenanceSegment(_picked(sown_indices, positions), *rest))
             grown.append(batch)
+            collect_young_if_due()  # the GC may be paused by the caller
         if not allow_incomplete:
             _refuse_missing(layout, missing, sown)
         for batch in missing:
@@ -242,11 +258,12 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
                 [finished[int(p)] for p in positions],
                 None if spec_rows is None else [spec_rows[int(p)] for p in positions],
             )
-            for positions, *rest in finished_prov:
-                where = expected[np.asarray(positions, dtype=np.intp)]
-                prov.append(ProvenanceSegment(where, *rest))
+            for where, *rest in finished_prov:
+                prov.append(ProvenanceSegment(expected[np.asarray(where, dtype=np.intp)], *rest))
+        fill()
     finally:
         cases.close()
+        index.close()
     filled = int(filler.filled.sum()) if filler is not None else len(outputs)
     if filled != placed or placed > num_cases:
         # positions were proven distinct per batch and batches partition the plan: only a
@@ -262,6 +279,38 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
             "nothing was published. Grow it again (crop.grow_missing()), then reap."
         )
     return Harvest(sown, outputs, rows, grown, missing, prov, filler, filled)
+
+
+#: results put into the arrays at once when reaping (bounds the memory a reap adds to the
+#: Dataset: these values, or one batch when batches are larger)
+FILL_CASES = 1 << 16
+
+
+def _index_array(indices: Sequence[int]) -> np.ndarray:
+    """Case positions as an array: a range without a Python int per case."""
+    if type(indices) is range:
+        return np.arange(indices.start, indices.stop, indices.step, dtype=np.int64)
+    return np.asarray(indices, dtype=np.int64)
+
+
+def _index_list(indices: Sequence[int]) -> list[int]:
+    return list(indices) if type(indices) is range else _index_array(indices).tolist()
+
+
+def _picked(sown: Sequence[int], positions: Sequence[int]) -> Any:
+    """The sown-order indices at batch ``positions``: a range when both are ranges."""
+    if type(sown) is range and type(positions) is range:
+        return sown[positions.start : positions.stop : positions.step]
+    return _index_array(sown)[np.asarray(positions, dtype=np.intp)]
+
+
+def _joined(runs: list[Any]) -> Any:
+    """The indices of ``runs`` as one range when they follow each other, else one array."""
+    if all(type(r) is range and r.step == 1 for r in runs) and all(
+        a.stop == b.start for a, b in itertools.pairwise(runs)
+    ):
+        return range(runs[0].start, runs[-1].stop)
+    return np.concatenate([_index_array(r) for r in runs])
 
 
 def _refuse_missing(layout: CropLayout, missing: list[int], sown: Manifest) -> None:
@@ -311,28 +360,52 @@ def provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset | None:
     return _provenance_dataset(harvest, ds)
 
 
-def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Per-case provenance arrays from the per-chunk segments, vectorised."""
+def _per_case(values: list[Any], counts: np.ndarray, total: int, dtype: Any = None) -> np.ndarray:
+    """One value per case from one per segment.
+
+    When they are all the same (one host, job, version, function...: the usual case) this is
+    a read-only view of that one value (``np.broadcast_to``): no memory per case, where a
+    filled copy would write ``total`` times the text (64 characters of function fingerprint,
+    256 bytes a case: 256 MB at 10^6 cases).
+    """
+    first = values[0]
+    if all(v == first and type(v) is type(first) for v in values):
+        return np.broadcast_to(np.asarray([first], dtype=dtype), (total,))
+    return np.repeat(np.array(values, dtype=dtype), counts)
+
+
+def _one_value(column: np.ndarray) -> bool:
+    """Whether ``column`` is a view of one value (see :func:`_per_case`)."""
+    return column.ndim == 1 and column.strides == (0,)
+
+
+def _provenance_columns(harvest: Harvest) -> tuple[Any, dict[str, np.ndarray]]:
+    """Per-case provenance arrays from the per-chunk segments, vectorised, and the cases'
+    indices (a range when the segments follow each other)."""
     # one column per field, across segments (a transpose in C, no per-field Python loop)
     by_field = dict(zip(ProvenanceSegment._fields, zip(*harvest.prov)))
     counts = np.array([len(p) for p in by_field["positions"]])
-    index = np.concatenate(by_field["positions"])
-    # offset of each case inside its segment: start + k * seconds per case
-    ends = np.cumsum(counts)
-    offsets = np.arange(len(index)) - np.repeat(ends - counts, counts)
-    seconds = np.repeat(np.array(by_field["seconds_per_case"], dtype=float), counts)
-    start = np.repeat(np.array(by_field["start"], dtype=float), counts)
-    start += offsets * seconds
-    del offsets
+    joined = _joined(list(by_field["positions"]))
+    index = np.asarray(joined, dtype=np.int64) if type(joined) is not range else joined
+    total = len(index)
+    per_segment = np.array(by_field["seconds_per_case"], dtype=float)
+    seconds = _per_case(per_segment.tolist(), counts, total, float)
+    # start of each case k: its segment's start + (k - the segment's first k) * its seconds per
+    # case, computed as k * seconds + (start - first k * seconds): one array per case, not four
+    first_k = np.cumsum(counts) - counts
+    start = np.arange(total, dtype=float)
+    start *= seconds
+    offset = np.array(by_field["start"], dtype=float) - first_k * per_segment
+    start += np.repeat(offset, counts)
     start *= 1e9
     columns = {"xyz_start": start.astype("datetime64[ns]"), "xyz_seconds": seconds}
     del start
     # the worker's context (a function fingerprint absent from records of earlier releases
     # is "")
     for name, field in _CONTEXT_VARIABLES.items():
-        columns[name] = np.repeat(np.array(by_field[field]), counts)
+        columns[name] = _per_case(list(by_field[field]), counts, total)
     fn_prints = [str(p) for p in by_field["fn_fingerprint"]]
-    columns["xyz_fn"] = np.repeat(np.array(fn_prints, dtype=str), counts)
+    columns["xyz_fn"] = _per_case(fn_prints, counts, total, str)
     return index, columns
 
 
@@ -341,16 +414,24 @@ def _provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset:
     index, columns = _provenance_columns(harvest)
     sown = harvest.sown
     names = list(sown.arg_names)
-    if sown.is_grid and len(index) == sown.plan.num_cases:
-        # a complete grid: one argsort puts every case in place, no per-case Python
+    total = sown.plan.num_cases
+    if sown.is_grid and len(index) == total:
         combos = sown.decoded_combos()
         shape = tuple(len(v) for v in combos.values())
-        order = np.argsort(index, kind="stable")
+        # a complete grid: its distinct indices in increasing order are 0..total-1, already in
+        # place (sown in order); otherwise one argsort puts every case in place
+        in_place = type(index) is range or not np.any(index[1:] < index[:-1])
+        order = None if in_place else np.argsort(index, kind="stable")
         data_vars = {}
         for name in list(columns):
             # reorder one column at a time, dropping the unordered one: peak memory stays at
             # the final arrays plus one column
-            data_vars[name] = (names, columns.pop(name)[order].reshape(shape))
+            column = columns.pop(name)
+            if _one_value(column):  # the same everywhere: no order, and still no copy
+                placed = np.broadcast_to(column[:1].reshape((1,) * len(shape)), shape)
+            else:
+                placed = (column if order is None else column[order]).reshape(shape)
+            data_vars[name] = (names, placed)
         return xr.Dataset(data_vars, coords={n: ds.coords[n] for n in names})
     rows = {int(i): tuple(col[k] for col in columns.values()) for k, i in enumerate(index)}
     prov = _values_dataset(harvest, rows, Schema(tuple(columns), {}, {}), {}, {})
