@@ -106,6 +106,9 @@ bench: $(BENCH_VENV)/.installed
 	command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
 	$(BENCH_VENV)/bin/python benchmarks/bench_foundation.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_crops.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_cycle.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_phases.py --cases 100000
+	$(BENCH_VENV)/bin/python benchmarks/bench_phases.py --cases 1000000 --repeats 3
 	$(BENCH_VENV)/bin/python benchmarks/bench_scale.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_metadata.py
 	scripts/local-slurm.sh start $(SLURM_DIR)
@@ -113,5 +116,5 @@ bench: $(BENCH_VENV)/.installed
 	  status=$$?; scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
 	  xyzfarm-demo.h5* xyzfarm-demo.png

@@ -47,7 +47,9 @@ print(json.dumps(out))
 
 def run_phase(lib: str, phase: str, n: int, parent: str) -> dict[str, float]:
     argv = [sys.executable, "-c", PHASE.format(here=HERE), lib, phase, str(n), parent]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    # in the crop's parent folder: ``-c`` puts the working folder first on sys.path, where a
+    # checkout's xyzfarm would shadow the one PYTHONPATH names
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=parent)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 

@@ -76,3 +76,34 @@ def test_submitting_without_the_scheduler_installed_says_so(crop, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(SchedulerError, match="not installed"):
         crop.grow(scheduler="slurm", max_array_size=1001)
+
+
+def test_grow_with_a_scheduler_still_submits_as_submit_does(slurm, user_module):
+    from xyzfarm.crop.submit import ClusterJob
+    from xyzfarm.crop.submit_options import SubmitOptions
+
+    user_module("clmodel", "def g(x):\n    return x * 2.0\n")
+    import clmodel
+
+    c = xyz.Runner(clmodel.g, "y").Crop(name="both", batchsize=2)
+    c.sow_combos({"x": range(6)})
+    by_grow = c.grow([1], scheduler="slurm", walltime="0:05:0", wait=True)
+    by_submit = c.submit([2], scheduler="slurm", walltime="0:05:0", wait=True)
+    options = SubmitOptions(scheduler="slurm", resources={"walltime": "0:05:0"}, wait=True)
+    by_options = c.submit([3], options=options)
+    jobs = (by_grow, by_submit, by_options)
+    assert all(isinstance(j, ClusterJob) for j in jobs)
+    assert [j.batches for j in jobs] == [[1], [2], [3]]
+    assert by_grow.resources == by_submit.resources == by_options.resources
+    assert c.status().done == 3
+
+
+def test_grow_with_submit_options_forwards_to_submit_and_grow_options_grow_here(crop):
+    from xyzfarm.crop.grow_options import GrowOptions
+    from xyzfarm.crop.submit_options import SubmitOptions
+
+    unsaved = xyz.Crop(fn=f, name="nofn2", save_fn=False)
+    unsaved.sow_combos({"x": [1]})
+    with pytest.raises(InvalidInputError, match="save_fn"):  # submit's own check
+        unsaved.grow(options=SubmitOptions(scheduler="slurm"))
+    assert crop.grow(options=GrowOptions(verbosity=0)).done == 3

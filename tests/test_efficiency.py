@@ -68,8 +68,8 @@ def test_the_report_gives_distributions_and_a_suggestion_from_local_workers(busy
 def test_results_of_earlier_releases_without_usage_are_read_and_left_out(busy, monkeypatch):
     real = ResultWriter.append
 
-    def old_append(self, batch, obj):  # what releases before usage wrote
-        return real(self, batch, {k: v for k, v in obj.items() if k != "usage"})
+    def old_append(self, batch, obj, **options):  # what releases before usage wrote
+        return real(self, batch, {k: v for k, v in obj.items() if k != "usage"}, **options)
 
     monkeypatch.setattr(ResultWriter, "append", old_append)
     crop = xyz.Runner(busy, "y").Crop(name="old", batchsize=1)

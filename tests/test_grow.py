@@ -92,6 +92,26 @@ def test_raise_errors_stops_at_a_failed_batch_naming_the_error():
         crop.grow(raise_errors=True, verbosity=0)
 
 
+def test_growing_and_reaping_leave_the_garbage_collector_as_they_found_it():
+    import gc
+
+    crop = xyz.Crop(fn=failing, name="f", batchsize=2)
+    crop.sow_combos({"x": range(8)})
+    with pytest.raises(BatchFailedError):
+        crop.grow(raise_errors=True, verbosity=0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        crop.grow(verbosity=0)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    runner, crop = make_crop(name="gc")
+    crop.grow(verbosity=0)
+    crop.reap()
+    assert gc.isenabled() and runner.last_ds["y"].values.tolist() == [x * x for x in range(12)]
+
+
 def test_without_raise_errors_the_other_batches_complete():
     crop = xyz.Crop(fn=failing, name="f", batchsize=2)
     crop.sow_combos({"x": range(8)})

@@ -17,6 +17,7 @@ import pytest
 import xyzfarm as xyz
 from xyzfarm.cli import main
 from xyzfarm.crop import cluster
+from xyzfarm.crop.submit_options import SubmitOptions
 from xyzfarm.schedulers import REGISTRY, job_environment
 from xyzfarm.schedulers.base import JobEnvironment, State
 
@@ -124,7 +125,9 @@ def test_an_lsf_array_script_grows_its_batches_and_records_the_lsf_job_in_proven
     slow_crop, task_body
 ):
     slow_crop.sow_combos({"x": range(12)})
-    (script,) = cluster.plan(slow_crop.layout, [1, 2, 3], scheduler="lsf").scripts
+    (script,) = cluster.render_scripts(
+        slow_crop.layout, [1, 2, 3], SubmitOptions.from_keywords(scheduler="lsf")
+    ).scripts
     assert '#BSUB -J "lsf[1-3]"' in script.read_text()
     for index in (1, 2, 3):
         task_body.run(script, {"LSB_JOBID": "4321", "LSB_JOBINDEX": str(index)})
@@ -195,7 +198,9 @@ def test_a_warned_lsf_task_requeues_itself_with_brequeue_once_then_records_a_tim
     monkeypatch.setenv("CASE_SLEEP", "0.3")
     slow_crop = slow_runner.Crop(name="lsf", batchsize=8)  # one batch, one task
     slow_crop.sow_combos({"x": range(8)})
-    plan = cluster.plan(slow_crop.layout, [1], scheduler="lsf", max_requeues=1)
+    plan = cluster.render_scripts(
+        slow_crop.layout, [1], SubmitOptions.from_keywords(scheduler="lsf", max_requeues=1)
+    )
     (script,) = plan.scripts
     env = {"LSB_JOBID": "4321", "LSB_JOBINDEX": "1"}
     code, out = _warn_after_two_cases(script, task_body, tmp_path, env)
@@ -224,7 +229,9 @@ def test_without_a_requeue_budget_a_warned_lsf_task_records_a_timeout_at_once(
     monkeypatch.setenv("CASE_SLEEP", "0.3")
     slow_crop = slow_runner.Crop(name="lsf", batchsize=8)
     slow_crop.sow_combos({"x": range(8)})
-    (script,) = cluster.plan(slow_crop.layout, [1], scheduler="lsf", max_requeues=0).scripts
+    (script,) = cluster.render_scripts(
+        slow_crop.layout, [1], SubmitOptions.from_keywords(scheduler="lsf", max_requeues=0)
+    ).scripts
     _warn_after_two_cases(script, task_body, tmp_path, {"LSB_JOBID": "5", "LSB_JOBINDEX": "1"})
     assert fake_lsf() == []
     record = json.loads(slow_crop.layout.failed(1).read_text())["attempts"][-1]

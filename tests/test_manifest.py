@@ -103,7 +103,7 @@ def test_every_manifest_carries_a_checksum_of_its_content():
     layout = sow_b()
     data = json.loads(layout.manifest.read_text())
     assert len(data[manifest.CHECKSUM_KEY]) == 64
-    assert manifest.CHECKSUM_KEY not in manifest.read(layout)
+    assert manifest.CHECKSUM_KEY not in manifest.read(layout).to_json()
 
 
 def test_a_bit_flipped_in_a_coordinate_value_fails_the_manifest_checksum():
@@ -144,8 +144,8 @@ def without_checksum(layout):
 def test_a_manifest_written_before_checksums_existed_is_still_read():
     layout = sow_b()
     without_checksum(layout)
-    data = manifest.read(layout)
-    assert data["combos"]["b"] == [4, 5] and data["plan"]["num_batches"] == 4
+    sown = manifest.read(layout)
+    assert sown.decoded_combos()["b"] == [4, 5] and sown.plan.num_batches == 4
 
 
 def test_an_old_manifest_whose_combos_changed_fails_its_recomputed_fingerprint():
@@ -163,7 +163,7 @@ def test_the_recomputed_fingerprint_matches_for_values_of_many_types():
     }
     layout = sow_b("types", **combos)
     without_checksum(layout)  # so that only the fingerprint speaks
-    assert manifest.read(layout)["kind"] == "combos"
+    assert manifest.read(layout).kind == "combos"
 
 
 def test_a_manifest_that_is_not_utf8_or_not_an_object_is_reported_as_damaged():
@@ -175,3 +175,54 @@ def test_a_manifest_that_is_not_utf8_or_not_an_object_is_reported_as_damaged():
     layout.manifest.write_bytes(b'{"a": "\xff"}')
     with pytest.raises(CropFormatError, match="damaged"):
         manifest.read(layout)
+
+
+def test_the_manifest_reads_as_typed_fields_named_as_in_crop_json():
+    layout = sow_b("typed", a=[1], b=[4, 5, 7])
+    sown = manifest.Manifest.read(layout)
+    raw = json.loads(layout.manifest.read_text())
+    assert sown.name == raw["name"] and sown.fingerprint == raw["fingerprint"]
+    assert sown.plan == manifest.BatchPlan(**raw["plan"])
+    assert sown.arg_names == tuple(raw["arg_names"]) and sown.is_grid
+    assert sown.decoded_combos()["b"] == [4, 5, 7]
+    assert sown.extra == {}
+
+
+def test_writing_a_manifest_read_back_keeps_the_files_content():
+    layout = sow_b("same")
+    before = json.loads(layout.manifest.read_text())
+    manifest.Manifest.read(layout).write(layout)
+    assert json.loads(layout.manifest.read_text()) == before
+
+
+def test_fields_of_a_newer_release_are_kept_when_the_manifest_is_written_again():
+    layout = sow_b("newer")
+    data = json.loads(layout.manifest.read_text())
+    data["later_field"] = {"x": 1}
+    del data[manifest.CHECKSUM_KEY]
+    manifest._write_json(layout, data)  # checksummed, as a newer release would write it
+    sown = manifest.Manifest.read(layout)
+    assert sown.extra == {"later_field": {"x": 1}}
+    from dataclasses import replace
+
+    replace(sown, fn_qualname="other.f").write(layout)
+    assert json.loads(layout.manifest.read_text())["later_field"] == {"x": 1}
+
+
+def test_a_checksummed_manifest_missing_a_field_is_reported_as_damaged():
+    layout = sow_b("lacking")
+    data = json.loads(layout.manifest.read_text())
+    del data["plan"], data[manifest.CHECKSUM_KEY]
+    manifest._write_json(layout, data)
+    with pytest.raises(CropFormatError, match=r"crop\.json.*damaged.*'plan'"):
+        manifest.Manifest.read(layout)
+
+
+def test_a_crop_folder_of_the_release_before_checksums_still_grows_and_reaps():
+    import xyzfarm as xyz
+
+    crop = xyz.Runner(lambda b: b * 2, "y").Crop(name="old", batchsize=1)
+    crop.sow_combos({"b": [1, 2, 3]})
+    without_checksum(crop.layout)
+    crop.grow(verbosity=0)
+    assert crop.reap()["y"].values.tolist() == [2, 4, 6]

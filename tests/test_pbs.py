@@ -8,6 +8,7 @@ import xarray as xr
 import xyzfarm as xyz
 from xyzfarm.crop import cluster
 from xyzfarm.crop.reap import without_provenance
+from xyzfarm.crop.submit_options import SubmitOptions
 
 
 def test_a_pbs_array_script_grows_its_batches_when_run_with_the_pbs_environment(
@@ -19,8 +20,8 @@ def test_a_pbs_array_script_grows_its_batches_when_run_with_the_pbs_environment(
     runner = xyz.Runner(pbsmodel.f, "y")
     crop = runner.Crop(name="pbs", batchsize=2)
     crop.sow_combos({"x": range(6)})
-    plan = cluster.plan(crop.layout, [1, 2, 3], scheduler="pbs", workers_per_task=1)
-    (script,) = plan.scripts
+    options = SubmitOptions(scheduler="pbs", workers_per_task=1)
+    (script,) = cluster.render_scripts(crop.layout, [1, 2, 3], options).scripts
     assert "#PBS -J 0-2" in script.read_text()
     for index in range(3):
         task_body.run(script, {"PBS_ARRAY_INDEX": str(index), "PBS_JOBID": f"7[{index}].srv"})
@@ -37,7 +38,7 @@ def test_a_single_task_pbs_script_needs_no_array_index(user_module, task_body):
 
     crop = xyz.Runner(pbsmodel1.f, "y").Crop(name="one")
     crop.sow_combos({"x": [5]})
-    (script,) = cluster.plan(crop.layout, [1], scheduler="pbs").scripts
+    (script,) = cluster.render_scripts(crop.layout, [1], SubmitOptions(scheduler="pbs")).scripts
     assert "-J" not in script.read_text()
     task_body.run(script, {})
     assert crop.reap().y.item() == 6.0

@@ -158,6 +158,21 @@ def test_a_result_must_hold_exactly_its_batchs_sown_cases():
             verify_result(res, batch, sown, 4, "here")
 
 
+def test_provenance_positions_given_as_ranges_are_checked_as_strictly_as_lists():
+    sown = range(4, 8)
+    ok = {"indices": sown, "outputs": [1, 2, 3, 4], "prov": [(range(2, 4), 0, 0), (range(2), 0, 0)]}
+    verify_result(ok, 3, sown, 4, "here")
+    bad = [
+        ([(range(0, 3), 0, 0), (range(2, 4), 0, 0)], "a case position twice"),
+        ([(range(3, 5), 0, 0)], "positions outside its 4 cases"),
+        ([(range(-1, 2), 0, 0)], "positions outside its 4 cases"),
+        ([(range(0, 2), 0, 0), ([1], 0, 0)], "a case position twice"),
+    ]
+    for prov, message in bad:
+        with pytest.raises(DataFileError, match=message):
+            verify_result({**ok, "prov": prov}, 3, sown, 4, "here")
+
+
 def test_loading_needs_the_crops_case_files_to_check_a_result(layout):
     ResultWriter(layout).append(1, result(1))
     layout.cases.unlink()

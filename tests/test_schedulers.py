@@ -12,6 +12,7 @@ import pytest
 import xyzfarm as xyz
 from xyzfarm.cli import main
 from xyzfarm.crop import cluster
+from xyzfarm.crop.submit_options import SubmitOptions
 from xyzfarm.errors import InvalidInputError
 from xyzfarm.schedulers import REGISTRY, get, job_environment
 from xyzfarm.schedulers.arrays import plan_arrays
@@ -98,7 +99,9 @@ def test_cluster_options_refuse_an_unknown_scheduler_before_planning():
     crop = xyz.Runner(double, "y").Crop(name="unknown")
     crop.sow_combos({"x": [1]})
     with pytest.raises(InvalidInputError, match="loadleveler"):
-        cluster.plan(crop.layout, [1], scheduler="loadleveler")
+        cluster.render_scripts(
+            crop.layout, [1], SubmitOptions.from_keywords(scheduler="loadleveler")
+        )
     assert not (crop.layout.root / "jobs").exists()
 
 
@@ -183,7 +186,9 @@ def test_every_schedulers_script_grows_its_batches_when_run_with_its_index_varia
     crop = xyz.Runner(module.f, "y").Crop(name=f"body-{name}", batchsize=2)
     crop.sow_combos({"x": range(6)})
     mod = get(name)
-    (script,) = cluster.plan(crop.layout, [1, 2, 3], scheduler=name).scripts
+    (script,) = cluster.render_scripts(
+        crop.layout, [1, 2, 3], SubmitOptions.from_keywords(scheduler=name)
+    ).scripts
     for index in range(mod.FIRST_INDEX, mod.FIRST_INDEX + 3):
         task_body.run(script, {mod.INDEX_VAR: str(index)})
     assert crop.status().done == 3

@@ -41,9 +41,9 @@ def test_bad_batch_settings_are_refused(kw):
 
 def test_sowing_writes_a_manifest_and_one_indexed_file_of_cases():
     layout = CropLayout("c")
-    data = sow_xy(layout, batchsize=3)
-    assert data["plan"]["num_batches"] == 7
-    assert data["arg_names"] == ["x", "y"]
+    sown = sow_xy(layout, batchsize=3)
+    assert sown.plan.num_batches == 7
+    assert sown.arg_names == ("x", "y")
     first = records.IndexedReader(layout.cases, layout.cases_index).get(0)
     assert list(first["indices"]) == [0, 1, 2]
     assert first["rows"] == [(0, 1), (0, 2), (1, 1)]
@@ -99,8 +99,8 @@ def test_unknown_arguments_are_refused_before_anything_is_written():
 
 def test_cases_times_combos_are_sown_as_cases():
     layout = CropLayout("c")
-    data = sow(layout, fn=fn, schema=SCHEMA, cases=[{"x": 1}, {"x": 2}], combos={"y": [5, 6]})
-    assert data["kind"] == "cases" and data["plan"]["num_cases"] == 4
+    sown = sow(layout, fn=fn, schema=SCHEMA, cases=[{"x": 1}, {"x": 2}], combos={"y": [5, 6]})
+    assert sown.kind == "cases" and sown.plan.num_cases == 4
 
 
 def test_sowing_over_a_crop_whose_manifest_changed_is_refused_and_overwrites_nothing():
@@ -124,7 +124,7 @@ def test_a_sown_combos_manifest_recomputes_to_its_own_fingerprint():
     data = sow(
         layout, fn=fn, schema=SCHEMA, combos={"x": [0.1, 1e300, -0.0], "y": ["a", (1, 2)]}
     )
-    assert manifest.combos_fingerprint(data) == data["fingerprint"]
+    assert manifest.combos_fingerprint(data.to_json()) == data.fingerprint
 
 
 def test_the_manifest_records_the_functions_name_and_fingerprint(user_module):
@@ -136,9 +136,9 @@ def test_the_manifest_records_the_functions_name_and_fingerprint(user_module):
 
     crop = xyz.Runner(sowfp.f, "y").Crop(name="fp")
     crop.sow_combos({"x": [1, 2]})
-    data = manifest.read(crop.layout)
-    assert data["fn_qualname"] == "sowfp.f"
-    assert data["fn_fingerprint"] == shipping.fingerprint(sowfp.f)
+    sown = manifest.read(crop.layout)
+    assert sown.fn_qualname == "sowfp.f"
+    assert sown.fn_fingerprint == shipping.fingerprint(sowfp.f)
 
 
 def test_a_resow_mismatch_names_the_argument_and_both_value_lists():

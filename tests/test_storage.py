@@ -298,3 +298,25 @@ def test_harvesting_and_reaping_leave_no_lock_file_beside_the_data():
     crop.reap()
     assert sorted(xyz.load_ds("out.h5").x.values) == [1, 2, 3, 4]
     assert [name for name in os.listdir(".") if "lock" in name] == []
+
+
+class Local:
+    """A class whose instances only cloudpickle may carry (by value, from ``__main__``)."""
+
+
+def test_plain_records_pickle_as_cloudpickle_would_and_anything_else_goes_by_cloudpickle():
+    import pickle
+
+    import cloudpickle
+    import numpy as np
+
+    record = {"indices": range(3), "rows": [(1, 2.5, "a", None), (np.float64(2), np.arange(2))]}
+    assert storage.is_plain(record["rows"])
+    assert pickle.loads(storage.dumps(record, plain=True))["indices"] == range(3)
+    looped: list[object] = [1]
+    looped.append(looped)
+    for value in (Local(), [Local()], (1, (2, Local())), np.array([Local()]), len, Local, looped):
+        assert not storage.is_plain([1, value])
+    # what the standard pickler refuses still goes by cloudpickle, even when asked for plain
+    assert b"cloudpickle" in storage.dumps(lambda: 1, plain=True)
+    assert cloudpickle.loads(storage.dumps([lambda: 1], plain=True))[0]() == 1

@@ -495,12 +495,12 @@ def _function_of_a_module_that_is_then_deleted(layout, folder) -> None:
     storage.write_bytes(layout.function, payload)
     # saved as a sow saves it: the manifest records the file's sha256
     import hashlib
+    from dataclasses import replace
 
-    from xyzfarm.node import manifest
+    from xyzfarm.node.manifest import Manifest
 
-    data = manifest.read(layout)
-    data.pop(manifest.CHECKSUM_KEY, None)
-    manifest.write(layout, {**data, "fn_sha256": hashlib.sha256(payload).hexdigest()})
+    sown = Manifest.read(layout)
+    replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest()).write(layout)
 
 
 @pytest.mark.parametrize("scheduler", PREFLIGHT_SCHEDULERS)
@@ -601,14 +601,14 @@ def test_a_poll_of_a_10000_task_crop_makes_one_scheduler_call_and_none_once_done
 
 def test_a_retry_raises_only_the_resource_that_ran_out_and_resubmits_the_rest_unchanged():
     from xyzfarm.crop.submit import _by_failure, escalate
-    from xyzfarm.node.worker import record_failure
+    from xyzfarm.node.failures import write_failure
     from xyzfarm.schedulers.resources import resources_from
 
     crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="classes", batchsize=1)
     crop.sow_combos({"x": range(7)})
     kinds = ["TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "FAILED", "CANCELLED"]
     for batch, kind in enumerate(kinds, start=1):
-        record_failure(crop.layout, batch, {"error_type": kind, "scheduler": True})
+        write_failure(crop.layout, batch, error_type=kind, message="ended", scheduler=True)
     groups = _by_failure(crop.layout, list(range(1, 8)))
     assert groups == {
         "time": [1],

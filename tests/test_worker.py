@@ -12,7 +12,7 @@ from xyzfarm.crop.sow import sow
 from xyzfarm.node import records
 from xyzfarm.node.layout import CropLayout
 from xyzfarm.node.results import DoneMap, ResultIndex, ResultWriter
-from xyzfarm.node.worker import ALREADY, BUSY, DONE, FAILED, Bundle, grow_batch
+from xyzfarm.node.worker import ALREADY, BUSY, DONE, FAILED, LoadedCrop, grow_batch
 from xyzfarm.store import storage
 from xyzfarm.sweep.assemble import check_schema
 
@@ -42,15 +42,24 @@ def result_of(layout, batch):
 
 def test_growing_a_batch_appends_its_result_to_the_log_and_drops_the_checkpoint():
     layout = sown(lambda x: x * 10, {"x": range(6)}, batchsize=3)
-    bundle = Bundle(layout)
+    bundle = LoadedCrop(layout)
     assert grow_batch(bundle, 2) == DONE
     result = result_of(layout, 2)
     assert list(result["indices"]) == [3, 4, 5] and result["outputs"] == [30, 40, 50]
     assert not layout.partial(2).exists()
     assert grow_batch(bundle, 2) == ALREADY
-    assert grow_batch(Bundle(layout), 2) == ALREADY  # another grower sees it too
+    assert grow_batch(LoadedCrop(layout), 2) == ALREADY  # another grower sees it too
     assert grow_batch(bundle, 1) == DONE
     assert len(list(layout.folder("results").glob("*.log"))) == 1  # one log per grower
+
+
+def test_fast_cases_are_grown_in_one_chunk_per_batch_once_their_pace_is_known():
+    layout = sown(lambda x: x, {"x": range(40)}, batchsize=10)
+    bundle = LoadedCrop(layout)
+    assert [grow_batch(bundle, b) for b in (1, 2, 3)] == [DONE] * 3
+    first, second = result_of(layout, 1)["prov"], result_of(layout, 2)["prov"]
+    assert len(first) > 1  # the first batch measures the pace, from a single case up
+    assert [seg[0] for seg in second] == [range(10)]  # then one chunk, one segment
 
 
 def test_a_batch_resumes_from_its_checkpoint_without_recomputing():
@@ -65,7 +74,7 @@ def test_a_batch_resumes_from_its_checkpoint_without_recomputing():
         context = (0.0, 0.1, "elsewhere", "7", "3", 1, 0, "0.0.1")
         records.append_record(f, {"out": {0: 0}, "prov": [([0], *context)]})
         records.append_record(f, {"out": {1: 1}, "prov": [([1], *context)]})
-    assert grow_batch(Bundle(layout, fn, {}), 1) == DONE
+    assert grow_batch(LoadedCrop(layout, fn, {}), 1) == DONE
     assert calls == [2, 3]
     result = result_of(layout, 1)
     assert result["outputs"] == [0, 1, 2, 3]
@@ -82,7 +91,7 @@ def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progres
         return x
 
     layout = sown(fn, {"x": range(4)}, batchsize=4)
-    bundle = Bundle(layout, fn, {})
+    bundle = LoadedCrop(layout, fn, {})
     assert grow_batch(bundle, 1) == FAILED
     assert grow_batch(bundle, 1) == FAILED
     data = json.loads(layout.failed(1).read_text())
@@ -108,7 +117,7 @@ def test_a_batch_claimed_by_another_grower_is_skipped_until_that_grower_dies(pyt
         [python, "-c", CLAIM, str(layout.running_locks)], env=python_env, stdout=subprocess.PIPE
     )
     assert other.stdout is not None and other.stdout.readline().strip() == b"claimed"
-    bundle = Bundle(layout)
+    bundle = LoadedCrop(layout)
     assert grow_batch(bundle, 1) == BUSY
     assert grow_batch(bundle, 2) == DONE
     other.kill()
@@ -149,7 +158,7 @@ def test_the_saved_function_and_constants_are_used_when_none_is_given():
         combos={"x": [1]},
         constants={"c": 100},
     )
-    assert grow_batch(Bundle(layout), 1) == DONE
+    assert grow_batch(LoadedCrop(layout), 1) == DONE
     assert result_of(layout, 1)["outputs"] == [101]
 
 
@@ -164,7 +173,7 @@ def test_checkpoints_are_flushed_for_cases_slower_than_the_interval_and_on_exit(
 
     layout = sown(slow, {"x": range(4)}, batchsize=4)
     with pytest.raises(SystemExit):
-        grow_batch(Bundle(layout, slow, {}), 1)
+        grow_batch(LoadedCrop(layout, slow, {}), 1)
     flushed = {}
     for chunk in records.read_appended(layout.partial(1)):
         flushed.update(chunk["out"])
@@ -174,7 +183,7 @@ def test_checkpoints_are_flushed_for_cases_slower_than_the_interval_and_on_exit(
 
 def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged_once_planning_read_it():
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
-    bundle = Bundle(layout)
+    bundle = LoadedCrop(layout)
     assert grow_batch(bundle, 1) == DONE and grow_batch(bundle, 2) == DONE
     (log,) = layout.folder("results").glob("*.log")
     flip(log, log.stat().st_size - 3)  # batch 2's payload
@@ -182,7 +191,7 @@ def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged_once_planning
     # reads every log once and clears the byte of a batch without an intact record
     with pytest.warns(UserWarning, match="batch 2 fails its checksum"):
         assert missing_batches(layout, 2) == [2]
-    fresh = Bundle(layout)
+    fresh = LoadedCrop(layout)
     assert grow_batch(fresh, 1) == ALREADY
     assert grow_batch(fresh, 2) == DONE
     assert result_of(layout, 2)["outputs"] == [20, 30]  # the damaged one is listed: skipped
@@ -190,11 +199,11 @@ def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged_once_planning
 
 def test_a_grower_grows_again_a_batch_whose_record_was_refused_when_read():
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
-    assert grow_batch(Bundle(layout), 1) == DONE
+    assert grow_batch(LoadedCrop(layout), 1) == DONE
     (log,) = layout.folder("results").glob("*.log")
     (layout.folder("results") / "damaged").write_text(f"{log.name} 0\n")  # as reap lists it
     assert missing_batches(layout, 2) == [1, 2]
-    assert grow_batch(Bundle(layout), 1) == DONE
+    assert grow_batch(LoadedCrop(layout), 1) == DONE
     assert ResultIndex(layout).refresh().load(1)["outputs"] == [0, 10]
 
 
@@ -203,10 +212,10 @@ def test_a_record_refused_by_a_reap_clears_its_batchs_byte_for_growers():
     # an intact record that does not hold batch 1's cases, its byte set as a grower does
     ResultWriter(layout).append(1, {"indices": range(2, 4), "outputs": [0, 0], "prov": []})
     DoneMap.open(layout).set(1)
-    assert grow_batch(Bundle(layout), 1) == ALREADY
+    assert grow_batch(LoadedCrop(layout), 1) == ALREADY
     with pytest.warns(UserWarning, match="holds 2 cases"), pytest.raises(KeyError):
         ResultIndex(layout).refresh().load(1)
-    assert grow_batch(Bundle(layout), 1) == DONE
+    assert grow_batch(LoadedCrop(layout), 1) == DONE
     assert result_of(layout, 1)["outputs"] == [0, 10]
 
 
@@ -237,7 +246,7 @@ def test_a_damaged_or_torn_checkpoint_keeps_its_records_before_the_damage(damage
         path.write_bytes(path.read_bytes()[:-2])
     else:
         flip(path, size - 2 if "payload" in damage else size // 2 + 4)
-    assert grow_batch(Bundle(layout, fn, {}), 1) == DONE
+    assert grow_batch(LoadedCrop(layout, fn, {}), 1) == DONE
     assert calls == [1, 2, 3]  # the second record is dropped, and its case grown again
     assert result_of(layout, 1)["outputs"] == [0, 1, 2, 3]
 
@@ -252,7 +261,7 @@ def test_a_checkpoint_written_by_the_previous_release_is_resumed():
     payload = storage.dumps({"out": {0: 0}, "prov": [([0], 0.0, 0.1, "old", "1", "", 1, 0, "0")]})
     old = struct.pack("<4sQI", b"XYZr", len(payload), zlib.crc32(payload)) + payload
     layout.partial(1).write_bytes(old)
-    assert grow_batch(Bundle(layout, fn, {}), 1) == DONE
+    assert grow_batch(LoadedCrop(layout, fn, {}), 1) == DONE
     assert calls == [1, 2] and result_of(layout, 1)["outputs"] == [0, 1, 2]
 
 
@@ -281,12 +290,12 @@ def save_function_of_a_module_that_is_then_deleted(layout, folder):
     storage.write_bytes(layout.function, payload)
     # saved as a sow saves it: the manifest records the file's sha256
     import hashlib
+    from dataclasses import replace
 
-    from xyzfarm.node import manifest
+    from xyzfarm.node.manifest import Manifest
 
-    data = manifest.read(layout)
-    data.pop(manifest.CHECKSUM_KEY, None)
-    manifest.write(layout, {**data, "fn_sha256": hashlib.sha256(payload).hexdigest()})
+    sown = Manifest.read(layout)
+    replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest()).write(layout)
 
 
 def write_map(tmp_path, tasks):
@@ -339,7 +348,7 @@ def test_a_damaged_function_file_is_a_function_load_error_naming_the_file(damage
     else:
         layout.function.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
     with pytest.raises(FunctionLoadError, match=r"function\.pkl") as caught:
-        Bundle(layout)
+        LoadedCrop(layout)
     assert isinstance(caught.value, ImportError)  # what code written for xyzpy catches
 
 
@@ -353,7 +362,7 @@ def test_a_function_file_that_still_unpickles_into_other_code_is_refused():
     saved["fn"] = lambda x: x * 11.0
     layout.function.write_bytes(storage.dumps(saved))
     with pytest.raises(FunctionLoadError, match=r"function\.pkl is damaged: its sha256"):
-        Bundle(layout)
+        LoadedCrop(layout)
 
 
 @pytest.mark.parametrize("name", ["cases", "cases_index"])
@@ -363,7 +372,7 @@ def test_missing_cases_are_a_crop_load_error_naming_the_file(name):
     layout = sown(lambda x: x, {"x": range(2)})
     getattr(layout, name).unlink()
     with pytest.raises(CropLoadError, match=getattr(layout, name).name):
-        Bundle(layout)
+        LoadedCrop(layout)
 
 
 def test_a_serving_worker_whose_preflight_fails_answers_why_and_exits(python, python_env):
@@ -401,7 +410,7 @@ def test_a_batch_grown_by_another_process_is_seen_before_claiming_without_readin
     python, python_env
 ):
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
-    bundle = Bundle(layout)  # opened before the other grower wrote anything
+    bundle = LoadedCrop(layout)  # opened before the other grower wrote anything
     assert grow_in_another_process(python, python_env, layout, 2).returncode == 0
     assert grow_batch(bundle, 2) == ALREADY
     assert grow_batch(bundle, 1) == DONE
@@ -423,7 +432,7 @@ def test_a_grower_killed_between_its_append_and_the_map_costs_at_most_one_repeat
     killed = grow_in_another_process(python, python_env, layout, 1, 2, before=KILLED_BEFORE_MARKING)
     assert killed.returncode == -9
     assert ResultIndex(layout).refresh().done() == {1}  # its record is there, its byte is not
-    bundle = Bundle(layout)
+    bundle = LoadedCrop(layout)
     assert [grow_batch(bundle, b) for b in (1, 2, 1, 2)] == [DONE, DONE, ALREADY, ALREADY]
     index = ResultIndex(layout).refresh()
     assert len(index._where[1]) == 2 and len(index._where[2]) == 1  # batch 1 grown twice
@@ -432,9 +441,9 @@ def test_a_grower_killed_between_its_append_and_the_map_costs_at_most_one_repeat
 
 def test_a_crop_grown_before_the_done_map_existed_is_read_from_its_logs_on_first_use():
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
-    assert grow_batch(Bundle(layout), 1) == DONE
+    assert grow_batch(LoadedCrop(layout), 1) == DONE
     (layout.folder("results") / ".done.map").unlink()  # as the previous release left it
-    bundle = Bundle(layout)
+    bundle = LoadedCrop(layout)
     assert grow_batch(bundle, 1) == ALREADY and grow_batch(bundle, 2) == DONE
     assert len(ResultIndex(layout).refresh()._where[1]) == 1  # batch 1 was not grown again
 

@@ -15,9 +15,12 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, XyzfarmError
+
+if TYPE_CHECKING:
+    from .crop.submit_options import SubmitOptions
 
 INCOMPLETE = 1
 ERROR = 2
@@ -172,9 +175,10 @@ def _batches(args: argparse.Namespace, crop: Any) -> list[int] | None:
 def cmd_grow(args: argparse.Namespace) -> int:
     crop = _crop(args)
     batches = _batches(args, crop)
+    from .crop.grow_options import GrowOptions
+
     pinned = args.threads is not None or args.gpus is not None
-    state = crop.grow(
-        batch_ids=batches,
+    options = GrowOptions(
         # per-batch log files are written by worker processes, so --log asks for one
         subprocess=pinned or args.log or (args.workers or 1) > 1,
         num_workers=args.workers,
@@ -184,6 +188,7 @@ def cmd_grow(args: argparse.Namespace) -> int:
         verbosity=0 if args.quiet else 1,
         retries=args.retries,
     )
+    state = crop.grow(batches, options=options)
     print(f"{crop.name}: {state}")
     return 0 if state.done == state.total else INCOMPLETE
 
@@ -201,38 +206,33 @@ def _resources(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _cluster_options(args: argparse.Namespace) -> dict[str, Any]:
+def _submit_options(args: argparse.Namespace, **more: Any) -> SubmitOptions:
+    from .crop.submit_options import SubmitOptions
+
     if args.scheduler is None and args.profile is None:
-        # without either, Crop.grow would grow here instead of submitting: never do that silently
+        # without either, nothing says where to submit: never grow here instead, silently
         from .schedulers import REGISTRY
 
         raise InvalidInputError(
             f"{args.command} needs a scheduler: give --scheduler {'|'.join(REGISTRY)} or "
             "--profile NAME."
         )
-    options: dict[str, Any] = {
-        "scheduler": args.scheduler,
-        "profile": args.profile,
-        "workers_per_task": args.workers_per_task,
-        "resources": _resources(args.resource),
-    }
-    if args.max_array_size:
-        options["max_array_size"] = args.max_array_size
-    if args.target_task_minutes is not None:
-        options["target_task_minutes"] = args.target_task_minutes
-    if getattr(args, "reap_into", None) is not None:
-        options["reap_into"] = args.reap_into
-    return options
+    return SubmitOptions(
+        scheduler=args.scheduler,
+        profile=args.profile,
+        workers_per_task=args.workers_per_task,
+        resources=_resources(args.resource),
+        max_array_size=args.max_array_size or None,
+        target_task_minutes=getattr(args, "target_task_minutes", None),
+        reap_into=getattr(args, "reap_into", None),
+        **more,
+    )
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     crop = _crop(args)
-    job = crop.grow(
-        batch_ids=_batches(args, crop),
-        **_cluster_options(args),
-        wait=args.wait,
-        retries=args.retries,
-    )
+    options = _submit_options(args, wait=args.wait, retries=args.retries)
+    job = crop.submit(_batches(args, crop), options=options)
     print(
         f"{crop.name}: submitted {len(job.batches)} batches as {job.scheduler} job(s) "
         f"{' '.join(job.job_ids)}; follow with: xyzfarm status {args.dir}"
@@ -250,17 +250,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     crop = _crop(args)
-    options = _cluster_options(args)
-    plan = crop._render_plan(options.pop("scheduler"), None, **options)
-    print(plan.texts[0], end="")
+    rendered = crop._render_scripts(None, _submit_options(args))
+    print(rendered.texts[0], end="")
     # the script on stdout stays pipeable; where it was written, and how to submit it, aside
     from .crop.submit import output_dir_of, submit_command
 
-    out_dir = output_dir_of(plan.layout, plan.resources)
-    for script in plan.scripts:
+    out_dir = output_dir_of(rendered.layout, rendered.resources)
+    for script in rendered.scripts:
         print(
             f"xyzfarm: wrote {script} (and its map file); submit it by hand with:\n"
-            f"  {submit_command(plan.scheduler, script, out_dir)}",
+            f"  {submit_command(rendered.scheduler, script, out_dir)}",
             file=sys.stderr,
         )
     return 0
@@ -268,12 +267,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _refuse_to_reap_into_nothing(args: argparse.Namespace, layout: Any) -> None:
     """A crop whose results go to no file would be printed and then deleted: refuse that."""
-    from .node import manifest
+    from .node.manifest import Manifest
 
-    record = manifest.read(layout).get("farmer") or {}
-    if record.get("kind") in ("harvester", "sampler"):
+    record = Manifest.read(layout).farmer
+    if record is not None and record.has_file:
         return
-    origin = "from a Runner" if record.get("kind") == "runner" else "without a Harvester or Sampler"
+    origin = "from a Runner" if record is not None else "without a Harvester or Sampler"
     raise InvalidInputError(
         f"the crop {args.name!r} was sown {origin}, so its results go to no file and reaping "
         "would delete them with the crop; give --into FILE (the crop is removed once they are "

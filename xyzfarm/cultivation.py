@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .crop.grow_options import GrowOptions
 from .errors import BatchFailedError, CropIncompleteError, CropMismatchError, InvalidInputError
 
 ACTIONS = ("ask", "reap", "delete", "skip", "raise")
@@ -39,6 +40,7 @@ def _decide(action: str, question: str, *, ask: Callable[[str], str] | None = No
 
 def cultivate_harvester(
     harvester: Any,
+    *,
     combos: Mapping[str, Any] | None = None,
     cases: Any = None,
     constants: Mapping[str, Any] | None = None,
@@ -59,7 +61,6 @@ def cultivate_harvester(
     on_existing: str = "ask",
     on_error: str = "ask",
     clean_up: bool | None = None,
-    *,
     ask: Callable[[str], str] | None = None,
     **grow_kwargs: Any,
 ) -> Any:
@@ -112,18 +113,22 @@ def cultivate_harvester(
             warnings.warn(f"growing the existing crop {crop.name!r} as it is.", stacklevel=2)
         else:
             sow()
+    how = dict(
+        subprocess=subprocess,
+        num_workers=num_workers,
+        num_threads=num_threads,
+        gpus=gpus,
+        affinities=affinities,
+        log=log,
+        raise_errors=raise_errors,
+        verbosity=verbosity,
+        **grow_kwargs,
+    )
     try:
-        crop.grow(
-            subprocess=subprocess,
-            num_workers=num_workers,
-            num_threads=num_threads,
-            gpus=gpus,
-            affinities=affinities,
-            log=log,
-            raise_errors=raise_errors,
-            verbosity=verbosity,
-            **grow_kwargs,
-        )
+        if how.get("scheduler") is None and how.get("profile") is None:
+            crop.grow(options=GrowOptions.from_keywords(**how))
+        else:
+            crop.grow(**how)  # xyzpy's spelling of submit (with wait=True to reap here)
         return crop.reap(clean_up=clean_up)
     except (BatchFailedError, CropIncompleteError) as exc:
         action = _decide(on_error, f"Growing crop {crop.name!r} failed: {exc}", ask=ask)

@@ -20,6 +20,10 @@ class InvalidInputError(XyzfarmError, ValueError):
     """A value given by the user cannot be used as it is."""
 
 
+class InvalidOptionError(InvalidInputError):
+    """A grow or submit option has a value it cannot take; the message names both."""
+
+
 class UnknownArgumentError(XyzfarmError, TypeError):
     """A combo, case, constant or resource names an argument the function does not take."""
 

@@ -14,8 +14,8 @@
 # site: needs exclusive nodes
 
 # xyzfarm array task for the crop sweep: it grows the batches that the map file gives
-# to this task's array index. Rendered from templates/lsf.sh.j2: change the template
-# (or your own copy in a template folder), not this file. To submit it by hand:
+# to this task's array index. Rendered from xyzfarm/schedulers/templates/lsf.sh.j2: change
+# the template (or your own copy in a template folder), not this file. To submit it by hand:
 #   cd /scratch/my project/.xyz-sweep/logs && sbatch chunk-0.sh
 set -eu
 # a task warned before its run limit (-wa/-wt) requeues itself and resumes from its checkpoints

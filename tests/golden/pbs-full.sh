@@ -10,8 +10,8 @@
 # site: needs exclusive nodes
 
 # xyzfarm array task for the crop sweep: it grows the batches that the map file gives
-# to this task's array index. Rendered from templates/pbs.sh.j2: change the template
-# (or your own copy in a template folder), not this file. To submit it by hand:
+# to this task's array index. Rendered from xyzfarm/schedulers/templates/pbs.sh.j2: change
+# the template (or your own copy in a template folder), not this file. To submit it by hand:
 #   cd /scratch/my project/.xyz-sweep/logs && sbatch chunk-0.sh
 set -eu
 echo "xyzfarm: job ${PBS_JOBID:-?} index ${PBS_ARRAY_INDEX:-0} on $(hostname)"

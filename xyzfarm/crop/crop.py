@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..node.layout import FOLDER_PREFIX
+from ..node.manifest import Manifest
 from ..sweep.assemble import check_schema
 from .crop_grow import CropGrowing
 from .crop_reap import CropReaping
@@ -87,7 +88,7 @@ class Crop(CropGrowing, CropReaping):
         num_batches: int | None,
         shuffle: bool | int,
         unique: bool = True,
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         batchsize = self._batchsize if batchsize is None else batchsize
         num_batches = self._num_batches if num_batches is None else num_batches
         if batchsize is None and num_batches is None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CropIncompleteError, InvalidInputError, XyzfarmError
-from ..node import manifest
 from ..node.display import SHOWN_FAILURES, crop_html
 from ..node.layout import CropLayout
+from ..node.manifest import Manifest
 from ..node.results import ResultIndex
 from ..node.state import CropStatus, crop_status, last_error
 from ..sweep.nested import nan_like
@@ -101,7 +100,7 @@ class CropBase:
     def num_batches(self) -> int | None:
         """Number of batches: the sown plan's once sown (as xyzpy), else the number asked for."""
         if self.is_prepared():
-            return int(self._manifest()["plan"]["num_batches"])
+            return self._manifest().plan.num_batches
         return self._num_batches
 
     @num_batches.setter
@@ -112,8 +111,7 @@ class CropBase:
     def batchsize(self) -> int | None:
         """Cases per batch (the largest batch once sown, as xyzpy), else the size asked for."""
         if self.is_prepared():
-            plan = self._manifest()["plan"]
-            return max(1, math.ceil(plan["num_cases"] / max(1, plan["num_batches"])))
+            return self._manifest().plan.largest_batch
         return self._batchsize
 
     @batchsize.setter
@@ -124,15 +122,15 @@ class CropBase:
         """Whether the crop has been sown."""
         return self.layout.exists()
 
-    def _manifest(self) -> dict[str, Any]:
-        return manifest.read(self.layout)
+    def _manifest(self) -> Manifest:
+        return Manifest.read(self.layout)
 
     # -- state -------------------------------------------------------------------------------
 
     @property
     def num_sown_batches(self) -> int:
         """Number of batches sown (-1 if not sown)."""
-        return self._manifest()["plan"]["num_batches"] if self.is_prepared() else -1
+        return self._manifest().plan.num_batches if self.is_prepared() else -1
 
     @property
     def num_results(self) -> int:

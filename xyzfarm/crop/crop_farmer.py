@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LocationError, OutputMismatchError
-from ..node import manifest
 from ..node.layout import CropLayout
+from ..node.manifest import Manifest
 from ..node.worker import load_function
 from .farmer import Farmer, runner_of
 from .sow import schema_from_json
@@ -52,11 +52,11 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
     if not (layout.exists() and layout.function.is_file()):
         return None
     try:
-        data = manifest.read(layout)
-        record = data.get("farmer")
-        if not record:
+        sown = Manifest.read(layout)
+        record = sown.farmer
+        if record is None:
             return None
-        fn = load_function(layout, data)[0]
+        fn = load_function(layout, sown)[0]
     except Exception:  # an unloadable function only means no farmer
         return None
     # the one import of the farmers in this layer (an exception the import contract lists):
@@ -65,21 +65,19 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
     from ..runner import Runner
     from ..sampler import Sampler
 
-    schema = schema_from_json(data["schema"])
+    schema = schema_from_json(sown.schema)
     runner = Runner(
         fn,
         schema.var_names,
         var_dims=schema.var_dims,
         var_coords=schema.var_coords,
-        constants={k: manifest.decode(v) for k, v in data["constants"].items()},
-        attrs={k: manifest.decode(v) for k, v in data["attrs"].items()},
+        constants=sown.decoded_constants(),
+        attrs=sown.decoded_attrs(),
     )
-    if record["kind"] == "harvester":
-        path = layout.parent_dir / record["data_name"]
-        return Harvester(runner, data_name=str(path), engine=record["engine"])
-    if record["kind"] == "sampler":
-        path = layout.parent_dir / record["data_name"]
-        return Sampler(runner, data_name=str(path), engine=record["engine"])
+    if record.has_file:
+        path = str(layout.parent_dir / str(record.data_name))
+        kind = Harvester if record.kind == "harvester" else Sampler
+        return kind(runner, data_name=path, engine=str(record.engine))
     return runner
 
 

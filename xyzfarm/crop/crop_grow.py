@@ -1,24 +1,84 @@
-"""Growing a crop's batches: here, in pinned worker processes, or as scheduler array jobs."""
+"""Growing a crop's batches: here (:meth:`grow`), or as scheduler array jobs (:meth:`submit`)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, overload
 
-from ..errors import FunctionMismatchError, InvalidInputError
-from ..node import manifest, shipping, throttle
+from ..errors import FunctionMismatchError, InvalidInputError, InvalidOptionError
+from ..node import shipping, throttle
+from ..node.manifest import Manifest
 from ..node.state import CropStatus
 from ..store import storage
 from . import grow as growing
 from .crop_base import CropBase
+from .grow_options import GrowOptions
+from .submit_options import SubmitOptions
+
+if TYPE_CHECKING:
+    from .submit import ClusterJob, PreparedSubmission
+
+
+#: submit options that were named parameters of grow (and ignored without a scheduler)
+_SUBMIT_ONLY = (
+    "resources",
+    "workers_per_task",
+    "wait",
+    "template_dirs",
+    "max_array_size",
+    "batches_per_task",
+)
 
 
 class CropGrowing(CropBase):
     """The growing half of :class:`~xyzfarm.crop.crop.Crop`."""
 
     # -- growing -----------------------------------------------------------------------------
+
+    # the type of the result follows from the keywords (positional options beyond batch_ids
+    # are xyzpy's, kept working, but not typed)
+    @overload
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        scheduler: None = None,
+        profile: None = None,
+        options: GrowOptions | None = None,
+        **keywords: Any,
+    ) -> CropStatus: ...
+
+    @overload
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        scheduler: str,
+        profile: str | None = None,
+        **keywords: Any,
+    ) -> ClusterJob: ...
+
+    @overload
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        scheduler: str | None = None,
+        profile: str,
+        **keywords: Any,
+    ) -> ClusterJob: ...
+
+    @overload
+    def grow(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        options: SubmitOptions,
+        **keywords: Any,
+    ) -> ClusterJob: ...
 
     def grow(
         self,
@@ -37,178 +97,131 @@ class CropGrowing(CropBase):
         batch_timeout_s: float | None = None,
         max_mem_gb: float | None = None,
         retries: int = 0,
-        scheduler: str | None = None,
-        resources: Mapping[str, Any] | None = None,
-        workers_per_task: int | None = None,
-        profile: str | None = None,
-        wait: bool = False,
-        template_dirs: Sequence[str] | None = None,
-        max_array_size: int | None = None,
-        batches_per_task: int | None = None,
         replace_fn: bool = False,
-        **resource_kwargs: Any,
-    ) -> Any:
-        """Grow batches locally, or as array jobs of a scheduler (default: every missing batch).
+        scheduler: str | None = None,
+        profile: str | None = None,
+        options: GrowOptions | SubmitOptions | None = None,
+        **submit_keywords: Any,
+    ) -> CropStatus | ClusterJob:
+        """Grow batches on this machine (default: every missing batch, failed ones included).
+
+        With ``scheduler`` or ``profile`` (xyzpy's spelling), or ``options`` a
+        :class:`~xyzfarm.submit_options.SubmitOptions`, this is :meth:`submit` instead: the
+        cluster keywords (``resources``, ``workers_per_task``, ``wait``, ``walltime``, ...)
+        go there, and the options that only act here (``subprocess``, ``log``,
+        ``verbosity``, ``executor``, ``batch_timeout_s``, ...) are ignored.
 
         Parameters
         ----------
         batch_ids : int or sequence of int, optional
             Which batches (1-based); default all missing ones, failed ones included.
-        subprocess : {'auto', True, False}
-            Grow in persistent pinned worker processes; 'auto' does so when ``num_threads``,
-            ``gpus`` or ``affinities`` is given.
-        num_workers : int, optional
-            Concurrent batches: pool workers, or the size of a process pool in-process.
-        num_threads : int, optional
-            Cores (and thread-variable value) per pool worker; each worker gets its own
-            disjoint cores from those this process may use.
-        gpus : int, str or sequence, optional
-            GPU ids handed one per worker as ``CUDA_VISIBLE_DEVICES`` (repeat to share).
-        affinities : int, str or sequence, optional
-            Cores to pin workers to: a flat list is split into groups of ``num_threads``
-            (default 1); a list of lists gives each worker's set.
-        raise_errors : bool
-            Stop at the first failed batch with :class:`~xyzfarm.errors.BatchFailedError`;
-            otherwise failures are recorded in ``failed/`` and growing goes on.
-        log : bool
-            Pool workers write each batch's output to ``logs/batch-<i>.log``.
-        verbosity : {0, 1, 2}
-            0 silent, 1 a progress bar over batches, 2 also the latest batch.
-        executor : concurrent.futures-style executor, optional
-            Grow in-process through it (process pools, submitit executors, ...).
-        batch_timeout_s : float, optional
-            Kill a pool worker whose batch runs longer; the batch is recorded as failed
-            (``BatchTimeout``). Implies worker processes.
-        max_mem_gb : float, optional
-            Kill a pool worker whose memory (children included) exceeds this; the batch is
-            recorded as failed (``MemoryLimit``). Implies worker processes.
-        retries : int
-            Grow failed batches again up to this many times (each resumes from its
-            checkpoint; every attempt's error stays in ``failed/<i>.json``). On a cluster this
-            waits, and escalates walltime or memory after a timeout or memory failure.
-        scheduler : str, optional
-            A name in :data:`xyzfarm.schedulers.REGISTRY` (``'slurm'``, ``'sge'``, ...).
-            Submit array jobs instead of growing here (from a login node); returns at once
-            with a :class:`~xyzfarm.crop.submit.ClusterJob` unless ``wait``.
-        resources : mapping, optional
-            The request (see :class:`~xyzfarm.schedulers.resources.Resources`); its keys may
-            also be given as keyword arguments, which win.
-        workers_per_task : int, optional
-            Pinned workers inside each array task (each grows its own batch).
+        subprocess, num_workers, num_threads, gpus, affinities, raise_errors, log, verbosity,
+        executor, desc, batch_timeout_s, max_mem_gb, retries, replace_fn
+            How to grow: see :class:`~xyzfarm.grow_options.GrowOptions`.
+        scheduler : {'slurm', 'pbs', 'sge'}, optional
+            Submit array jobs instead of growing here: see :meth:`submit`.
         profile : str, optional
-            Options from a named profile (see :mod:`xyzfarm.schedulers.profiles`).
-        wait : bool
-            With a scheduler: wait until the submitted batches are done.
-        template_dirs : sequence of path, optional
-            Folders searched first for the script templates.
-        max_array_size : int, optional
-            The site's array index cap (default: asked from the scheduler).
-        batches_per_task : int, optional
-            Batches per array task (default ``workers_per_task``).
-        **resource_kwargs
-            Keys of ``resources`` (they win), and ``max_running``: the most batches (local
-            pool) or array tasks (cluster, SLURM ``%N``, SGE ``-tc``) running at once; kept
-            in the crop's folder and changeable while it runs (:meth:`set_max_running`,
-            ``xyzfarm throttle NAME K``).
-        replace_fn : bool
-            Grow with this crop's function although it differs from the one the crop was
-            sown with: ``function.pkl`` and the recorded fingerprint are replaced (refused
-            while a batch is running). Results already grown keep the old function's
-            fingerprint in their provenance (``xyz_fn``).
+            Submit with the options of a named profile: see :meth:`submit`.
+        options : GrowOptions or SubmitOptions, optional
+            Every option at once, instead of the keywords (which are then refused).
+        **submit_keywords
+            With a scheduler: the keywords of :meth:`submit`. Also here: ``max_running``,
+            the most batches (local pool) or array tasks (cluster, SLURM ``%N``, SGE ``-tc``)
+            running at once; kept in the crop's folder and changeable while it runs
+            (:meth:`set_max_running`, ``xyzfarm throttle NAME K``).
 
         Raises
         ------
         FunctionMismatchError
             If the function differs from the crop's (code, closure or defaults) and not
-            ``replace_fn``.
+            ``replace_fn``: ``function.pkl`` and the recorded fingerprint are replaced then
+            (refused while a batch is running); results already grown keep the old
+            function's fingerprint in their provenance (``xyz_fn``).
+        InvalidOptionError
+            For an option that cannot take its value, or a cluster keyword without a
+            scheduler.
 
         Returns
         -------
         CropStatus or ClusterJob
-            The crop's state afterwards, or the submission's handle.
+            The crop's state afterwards; with a scheduler, the submission's handle.
         """
-        if not self.is_prepared():
-            self.layout.check_not_orphaned()
-            raise InvalidInputError(f"the crop {self.name!r} is not sown yet; sow it first.")
-        data = self._manifest()
-        if self._fn is not None:
-            data = self._check_function(data, replace_fn)
-        total = data["plan"]["num_batches"]
-        if batch_ids is None:
-            batches = growing.missing_batches(self.layout, total)
-        else:
-            batches = [batch_ids] if isinstance(batch_ids, int) else list(batch_ids)
-            bad = [b for b in batches if not (isinstance(b, int) and 1 <= b <= total)]
-            if bad:
-                raise InvalidInputError(f"batch ids {bad} are not in 1..{total}.")
-        if resource_kwargs.get("max_running") is not None:
-            # the crop's one throttle: read live by a local pool, %N / -tc of its arrays
-            throttle.write_max_running(self.layout, resource_kwargs["max_running"])
+        if isinstance(options, SubmitOptions):
+            return self.submit(batch_ids, options=options, **submit_keywords)
         if scheduler is not None or profile is not None:
-            from . import cluster
-            from .cluster_keywords import from_xyzpy
-
-            resource_kwargs = from_xyzpy(resource_kwargs)
-            workers_per_task = resource_kwargs.pop("workers_per_task", workers_per_task)
-
-            return cluster.grow(
-                self.layout,
-                batches,
+            # xyzpy's spelling of submit: the pinning options mean the same per array task
+            return self.submit(
+                batch_ids,
                 scheduler=scheduler,
-                resources=resources,
-                workers_per_task=workers_per_task or num_workers,
                 profile=profile,
-                wait=wait,
-                retries=retries,
-                template_dirs=template_dirs,
-                max_array_size=max_array_size,
-                batches_per_task=batches_per_task,
-                gpus=gpus,
+                num_workers=num_workers,
                 num_threads=num_threads,
+                gpus=gpus,
                 affinities=affinities,
-                **resource_kwargs,
+                retries=retries,
+                replace_fn=replace_fn,
+                **submit_keywords,
             )
-        resource_kwargs.pop("max_running", None)  # recorded above, read by the pool
-        if resource_kwargs:
-            raise InvalidInputError(
-                f"unknown grow option(s) {sorted(resource_kwargs)} (resource options need "
-                "scheduler=...)."
+        max_running = submit_keywords.pop("max_running", None)
+        if max_running is not None and self.is_prepared():
+            # the crop's one throttle, read live by a local pool
+            throttle.write_max_running(self.layout, throttle.check_max_running(max_running))
+        for name in _SUBMIT_ONLY:
+            # named parameters of grow before submit existed: accepted here, as then, unused
+            submit_keywords.pop(name, None)
+        if options is None:
+            options = GrowOptions.from_keywords(
+                subprocess=subprocess,
+                num_workers=num_workers,
+                num_threads=num_threads,
+                gpus=gpus,
+                affinities=affinities,
+                raise_errors=raise_errors,
+                log=log,
+                verbosity=verbosity,
+                executor=executor,
+                desc=desc,
+                batch_timeout_s=batch_timeout_s,
+                max_mem_gb=max_mem_gb,
+                retries=retries,
+                replace_fn=replace_fn,
+                **submit_keywords,  # none: each is refused by name
             )
+        elif submit_keywords:
+            raise InvalidOptionError(
+                f"give options= or the keywords {sorted(submit_keywords)}, not both."
+            )
+        return self._grow_here(batch_ids, options)
+
+    def _grow_here(self, batch_ids: int | Sequence[int] | None, options: GrowOptions) -> CropStatus:
+        sown, batches = self._to_grow(batch_ids, options.replace_fn)
         fixed = None
         if self._fn is not None:
             # constants as sown (the runner's, plus any given to sow), and unsaved resources
             runner = self.runner
             fixed = {
                 **((runner.resources or {}) if runner is not None else {}),
-                **{k: manifest.decode(v) for k, v in data["constants"].items()},
+                **sown.decoded_constants(),
             }
-        options = dict(
-            fn=self._fn,
-            fixed=fixed,
-            subprocess=subprocess,
-            num_workers=num_workers,
-            num_threads=num_threads,
-            gpus=gpus,
-            affinities=affinities,
-            log=log,
-            verbosity=verbosity,
-            executor=executor,
-            desc=desc,
-            batch_timeout_s=batch_timeout_s,
-            max_mem_gb=max_mem_gb,
-        )
+
+        def grow_once(which: Sequence[int], raise_errors: bool) -> dict[int, str]:
+            return growing.grow(
+                self.layout,
+                which,
+                fn=self._fn,
+                fixed=fixed,
+                options=options,
+                raise_errors=raise_errors,
+            )
+
         # with retries, failures are only raised once the retries are spent too
-        statuses = growing.grow(
-            self.layout, batches, raise_errors=raise_errors and not retries, **options
-        )
-        for attempt in range(retries):
+        statuses = grow_once(batches, options.raise_errors and not options.retries)
+        for attempt in range(options.retries):
             failed = [b for b, status in statuses.items() if status == growing.FAILED]
             if not failed:
                 break
-            last = attempt == retries - 1
-            statuses.update(
-                growing.grow(self.layout, failed, raise_errors=raise_errors and last, **options)
-            )
+            last = attempt == options.retries - 1
+            statuses.update(grow_once(failed, options.raise_errors and last))
         return self.status()
 
     def set_max_running(self, max_running: int | None) -> dict[str, bool]:
@@ -229,17 +242,96 @@ class CropGrowing(CropBase):
             return {}
         return throttle.set_max_running(self.layout, max_running)
 
-    def _check_function(self, data: dict[str, Any], replace: bool) -> dict[str, Any]:
+    def submit(
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        *,
+        options: SubmitOptions | None = None,
+        **keywords: Any,
+    ) -> ClusterJob:
+        """Submit batches as array jobs of a scheduler, from a login node (default: every
+        missing batch, failed ones included).
+
+        Returns at once with the submission's handle, unless ``wait`` or ``retries``.
+
+        Parameters
+        ----------
+        batch_ids : int or sequence of int, optional
+            Which batches (1-based); default all missing ones.
+        options : SubmitOptions, optional
+            Every option at once, instead of the keywords.
+        **keywords
+            The fields of :class:`~xyzfarm.submit_options.SubmitOptions` (``scheduler``,
+            ``profile``, ``resources``, ``workers_per_task``, ``batches_per_task``,
+            ``max_array_size``, ``template_dirs``, ``wait``, ``retries``, ``replace_fn``),
+            resource keywords (``walltime=``, ``mem_gb=``, xyzpy's ``hours=``,
+            ``gigabytes=``, ...) and ``num_workers`` / ``num_threads`` / ``gpus``: see
+            :meth:`SubmitOptions.from_keywords
+            <xyzfarm.submit_options.SubmitOptions.from_keywords>`.
+
+        Raises
+        ------
+        FunctionMismatchError
+            As for :meth:`grow`.
+        InvalidOptionError, ResourceError
+            For an option or resource that cannot take its value.
+
+        Returns
+        -------
+        ClusterJob
+            The submission: its job ids, progress, ``wait()``, ``cancel()``.
+        """
+        from . import cluster
+
+        options = self._submit_options(options, keywords)
+        batches = self._to_grow(batch_ids, options.replace_fn)[1]
+        if keywords.get("max_running") is not None:
+            # the crop's one throttle (%N / -tc of its arrays, and read by a local pool)
+            limit = throttle.check_max_running(keywords["max_running"])
+            throttle.write_max_running(self.layout, limit)
+        return cluster.submit(self.layout, batches, options)
+
+    @staticmethod
+    def _submit_options(options: SubmitOptions | None, keywords: dict[str, Any]) -> SubmitOptions:
+        if options is None:
+            return SubmitOptions.from_keywords(**keywords)
+        if keywords:
+            raise InvalidOptionError(
+                f"give options= or the keywords {sorted(keywords)}, not both (build the "
+                "options with them: dataclasses.replace(options, ...))."
+            )
+        return options
+
+    def _to_grow(
+        self, batch_ids: int | Sequence[int] | None, replace_fn: bool
+    ) -> tuple[Manifest, list[int]]:
+        """The crop's manifest (the function checked against it) and the batches to grow."""
+        if not self.is_prepared():
+            self.layout.check_not_orphaned()
+            raise InvalidInputError(f"the crop {self.name!r} is not sown yet; sow it first.")
+        sown = self._manifest()
+        if self._fn is not None:
+            sown = self._check_function(sown, replace_fn)
+        total = sown.plan.num_batches
+        if batch_ids is None:
+            return sown, growing.missing_batches(self.layout, total)
+        batches = [batch_ids] if isinstance(batch_ids, int) else list(batch_ids)
+        bad = [b for b in batches if not (isinstance(b, int) and 1 <= b <= total)]
+        if bad:
+            raise InvalidInputError(f"batch ids {bad} are not in 1..{total}.")
+        return sown, batches
+
+    def _check_function(self, sown: Manifest, replace_fn: bool) -> Manifest:
         """Refuse to grow with a function other than the crop's, or replace it when asked."""
-        recorded = data.get("fn_fingerprint")
+        recorded = sown.fn_fingerprint
         now = shipping.fingerprint(self._fn)
-        if recorded is None and not replace:
-            return data  # sown before fingerprints (or without a function): nothing to compare
+        if recorded is None and not replace_fn:
+            return sown  # sown before fingerprints (or without a function): nothing to compare
         if recorded == now:
-            return data
-        old_name = data.get("fn_qualname") or data.get("fn_name")
+            return sown
+        old_name = sown.fn_qualname or sown.fn_name
         new_name = shipping.qualname(self._fn)
-        if not replace:
+        if not replace_fn:
             raise FunctionMismatchError(
                 f"the crop {self.name!r} was sown with the function {old_name} (fingerprint "
                 f"{str(recorded)[:8]}), not {new_name} (fingerprint {now[:8]}): its results "
@@ -247,7 +339,7 @@ class CropGrowing(CropBase):
                 "saved function (done batches keep their results), or delete the crop and sow "
                 "it again with the new one."
             )
-        total = data["plan"]["num_batches"]
+        total = sown.plan.num_batches
         running = storage.record_locks(self.layout.running_locks).locked_in(1, total + 1)
         if running:
             raise FunctionMismatchError(
@@ -257,15 +349,13 @@ class CropGrowing(CropBase):
             )
         if self.save_fn:
             fixed = {
-                **{k: manifest.decode(v) for k, v in data["constants"].items()},
+                **sown.decoded_constants(),
                 **((self.runner.resources or {}) if self.runner is not None else {}),
             }
             payload = shipping.dumps_function(self._fn, fixed)
             storage.write_bytes(self.layout.function, payload)
-            data = {**data, "fn_sha256": hashlib.sha256(payload).hexdigest()}
-        data = {**data, "fn_qualname": new_name, "fn_fingerprint": now}
-        data.pop(manifest.CHECKSUM_KEY, None)
-        manifest.write(self.layout, data)
+            sown = replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest())
+        replace(sown, fn_qualname=new_name, fn_fingerprint=now).write(self.layout)
         return self._manifest()
 
     def render(
@@ -277,30 +367,30 @@ class CropGrowing(CropBase):
         files they refer to are written to a new ``jobs/<id>/`` folder, so a script can be
         submitted by hand: its header comment holds the command (``cd <logs> && sbatch ...``).
         """
-        return str(self._render_plan(scheduler, batch_ids, **options).texts[0])
+        submit = SubmitOptions.from_keywords(scheduler=scheduler, **options)
+        return str(self._render_scripts(batch_ids, submit).texts[0])
 
-    def _render_plan(
-        self, scheduler: str | None, batch_ids: Sequence[int] | None, **options: Any
-    ) -> Any:
+    def _render_scripts(
+        self, batch_ids: Sequence[int] | None, options: SubmitOptions
+    ) -> PreparedSubmission:
         from . import cluster
-        from .cluster_keywords import from_xyzpy
 
-        options = from_xyzpy(options)
-        total = self._manifest()["plan"]["num_batches"]
+        total = self._manifest().plan.num_batches
         batches = (
             list(batch_ids)
             if batch_ids is not None
             else growing.missing_batches(self.layout, total)
         )
-        return cluster.plan(self.layout, batches, scheduler=scheduler, **options)
+        return cluster.render_scripts(self.layout, batches, options)
 
     gen_cluster_script = render  # xyzpy's name
 
-    def grow_cluster(self, scheduler: str = "slurm", **options: Any) -> Any:
-        """xyzpy's name for :meth:`grow` with a scheduler."""
+    def grow_cluster(self, scheduler: str = "slurm", **options: Any) -> ClusterJob:
+        """xyzpy's name for :meth:`submit` (through :meth:`grow` with a scheduler, which
+        ignores the options that only act on this machine)."""
         return self.grow(scheduler=scheduler, **options)
 
-    def grow_missing(self, **grow_opts: Any) -> CropStatus:
+    def grow_missing(self, **grow_opts: Any) -> CropStatus | ClusterJob:
         """Grow every batch without a result (see :meth:`grow`).
 
         xyzpy's ``parallel=True`` (a combo_runner option) grows in a process pool.

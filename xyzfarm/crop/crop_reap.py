@@ -10,13 +10,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CropIncompleteError, InvalidInputError
+from ..node.manifest import Manifest
 from ..node.results import ResultIndex
 from ..store import storage
 from ..sweep.assemble import check_schema
+from ..sweep.gc_pause import paused_gc
 from . import reap as reaping
 from .crop_base import CropBase
 from .farmer import as_sampler
-from .raw_reap import labelled_dataset, labelled_table, nested_results, unlabelled
+from .raw_reap import labelled_dataset, labelled_table, nested_results
 
 
 class CropReaping(CropBase):
@@ -122,12 +124,12 @@ class CropReaping(CropBase):
                 poll_interval_s=poll_interval_s,
             )
 
-        def deliver(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+        def deliver(harvest: reaping.Harvest, sown: Manifest) -> Any:
             out, self.provenance = reaping.deliver(
                 self.farmer,
                 self.layout,
                 harvest,
-                data,
+                sown,
                 sync=sync,
                 overwrite=overwrite,
                 provenance=provenance,
@@ -145,7 +147,7 @@ class CropReaping(CropBase):
         )
 
     def _sown_for_farmer(self) -> bool:
-        return self.is_prepared() and bool(self._manifest().get("farmer"))
+        return self.is_prepared() and self._manifest().farmer is not None
 
     def _reap(
         self,
@@ -180,11 +182,16 @@ class CropReaping(CropBase):
                     stacklevel=3,
                 )
                 return reaping.delivered(self.farmer)
-            data = self._manifest()
+            sown = self._manifest()
             if raw:
-                data = unlabelled(data)
-            harvest = reaping.read_results(self.layout, data, allow_incomplete=allow_incomplete)
-            out = deliver(harvest, data)
+                sown = sown.unlabelled()
+            # as run_combos: reading and assembling allocate per case, and the collections
+            # that would trigger scan every long-lived object (xarray, pandas) again and again
+            with paused_gc():
+                harvest = reaping.read_results(
+                    self.layout, sown, allow_incomplete=allow_incomplete
+                )
+                out = deliver(harvest, sown)
             if harvest.missing and clean_up:
                 warnings.warn(
                     f"the crop {self.name!r} was kept at {self.location!r}: "
@@ -220,7 +227,7 @@ class CropReaping(CropBase):
         """
         del verbosity, desc
         return self._reap(
-            lambda harvest, data: nested_results(harvest, self.layout),
+            lambda harvest, sown: nested_results(harvest, self.layout),
             wait=wait,
             clean_up=clean_up,
             allow_incomplete=allow_incomplete,
@@ -262,7 +269,7 @@ class CropReaping(CropBase):
         del parse, verbosity, desc
         schema = check_schema(var_names, var_dims, var_coords)
 
-        def label(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+        def label(harvest: reaping.Harvest, sown: Manifest) -> Any:
             if to_df:
                 return labelled_table(harvest, schema)
             return labelled_dataset(harvest, schema, dict(constants or {}), dict(attrs or {}))
@@ -300,7 +307,7 @@ class CropReaping(CropBase):
                 f"reap_samples needs a Sampler (given, or the crop's farmer), got {sampler!r}."
             )
 
-        def deliver(harvest: reaping.Harvest, data: dict[str, Any]) -> Any:
+        def deliver(harvest: reaping.Harvest, sown: Manifest) -> Any:
             table = reaping.to_table(harvest)
             if sync:
                 sampler.add_df(table, sync=sync)

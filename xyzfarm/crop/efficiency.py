@@ -154,7 +154,8 @@ def _requested(layout: CropLayout) -> dict[str, Any]:
         except (OSError, ValueError, TypeError):
             resources = {}
     if not resources:
-        resources = dict(manifest.read(layout).get("resources") or {})
+        # the runner's resources, saved when sown (a field the manifest keeps as is)
+        resources = dict(manifest.read(layout).extra.get("resources") or {})
     out: dict[str, Any] = {}
     if resources.get("mem_gb"):
         out["mem_gb"] = float(resources["mem_gb"])

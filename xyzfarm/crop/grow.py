@@ -7,16 +7,22 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import BatchFailedError, CropLoadError, FunctionLoadError, InvalidInputError
+from ..errors import (
+    BatchFailedError,
+    CropLoadError,
+    FunctionLoadError,
+    InvalidInputError,
+    InvalidOptionError,
+)
 from ..node.layout import CropLayout
-from ..node.pool import WorkerPool
 from ..node.results import ResultIndex
-from ..node.slots import Slot, plan_slots
 from ..node.state import last_error
 from ..node.throttle import LiveLimit
 from ..node.worker import FAILED, Bundle, grow_batch, record_start_failure
 from ..store import storage
+from ..sweep.gc_pause import collect_young_if_due, paused_gc
 from ..sweep.progress import progress_bar
+from .grow_options import GrowOptions
 
 __all__ = ["FAILED", "grow", "missing_batches"]
 
@@ -99,38 +105,27 @@ def grow(
     *,
     fn: Callable[..., Any] | None,
     fixed: dict[str, Any] | None,
-    subprocess: bool | str = "auto",
-    num_workers: int | None = None,
-    num_threads: int | None = None,
-    gpus: Any = None,
-    affinities: Any = None,
-    raise_errors: bool = False,
-    log: bool = False,
-    verbosity: int = 1,
-    executor: Any = None,
-    desc: str = "Grow",
-    batch_timeout_s: float | None = None,
-    max_mem_gb: float | None = None,
+    options: GrowOptions,
+    raise_errors: bool | None = None,
 ) -> dict[int, str]:
-    """Grow ``batches`` of a sown crop and return each batch's status.
+    """Grow ``batches`` of a sown crop once and return each batch's status.
 
-    See :meth:`xyzfarm.Crop.grow` for the parameters.
+    ``raise_errors`` overrides ``options.raise_errors`` (a retried grow raises only on its
+    last attempt). See :class:`~xyzfarm.grow_options.GrowOptions` for the options.
     """
-    limited = batch_timeout_s is not None or max_mem_gb is not None
-    pinned = num_threads is not None or gpus is not None or affinities is not None or limited
-    if subprocess == "auto":
-        subprocess = pinned
-    if not isinstance(subprocess, bool):
-        raise InvalidInputError(f"subprocess must be 'auto', True or False, got {subprocess!r}.")
-    if pinned and not subprocess:
-        raise InvalidInputError(
+    if raise_errors is None:
+        raise_errors = options.raise_errors
+    subprocess = options.in_workers
+    if options.pinned and not subprocess:
+        raise InvalidOptionError(
             "num_threads, gpus, affinities, batch_timeout_s and max_mem_gb act on worker "
             "processes: they need subprocess=True (or 'auto')."
         )
+    executor, num_workers, log = options.executor, options.num_workers, options.log
     if subprocess and executor is not None:
-        raise InvalidInputError("give an executor or subprocess=True, not both.")
+        raise InvalidOptionError("give an executor or subprocess=True, not both.")
     statuses: dict[int, str] = {}
-    progress = _Progress(len(batches), verbosity, desc)
+    progress = _Progress(len(batches), options.verbosity, options.desc)
 
     def note(batch: int, status: str) -> None:
         statuses[batch] = status
@@ -148,16 +143,21 @@ def grow(
                     f"subprocess workers load the function from {layout.function}, which the "
                     "crop does not have; sow with save_fn=True."
                 )
+            # here, not at the top: the pool brings psutil (~10 ms to import), which growing
+            # in this process never needs
+            from ..node.pool import WorkerPool
+            from ..node.slots import plan_slots
+
             # workers load the saved function, not this process's: check that one
             preflight(layout, batches, None, None).close()
-            slots: list[Slot] = plan_slots(num_workers, num_threads, gpus, affinities)
+            slots = plan_slots(num_workers, options.num_threads, options.gpus, options.affinities)
             progress.start()
             with WorkerPool(
                 layout,
                 slots,
                 log=log,
-                batch_timeout_s=batch_timeout_s,
-                max_mem_gb=max_mem_gb,
+                batch_timeout_s=options.batch_timeout_s,
+                max_mem_gb=options.max_mem_gb,
                 max_running=LiveLimit(layout),  # the crop's throttle, changeable meanwhile
             ) as pool:
                 pool.run(batches, note)
@@ -168,9 +168,13 @@ def grow(
         else:
             bundle = preflight(layout, batches, fn, fixed)
             progress.start()
+            # as run_combos: collections triggered by each batch's allocations would scan
+            # every long-lived object (xarray, pandas) again and again
             try:
-                for batch in batches:
-                    note(batch, grow_batch(bundle, batch))
+                with paused_gc():
+                    for batch in batches:
+                        note(batch, grow_batch(bundle, batch))
+                        collect_young_if_due()
             finally:
                 bundle.close()
     finally:

@@ -12,17 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CropIncompleteError
-from ..node import manifest
 from ..node.layout import CropLayout
 from ..sweep.assemble import Schema
 from ..sweep.combos import iter_combos
 from ..sweep.nested import grid_axes, nan_like, nest
 from . import reap as reaping
-
-
-def unlabelled(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The manifest ``data`` as if sown without ``var_names``: reading keeps raw outputs."""
-    return {**data, "schema": {**data["schema"], "var_names": None}}
 
 
 def missing_stand_in(harvest: reaping.Harvest, layout: CropLayout) -> Any:
@@ -41,28 +35,28 @@ def nested_results(harvest: reaping.Harvest, layout: CropLayout) -> Any:
     Combos crops nest over their combos in the sown order; cases crops over the sorted values
     each argument takes across the cases (the dense grid of ``combo_runner(cases=...)``).
     """
-    data = harvest.data
+    sown = harvest.sown
     outputs = harvest.outputs
     fill = missing_stand_in(harvest, layout) if not harvest.complete else None
     store: dict[tuple[Any, ...], Any] = {}
-    if data["kind"] == "combos":
-        combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
+    if sown.is_grid:
+        combos = sown.decoded_combos()
         for i, row in enumerate(iter_combos(combos)):
             if i in outputs:
                 store[row] = outputs[i]
         return nest(store, [list(v) for v in combos.values()], fill)
     rows: list[tuple[Any, ...]] = []
-    plan = reaping.BatchPlan(layout, data)
+    cases = reaping.BatchCases(layout, sown)
     try:
-        for batch in range(1, plan.num_batches + 1):
-            indices, spec_rows = plan.spec(batch)
+        for batch in range(1, cases.num_batches + 1):
+            indices, spec_rows = cases.spec(batch)
             for i, row in zip(indices, spec_rows or ()):
                 rows.append(tuple(row))
                 if i in outputs:
                     store[tuple(row)] = outputs[i]
     finally:
-        plan.close()
-    return nest(store, grid_axes(data["arg_names"], rows, {}), fill)
+        cases.close()
+    return nest(store, grid_axes(sown.arg_names, rows, {}), fill)
 
 
 def labelled_dataset(
@@ -77,9 +71,8 @@ def labelled_dataset(
 
 def labelled_table(harvest: reaping.Harvest, schema: Schema) -> Any:
     """The raw outputs as a DataFrame, one row per case, labelled with ``schema``."""
-    names = None if schema.var_names is None else list(schema.var_names)
     relabelled = reaping.Harvest(
-        {**harvest.data, "schema": {**harvest.data["schema"], "var_names": names}},
+        harvest.sown.relabelled(schema.var_names),
         harvest.outputs,
         harvest.rows,
         harvest.batches,

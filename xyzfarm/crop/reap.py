@@ -14,21 +14,25 @@ including those checkpointed by failed or interrupted batches.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ..errors import CropFormatError, CropIncompleteError, InvalidInputError
-from ..node import manifest, records
+from ..node import records
 from ..node.layout import CropLayout
+from ..node.manifest import Manifest
+from ..node.provenance import ProvenanceSegment
 from ..node.results import ResultIndex, positions_problem
 from ..store.full_data import append_to_file, merge_into_file
 from ..sweep.assemble import GridFiller, Schema, build_dataset, split_outputs
+from ..sweep.gc_pause import collect_young_if_due
 from .farmer import Farmer
 from .sow import batch_bounds, schema_from_json
 
@@ -49,6 +53,17 @@ PROVENANCE = (
 PROVENANCE_MODES = ("beside", "in", False)
 
 
+#: the provenance variables taken as they are from each segment's worker context
+_CONTEXT_VARIABLES = {
+    "xyz_host": "host",
+    "xyz_job": "job",
+    "xyz_task": "task",
+    "xyz_attempt": "attempt",
+    "xyz_restarts": "restarts",
+    "xyz_version": "version",
+}
+
+
 def check_provenance_mode(provenance: Any) -> str | bool:
     """The mode ``provenance`` names (True means "beside"), or a typed error saying why not."""
     if provenance is True:
@@ -65,19 +80,20 @@ class Harvest:
 
     def __init__(
         self,
-        data: dict[str, Any],
+        sown: Manifest,
         outputs: dict[int, Any],
         rows: dict[int, tuple[Any, ...]],
         batches: list[int],
         missing: list[int],
-        prov: list[tuple[Any, ...]] | None = None,
+        prov: list[ProvenanceSegment] | None = None,
         filler: GridFiller | None = None,
         num_cells: int = 0,
     ) -> None:
         self.filler = filler
-        self.data = data
+        #: the crop's manifest, as the harvest was read with it
+        self.sown = sown
         self.outputs = outputs
-        # provenance segments: (case indices, start, seconds per case, *context)
+        #: provenance segments, their positions in the sown case order
         self.prov = prov if prov is not None else []
         self.rows = rows
         #: batches reaped whole, and batches without a result (their finished cases, from
@@ -90,21 +106,20 @@ class Harvest:
     @property
     def complete(self) -> bool:
         """Whether every sown case has its value."""
-        return not self.missing and self.num_cells == self.data["plan"]["num_cases"]
+        return not self.missing and self.num_cells == self.sown.plan.num_cases
 
 
-class BatchPlan:
+class BatchCases:
     """Where each batch's cases sit in the sown case order, read from the crop's own files.
 
     A combos crop sown in order needs no file (:func:`~xyzfarm.crop.sow.batch_bounds`); a shuffled
     or cases crop reads record ``batch - 1`` of ``cases.bin``, which also holds the rows.
     """
 
-    def __init__(self, layout: CropLayout, data: Mapping[str, Any]) -> None:
-        plan = data["plan"]
-        self.num_cases: int = plan["num_cases"]
-        self.num_batches: int = plan["num_batches"]
-        in_order = data["kind"] == "combos" and plan.get("shuffle_seed") is None
+    def __init__(self, layout: CropLayout, sown: Manifest) -> None:
+        self.num_cases = sown.plan.num_cases
+        self.num_batches = sown.plan.num_batches
+        in_order = sown.is_grid and sown.plan.shuffle_seed is None
         self._cases = (
             None if in_order else records.IndexedReader(layout.cases, layout.cases_index)
         )
@@ -124,7 +139,7 @@ class BatchPlan:
 
 def _finished_cases(
     layout: CropLayout, batch: int, size: int
-) -> tuple[dict[int, Any], list[tuple[Any, ...]]]:
+) -> tuple[dict[int, Any], list[ProvenanceSegment]]:
     """The finished cases of an unfinished batch from its checkpoint ``partial/<batch>``.
 
     Positions are relative to the batch's rows; a chunk naming positions outside the batch
@@ -132,13 +147,13 @@ def _finished_cases(
     an earlier chunk keeps its first value and provenance.
     """
     outputs: dict[int, Any] = {}
-    prov: list[tuple[Any, ...]] = []
+    prov: list[ProvenanceSegment] = []
     path = layout.partial(batch)
     for chunk in records.read_appended(path):
         try:
             out = dict(chunk["out"])
-            segments = [tuple(s) for s in chunk.get("prov") or ()]
-            covered = [p for s in segments for p in s[0]]
+            segments = [ProvenanceSegment.from_record(s) for s in chunk.get("prov") or ()]
+            covered = [p for s in segments for p in s.positions]
         except (KeyError, TypeError, ValueError, IndexError):
             warnings.warn(f"{os.fspath(path)} holds a malformed checkpoint; skipped.", stacklevel=3)
             continue
@@ -151,14 +166,14 @@ def _finished_cases(
             continue
         fresh = {int(p): v for p, v in out.items() if int(p) not in outputs}
         outputs.update(fresh)
-        for positions, *rest in segments:
-            kept = [int(p) for p in positions if int(p) in fresh]
+        for seg in segments:
+            kept = [int(p) for p in seg.positions if int(p) in fresh]
             if kept:
-                prov.append((kept, *rest))
+                prov.append(seg._replace(positions=kept))
     return outputs, prov
 
 
-def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: bool) -> Harvest:
+def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) -> Harvest:
     """Load every batch result, proving each value's place before it is used.
 
     Every record's case positions are checked against its batch's plan (a record that does
@@ -168,58 +183,72 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
     it, every finished case is kept, including those checkpointed by failed or interrupted
     batches in ``partial/<i>``.
     """
-    num_batches = data["plan"]["num_batches"]
-    num_cases = data["plan"]["num_cases"]
+    num_batches = sown.plan.num_batches
+    num_cases = sown.plan.num_cases
     index = ResultIndex(layout).refresh()
     if not allow_incomplete:
         # refuse before reading anything when batches are plainly missing
-        _refuse_missing(layout, [b for b in range(1, num_batches + 1) if not index.has(b)], data)
+        _refuse_missing(layout, [b for b in range(1, num_batches + 1) if not index.has(b)], sown)
     outputs: dict[int, Any] = {}
-    prov: list[tuple[Any, ...]] = []
+    prov: list[ProvenanceSegment] = []
     rows: dict[int, tuple[Any, ...]] = {}
     grown: list[int] = []
     missing: list[int] = []
     placed = 0
     filler = None
-    if data["kind"] == "combos" and data["schema"]["var_names"] is not None:
+    if sown.is_grid and sown.var_names is not None:
         # stream every batch straight into the final arrays
         filler = GridFiller(
-            {n: manifest.decode(v) for n, v in data["combos"].items()},
-            schema_from_json(data["schema"]),
-            {k: manifest.decode(v) for k, v in data["constants"].items()},
+            sown.decoded_combos(), schema_from_json(sown.schema), sown.decoded_constants()
         )
 
-    def place(indices: np.ndarray, results: list[Any], spec_rows: list[Any] | None) -> None:
+    # results wait here until FILL_CASES of them can go into the arrays at once: filling
+    # costs ~10 us a call whatever its size, and a batch is often ~100 cases
+    waiting: list[Any] = []
+    waiting_at: list[Sequence[int]] = []
+
+    def fill() -> None:
+        if waiting:
+            assert filler is not None
+            filler.add(_joined(waiting_at), waiting)
+            waiting.clear()
+            waiting_at.clear()
+
+    def place(indices: Sequence[int], results: list[Any], spec_rows: list[Any] | None) -> None:
         nonlocal placed
         if filler is not None:
-            filler.add(indices.tolist(), results)
+            waiting.extend(results)
+            waiting_at.append(indices)
+            if len(waiting) >= FILL_CASES:
+                fill()
         else:
-            outputs.update(zip(indices.tolist(), results))
-        if spec_rows is not None and data["kind"] != "combos":
-            rows.update(zip(indices.tolist(), spec_rows))
+            outputs.update(zip(_index_list(indices), results))
+        if spec_rows is not None and not sown.is_grid:
+            rows.update(zip(_index_list(indices), spec_rows))
         placed += len(results)
 
-    plan = BatchPlan(layout, data)
+    cases = BatchCases(layout, sown)
     try:
         for batch in range(1, num_batches + 1):
-            sown, spec_rows = plan.spec(batch)
-            expected = np.asarray(sown, dtype=np.int64)
+            sown_indices, spec_rows = cases.spec(batch)
             try:
-                result = index.load(batch, sown_indices=sown)
+                result = index.load(batch, sown_indices=sown_indices)
             except KeyError:  # never grown, or no record of it intact (warned)
                 missing.append(batch)
                 continue
             if not allow_incomplete and missing:
                 continue  # refused below: only the check of every record is still useful
-            place(expected, result["outputs"], spec_rows)
+            place(sown_indices, result["outputs"], spec_rows)
+            # one named tuple per segment, its positions in the sown order (a range for a run)
             for positions, *rest in result.get("prov") or ():
-                prov.append((expected[np.asarray(positions, dtype=np.intp)], *rest))
+                prov.append(ProvenanceSegment(_picked(sown_indices, positions), *rest))
             grown.append(batch)
+            collect_young_if_due()  # the GC may be paused by the caller
         if not allow_incomplete:
-            _refuse_missing(layout, missing, data)
+            _refuse_missing(layout, missing, sown)
         for batch in missing:
-            sown, spec_rows = plan.spec(batch)
-            expected = np.asarray(sown, dtype=np.int64)
+            sown_indices, spec_rows = cases.spec(batch)
+            expected = np.asarray(sown_indices, dtype=np.int64)
             finished, finished_prov = _finished_cases(layout, batch, expected.size)
             if not finished:
                 continue
@@ -230,9 +259,11 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
                 None if spec_rows is None else [spec_rows[int(p)] for p in positions],
             )
             for where, *rest in finished_prov:
-                prov.append((expected[np.asarray(where, dtype=np.intp)], *rest))
+                prov.append(ProvenanceSegment(expected[np.asarray(where, dtype=np.intp)], *rest))
+        fill()
     finally:
-        plan.close()
+        cases.close()
+        index.close()
     filled = int(filler.filled.sum()) if filler is not None else len(outputs)
     if filled != placed or placed > num_cases:
         # positions were proven distinct per batch and batches partition the plan: only a
@@ -247,13 +278,45 @@ def read_results(layout: CropLayout, data: dict[str, Any], *, allow_incomplete: 
             f"the crop {layout.name!r} has values for {filled} of its {num_cases} cases; "
             "nothing was published. Grow it again (crop.grow_missing()), then reap."
         )
-    return Harvest(data, outputs, rows, grown, missing, prov, filler, filled)
+    return Harvest(sown, outputs, rows, grown, missing, prov, filler, filled)
 
 
-def _refuse_missing(layout: CropLayout, missing: list[int], data: Mapping[str, Any]) -> None:
+#: results put into the arrays at once when reaping (bounds the memory a reap adds to the
+#: Dataset: these values, or one batch when batches are larger)
+FILL_CASES = 1 << 16
+
+
+def _index_array(indices: Sequence[int]) -> np.ndarray:
+    """Case positions as an array: a range without a Python int per case."""
+    if type(indices) is range:
+        return np.arange(indices.start, indices.stop, indices.step, dtype=np.int64)
+    return np.asarray(indices, dtype=np.int64)
+
+
+def _index_list(indices: Sequence[int]) -> list[int]:
+    return list(indices) if type(indices) is range else _index_array(indices).tolist()
+
+
+def _picked(sown: Sequence[int], positions: Sequence[int]) -> Any:
+    """The sown-order indices at batch ``positions``: a range when both are ranges."""
+    if type(sown) is range and type(positions) is range:
+        return sown[positions.start : positions.stop : positions.step]
+    return _index_array(sown)[np.asarray(positions, dtype=np.intp)]
+
+
+def _joined(runs: list[Any]) -> Any:
+    """The indices of ``runs`` as one range when they follow each other, else one array."""
+    if all(type(r) is range and r.step == 1 for r in runs) and all(
+        a.stop == b.start for a, b in itertools.pairwise(runs)
+    ):
+        return range(runs[0].start, runs[-1].stop)
+    return np.concatenate([_index_array(r) for r in runs])
+
+
+def _refuse_missing(layout: CropLayout, missing: list[int], sown: Manifest) -> None:
     if not missing:
         return
-    num_batches = data["plan"]["num_batches"]
+    num_batches = sown.plan.num_batches
     failed = sorted(layout.batch_ids_in("failed") & set(missing))
     shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
     raise CropIncompleteError(
@@ -269,10 +332,10 @@ def to_dataset(harvest: Harvest, provenance: bool = False) -> xr.Dataset:
     With ``provenance``, the :data:`PROVENANCE` variables of :func:`provenance_dataset` are
     merged into it (``reap(provenance="in")``).
     """
-    data = harvest.data
-    schema = schema_from_json(data["schema"])
-    constants = {k: manifest.decode(v) for k, v in data["constants"].items()}
-    attrs = {k: manifest.decode(v) for k, v in data["attrs"].items()}
+    sown = harvest.sown
+    schema = schema_from_json(sown.schema)
+    constants = sown.decoded_constants()
+    attrs = sown.decoded_attrs()
     if harvest.filler is not None:
         ds = harvest.filler.dataset(attrs)
     else:
@@ -297,47 +360,78 @@ def provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset | None:
     return _provenance_dataset(harvest, ds)
 
 
-def _provenance_columns(harvest: Harvest) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Per-case provenance arrays from the per-chunk segments, vectorised."""
-    counts = np.array([len(seg[0]) for seg in harvest.prov])
-    index = np.concatenate([seg[0] for seg in harvest.prov])
-    # offset of each case inside its segment: start + k * seconds per case
-    ends = np.cumsum(counts)
-    offsets = np.arange(len(index)) - np.repeat(ends - counts, counts)
-    seconds = np.repeat(np.array([seg[2] for seg in harvest.prov], dtype=float), counts)
-    start = np.repeat(np.array([seg[1] for seg in harvest.prov], dtype=float), counts)
-    start += offsets * seconds
-    del offsets
+def _per_case(values: list[Any], counts: np.ndarray, total: int, dtype: Any = None) -> np.ndarray:
+    """One value per case from one per segment.
+
+    When they are all the same (one host, job, version, function...: the usual case) this is
+    a read-only view of that one value (``np.broadcast_to``): no memory per case, where a
+    filled copy would write ``total`` times the text (64 characters of function fingerprint,
+    256 bytes a case: 256 MB at 10^6 cases).
+    """
+    first = values[0]
+    if all(v == first and type(v) is type(first) for v in values):
+        return np.broadcast_to(np.asarray([first], dtype=dtype), (total,))
+    return np.repeat(np.array(values, dtype=dtype), counts)
+
+
+def _one_value(column: np.ndarray) -> bool:
+    """Whether ``column`` is a view of one value (see :func:`_per_case`)."""
+    return column.ndim == 1 and column.strides == (0,)
+
+
+def _provenance_columns(harvest: Harvest) -> tuple[Any, dict[str, np.ndarray]]:
+    """Per-case provenance arrays from the per-chunk segments, vectorised, and the cases'
+    indices (a range when the segments follow each other)."""
+    # one column per field, across segments (a transpose in C, no per-field Python loop)
+    by_field = dict(zip(ProvenanceSegment._fields, zip(*harvest.prov)))
+    counts = np.array([len(p) for p in by_field["positions"]])
+    joined = _joined(list(by_field["positions"]))
+    index = np.asarray(joined, dtype=np.int64) if type(joined) is not range else joined
+    total = len(index)
+    per_segment = np.array(by_field["seconds_per_case"], dtype=float)
+    seconds = _per_case(per_segment.tolist(), counts, total, float)
+    # start of each case k: its segment's start + (k - the segment's first k) * its seconds per
+    # case, computed as k * seconds + (start - first k * seconds): one array per case, not four
+    first_k = np.cumsum(counts) - counts
+    start = np.arange(total, dtype=float)
+    start *= seconds
+    offset = np.array(by_field["start"], dtype=float) - first_k * per_segment
+    start += np.repeat(offset, counts)
     start *= 1e9
     columns = {"xyz_start": start.astype("datetime64[ns]"), "xyz_seconds": seconds}
     del start
-    # the worker's context: host, job, task, attempt, restarts, version, function
-    # fingerprint (absent from records of earlier releases: "")
-    for k, name in enumerate(
-        ("xyz_host", "xyz_job", "xyz_task", "xyz_attempt", "xyz_restarts", "xyz_version")
-    ):
-        columns[name] = np.repeat(np.array([seg[3 + k] for seg in harvest.prov]), counts)
-    fn_prints = [str(seg[9]) if len(seg) > 9 else "" for seg in harvest.prov]
-    columns["xyz_fn"] = np.repeat(np.array(fn_prints, dtype=str), counts)
+    # the worker's context (a function fingerprint absent from records of earlier releases
+    # is "")
+    for name, field in _CONTEXT_VARIABLES.items():
+        columns[name] = _per_case(list(by_field[field]), counts, total)
+    fn_prints = [str(p) for p in by_field["fn_fingerprint"]]
+    columns["xyz_fn"] = _per_case(fn_prints, counts, total, str)
     return index, columns
 
 
 def _provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset:
     """The :data:`PROVENANCE` variables on the dims of the swept arguments of ``ds``."""
     index, columns = _provenance_columns(harvest)
-    data = harvest.data
-    names = list(data["arg_names"])
-    total = data["plan"]["num_cases"]
-    if data["kind"] == "combos" and len(index) == total:
-        # a complete grid: one argsort puts every case in place, no per-case Python
-        combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
+    sown = harvest.sown
+    names = list(sown.arg_names)
+    total = sown.plan.num_cases
+    if sown.is_grid and len(index) == total:
+        combos = sown.decoded_combos()
         shape = tuple(len(v) for v in combos.values())
-        order = np.argsort(index, kind="stable")
+        # a complete grid: its distinct indices in increasing order are 0..total-1, already in
+        # place (sown in order); otherwise one argsort puts every case in place
+        in_place = type(index) is range or not np.any(index[1:] < index[:-1])
+        order = None if in_place else np.argsort(index, kind="stable")
         data_vars = {}
         for name in list(columns):
             # reorder one column at a time, dropping the unordered one: peak memory stays at
             # the final arrays plus one column
-            data_vars[name] = (names, columns.pop(name)[order].reshape(shape))
+            column = columns.pop(name)
+            if _one_value(column):  # the same everywhere: no order, and still no copy
+                placed = np.broadcast_to(column[:1].reshape((1,) * len(shape)), shape)
+            else:
+                placed = (column if order is None else column[order]).reshape(shape)
+            data_vars[name] = (names, placed)
         return xr.Dataset(data_vars, coords={n: ds.coords[n] for n in names})
     rows = {int(i): tuple(col[k] for col in columns.values()) for k, i in enumerate(index)}
     prov = _values_dataset(harvest, rows, Schema(tuple(columns), {}, {}), {}, {})
@@ -348,11 +442,11 @@ def _values_dataset(
     harvest: Harvest, outputs: dict[int, Any], schema: Any, constants: Any, attrs: Any
 ) -> xr.Dataset:
     """Assemble a Harvest into the Dataset ``run_combos`` / ``run_cases`` would have given."""
-    data = harvest.data
-    names = tuple(data["arg_names"])
-    if data["kind"] == "combos":
-        combos = {n: manifest.decode(v) for n, v in data["combos"].items()}
-        total = data["plan"]["num_cases"]
+    sown = harvest.sown
+    names = sown.arg_names
+    if sown.is_grid:
+        combos = sown.decoded_combos()
+        total = sown.plan.num_cases
         if len(outputs) == total:
             import itertools
 
@@ -387,11 +481,11 @@ def to_table(harvest: Harvest) -> Any:
     """A DataFrame with one row per reaped case: arguments, constants, attrs, then outputs."""
     import pandas as pd  # deferred: a reap into a Dataset never needs pandas
 
-    data = harvest.data
-    names = list(data["arg_names"])
+    sown = harvest.sown
+    names = list(sown.arg_names)
     index = sorted(harvest.outputs)
-    if data["kind"] == "combos":
-        combos = [manifest.decode(v) for v in data["combos"].values()]
+    if sown.is_grid:
+        combos = list(sown.decoded_combos().values())
         shape = [len(v) for v in combos]
         rows = [
             tuple(combos[k][j] for k, j in enumerate(np.unravel_index(i, shape))) for i in index
@@ -399,9 +493,9 @@ def to_table(harvest: Harvest) -> Any:
     else:
         rows = [harvest.rows[i] for i in index]
     table: dict[str, Any] = {n: [r[k] for r in rows] for k, n in enumerate(names)}
-    extra = {**data["constants"], **data["attrs"]}
-    table.update({k: [manifest.decode(v)] * len(rows) for k, v in extra.items()})
-    var_names = data["schema"]["var_names"]
+    extra = {**sown.decoded_constants(), **sown.decoded_attrs()}
+    table.update({k: [v] * len(rows) for k, v in extra.items()})
+    var_names = sown.var_names
     results = [harvest.outputs[i] for i in index]
     if var_names is None:
         keys = list(results[0]) if results else []
@@ -424,20 +518,16 @@ def delete_crop(layout: CropLayout) -> None:
 
 
 def _target(
-    farmer: Farmer | None, layout: CropLayout, data: Mapping[str, Any], into: str | None = None
+    farmer: Farmer | None, layout: CropLayout, sown: Manifest, into: str | None = None
 ) -> tuple[str, str | None, str]:
     if into is not None:
         return "harvester", into, "h5netcdf"
     if farmer is not None:
         target = farmer.reap_target
         return target.kind, target.data_name, target.engine
-    record = data.get("farmer") or {}
-    if record.get("kind") in ("harvester", "sampler"):
-        return (
-            record["kind"],
-            str(layout.parent_dir / record["data_name"]),
-            record["engine"],
-        )
+    record = sown.farmer
+    if record is not None and record.has_file:
+        return record.kind, str(layout.parent_dir / str(record.data_name)), str(record.engine)
     return "dataset", None, ""
 
 
@@ -445,7 +535,7 @@ def deliver(
     farmer: Farmer | None,
     layout: CropLayout,
     harvest: Harvest,
-    data: Mapping[str, Any],
+    sown: Manifest,
     *,
     sync: bool,
     overwrite: bool | None,
@@ -454,7 +544,7 @@ def deliver(
 ) -> tuple[Any, xr.Dataset | None]:
     """Hand the harvest to the farmer (or file ``into``); return what the reap returns and
     the provenance of the cases reaped (None unless ``provenance="beside"``)."""
-    kind, data_name, engine = _target(farmer, layout, data, into)
+    kind, data_name, engine = _target(farmer, layout, sown, into)
     if kind == "sampler":
         table = to_table(harvest)
         if farmer is not None:

@@ -145,7 +145,7 @@ def split(
 
     A request that does not depend on the case is returned as it is, with every batch.
     """
-    arg_names = list(manifest.read(layout)["arg_names"])
+    arg_names = list(manifest.read(layout).arg_names)
     if resources is None or not is_per_case(resources, arg_names):
         return [(resources, list(batches))]
     request_of = case_request(resources, arg_names)

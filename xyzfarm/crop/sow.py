@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import CropMismatchError, InvalidInputError
 from ..node import manifest, records, shipping
 from ..node.layout import CropLayout
+from ..node.manifest import BatchPlan, FarmerRecord, Manifest
 from ..store import storage
 from ..sweep.arguments import check_arguments
 from ..sweep.assemble import Schema
@@ -32,6 +33,7 @@ from ..sweep.combos import (
     num_combos,
     product_with_cases,
 )
+from ..sweep.gc_pause import collect_young_if_due, paused_gc
 
 
 def plan_batches(
@@ -71,27 +73,27 @@ def _schema_json(schema: Schema) -> dict[str, Any]:
     }
 
 
-def schema_from_json(data: Mapping[str, Any]) -> Schema:
-    """The output Schema recorded in a manifest."""
-    names = data["var_names"]
+def schema_from_json(schema: Mapping[str, Any]) -> Schema:
+    """The output Schema recorded in a manifest (its ``schema`` field)."""
+    names = schema["var_names"]
     return Schema(
         None if names is None else tuple(names),
-        {k: tuple(v) for k, v in data["var_dims"].items()},
-        {k: manifest.decode(v) for k, v in data["var_coords"].items()},
+        {k: tuple(v) for k, v in schema["var_dims"].items()},
+        {k: manifest.decode(v) for k, v in schema["var_coords"].items()},
     )
 
 
-def farmer_record(farmer: Any, parent_dir: Path) -> dict[str, Any] | None:
+def farmer_record(farmer: Any, parent_dir: Path) -> FarmerRecord | None:
     """How a crop's reap finds its way to a Harvester's or Sampler's file without the code."""
     target = farmer.reap_target if farmer is not None else None
     if target is not None and target.kind != "runner" and target.data_name is not None:
         path = Path(target.data_name).absolute()
-        return {
-            "kind": target.kind,
-            "data_name": os.path.relpath(path, parent_dir),
-            "engine": target.engine,
-        }
-    return {"kind": "runner"} if farmer is not None else None
+        return FarmerRecord(
+            kind=target.kind,
+            data_name=os.path.relpath(path, parent_dir),
+            engine=target.engine,
+        )
+    return FarmerRecord(kind="runner") if farmer is not None else None
 
 
 def _shown(values: Any, most: int = 6) -> str:
@@ -102,7 +104,7 @@ def _shown(values: Any, most: int = 6) -> str:
 
 def what_differs(
     layout: CropLayout,
-    old: Mapping[str, Any],
+    old: Manifest,
     names: Sequence[str],
     kind: str,
     combos: Mapping[str, Any],
@@ -113,13 +115,14 @@ def what_differs(
     Values compare by ``repr``, as the fingerprint does. Only called on the error path: a case
     list is read back from ``cases.bin`` to find its first differing case.
     """
-    if old["kind"] != kind:
-        return f"it was sown from {old['kind']}, now from {kind}"
-    if list(old["arg_names"]) != list(names):
-        return f"it was sown over the arguments {list(old['arg_names'])}, now {list(names)}"
+    if old.kind != kind:
+        return f"it was sown from {old.kind}, now from {kind}"
+    if list(old.arg_names) != list(names):
+        return f"it was sown over the arguments {list(old.arg_names)}, now {list(names)}"
     if kind == "combos":
+        sown_combos = old.decoded_combos()
         for name in names:
-            before = manifest.decode(old["combos"][name])
+            before = sown_combos[name]
             if [repr(v) for v in before] != [repr(v) for v in combos[name]]:
                 now = _shown(combos[name])
                 return f"argument {name!r} was sown with {_shown(before)}, now {now}"
@@ -127,7 +130,7 @@ def what_differs(
     sown: dict[int, Any] = {}
     reader = records.IndexedReader(layout.cases, layout.cases_index)
     try:
-        for batch in range(old["plan"]["num_batches"]):
+        for batch in range(old.plan.num_batches):
             spec = reader.get(batch)
             sown.update(zip(spec["indices"], spec["rows"]))
     finally:
@@ -157,9 +160,9 @@ def sow(
     num_batches: int | None = None,
     shuffle: bool | int = False,
     save_fn: bool = True,
-    farmer: Mapping[str, Any] | None = None,
+    farmer: FarmerRecord | None = None,
     unique: bool = True,
-) -> dict[str, Any]:
+) -> Manifest:
     """Write a crop folder for these cases and return its manifest.
 
     Parameters
@@ -183,8 +186,8 @@ def sow(
         fingerprint, so sowing again gives the same plan).
     save_fn : bool
         Save the function so workers and array tasks can load it.
-    farmer : mapping, optional
-        Where reaping should deliver (``{"kind": "harvester", "data_name": ..., ...}``).
+    farmer : FarmerRecord, optional
+        Where reaping should deliver (see :func:`farmer_record`).
     unique : bool
         Refuse repeated cases (False for random samples).
 
@@ -211,26 +214,26 @@ def sow(
             fn, {"the swept arguments": names, "constants": constants, "resources": resources}
         )
     num_cases = len(rows) if rows is not None else num_combos(checked)
-    print_id = manifest.fingerprint(names, [kind, *print_parts])
+    sweep_fingerprint = manifest.fingerprint(names, [kind, *print_parts])
     batches = plan_batches(num_cases, batchsize, num_batches)
     seed = None
     if shuffle:
-        seed = int(print_id[:8], 16) if shuffle is True else int(shuffle)
-    plan = {"num_cases": num_cases, "num_batches": batches, "shuffle_seed": seed}
+        seed = int(sweep_fingerprint[:8], 16) if shuffle is True else int(shuffle)
+    plan = BatchPlan(num_cases=num_cases, num_batches=batches, shuffle_seed=seed)
 
     if layout.exists():
-        old = manifest.read(layout)
-        if old["fingerprint"] != print_id:
+        old = Manifest.read(layout)
+        if old.fingerprint != sweep_fingerprint:
             differs = what_differs(layout, old, names, kind, checked, rows)
             raise CropMismatchError(
                 f"the crop {layout.name!r} at {str(layout.root)!r} was sown with a different "
-                f"case list: {differs} (fingerprint {old['fingerprint'][:8]}, now "
-                f"{print_id[:8]}); reap or delete it first (crop.delete_all()), or choose "
-                "another name."
+                f"case list: {differs} (fingerprint {old.fingerprint[:8]}, now "
+                f"{sweep_fingerprint[:8]}); reap or delete it first (crop.delete_all()), or "
+                "choose another name."
             )
-        if old["plan"] != plan:
+        if old.plan != plan:
             raise CropMismatchError(
-                f"the crop {layout.name!r} was sown with the batch plan {old['plan']}, not "
+                f"the crop {layout.name!r} was sown with the batch plan {old.plan}, not "
                 f"{plan}; sow with the same batchsize/num_batches/shuffle, or delete it first."
             )
         return old  # same sweep, same plan: sowing again changes nothing
@@ -243,7 +246,8 @@ def sow(
     if fn is not None and save_fn:
         # local code (__main__, the user's modules) travels by value: see xyzfarm.node.shipping
         payload = shipping.dumps_function(fn, {**constants, **resources})
-        storage.write_bytes(layout.function, payload)
+        # its rename is made durable by the manifest's, published last (see atomic_path)
+        storage.write_bytes(layout.function, payload, sync_dir=False)
         # the manifest (itself checksummed) proves the function file: a flipped bit in a
         # constant of the pickled code would otherwise compute other values unnoticed
         fn_sha256 = hashlib.sha256(payload).hexdigest()
@@ -258,6 +262,7 @@ def sow(
                     "indices": range(start, stop),
                     "rows": list(itertools.islice(source, stop - start)),
                 }
+                collect_young_if_due()
             return
         all_rows: list[Case] = rows if rows is not None else list(iter_combos(checked))
         order = list(range(num_cases))
@@ -267,24 +272,31 @@ def sow(
             picked = order[start:stop]
             yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
 
-    records.write_indexed(layout.cases, layout.cases_index, batch_records())
-    data = {
-        "name": layout.name,
-        "fn_name": getattr(fn, "__name__", None),
-        "has_function": bool(fn is not None and save_fn),
+    # the case values decide how every record is pickled: checked once, not per batch, and
+    # only when records are small (cloudpickle's extra cost is per record, the check's per
+    # value)
+    values = rows if rows is not None else list(itertools.chain.from_iterable(checked.values()))
+    plain = len(values) <= storage.PLAIN_CHECK_MAX * batches and storage.is_plain(values)
+    with paused_gc():  # a tuple per case: as for run_combos, see paused_gc
+        records.write_indexed(layout.cases, layout.cases_index, batch_records(), plain=plain)
+    # the manifest comes last, and with the folder's fsync that also makes the renames of
+    # function.pkl, cases.bin and cases.idx durable (published without one): 5 fsyncs, not 8
+    Manifest(
+        name=layout.name,
+        fn_name=getattr(fn, "__name__", None),
+        has_function=bool(fn is not None and save_fn),
         # one function per crop: growing with another one is refused (see Crop.grow)
-        "fn_qualname": None if fn is None else shipping.qualname(fn),
-        "fn_fingerprint": None if fn is None else shipping.fingerprint(fn),
-        "fn_sha256": fn_sha256,
-        "fingerprint": print_id,
-        "plan": plan,
-        "kind": kind,
-        "arg_names": list(names),
-        "combos": {n: manifest.encode(v) for n, v in checked.items()} if kind == "combos" else None,
-        "constants": {k: manifest.encode(v) for k, v in constants.items()},
-        "attrs": {k: manifest.encode(v) for k, v in dict(attrs or {}).items()},
-        "schema": _schema_json(schema),
-        "farmer": dict(farmer) if farmer else None,
-    }
-    manifest.write(layout, data)
-    return manifest.read(layout)
+        fn_qualname=None if fn is None else shipping.qualname(fn),
+        fn_fingerprint=None if fn is None else shipping.fingerprint(fn),
+        fn_sha256=fn_sha256,
+        fingerprint=sweep_fingerprint,
+        plan=plan,
+        kind=kind,
+        arg_names=tuple(names),
+        combos={n: manifest.encode(v) for n, v in checked.items()} if kind == "combos" else None,
+        constants={k: manifest.encode(v) for k, v in constants.items()},
+        attrs={k: manifest.encode(v) for k, v in dict(attrs or {}).items()},
+        schema=_schema_json(schema),
+        farmer=farmer,
+    ).write(layout)
+    return Manifest.read(layout)

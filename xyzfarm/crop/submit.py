@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..node.display import SHOWN_FAILURES, cluster_job_html
+from ..node.failures import FailureRecord, read_failure
 from ..node.layout import CropLayout
 from ..node.slots import THREAD_VARS, child_pythonpath
 from ..node.state import crop_status, last_error
@@ -36,7 +37,7 @@ from .grow import missing_batches
 from .task_ends import record_task_ends
 
 
-class Plan:
+class PreparedSubmission:
     """The chunks, map files and scripts of one submission, written but not yet submitted."""
 
     def __init__(
@@ -122,7 +123,7 @@ def new_job_dir(layout: CropLayout, suffix: str = "") -> Path:
     return layout.root / "jobs" / (f"{name}-{suffix}" if suffix else name)
 
 
-def plan(
+def prepare(
     layout: CropLayout,
     scheduler_name: str,
     batches: Sequence[int],
@@ -133,7 +134,7 @@ def plan(
     max_array_size: int | None = None,
     template_dirs: Sequence[str | os.PathLike[str]] | None = None,
     write: bool = True,
-) -> Plan:
+) -> PreparedSubmission:
     """Split ``batches`` into array chunks, write their map files and render their scripts."""
     scheduler = get(scheduler_name)
     limit = max_array_size or scheduler.max_array_size()
@@ -169,10 +170,10 @@ def plan(
         "max_array_size": max_array_size,
         "template_dirs": template_dirs,
     }
-    return Plan(layout, scheduler, chunks, job_dir, scripts, texts, res, options)
+    return PreparedSubmission(layout, scheduler, chunks, job_dir, scripts, texts, res, options)
 
 
-def submit(p: Plan) -> ClusterJob:
+def submit(p: PreparedSubmission) -> ClusterJob:
     """Submit every chunk (one scheduler call each) and record the job ids."""
     job_ids = []
     batches = [b for chunk in p.chunks for task in chunk.tasks for b in task]
@@ -243,24 +244,20 @@ def task_batches_of(
     }
 
 
-def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """The recorded failed attempts of those of ``batches`` that have any."""
+def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, FailureRecord]:
+    """The failure records of those of ``batches`` that have any."""
     recorded = layout.batch_ids_in("failed")
-    out: dict[int, list[dict[str, Any]]] = {}
+    out: dict[int, FailureRecord] = {}
     for batch in batches:
-        if batch not in recorded:
-            continue
-        try:
-            attempts = json.loads(layout.failed(batch).read_text())["attempts"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if isinstance(attempts, list) and attempts:
-            out[batch] = attempts
+        if batch in recorded:
+            record = read_failure(layout, batch)
+            if record is not None:
+                out[batch] = record
     return out
 
 
 def _attempt_counts(layout: CropLayout, batches: Sequence[int]) -> dict[int, int]:
-    return {b: len(a) for b, a in _last_attempts(layout, batches).items()}
+    return {b: len(r.attempts) for b, r in _last_attempts(layout, batches).items()}
 
 
 #: seconds between two questions to the scheduler while waiting (the crop's files, which
@@ -446,7 +443,9 @@ class ClusterJob:
         """Record the class of each task that ended without its batches' results, unless
         the task recorded why itself since this submission (its record is the better one)."""
         attempts = _last_attempts(self.layout, sorted(left))
-        spoke = {b for b, a in attempts.items() if len(a) > self.attempts_before.get(b, 0)}
+        spoke = {
+            b for b, r in attempts.items() if len(r.attempts) > self.attempts_before.get(b, 0)
+        }
         out_dir = output_dir_of(self.layout, self.resources or Resources())
         record_task_ends(self.layout, ends, self.task_batches, left - spoke, output_dir=out_dir)
 
@@ -463,19 +462,19 @@ class ClusterJob:
         failed since it was submitted (and has no result), as one line each."""
         left = self.remaining()
         return {
-            batch: last_error(self.layout, batch)
-            for batch, attempts in _last_attempts(self.layout, left).items()
-            if len(attempts) > self.attempts_before.get(batch, 0)
+            batch: record.last.summary()
+            for batch, record in _last_attempts(self.layout, left).items()
+            if len(record.attempts) > self.attempts_before.get(batch, 0)
         }
 
     def _ended(self, left: list[int]) -> bool:
         """Whether every batch in ``left`` recorded, since this submission, a failure that
         the process recording it will not try again: nothing of it can still finish."""
-        attempts = _last_attempts(self.layout, left)
+        records = _last_attempts(self.layout, left)
         return all(
-            batch in attempts
-            and len(attempts[batch]) > self.attempts_before.get(batch, 0)
-            and attempts[batch][-1].get("final", True)
+            batch in records
+            and len(records[batch].attempts) > self.attempts_before.get(batch, 0)
+            and records[batch].last.final
             for batch in left
         )
 
@@ -539,7 +538,7 @@ class ClusterJob:
                         UserWarning,
                         stacklevel=2,
                     )
-                again = submit(plan(self.layout, self.scheduler, batches, res, **self.options))
+                again = submit(prepare(self.layout, self.scheduler, batches, res, **self.options))
                 self.job_ids += again.job_ids
                 # the earlier tasks of these batches no longer speak for them
                 self.task_batches = {
@@ -597,11 +596,11 @@ def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
     ("start": the task could not load the function or its inputs; "cancelled": someone
     cancelled it), or other (the same again: NODE_FAIL, PREEMPTED, FAILED, ...)."""
     groups: dict[str, list[int]] = {}
-    attempts = _last_attempts(layout, batches)
+    records = _last_attempts(layout, batches)
     for batch in batches:
-        last = attempts[batch][-1] if batch in attempts else {}
-        kind = last.get("error_type", "missing") if isinstance(last, dict) else "missing"
-        if isinstance(last, dict) and (last.get("start") or kind in START_FAILURES):
+        last = records[batch].last if batch in records else None
+        kind = last.error_type if last is not None else "missing"
+        if (last is not None and last.start) or kind in START_FAILURES:
             group = "start"
         elif kind == accounting.CANCELLED:
             group = "cancelled"
@@ -624,3 +623,9 @@ def escalate(res: Resources, group: str) -> Resources:
     if group == "memory" and res.mem_gb:
         return replace(res, mem_gb=ESCALATION_FACTOR * res.mem_gb)
     return res
+
+
+#: the former names of :class:`PreparedSubmission` and :func:`prepare` ("plan" said too little:
+#: a crop's batch plan and the array chunks are plans too)
+Plan = PreparedSubmission
+plan = prepare

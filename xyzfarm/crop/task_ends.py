@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+from ..node.failures import write_failure
 from ..node.layout import CropLayout
-from ..node.worker import record_failure
 from ..schedulers import accounting
 
 
@@ -63,17 +63,14 @@ def record_task_ends(
         if state == accounting.FAILED and end.signal == 9 and killed_for_memory(output_dir, key):
             state = accounting.OUT_OF_MEMORY
         for batch in batches:
-            record_failure(
+            write_failure(
                 layout,
                 batch,
-                {
-                    "error_type": state,
-                    "message": f"the scheduler ended task {key} ({end.detail}) before it "
-                    "recorded a result",
-                    "case": None,
-                    "scheduler": True,
-                    "task": key,
-                },
+                error_type=state,
+                message=f"the scheduler ended task {key} ({end.detail}) before it recorded "
+                "a result",
+                scheduler=True,
+                task=key,
             )
             recorded.append(batch)
     return recorded

@@ -76,7 +76,7 @@ def timed_seconds_per_case(layout: CropLayout, batch: int) -> tuple[float, int]:
 
     data = manifest.read(layout)
     fn, fixed = load_function(layout, data)
-    call = make_caller(fn, tuple(data["arg_names"]), fixed or {})
+    call = make_caller(fn, tuple(data.arg_names), fixed or {})
     reader = records.IndexedReader(layout.cases, layout.cases_index)
     try:
         rows = reader.get(batch - 1)["rows"][:TIMING_CASES]
@@ -136,8 +136,8 @@ def size_tasks(
         raise InvalidInputError(
             f"target_task_minutes={target_task_minutes!r} must be a positive number of minutes."
         )
-    plan = manifest.read(layout)["plan"]
-    cases_per_batch = plan["num_cases"] / max(plan["num_batches"], 1)
+    plan = manifest.read(layout).plan
+    cases_per_batch = plan.num_cases / max(plan.num_batches, 1)
     batch_s = max(cases_per_batch * seconds_per_case, 1e-9)
     target_s = 60.0 * target_task_minutes
     if batch_s > 1.5 * target_s:

@@ -4,6 +4,10 @@ Values that JSON cannot hold exactly are tagged: numpy scalars and arrays keep t
 tuples stay tuples, complex numbers survive; anything else is a base64 pickle (which then does
 need its defining code to read back).
 
+:class:`Manifest` is the typed record (fields named as in ``crop.json``): :meth:`Manifest.read`
+is its one reader (checksum, format version and fingerprint checked) and :meth:`Manifest.write`
+its one writer. The file's format is unchanged; manifests of earlier releases still read.
+
 This module must stay lean: the worker imports it on every compute node.
 """
 
@@ -14,6 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..errors import CropFormatError
@@ -133,7 +138,7 @@ def combos_fingerprint(data: Mapping[str, Any]) -> str | None:
     return fingerprint(names, ["combos", *(decode(data["combos"][n]) for n in names)])
 
 
-def write(layout: CropLayout, manifest: Mapping[str, Any]) -> None:
+def _write_json(layout: CropLayout, manifest: Mapping[str, Any]) -> None:
     """Publish the manifest atomically, with a checksum of its content."""
     content = {"format_version": FORMAT_VERSION, **manifest}
     content.pop(CHECKSUM_KEY, None)
@@ -142,7 +147,7 @@ def write(layout: CropLayout, manifest: Mapping[str, Any]) -> None:
     storage.write_bytes(layout.manifest, text.encode())
 
 
-def read(layout: CropLayout) -> dict[str, Any]:
+def _read_json(layout: CropLayout) -> dict[str, Any]:
     """Read and verify the manifest of an existing crop.
 
     Every read checks the manifest's checksum (manifests written before checksums existed
@@ -210,3 +215,217 @@ def read(layout: CropLayout) -> dict[str, Any]:
             f"be trusted to label the results; {redo}"
         )
     return data
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How a crop's cases are split into batches: ``crop.json``'s ``plan``."""
+
+    num_cases: int
+    num_batches: int
+    #: the seed the case order was shuffled with; None: cases in sown order
+    shuffle_seed: int | None = None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> BatchPlan:
+        return cls(int(raw["num_cases"]), int(raw["num_batches"]), raw.get("shuffle_seed"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "num_cases": self.num_cases,
+            "num_batches": self.num_batches,
+            "shuffle_seed": self.shuffle_seed,
+        }
+
+    @property
+    def largest_batch(self) -> int:
+        """Cases in the largest batch (batches differ by at most one case)."""
+        return max(1, -(-self.num_cases // max(1, self.num_batches)))
+
+    def __str__(self) -> str:
+        return str(self.to_json())
+
+
+@dataclass(frozen=True)
+class FarmerRecord:
+    """What a crop was sown for: ``crop.json``'s ``farmer``; reaping delivers there."""
+
+    #: 'runner', 'harvester' or 'sampler'
+    kind: str
+    #: the Harvester's or Sampler's file, relative to the crop's parent folder
+    data_name: str | None = None
+    engine: str | None = None
+
+    @property
+    def has_file(self) -> bool:
+        """Whether reaping merges into a file (a Harvester's or Sampler's)."""
+        return self.kind in ("harvester", "sampler")
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> FarmerRecord:
+        return cls(str(raw["kind"]), raw.get("data_name"), raw.get("engine"))
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "runner":
+            return {"kind": "runner"}
+        return {"kind": self.kind, "data_name": self.data_name, "engine": self.engine}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A crop's manifest, ``crop.json``: what was sown, and how to label its results.
+
+    Fields are named as in the file. ``combos``, ``constants`` and ``attrs`` hold the tagged
+    JSON of :func:`encode` (decoded on demand: a pickled value needs its code);
+    ``schema`` is the output description (``var_names`` / ``var_dims`` / ``var_coords``).
+    """
+
+    name: str
+    #: a hash of the case list (see :func:`fingerprint`): sowing another sweep is refused
+    fingerprint: str
+    plan: BatchPlan
+    #: 'combos' (a grid, values in ``combos``) or 'cases' (rows in ``cases.bin``)
+    kind: str
+    arg_names: tuple[str, ...]
+    schema: Mapping[str, Any]
+    combos: Mapping[str, Any] | None = None
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    fn_name: str | None = None
+    #: whether ``function.pkl`` was saved (workers and array tasks load it)
+    has_function: bool = False
+    fn_qualname: str | None = None
+    #: the function's fingerprint (code, closure, defaults): growing with another is refused
+    fn_fingerprint: str | None = None
+    #: sha256 of ``function.pkl``, checked before it is unpickled
+    fn_sha256: str | None = None
+    farmer: FarmerRecord | None = None
+    format_version: int = FORMAT_VERSION
+    #: fields this release does not know (written by a newer one): kept, and written back
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- reading and writing -----------------------------------------------------------------
+
+    @classmethod
+    def read(cls, layout: CropLayout) -> Manifest:
+        """Read and verify the manifest of the crop at ``layout``.
+
+        Every read checks the manifest's checksum (manifests written before checksums existed
+        are read without one) and, for a combos crop, recomputes its fingerprint from the
+        recorded combos: a manifest changed after sowing would otherwise label results with
+        values they were not computed with.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the crop has no manifest (it was never sown, or was deleted).
+        CropFormatError
+            If the manifest is from a newer xyzfarm, or damaged.
+        """
+        return cls.from_json(_read_json(layout), where=os.fspath(layout.manifest))
+
+    def write(self, layout: CropLayout) -> None:
+        """Publish the manifest atomically, with a checksum of its content."""
+        _write_json(layout, self.to_json())
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any], where: str = "crop.json") -> Manifest:
+        """The manifest of a verified ``crop.json`` object (see :meth:`read`).
+
+        Raises
+        ------
+        CropFormatError
+            If a field the manifest needs is missing or of the wrong kind.
+        """
+        named = {f.name for f in fields(cls)} - {"extra"}
+        try:
+            farmer = raw.get("farmer")
+            return cls(
+                name=str(raw["name"]),
+                fingerprint=str(raw["fingerprint"]),
+                plan=BatchPlan.from_json(raw["plan"]),
+                kind=str(raw["kind"]),
+                arg_names=tuple(raw["arg_names"]),
+                schema=dict(raw["schema"]),
+                combos=None if raw.get("combos") is None else dict(raw["combos"]),
+                constants=dict(raw.get("constants") or {}),
+                attrs=dict(raw.get("attrs") or {}),
+                fn_name=raw.get("fn_name"),
+                has_function=bool(raw.get("has_function", False)),
+                fn_qualname=raw.get("fn_qualname"),
+                fn_fingerprint=raw.get("fn_fingerprint"),
+                fn_sha256=raw.get("fn_sha256"),
+                farmer=FarmerRecord.from_json(farmer) if farmer else None,
+                format_version=int(raw.get("format_version", FORMAT_VERSION)),
+                extra={k: v for k, v in raw.items() if k not in named and k != CHECKSUM_KEY},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CropFormatError(
+                f"the manifest {where!r} is damaged (field {exc} missing or malformed); "
+                "restore crop.json from a copy of the crop folder, or delete the crop and sow "
+                "it again."
+            ) from exc
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``crop.json`` object (without its checksum, which :meth:`write` adds)."""
+        return {
+            "format_version": self.format_version,
+            "name": self.name,
+            "fn_name": self.fn_name,
+            "has_function": self.has_function,
+            "fn_qualname": self.fn_qualname,
+            "fn_fingerprint": self.fn_fingerprint,
+            "fn_sha256": self.fn_sha256,
+            "fingerprint": self.fingerprint,
+            "plan": self.plan.to_json(),
+            "kind": self.kind,
+            "arg_names": list(self.arg_names),
+            "combos": None if self.combos is None else dict(self.combos),
+            "constants": dict(self.constants),
+            "attrs": dict(self.attrs),
+            "schema": dict(self.schema),
+            "farmer": None if self.farmer is None else self.farmer.to_json(),
+            **self.extra,
+        }
+
+    # -- decoded values ----------------------------------------------------------------------
+
+    @property
+    def is_grid(self) -> bool:
+        """Whether the crop was sown from combos alone (its cases form a grid)."""
+        return self.kind == "combos"
+
+    @property
+    def var_names(self) -> tuple[str, ...] | None:
+        """The output names; None for a function sown without labels (raw outputs)."""
+        names = self.schema.get("var_names")
+        return None if names is None else tuple(names)
+
+    def decoded_combos(self) -> dict[str, Any]:
+        """Each swept argument's values, in sown order ({} for a cases crop)."""
+        return {n: decode(v) for n, v in (self.combos or {}).items()}
+
+    def decoded_constants(self) -> dict[str, Any]:
+        return {k: decode(v) for k, v in self.constants.items()}
+
+    def decoded_attrs(self) -> dict[str, Any]:
+        return {k: decode(v) for k, v in self.attrs.items()}
+
+    def unlabelled(self) -> Manifest:
+        """This manifest as if sown without ``var_names``: reading keeps raw outputs."""
+        return self.relabelled(None)
+
+    def relabelled(self, var_names: Sequence[str] | None) -> Manifest:
+        """This manifest with other output names (reaping raw outputs under new labels)."""
+        names = None if var_names is None else list(var_names)
+        return replace(self, schema={**self.schema, "var_names": names})
+
+
+def read(layout: CropLayout) -> Manifest:
+    """:meth:`Manifest.read`."""
+    return Manifest.read(layout)
+
+
+def write(layout: CropLayout, manifest: Manifest) -> None:
+    """:meth:`Manifest.write`."""
+    manifest.write(layout)

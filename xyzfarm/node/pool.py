@@ -33,13 +33,14 @@ import psutil
 
 from ..errors import CropLoadError, FunctionLoadError, WorkerStartError
 from ..sweep.progress import write_beside_bars
+from .failures import write_failure
 from .layout import CropLayout
 from .slots import THREAD_VARS as THREAD_VARS
 from .slots import Slot, child_pythonpath
 from .slots import parse_gpu_ids as parse_gpu_ids
 from .slots import plan_slots as plan_slots
 from .throttle import LiveLimit
-from .worker import FAILED, START_FAILURES, record_failure
+from .worker import FAILED, START_FAILURES
 
 #: how often a batch may lose its worker before it is reported failed
 MAX_WORKER_DEATHS = 2
@@ -335,26 +336,18 @@ class WorkerPool:
         elif batch is not None and worker.kill_reason is not None:
             # killed on purpose (time or memory limit): trying again would do the same
             kind, message = worker.kill_reason
-            record_failure(
-                self.layout,
-                batch,
-                {"error_type": kind, "case": None, "traceback": None, "message": message},
-            )
+            write_failure(self.layout, batch, error_type=kind, message=message)
             on_result(batch, FAILED)
         elif batch is not None:
             self.deaths[batch] = self.deaths.get(batch, 0) + 1
             again = self.deaths[batch] < MAX_WORKER_DEATHS
-            record_failure(
+            write_failure(
                 self.layout,
                 batch,
-                {
-                    "error_type": "WorkerDied",
-                    "case": None,
-                    "traceback": None,
-                    "final": not again,
-                    "message": f"the worker process growing batch {batch} died ({how})."
-                    + _tail_text(worker.err_tail),
-                },
+                error_type="WorkerDied",
+                final=not again,
+                message=f"the worker process growing batch {batch} died ({how})."
+                + _tail_text(worker.err_tail),
             )
             if again:
                 pending.insert(0, batch)
@@ -391,7 +384,14 @@ class WorkerPool:
         # a load failure would repeat anywhere (retries skip it); a crash at start may not
         start = error.get("error_type") in START_FAILURES
         for batch in left:
-            record_failure(self.layout, batch, {**error, "case": None, "start": start})
+            write_failure(
+                self.layout,
+                batch,
+                error_type=str(error.get("error_type")),
+                message=str(error.get("message")),
+                traceback=error.get("traceback"),
+                start=start,
+            )
         for batch in left:
             on_result(batch, FAILED)
         kind = {"FunctionLoadError": FunctionLoadError, "CropLoadError": CropLoadError}.get(

@@ -29,6 +29,7 @@ This module must stay lean: the worker imports it on every compute node.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import threading
@@ -40,6 +41,7 @@ from typing import IO, Any
 
 from ..errors import DataFileError
 from ..errors import ResultWriteError as ResultWriteError  # defined with every other error
+from ..sweep.gc_pause import paused_gc
 from . import records
 from .layout import CropLayout
 
@@ -122,12 +124,30 @@ def verify_result(
             f"{len(sown_indices)} cases."
         )
     try:
-        covered = [p for segment in result.get("prov") or () for p in segment[0]]
+        why = segments_problem([segment[0] for segment in result.get("prov") or ()], count)
     except (TypeError, IndexError, KeyError) as exc:
         raise DataFileError(f"{where}: the provenance of batch {batch} is malformed.") from exc
-    why = positions_problem(covered, count)
     if why is not None:
         raise DataFileError(f"{where}: the provenance of batch {batch} {why}.")
+
+
+def segments_problem(segments: Sequence[Any], size: int) -> str | None:
+    """Why the case positions of provenance ``segments`` are not distinct positions inside a
+    batch of ``size`` cases (see :func:`positions_problem`); None when they are.
+
+    Segments that are ranges (as growers write them) are checked from their ends: a few
+    operations per segment, not per case.
+    """
+    if all(type(s) is range and s.step == 1 for s in segments):
+        spans = sorted((s.start, s.stop) for s in segments if len(s))
+        if not spans:
+            return None
+        if spans[0][0] < 0 or max(stop for _, stop in spans) > size:
+            return f"names case positions outside its {size} cases"
+        if any(stop > start for (_, stop), (start, _) in itertools.pairwise(spans)):
+            return "names a case position twice"
+        return None
+    return positions_problem([p for s in segments for p in s], size)
 
 
 def positions_problem(positions: Sequence[Any], size: int) -> str | None:
@@ -183,6 +203,9 @@ class ResultIndex:
         self._refused: set[Place] = set()
         self._refreshed = -1e9
         self._cases: records.IndexedReader | None = None
+        #: logs opened by :meth:`load`, kept open until :meth:`close` (or the index goes)
+        self._logs: dict[str, int] = {}
+        weakref.finalize(self, _close_all, self._logs)
 
     def refresh(self, max_age_s: float = 0.0) -> ResultIndex:
         """Read what was appended since the last refresh (skipped if that was < max_age_s ago).
@@ -201,27 +224,32 @@ class ResultIndex:
         except FileNotFoundError:
             return self
         self._refused |= self._read_refused()
-        for name in names:
-            start = self._scanned.get(name, 0)
-            if start:
-                # one stat instead of open, fstat, read and close for a log unchanged since
-                try:
-                    info = os.stat(self.folder / name)
-                except FileNotFoundError:
-                    continue
-                seen = (info.st_size, info.st_mtime_ns)
-                if self._seen.get(name) == seen:
-                    continue
-                self._seen[name] = seen
-            scan = records.scan_log(self.folder / name, start, verify=not self.lazy)
-            self._scanned[name] = scan.end
-            for batch, offset in scan.entries:
-                self.note(batch, (name, offset))
-                if self.lazy:
-                    self._unverified.add((name, offset))
-            for batch, offset, reason in scan.damaged:
-                self._found_broken((name, offset), batch, reason)
+        with paused_gc():  # a tuple or two per record: see paused_gc
+            for name in names:
+                self._refresh_log(name)
         return self
+
+    def _refresh_log(self, name: str) -> None:
+        """Read what was appended to the log ``name`` since the last refresh."""
+        start = self._scanned.get(name, 0)
+        if start:
+            # one stat instead of open, fstat, read and close for a log unchanged since
+            try:
+                info = os.stat(self.folder / name)
+            except FileNotFoundError:
+                return
+            seen = (info.st_size, info.st_mtime_ns)
+            if self._seen.get(name) == seen:
+                return
+            self._seen[name] = seen
+        scan = records.scan_log(self.folder / name, start, verify=not self.lazy)
+        self._scanned[name] = scan.end
+        for batch, offset in scan.entries:
+            self.note(batch, (name, offset))
+            if self.lazy:
+                self._unverified.add((name, offset))
+        for batch, offset, reason in scan.damaged:
+            self._found_broken((name, offset), batch, reason)
 
     def sync_done_map(self, num_batches: int) -> None:
         """Make the growers' :class:`DoneMap` agree with the logs for batches 1..num_batches.
@@ -355,9 +383,14 @@ class ResultIndex:
         for place in places:
             if place in self._broken:
                 continue
-            where = f"{self.folder / place[0]} at byte {place[1]}"
+            name = place[0]
+            path = f"{self.folder}{os.sep}{name}"
+            where = f"{path} at byte {place[1]}"
+            fd = self._logs.get(name)
+            if fd is None:
+                fd = self._logs[name] = os.open(path, os.O_RDONLY)
             try:
-                claimed, obj = records.read_log_record(self.folder / place[0], place[1])
+                claimed, obj = records.read_log_record_in(fd, place[1], path)
                 verify_result(obj, claimed, sown_indices, len(cases), where)
                 if claimed != batch:
                     raise DataFileError(f"{where}: the record is of batch {claimed}, not {batch}.")
@@ -383,16 +416,22 @@ class ResultIndex:
             pass  # a read-only crop: the record is found damaged again at every reading
 
     def close(self) -> None:
-        """Close the case file opened to check records (also done when the index goes)."""
+        """Close the files opened to load and check records (also done when the index goes)."""
         if self._cases is not None:
             self._cases.close()
             self._cases = None
+        _close_all(self._logs)
 
     def __enter__(self) -> ResultIndex:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    while fds:
+        os.close(fds.popitem()[1])
 
 
 class DoneMap:
@@ -506,9 +545,12 @@ class ResultWriter:
         self._file: IO[bytes] | None = None
         self._guard = threading.Lock()
 
-    def append(self, batch: int, obj: Any) -> tuple[str, int]:
-        """Append the result of ``batch``; return its place ``(log name, offset)``."""
-        frame = records.log_frame(batch, obj)
+    def append(self, batch: int, obj: Any, *, plain: bool = False) -> tuple[str, int]:
+        """Append the result of ``batch``; return its place ``(log name, offset)``.
+
+        ``plain``: ``obj`` is plain data (see :func:`~xyzfarm.storage.dumps`).
+        """
+        frame = records.log_frame(batch, obj, plain=plain)
         with self._guard:
             return self._append(frame)
 

@@ -8,14 +8,16 @@ running ones from the kernel's record locks (one ``F_GETLK`` sweep), failed ones
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from ..store import storage
-from . import manifest
 from .display import status_html
+from .failures import last_error, read_failure
 from .layout import CropLayout
+from .manifest import Manifest
 from .results import ResultIndex
+
+__all__ = ["CropStatus", "crop_status", "last_error"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def crop_status(layout: CropLayout) -> CropStatus:
     if not layout.exists():
         layout.check_not_orphaned()
         return CropStatus(0, 0, 0, 0, 0)
-    total = manifest.read(layout)["plan"]["num_batches"]
+    total = Manifest.read(layout).plan.num_batches
     # silent: a status poll must not warn at every call; the damaged count says it
     index = ResultIndex(layout, report=False).refresh()
     done = {b for b in index.done() if 1 <= b <= total}
@@ -83,19 +85,5 @@ def crop_status(layout: CropLayout) -> CropStatus:
 
 def failure_class(layout: CropLayout, batch: int) -> str:
     """The class of a failed batch's last attempt (``error_type``), ``"unknown"`` if none."""
-    try:
-        kind = json.loads(layout.failed(batch).read_text())["attempts"][-1]["error_type"]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return "unknown"
-    return str(kind)
-
-
-def last_error(layout: CropLayout, batch: int) -> str:
-    """One line: the last recorded error of a failed batch."""
-    try:
-        data = json.loads(layout.failed(batch).read_text())
-        last = data["attempts"][-1]
-    except (OSError, ValueError, KeyError, IndexError):
-        return "no error recorded"
-    case = f" at case {last['case']}" if last.get("case") else ""
-    return f"{last.get('error_type')}: {last.get('message')}{case} (attempt {last.get('attempt')})"
+    record = read_failure(layout, batch)
+    return "unknown" if record is None else record.last.error_type

@@ -2,9 +2,9 @@
 
 ``serve`` is a persistent pool worker (batch ids on stdin, one JSON answer per batch on
 ``--reply-fd``), ``task`` an array task growing the batches its map file gives it, ``grow``
-grows the batches named. Each runs the pre-flight (building a :class:`~xyzfarm.node.worker.Bundle`)
-first and says why it cannot start instead of growing nothing; growing itself is
-:func:`xyzfarm.node.worker.grow_batch`.
+grows the batches named. Each runs the pre-flight (building a
+:class:`~xyzfarm.node.worker.LoadedCrop`) first and says why it cannot start instead of growing
+nothing; growing itself is :func:`xyzfarm.node.worker.grow_batch`.
 
 LEAN, like :mod:`xyzfarm.worker`: it starts on every compute node (the pool, for tasks with
 several workers, is imported only then).
@@ -19,20 +19,19 @@ import os
 import shlex
 import signal
 import sys
-import traceback
 from typing import Any
 
 from ..errors import CropLoadError, FunctionLoadError
 from ..schedulers import get, job_environment, shell
+from .failures import write_failure
 from .layout import CropLayout
 from .results import ResultIndex
 from .worker import (
     FAILED,
     START_FAILED_EXIT,
-    Bundle,
+    LoadedCrop,
     error_info,
     grow_batch,
-    record_failure,
     record_start_failure,
 )
 
@@ -72,7 +71,7 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
         signal.signal(sig, _exit_on_signal)
     reply = os.fdopen(reply_fd, "w", buffering=1)
     try:
-        bundle = Bundle(CropLayout.from_root(root))
+        bundle = LoadedCrop(CropLayout.from_root(root))
     except Exception as exc:
         with contextlib.suppress(BrokenPipeError):
             reply.write(json.dumps({"start_error": error_info(exc)}) + "\n")
@@ -86,7 +85,8 @@ def serve(root: str, reply_fd: int, *, log: bool, cpus: list[int] | None) -> int
         bundle.close()
     return 0
 
-def _serve_loop(bundle: Bundle, reply: Any, log: bool) -> None:
+
+def _serve_loop(bundle: LoadedCrop, reply: Any, log: bool) -> None:
     reply.write(json.dumps({"ready": os.getpid()}) + "\n")
     for line in sys.stdin:
         line = line.strip()
@@ -98,16 +98,7 @@ def _serve_loop(bundle: Bundle, reply: Any, log: bool) -> None:
             answer = {"batch": batch, "status": status}
         except Exception as exc:  # a broken crop file: report it, keep serving
             answer = {"batch": batch, "status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
-            record_failure(
-                bundle.layout,
-                batch,
-                {
-                    "error_type": type(exc).__qualname__,
-                    "message": str(exc),
-                    "traceback": traceback.format_exc(),
-                    "case": None,
-                },
-            )
+            write_failure(bundle.layout, batch, **error_info(exc))
         reply.write(json.dumps(answer) + "\n")
 
 
@@ -156,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
     layout = CropLayout.from_root(args.crop)
     try:
-        bundle = Bundle(layout)
+        bundle = LoadedCrop(layout)
     except Exception as exc:
         return cannot_start(layout, args.batches, exc, "xyzfarm.worker grow")
     try:
@@ -220,23 +211,22 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
         batches = json.load(f)["tasks"].get(str(task), [])
     for batch in batches:
         if not index.has(batch):
-            record_failure(
+            write_failure(
                 layout,
                 batch,
-                {
-                    "error_type": "Timeout",
-                    "case": None,
-                    "traceback": None,
-                    "restart_count": restarts,
-                    "message": f"batch {batch} was still running near the time limit after "
-                    f"{restarts} requeue(s); grow it again with a longer walltime.",
-                },
+                error_type="Timeout",
+                case=None,
+                traceback=None,
+                restart_count=restarts,
+                message=f"batch {batch} was still running near the time limit after "
+                f"{restarts} requeue(s); grow it again with a longer walltime.",
             )
     why = "requeue budget spent" if requeue else "the scheduler cannot requeue this task"
     print(
         f"xyzfarm: warned before the time limit; {why}: recorded Timeout",
         file=sys.stderr,
     )
+
 
 def cannot_start(layout: CropLayout, batches: list[int], exc: BaseException, who: str) -> int:
     """A task (or worker command) whose pre-flight failed: record why for each of its
@@ -264,7 +254,7 @@ def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int,
         return 0
     layout = CropLayout.from_root(root)
     try:
-        bundle = Bundle(layout)
+        bundle = LoadedCrop(layout)
     except Exception as exc:
         return cannot_start(layout, batches, exc, f"array task {task}")
     if workers <= 1:

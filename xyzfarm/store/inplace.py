@@ -47,12 +47,12 @@ def write_in_place(
 _Write = tuple[Any, tuple[slice, ...], tuple[np.ndarray, ...], np.ndarray]
 
 
-def _plan(group: Any, new: xr.Dataset, encode: Any = None) -> list[_Write] | None:
+def _writes_for(group: Any, new: xr.Dataset, encode: Any = None) -> list[_Write] | None:
     """The block write of every variable of ``new`` into ``group``; None if one does not fit.
 
     ``encode(target, values)`` turns values into what the file stores (None: unstorable).
     """
-    plan: list[_Write] = []
+    writes: list[_Write] = []
     for name, var in new.data_vars.items():
         if name not in group.variables or tuple(group.variables[name].dimensions) != var.dims:
             return None
@@ -74,8 +74,8 @@ def _plan(group: Any, new: xr.Dataset, encode: Any = None) -> list[_Write] | Non
             return None
         block = tuple(slice(int(p.min()), int(p.max()) + 1) for p in positions)
         local = tuple(p - b.start for p, b in zip(positions, block))
-        plan.append((group.variables[name], block, local, values))
-    return plan
+        writes.append((group.variables[name], block, local, values))
+    return writes
 
 
 def _stored_provenance(target: Any, values: np.ndarray) -> np.ndarray | None:
@@ -107,8 +107,8 @@ def _write_blocks(
     # no chunk cache: a chunk that cannot be written fails the write itself, not the closing
     # of its dataset, which HDF5 leaves half-done (the interpreter would crash at exit)
     with h5netcdf.File(path, "r+", rdcc_nbytes=0) as f:
-        plan = _plan(f, new)
-        if plan is None:
+        writes = _writes_for(f, new)
+        if writes is None:
             return False
         described: list[_Write] = []
         if provenance is not None:
@@ -120,11 +120,11 @@ def _write_blocks(
                 or not all(bool(v.notnull().all()) for v in provenance.data_vars.values())
             ):
                 return False
-            found = _plan(f.groups[PROVENANCE_GROUP], provenance, _stored_provenance)
+            found = _writes_for(f.groups[PROVENANCE_GROUP], provenance, _stored_provenance)
             if found is None:
                 return False
             described = found
-        for target, block, local, values in plan:
+        for target, block, local, values in writes:
             old = target[block]
             mesh = np.ix_(*local)
             current = old[mesh]
@@ -135,7 +135,7 @@ def _write_blocks(
                     f"{os.fspath(path)!r}; "
                     "pass overwrite=True to keep the new ones, or False to keep the old ones."
                 )
-        for target, block, local, values in plan:
+        for target, block, local, values in writes:
             old = target[block]
             mesh = np.ix_(*local)
             keep = pd.isna(values) if overwrite is not False else ~pd.isna(old[mesh])

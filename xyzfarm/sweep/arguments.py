@@ -13,6 +13,10 @@ from typing import Any
 
 from ..errors import MissingArgumentError, UnknownArgumentError
 
+#: one case of a sweep: a value per swept argument, in the order of their names (the one
+#: definition: combos, execute, assemble and sow all pass cases in this form)
+Case = tuple[Any, ...]
+
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 

@@ -15,8 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DuplicateValueError, InvalidInputError, OutputMismatchError
-
-Case = tuple[Any, ...]
+from .arguments import Case
 
 
 class Schema:
@@ -219,7 +218,12 @@ class GridFiller:
                 stack_column(v, c, self.schema, self.constants, self.names, rows)
                 for v, c in zip(var_names, columns)
             ]
-        where = np.asarray(indices, dtype=np.intp)
+        # a run of cases in grid order (batches sown in order) is a slice: no index array
+        where: Any = (
+            slice(indices.start, indices.stop)
+            if type(indices) is range and indices.step == 1
+            else np.asarray(indices, dtype=np.intp)
+        )
         for var, arr in zip(var_names, stacked):
             full = self.arrays.get(var)
             if full is not None and full.shape[1:] != arr.shape[1:]:

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ComboValueError, DuplicateValueError, InvalidInputError
-
-Case = tuple[Any, ...]
+from .arguments import Case as Case  # re-exported: run, frames and sow take it from here
 
 
 def _is_value_sequence(values: Any) -> bool:

@@ -20,39 +20,19 @@ import itertools
 import keyword
 import linecache
 import multiprocessing.pool  # as xyzpy: code passing pools may use it without importing it
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import InvalidInputError
 from ..store import storage
-from .arguments import positional_names
+from .arguments import Case, positional_names
 from .progress import progress_bar  # tqdm itself is imported only when a bar is drawn
-
-Case = tuple[Any, ...]
 
 #: fewest cases worth a progress-bar update, and most chunks a serial sweep is cut into
 _MIN_CHUNK = 64
 _PROGRESS_STEPS = 200
 #: cases between young-generation collections while the cyclic GC is paused
 _GC_CHUNK = 4096
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause automatic cyclic garbage collection; the sweep loop collects young objects itself.
-
-    A sweep allocates a few tuples per case; with xarray and pandas loaded, the collections
-    those allocations trigger scan hundreds of thousands of long-lived objects and cost 2-3x
-    the sweep itself. Collecting only the youngest generation every few thousand cases
-    (see :func:`run`) still frees reference cycles a user function creates.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def make_caller(

@@ -16,6 +16,7 @@ from . import execute
 from .arguments import check_arguments
 from .assemble import Schema, build_dataset, check_schema
 from .combos import Case, CombosLike, check_cases, check_combos, iter_combos, product_with_cases
+from .gc_pause import paused_gc
 from .nested import grid_axes, nan_like, nest
 
 if TYPE_CHECKING:
@@ -242,7 +243,7 @@ def _run_to_ds(
     settings: Mapping[str, Any],
     grid: Mapping[str, Sequence[Any]] | None,
 ) -> xr.Dataset:
-    with execute.paused_gc():
+    with paused_gc():
         results = sweep(fn, names, rows, constants, resources, check_settings(settings))
         return build_dataset(results, names, rows, schema, constants, attrs, grid)
 
