@@ -111,3 +111,16 @@ def test_a_slurm_crop_that_asked_far_too_much_is_flagged_with_a_smaller_suggesti
     assert json.loads(report_command("--json").stdout)["suggested"] == report.suggested
     text = report_command().stdout
     assert "flag: memory" in text and "suggested next request: mem_gb=" in text
+
+
+def test_trivial_batches_share_a_reading_every_10_ms_and_the_report_still_counts_them():
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="trivial", batchsize=1)
+    crop.sow_combos({"x": range(300)})
+    crop.grow(verbosity=0)
+    usages = [r["usage"] for r in records(crop).values()]
+    read = [u for u in usages if "cpu_s" in u]
+    assert 0 < len(read) < len(usages)  # sampled: not one system call per batch
+    assert all(u["cpu_wall_s"] >= u["wall_s"] for u in read)
+    report = efficiency_report(crop.layout)
+    assert report.batches == 300 and report.batch_wall_s.count == 300
+    assert report.peak_mem_gb.count == len(read) and report.cpu_efficiency > 0

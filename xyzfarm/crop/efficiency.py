@@ -48,6 +48,7 @@ class Distribution:
     @classmethod
     def of(cls, values: Any) -> Distribution:
         data = np.asarray(values, dtype=float)
+        data = data[~np.isnan(data)]
         if data.size == 0:
             return cls(0, math.nan, math.nan, math.nan)
         p50, p95 = np.percentile(data, [50, 95])
@@ -174,7 +175,8 @@ def _requested(layout: CropLayout) -> dict[str, Any]:
 
 
 def _usage_rows(layout: CropLayout) -> tuple[list[tuple[Any, ...]], list[float]]:
-    """``(job, task, pid, wall_s, cpu_s, peak_mb)`` per batch with usage, and case seconds."""
+    """``(job, task, pid, wall_s, cpu_s, cpu_wall_s, peak_mb)`` per batch with usage (NaN
+    where a batch shorter than a millisecond carries no reading), and case seconds."""
     rows: list[tuple[Any, ...]] = []
     case_s: list[float] = []
     with ResultIndex(layout, report=False) as index:
@@ -200,8 +202,10 @@ def _usage_rows(layout: CropLayout) -> tuple[list[tuple[Any, ...]], list[float]]
                     task,
                     usage.get("pid"),
                     float(usage["wall_s"]),
-                    float(usage["cpu_s"]),
-                    float(usage["peak_mb"]),
+                    float(usage.get("cpu_s", math.nan)),
+                    # the seconds the CPU reading spans (the batch's own before they existed)
+                    float(usage.get("cpu_wall_s") or usage["wall_s"]),
+                    float(usage.get("peak_mb", math.nan)),
                 )
             )
     return rows, case_s
@@ -211,14 +215,15 @@ def _per_task(rows: list[tuple[Any, ...]]) -> tuple[list[float], list[float]]:
     """Wall seconds (longest worker) and peak MB (sum of workers' peaks) per task."""
     walls: dict[tuple[Any, Any], dict[Any, float]] = {}
     peaks: dict[tuple[Any, Any], dict[Any, float]] = {}
-    for job, task, pid, wall, _, peak in rows:
+    for job, task, pid, wall, _, _, peak in rows:
         key = (job, task)
         walls.setdefault(key, {})
         walls[key][pid] = walls[key].get(pid, 0.0) + wall
         peaks.setdefault(key, {})
-        peaks[key][pid] = max(peaks[key].get(pid, 0.0), peak)
+        if not math.isnan(peak):
+            peaks[key][pid] = max(peaks[key].get(pid, 0.0), peak)
     task_wall = [max(w.values()) for w in walls.values()]
-    task_peak = [sum(p.values()) for p in peaks.values()]
+    task_peak = [sum(p.values()) for p in peaks.values() if p]
     return task_wall, task_peak
 
 
@@ -273,17 +278,22 @@ def efficiency_report(layout: CropLayout) -> EfficiencyReport:
     workers = int(requested.get("workers_per_task", 1))
     cores_per_worker = requested.get("cpus_per_task", workers) / workers
     walls = np.array([r[3] for r in rows], dtype=float)
-    cpus = np.array([r[4] for r in rows], dtype=float)
-    peaks_gb = np.array([r[5] for r in rows], dtype=float) / 1024
-    total_wall = float(walls.sum())
+    spans = np.array([r[5] for r in rows], dtype=float)
+    read = ~np.isnan(np.array([r[4] for r in rows], dtype=float))
+    spans = spans[read]
+    span_cpus = np.array([r[4] for r in rows], dtype=float)[read]
+    # a reading spanning several short batches is shared out by their wall time
+    cpus = span_cpus * np.divide(walls[read], spans, out=np.ones_like(spans), where=spans > 0)
+    peaks_gb = np.array([r[6] for r in rows], dtype=float) / 1024
+    total_span = float(spans.sum())
     cpu_efficiency = (
-        float(cpus.sum()) / (total_wall * cores_per_worker) if total_wall > 0 else math.nan
+        float(span_cpus.sum()) / (total_span * cores_per_worker) if total_span > 0 else math.nan
     )
     task_wall_list, task_peak_list = _per_task(rows)
     task_wall = Distribution.of(task_wall_list)
     task_peak = Distribution.of(np.asarray(task_peak_list) / 1024)
-    busy = walls > 0
-    parallel = Distribution.of(cpus[busy] / walls[busy]).p95 if busy.any() else math.nan
+    busy = spans > 0
+    parallel = Distribution.of(span_cpus[busy] / spans[busy]).p95 if busy.any() else math.nan
     return EfficiencyReport(
         crop=layout.name,
         batches=len(rows),

@@ -246,8 +246,7 @@ def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
         partial = f"{bundle.partial_dir}{os.sep}{batch}"
         done, prov = _checkpoints(partial)
         context = _context(bundle, batch)
-        wall_start = time.monotonic()
-        cpu_start = _cpu_now(wall_start)
+        wall_start = usage_start()
         if log:
             with _output_to(bundle.layout.log(batch)):
                 outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
@@ -265,7 +264,7 @@ def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
                 "indices": spec["indices"],
                 "outputs": outputs,
                 "prov": prov,
-                "usage": usage_since(wall_start, cpu_start),
+                "usage": usage_since(wall_start),
             },
             plain=plain,
         )
@@ -284,9 +283,14 @@ def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
 
 #: ru_maxrss is in kilobytes on Linux, in bytes on macOS
 _MAXRSS_PER_MB = 1024 * 1024 if sys.platform == "darwin" else 1024
-#: a batch that starts within this many seconds of the last one's end takes that end's CPU
-#: reading as its start (a system call saved per batch); after a longer pause, a fresh one
-USAGE_REUSE_S = 0.05
+#: CPU and peak memory are read (one getrusage, ~1.5 us) at the end of every batch that ran
+#: at least USAGE_MIN_WALL_S, and of shorter ones when the last reading is USAGE_SAMPLE_S old:
+#: a trivial batch (~0.15 ms) would otherwise pay 1 % of its cost for it
+USAGE_MIN_WALL_S = 0.001
+USAGE_SAMPLE_S = 0.01
+#: a batch starting this long after the last reading (a pause: a worker waiting for work,
+#: other code in this process) takes a fresh one, so its CPU is its own
+USAGE_PAUSE_S = 0.05
 #: (monotonic seconds, CPU seconds) of this process's last usage reading, and its pid
 _last_reading = [-math.inf, 0.0]
 _pid = [os.getpid()]
@@ -301,36 +305,45 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-def _cpu_s(ru: resource.struct_rusage) -> float:
-    return ru.ru_utime + ru.ru_stime
-
-
-def _cpu_now(now: float) -> float:
-    """This process's CPU seconds now: the last reading if it is that recent."""
-    if now - _last_reading[0] <= USAGE_REUSE_S:
-        return _last_reading[1]
-    return _cpu_s(resource.getrusage(resource.RUSAGE_SELF))
-
-
-def usage_since(wall_start: float, cpu_start: float) -> dict[str, Any]:
-    """What this process used since ``time.monotonic()`` was ``wall_start`` and its CPU
-    seconds were ``cpu_start``: the ``usage`` of a batch result.
-
-    ``cpu_s`` is the user + system time of this process (all its threads, so in a thread
-    pool the others' too; subprocesses are not counted). ``peak_mb`` is this process's peak
-    resident memory so far (``ru_maxrss``), not reset per batch: resetting it (writing 5 to
-    ``/proc/self/clear_refs``) and reading it back (``VmHWM`` in ``/proc/self/status``)
-    costs ~60 microseconds, a fifth of a trivial batch's whole cost, where one ``getrusage`` gives
-    CPU and peak together; and a task's memory request must cover its processes' peaks
-    anyway. One system call per batch.
-    """
+def _read_usage(now: float) -> resource.struct_rusage:
     ru = resource.getrusage(resource.RUSAGE_SELF)
+    _last_reading[0], _last_reading[1] = now, ru.ru_utime + ru.ru_stime
+    return ru
+
+
+def usage_start() -> float:
+    """A batch starts: its ``time.monotonic()``, with a fresh CPU reading if the last one is
+    older than USAGE_PAUSE_S (after a pause, or at the process's first batch)."""
     now = time.monotonic()
-    cpu = _cpu_s(ru)
-    _last_reading[0], _last_reading[1] = now, cpu
+    if now - _last_reading[0] > USAGE_PAUSE_S:
+        _read_usage(now)
+    return now
+
+
+def usage_since(wall_start: float) -> dict[str, Any]:
+    """What this process used for the batch begun at ``wall_start`` (:func:`usage_start`):
+    the ``usage`` of a batch result.
+
+    ``wall_s`` is the batch's wall time. ``cpu_s`` is the user + system time of this process
+    (all its threads, so in a thread pool the others' too; subprocesses are not counted)
+    over the ``cpu_wall_s`` seconds since the previous reading: the batch itself, or, for a
+    batch shorter than USAGE_MIN_WALL_S, the batches since the last one read (which carry no
+    ``cpu_s``). ``peak_mb`` is this process's peak resident memory so far (``ru_maxrss``),
+    not reset per batch: resetting it (writing 5 to ``/proc/self/clear_refs``) and reading it
+    back (``VmHWM`` in ``/proc/self/status``) costs ~60 us, a third of a trivial batch, where
+    one ``getrusage`` gives CPU and peak together; and a task's memory request must cover its
+    processes' peaks anyway.
+    """
+    now = time.monotonic()
+    wall = now - wall_start
+    last_s, last_cpu_s = _last_reading
+    if wall < USAGE_MIN_WALL_S and now - last_s < USAGE_SAMPLE_S:
+        return {"wall_s": wall, "pid": _pid[0]}
+    ru = _read_usage(now)
     return {
-        "wall_s": now - wall_start,
-        "cpu_s": cpu - cpu_start,
+        "wall_s": wall,
+        "cpu_s": _last_reading[1] - last_cpu_s,
+        "cpu_wall_s": now - last_s,
         "peak_mb": ru.ru_maxrss / _MAXRSS_PER_MB,
         "pid": _pid[0],
     }
