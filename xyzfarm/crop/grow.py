@@ -15,12 +15,13 @@ from ..errors import (
     InvalidOptionError,
 )
 from ..node.layout import CropLayout
+from ..node.outcomes import FAILED
 from ..node.pool import WorkerPool
 from ..node.results import ResultIndex
 from ..node.slots import Slot, plan_slots
 from ..node.state import last_error
 from ..node.throttle import LiveLimit
-from ..node.worker import FAILED, Bundle, grow_batch, record_start_failure
+from ..node.worker import Bundle, grow_batch, record_start_failure
 from ..store import storage
 from ..sweep.progress import progress_bar
 from .grow_options import GrowOptions

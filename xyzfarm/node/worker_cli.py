@@ -25,9 +25,9 @@ from ..errors import CropLoadError, FunctionLoadError
 from ..schedulers import get, job_environment, shell
 from .failures import write_failure
 from .layout import CropLayout
+from .outcomes import FAILED
 from .results import ResultIndex
 from .worker import (
-    FAILED,
     START_FAILED_EXIT,
     LoadedCrop,
     error_info,
