@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidInputError
-from .runner import label
+from .labelling import label
 
 NUM_LEVELS = 4
 
