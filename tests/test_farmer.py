@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 import xyzfarm as xyz
@@ -59,3 +61,44 @@ def test_a_runner_keeps_a_reaped_dataset_as_its_last_ds_with_its_provenance():
     assert runner.take_reaped(ds, None, sync=True, overwrite=None) is ds
     assert runner.delivered() is ds
     assert runner.last_provenance is None
+
+
+FIND_BY_NAME = """
+import sys
+{imports}
+crop = Crop(name="found", parent_dir=sys.argv[1])
+print(type(crop.farmer).__name__, crop.farmer and crop.farmer.data_name)
+"""
+
+
+def _found_by_name(python, python_env, folder, imports):
+    code = FIND_BY_NAME.format(imports=imports)
+    out = subprocess.run(
+        [python, "-c", code, str(folder)],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def test_a_crop_found_by_name_in_a_new_interpreter_gets_back_the_harvester_it_was_sown_for(
+    python, python_env, tmp_path
+):
+    data = tmp_path / "full.h5"
+    xyz.Harvester(make_runner(), data_name=data).Crop(name="found", parent_dir=tmp_path).sow_combos(
+        {"x": [1, 2]}
+    )
+    # xyzfarm.Crop loads the farmers' constructors (labelling) first: nothing else imported
+    found = _found_by_name(python, python_env, tmp_path, "from xyzfarm import Crop")
+    assert found == ["Harvester", str(data)]
+
+
+def test_the_crop_layer_alone_finds_a_crop_by_name_without_rebuilding_its_farmer(
+    python, python_env, tmp_path
+):
+    # the crop layer never imports the farmers: without them loaded, no farmer is rebuilt
+    xyz.Sampler(make_runner()).Crop(name="found", parent_dir=tmp_path).sow_combos({"x": [1]})
+    found = _found_by_name(python, python_env, tmp_path, "from xyzfarm.crop.crop import Crop")
+    assert found == ["NoneType", "None"]

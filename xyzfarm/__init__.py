@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 #: public name -> module that defines it
 _EXPORTS = {
-    "label": "runner",
+    "label": "labelling",
     "Runner": "runner",
     "combo_runner": "sweep.run",
     "case_runner": "sweep.run",
@@ -25,7 +25,7 @@ _EXPORTS = {
     "CropStatus": "node.state",
     "ClusterJob": "crop.submit",
     "load_crops": "crop.crop",
-    "cultivate": "cultivation",
+    "cultivate": "labelling",
     "load_ds": "store.datafile",
     "save_ds": "store.datafile",
     "load_df": "store.datafile",
@@ -50,6 +50,9 @@ _EXPORTS = {
     "clean_slurm_outputs": "manage.slurm_outputs",
     "manage_slurm_outputs": "manage.slurm_outputs",
 }
+
+#: public names that find crops by name (see ``__getattr__``)
+_FINDS_CROPS = frozenset({"Crop", "load_crops"})
 
 __all__ = [
     "ClusterJob",
@@ -95,10 +98,10 @@ if TYPE_CHECKING:
     from . import errors
     from .crop.crop import Crop, load_crops
     from .crop.submit import ClusterJob
-    from .cultivation import cultivate
     from .errors import XYZError
     from .grow_one import grow
     from .harvester import Harvester
+    from .labelling import cultivate, label
     from .manage.case_search import find_missing_cases, is_case_missing, parse_into_cases
     from .manage.disk_cache import cache_to_disk
     from .manage.file_merge import merge_sync_conflict_datasets, save_merge_ds
@@ -106,7 +109,7 @@ if TYPE_CHECKING:
     from .manage.reshape import auto_xyz_ds, check_runs, post_fix, sort_dims, trimna
     from .manage.slurm_outputs import clean_slurm_outputs, manage_slurm_outputs
     from .node.state import CropStatus
-    from .runner import Runner, label
+    from .runner import Runner
     from .sampler import Sampler
     from .store.datafile import load_df, load_ds, save_df, save_ds
     from .sweep.run import case_runner, case_runner_to_ds, combo_runner, combo_runner_to_ds
@@ -118,6 +121,10 @@ def __getattr__(name: str) -> Any:
         if name == "errors":
             return importlib.import_module(".errors", __name__)
         raise AttributeError(f"module 'xyzfarm' has no attribute {name!r}")
+    if name in _FINDS_CROPS:
+        # registers the farmers' constructors with the crop layer first, so a crop found by
+        # name gets back the Runner, Harvester or Sampler it was sown for
+        importlib.import_module(".labelling", __name__)
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

@@ -2,6 +2,8 @@
 reporting live in :mod:`xyzfarm.cli`); these and ``cli`` are the only modules that print.
 
 Each ``cmd_*`` returns the exit status: 0 done, :data:`INCOMPLETE` when the work is not complete.
+Each imports what it needs in its body, deferred: parsing imports nothing of the package, and
+``xyzfarm status`` loads no xarray, pandas or jinja2.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """One call for the whole cycle: find the missing cases, sow them, grow them, reap them.
 
+:func:`cultivate_harvester` is the body of :meth:`Harvester.cultivate` (and so of
+:func:`xyzfarm.cultivate`, in ``labelling``); it takes the harvester as its farmer, so it sits
+below the farmers and imports none of them.
+
 ``on_existing`` and ``on_error`` accept ``'ask'`` as in xyzpy, but never crash without a
 terminal: with no TTY to ask, the safe action is taken and a warning says which.
 """
@@ -13,6 +17,8 @@ from typing import Any
 
 from .crop.grow_options import GrowOptions
 from .errors import BatchFailedError, CropIncompleteError, CropMismatchError, InvalidInputError
+from .store.merge import missing_cases
+from .sweep.combos import check_cases, check_combos, iter_combos, product_with_cases
 
 ACTIONS = ("ask", "reap", "delete", "skip", "raise")
 #: taken for 'ask' when no terminal can answer: keeps every computed result
@@ -65,9 +71,8 @@ def cultivate_harvester(
     **grow_kwargs: Any,
 ) -> Any:
     """The body of :meth:`Harvester.cultivate` (see there); returns the full dataset."""
+    # deferred, as Runner.Crop's: a Harvester used in-process never loads the crop machinery
     from .crop.crop import Crop
-    from .store.merge import missing_cases
-    from .sweep.combos import check_cases, check_combos, iter_combos, product_with_cases
 
     combos = harvester._maybe_expand_combos(combos or {})
     if missing_only:
@@ -140,44 +145,3 @@ def cultivate_harvester(
         if action == "delete":
             crop.delete_all()
         return harvester.full_ds
-
-
-def cultivate(
-    fn: Callable[..., Any],
-    *,
-    var_names: Any = None,
-    data_name: str | None = None,
-    runner_opts: Mapping[str, Any] | None = None,
-    harvester_opts: Mapping[str, Any] | None = None,
-    **cultivate_opts: Any,
-) -> Any:
-    """Label ``fn``, then sow, grow and reap the missing cases of a sweep in one call.
-
-    Parameters
-    ----------
-    fn : callable
-        The function; a Runner (or labelled function) is used as it is.
-    var_names : str, sequence of str or None
-        Output names when ``fn`` is a plain function.
-    data_name : str, optional
-        The dataset file to merge into (without it the result lives only in memory).
-    runner_opts, harvester_opts : mapping, optional
-        Keyword arguments for :class:`Runner` and :class:`Harvester`.
-    **cultivate_opts
-        Everything :meth:`Harvester.cultivate` takes: ``combos``, ``cases``, ``constants``,
-        ``name``, ``parent_dir``, ``batchsize``, ``num_batches``, ``missing_only``,
-        ``shuffle``, ``subprocess``, ``num_workers``, ``num_threads``, ``gpus``,
-        ``affinities``, ``log``, ``raise_errors``, ``verbosity``, ``on_existing``,
-        ``on_error``, ``clean_up`` and further grow options.
-
-    Returns
-    -------
-    xarray.Dataset
-        The full dataset after reaping.
-    """
-    from .harvester import Harvester
-    from .runner import Runner
-
-    runner = fn if isinstance(fn, Runner) else Runner(fn, var_names, **dict(runner_opts or {}))
-    harvester = Harvester(runner, data_name=data_name, **dict(harvester_opts or {}))
-    return cultivate_harvester(harvester, **cultivate_opts)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidInputError
-from .runner import label
+from .harvester import Harvester
+from .labelling import label
 
 NUM_LEVELS = 4
 
@@ -66,8 +67,6 @@ def run_demo(data_name: str | os.PathLike[str] = "xyzfarm-demo.h5", num_workers:
     InvalidInputError
         If the folder of ``data_name`` does not exist: a demo never creates folders.
     """
-    from .harvester import Harvester
-
     folder = check_demo_folder(data_name)
     harvester = Harvester(chain, data_name=data_name)
     harvester.cultivate(

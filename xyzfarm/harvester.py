@@ -19,6 +19,7 @@ from typing import Any
 import xarray as xr
 
 from .crop.farmer import ReapTarget
+from .cultivation import cultivate_harvester
 from .errors import InvalidInputError
 from .runner import Farmer, Runner
 from .store.datafile import (
@@ -450,8 +451,6 @@ class Harvester(Farmer):
         xarray.Dataset
             The full dataset.
         """
-        from .cultivation import cultivate_harvester
-
         return cultivate_harvester(
             self,
             combos=combos,

@@ -1,4 +1,4 @@
-"""Labelled functions: :func:`label` and :class:`Runner`.
+"""Labelled functions: :class:`Runner` (:func:`xyzfarm.label` makes them: see ``labelling``).
 
 A Runner knows a function's named outputs and runs it over combos or cases in this process
 (serially, or through an executor), returning an :class:`xarray.Dataset`. The module-level
@@ -8,7 +8,6 @@ runners live in :mod:`xyzfarm.sweep.run` and are re-exported here, as in xyzpy.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -394,71 +393,3 @@ class Runner(CropMaker):
         if self._last_ds is not None:
             lines.append(f"    last_ds: {dict(self._last_ds.sizes)}")
         return "\n".join(lines)
-
-
-def label(
-    var_names: str | Sequence[str] | None,
-    fn_args: str | Sequence[str] | None = None,
-    var_dims: Mapping[str, Any] | None = None,
-    var_coords: Mapping[str, Any] | None = None,
-    constants: Mapping[str, Any] | None = None,
-    resources: Mapping[str, Any] | None = None,
-    attrs: Mapping[str, Any] | None = None,
-    harvester: bool | str = False,
-    sampler: bool | str = False,
-    engine: str | None = None,
-    **default_runner_settings: Any,
-) -> Callable[[Callable[..., Any]], Any]:
-    """Decorate a function into a :class:`Runner` (or a Harvester / Sampler).
-
-    Parameters
-    ----------
-    var_names, fn_args, var_dims, var_coords, constants, resources, attrs
-        As for :class:`Runner`.
-    harvester : bool or str, optional
-        Wrap the Runner in a :class:`~xyzfarm.Harvester`; a string is its ``data_name``.
-    sampler : bool or str, optional
-        Wrap the Runner in a :class:`~xyzfarm.Sampler`; a string is its ``data_name``.
-    engine : str, optional
-        File engine of the Harvester or Sampler.
-    **default_runner_settings
-        Defaults for every run.
-
-    Examples
-    --------
-    >>> @label(var_names=["sum", "diff"])
-    ... def foo(x, y):
-    ...     return x + y, x - y
-    >>> foo(1, 2)
-    (3, -1)
-    """
-    if harvester and sampler:
-        raise InvalidInputError("label() can make a harvester or a sampler, not both.")
-
-    def wrapper(fn: Callable[..., Any]) -> Any:
-        runner = Runner(
-            fn,
-            var_names,
-            fn_args=fn_args,
-            var_dims=var_dims,
-            var_coords=var_coords,
-            constants=constants,
-            resources=resources,
-            attrs=attrs,
-            **default_runner_settings,
-        )
-        functools.update_wrapper(runner, fn, updated=())
-        if harvester:
-            from .harvester import Harvester
-
-            data_name = harvester if isinstance(harvester, str) else None
-            return Harvester(runner, data_name=data_name, engine=engine or "h5netcdf")
-        if sampler:
-            from .sampler import Sampler
-
-            data_name = sampler if isinstance(sampler, str) else None
-            return Sampler(runner, data_name=data_name, engine=engine or "pickle")
-        return runner
-
-    return wrapper
-

@@ -17,7 +17,7 @@ from ..node.layout import CropLayout
 from ..schedulers import get, names
 from ..schedulers.profiles import load_profile
 from ..schedulers.resources import resources_from
-from . import reap_job, resource_classes, task_sizing
+from . import reap_submission, resource_classes, task_sizing
 from . import submit as submitting
 from .submit_options import SubmitOptions
 
@@ -134,7 +134,7 @@ def submit(
             "one request: grow without retries, follow the job with job.wait(), and submit "
             "the failed batches again."
         )
-    into = None if options.reap_into is None else reap_job.check_reap_into(options.reap_into)
+    into = None if options.reap_into is None else reap_submission.check_reap_into(options.reap_into)
     jobs = [submitting.submit(p) for p in render_all(layout, batches, options)]
     job = jobs[0]
     for other in jobs[1:]:  # one handle for the whole submission
@@ -143,7 +143,7 @@ def submit(
         job.attempts_before.update(other.attempts_before)
         job.task_batches.update(other.task_batches)
     if into is not None:
-        job.reap_job_id, _ = reap_job.submit_reap_job(
+        job.reap_job_id, _ = reap_submission.submit_reap_job(
             layout,
             job.scheduler,
             job.job_ids,

@@ -13,8 +13,7 @@ from ..errors import LocationError, OutputMismatchError
 from ..node.layout import CropLayout
 from ..node.manifest import Manifest
 from ..node.worker import load_function
-from .farmer import Farmer, runner_of
-from .sow import schema_from_json
+from .farmer import Farmer, rebuild_farmer, runner_of
 
 
 def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
@@ -47,7 +46,9 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
     """The Runner, Harvester or Sampler a crop was sown for, rebuilt from its folder.
 
     None when the crop was sown without one, or its function was not saved (or cannot be
-    loaded here): reaping then goes by the manifest's record alone.
+    loaded here): reaping then goes by the manifest's record alone. The farmers' constructors
+    sit above this layer: :func:`~xyzfarm.crop.farmer.rebuild_farmer` calls the one they
+    registered.
     """
     if not (layout.exists() and layout.function.is_file()):
         return None
@@ -59,26 +60,8 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
         fn = load_function(layout, sown)[0]
     except Exception:  # an unloadable function only means no farmer
         return None
-    # the one import of the farmers in this layer (an exception the import contract lists):
-    # rebuilding a farmer needs its constructor; deferred, as the farmers import this layer
-    from ..harvester import Harvester
-    from ..runner import Runner
-    from ..sampler import Sampler
-
-    schema = schema_from_json(sown.schema)
-    runner = Runner(
-        fn,
-        schema.var_names,
-        var_dims=schema.var_dims,
-        var_coords=schema.var_coords,
-        constants=sown.decoded_constants(),
-        attrs=sown.decoded_attrs(),
-    )
-    if record.has_file:
-        path = str(layout.parent_dir / str(record.data_name))
-        kind = Harvester if record.kind == "harvester" else Sampler
-        return kind(runner, data_name=path, engine=str(record.engine))
-    return runner
+    path = str(layout.parent_dir / str(record.data_name)) if record.has_file else None
+    return rebuild_farmer(fn, sown, path)
 
 
 def _check_parent_dir(parent_dir: Path) -> None:

@@ -281,6 +281,7 @@ class CropGrowing(CropBase):
         ClusterJob
             The submission: its job ids, progress, ``wait()``, ``cancel()``.
         """
+        # deferred: cluster renders with jinja2, which growing here never needs
         from . import cluster
 
         options = self._submit_options(options, keywords)
@@ -373,6 +374,7 @@ class CropGrowing(CropBase):
     def _render_scripts(
         self, batch_ids: Sequence[int] | None, options: SubmitOptions
     ) -> PreparedSubmission:
+        # deferred: cluster renders with jinja2, which growing here never needs
         from . import cluster
 
         total = self._manifest().plan.num_batches

@@ -3,7 +3,8 @@
 The farmers sit above the crop layer (they make crops: ``runner.Crop(...)``), so a crop never
 imports or type-tests them: it reads the labelled function through :attr:`Farmer.runner`, asks
 where reaped results go with :attr:`Farmer.reap_target`, and hands them over with
-:meth:`Farmer.take_reaped`.
+:meth:`Farmer.take_reaped`. A crop found by name gets back the farmer it was sown for through
+:func:`rebuild_farmer`, which the layer above fills (:func:`set_rebuild`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..errors import InvalidInputError
 if TYPE_CHECKING:
     import xarray as xr
 
+    from ..node.manifest import Manifest
     from ..sweep.assemble import Schema
 
 
@@ -129,3 +131,21 @@ def as_sampler(farmer: Any) -> Sampling | None:
     if isinstance(farmer, Farmer) and farmer.reap_target.kind == "sampler":
         return farmer  # type: ignore[return-value]  # the one farmer of that kind: a Sampler
     return None
+
+
+#: builds the farmer a crop was sown for: (its function, its manifest, the farmer's file)
+Rebuild = Callable[[Callable[..., Any], "Manifest", "str | None"], Farmer]
+#: the one registered rebuild (the farmers' constructors sit above this layer)
+_rebuild: list[Rebuild] = []
+
+
+def set_rebuild(rebuild: Rebuild) -> None:
+    """Register how a crop found by name rebuilds its farmer: ``xyzfarm.labelling`` does, when
+    imported (``xyzfarm.Crop`` and ``xyzfarm.load_crops`` import it first)."""
+    _rebuild[:] = [rebuild]
+
+
+def rebuild_farmer(fn: Callable[..., Any], sown: Manifest, data_name: str | None) -> Farmer | None:
+    """The farmer ``sown`` records, around ``fn``; None while no rebuild is registered (a crop
+    found by name then reaps by its manifest's record alone, into the same place)."""
+    return _rebuild[0](fn, sown, data_name) if _rebuild else None

@@ -15,10 +15,11 @@ from ..errors import (
     InvalidOptionError,
 )
 from ..node.layout import CropLayout
+from ..node.outcomes import FAILED
 from ..node.results import ResultIndex
 from ..node.state import last_error
 from ..node.throttle import LiveLimit
-from ..node.worker import FAILED, Bundle, grow_batch, record_start_failure
+from ..node.worker import Bundle, grow_batch, record_start_failure
 from ..store import storage
 from ..sweep.gc_pause import collect_young_if_due, paused_gc
 from ..sweep.progress import progress_bar

@@ -9,8 +9,9 @@ merged, which batches are missing and the last error of each failed one. The exi
 holds: the crop is deleted only when every case is in the file; otherwise it is kept, with
 its failures, so the missing batches can be grown and reaped again later.
 
-Submitting (:func:`submit_reap_job`) imports jinja2 through the renderer; running
-(:func:`main`) only what ``xyzfarm reap`` needs.
+This module is the job's side (:func:`main`), above the Crop it reaps; submitting it is
+:mod:`xyzfarm.crop.reap_submission`'s, below the Crop (``Crop.submit`` calls it), so neither
+imports the other and the reap job imports no jinja2.
 """
 
 from __future__ import annotations
@@ -18,122 +19,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import CropIncompleteError, XyzfarmError
 from ..node.layout import CropLayout
+from ..node.state import last_error
 from ..store import storage
+from .crop import Crop
+from .grow import missing_batches
 
-#: the template of the reap job (it extends the scheduler's own)
-TEMPLATE = "reap.sh.j2"
 #: exit status of a reap job that left cases missing (``xyzfarm reap``'s INCOMPLETE)
 INCOMPLETE_EXIT = 1
-
-
-def check_reap_into(into: str | os.PathLike[str]) -> Path:
-    """The file to reap into, absolute (the job runs elsewhere), its folder existing."""
-    path = Path(into).absolute()
-    if not path.parent.is_dir():
-        raise InvalidInputError(
-            f"reap_into={os.fspath(into)!r}: its folder {str(path.parent)!r} does not exist; "
-            "create it first (the reap job writes the file, not the folder)."
-        )
-    return path
-
-
-def submit_reap_job(
-    layout: CropLayout,
-    scheduler_name: str,
-    after: Sequence[str],
-    into: str | os.PathLike[str],
-    res: Any,
-    *,
-    template_dirs: Sequence[str | os.PathLike[str]] | None = None,
-) -> tuple[str, Path]:
-    """Submit the reap job of ``layout``, held until every job in ``after`` has ended.
-
-    Parameters
-    ----------
-    after : sequence of str
-        The array job ids (as the scheduler printed them) to wait for.
-    into : path
-        The result file.
-    res : Resources
-        The arrays' request: the reap job keeps its site names, setup, interpreter,
-        walltime and memory, and asks for one core and no GPU.
-
-    Returns
-    -------
-    (job_id, job_dir)
-        The reap job's id and its folder (``jobs/<id>/`` with ``reap.sh``,
-        ``submission.json`` and, once it ran, ``reap.json``).
-    """
-    from ..schedulers import get, shell
-    from ..schedulers.arrays import ArrayChunk
-    from ..schedulers.render import render
-    from .submit import new_job_dir, output_dir_of, script_context
-
-    scheduler = get(scheduler_name)
-    path = check_reap_into(into)
-    job_res = replace(
-        res,
-        job_name=f"{res.job_name}-reap"[:64],
-        cpus_per_task=1,
-        gpus=None,
-        nodes=1,
-        array_throttle=None,
-        # the hold is a directive of the script itself, so it travels with it however the
-        # scheduler takes the script (named on the command line, or on stdin for bsub)
-        extra_directives=(*res.extra_directives, scheduler.dependency_directive(list(after))),
-    )
-    job_dir = new_job_dir(layout, "reap")
-    script = job_dir / "reap.sh"
-    record = job_dir / "reap.json"
-    argv = scheduler.submit_argv(str(script))
-    out_dir = output_dir_of(layout, job_res)
-    context = script_context(
-        layout, scheduler, ArrayChunk(scheduler.FIRST_INDEX, ((),)), "", job_res, 1, str(script)
-    )
-    context.update(
-        scheduler_template=scheduler.TEMPLATE,
-        into=str(path),
-        record=str(record),
-        submit_command=f"cd {shlex.quote(str(out_dir))} && {shlex.join(argv)}".replace(
-            "\n", "\\n"
-        ),
-    )
-    text = render(TEMPLATE, context, template_dirs)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    storage.write_bytes(script, text.encode(), mode=0o777)
-    stdin = script if scheduler.SCRIPT_ON_STDIN else None
-    job_id = scheduler.parse_job_id(shell.run(argv, cwd=out_dir, stdin_file=stdin).stdout)
-    submission = {
-        "kind": "reap",
-        "scheduler": scheduler.NAME,
-        "job_ids": [job_id],
-        "after": list(after),
-        "into": str(path),
-        "script": str(script),
-        "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    storage.write_bytes(job_dir / "submission.json", json.dumps(submission, indent=1).encode())
-    return job_id, job_dir
 
 
 def reap_into(layout: CropLayout, into: str | os.PathLike[str]) -> dict[str, Any]:
     """Reap what exists into ``into`` (keeping the crop if anything is missing) and say what
     happened: ``{"into", "complete", "missing", "failed", "error"}``."""
-    from ..errors import CropIncompleteError, XyzfarmError
-    from ..node.state import last_error
-    from .crop import Crop
-    from .grow import missing_batches
-
     outcome: dict[str, Any] = {"into": os.fspath(into), "complete": False, "error": None}
     crop = Crop(name=layout.name, parent_dir=layout.parent_dir)
     try:

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ..node.display import SHOWN_FAILURES, cluster_job_html
-from ..node.failures import FailureRecord, read_failure
+from ..node.failures import START_FAILURES, FailureRecord, read_failure
 from ..node.layout import CropLayout
 from ..node.slots import THREAD_VARS, child_pythonpath
 from ..node.state import crop_status, last_error
-from ..node.worker import START_FAILURES
 from ..schedulers import accounting, get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
 from ..schedulers.base import ENDED, Scheduler, State

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from ..errors import InvalidInputError
 from ..node import manifest, records
 from ..node.layout import CropLayout
+from ..node.results import ResultIndex
+from ..node.worker import load_function
+from ..sweep.execute import make_caller
 
 #: batches whose provenance is read to measure case times
 SAMPLE_BATCHES = 20
@@ -51,8 +54,6 @@ class TaskSize:
 def measured_seconds_per_case(layout: CropLayout) -> tuple[float, int] | None:
     """Mean seconds per case over the provenance of up to :data:`SAMPLE_BATCHES` grown
     batches, and how many batches; None if none is grown."""
-    from ..node.results import ResultIndex
-
     index = ResultIndex(layout, report=False).refresh()
     cases = seconds = 0.0
     used = 0
@@ -71,9 +72,6 @@ def measured_seconds_per_case(layout: CropLayout) -> tuple[float, int] | None:
 
 def timed_seconds_per_case(layout: CropLayout, batch: int) -> tuple[float, int]:
     """Time the first cases of ``batch`` here (results discarded): seconds per case, cases."""
-    from ..node.worker import load_function
-    from ..sweep.execute import make_caller
-
     data = manifest.read(layout)
     fn, fixed = load_function(layout, data)
     call = make_caller(fn, tuple(data.arg_names), fixed or {})

@@ -32,6 +32,8 @@ _NAMED = frozenset(
     {"attempt", "final", "start", "host", "pid", "time"}
     | {"error_type", "message", "traceback", "case"}
 )
+#: failures that growing again unchanged would repeat: retries never resubmit them
+START_FAILURES = frozenset({"FunctionLoadError", "CropLoadError"})
 
 
 @dataclass(frozen=True)

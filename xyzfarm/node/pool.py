@@ -33,14 +33,14 @@ import psutil
 
 from ..errors import CropLoadError, FunctionLoadError, WorkerStartError
 from ..sweep.progress import write_beside_bars
-from .failures import write_failure
+from .failures import START_FAILURES, write_failure
 from .layout import CropLayout
+from .outcomes import FAILED
 from .slots import THREAD_VARS as THREAD_VARS
 from .slots import Slot, child_pythonpath
 from .slots import parse_gpu_ids as parse_gpu_ids
 from .slots import plan_slots as plan_slots
 from .throttle import LiveLimit
-from .worker import FAILED, START_FAILURES
 
 #: how often a batch may lose its worker before it is reported failed
 MAX_WORKER_DEATHS = 2

@@ -207,6 +207,7 @@ def child_pythonpath() -> str:
     another interpreter (``python=`` resource, a ``module load``) brings its own, and a
     leaked one of another version breaks it ("SRE module mismatch").
     """
+    # deferred: shipping imports cloudpickle, which planning slots (the CLI's --gpus) never needs
     from .shipping import is_installed
 
     here = str(Path(__file__).resolve().parents[2])  # the folder holding xyzfarm/

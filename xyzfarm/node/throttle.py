@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from ..errors import InvalidInputError
+from ..schedulers import get, shell
 from ..store import storage
 from .layout import CropLayout
 
@@ -96,8 +97,6 @@ def set_max_running(layout: CropLayout, max_running: int) -> dict[str, bool]:
         ``{job_id: changed}`` for each array job submitted for the crop; an array that has
         ended (or a scheduler that cannot change it) is ``False``.
     """
-    from ..schedulers import get, shell
-
     write_max_running(layout, check_max_running(max_running))
     changed: dict[str, bool] = {}
     for record in sorted((layout.root / "jobs").glob("*/submission.json")):

@@ -44,18 +44,15 @@ from . import records, shipping
 from .failures import read_failure, write_failure
 from .layout import CropLayout
 from .manifest import BatchPlan, Manifest
+from .outcomes import ALREADY, BUSY, DONE, FAILED
 from .provenance import WorkerContext
 from .results import DoneMap, ResultIndex, ResultWriter
 
-#: what grow_batch reports
-DONE, FAILED, BUSY, ALREADY = "done", "failed", "busy", "already"
 #: longest stretch of finished cases a kill -9 may lose (cases are flushed at least this often)
 CHECKPOINT_INTERVAL_S = 0.02
 #: exit status of a task or worker that could not start (not 99 or 100: Grid Engine reads
 #: those as "requeue" and "error state", and the task would be held or run again unchanged)
 START_FAILED_EXIT = 3
-#: failures that growing again unchanged would repeat: retries never resubmit them
-START_FAILURES = frozenset({"FunctionLoadError", "CropLoadError"})
 
 
 class LoadedCrop:

@@ -21,13 +21,13 @@ import signal
 import sys
 from typing import Any
 
-from ..errors import CropLoadError, FunctionLoadError
+from ..errors import CropLoadError, FunctionLoadError, WorkerStartError
 from ..schedulers import get, job_environment, shell
 from .failures import write_failure
 from .layout import CropLayout
+from .outcomes import FAILED
 from .results import ResultIndex
 from .worker import (
-    FAILED,
     START_FAILED_EXIT,
     LoadedCrop,
     error_info,
@@ -266,7 +266,6 @@ def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int,
     bundle.close()
     # the pool pins its workers inside this task's allocation (its affinity mask, the
     # GPUs the scheduler exported); imported here to keep single-worker tasks lean
-    from ..errors import WorkerStartError
     from .pool import WorkerPool
     from .slots import plan_slots
 
