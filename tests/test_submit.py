@@ -600,7 +600,7 @@ def test_a_poll_of_a_10000_task_crop_makes_one_scheduler_call_and_none_once_done
 
 
 def test_a_retry_raises_only_the_resource_that_ran_out_and_resubmits_the_rest_unchanged():
-    from xyzfarm.crop.submit import _by_failure, escalate
+    from xyzfarm.crop.retry_requests import _by_failure, escalate
     from xyzfarm.node.failures import write_failure
     from xyzfarm.schedulers.resources import resources_from
 

@@ -17,12 +17,11 @@ import time
 import uuid
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..node.display import SHOWN_FAILURES, cluster_job_html
-from ..node.failures import START_FAILURES, FailureRecord, read_failure
 from ..node.layout import CropLayout
 from ..node.slots import THREAD_VARS, child_pythonpath
 from ..node.state import crop_status, last_error
@@ -30,9 +29,10 @@ from ..schedulers import accounting, get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
 from ..schedulers.base import ENDED, Scheduler, State
 from ..schedulers.render import render
-from ..schedulers.resources import Resources, parse_walltime, walltime_seconds
+from ..schedulers.resources import Resources
 from ..store import storage
 from .grow import missing_batches
+from .retry_requests import _by_failure, _last_attempts, escalate
 from .task_ends import record_task_ends
 
 
@@ -241,18 +241,6 @@ def task_batches_of(
         for job_id, chunk in zip(job_ids, chunks)
         for index, batches in chunk.task_map().items()
     }
-
-
-def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, FailureRecord]:
-    """The failure records of those of ``batches`` that have any."""
-    recorded = layout.batch_ids_in("failed")
-    out: dict[int, FailureRecord] = {}
-    for batch in batches:
-        if batch in recorded:
-            record = read_failure(layout, batch)
-            if record is not None:
-                out[batch] = record
-    return out
 
 
 def _attempt_counts(layout: CropLayout, batches: Sequence[int]) -> dict[int, int]:
@@ -494,7 +482,7 @@ class ClusterJob:
         repeated for three polls). With ``retries``, batches left without a result are
         resubmitted (up to that many times), each resuming from its checkpoint: after a
         ``TIMEOUT`` with twice the walltime, after ``OUT_OF_MEMORY`` (or a MemoryError) with
-        twice the memory (see :func:`escalate`), after ``NODE_FAIL``, ``PREEMPTED`` or another
+        twice the memory (see :func:`~xyzfarm.crop.retry_requests.escalate`), after ``NODE_FAIL``, ``PREEMPTED`` or another
         failure unchanged. A batch whose task could not start (``FunctionLoadError``,
         ``CropLoadError``) or was ``CANCELLED`` is never resubmitted: it would fail the same
         way, or someone meant it; a :class:`UserWarning` names such batches and their reason.
@@ -581,50 +569,3 @@ class ClusterJob:
     def cancel(self) -> None:
         """Cancel every array task of this submission."""
         shell.run(get(self.scheduler).cancel_argv(self.job_ids), check=False)
-
-
-#: failure kinds (``error_type`` of the last attempt) and the resource they call for more of
-TIME_FAILURES = {"Timeout", "BatchTimeout", accounting.TIMEOUT}
-MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", accounting.OUT_OF_MEMORY}
-#: how much more of it a retry asks for (documented in docs/clusters.md)
-ESCALATION_FACTOR = 2
-
-
-def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
-    """Batches grouped by what their last recorded failure asks for: time, memory, nothing
-    ("start": the task could not load the function or its inputs; "cancelled": someone
-    cancelled it), or other (the same again: NODE_FAIL, PREEMPTED, FAILED, ...)."""
-    groups: dict[str, list[int]] = {}
-    records = _last_attempts(layout, batches)
-    for batch in batches:
-        last = records[batch].last if batch in records else None
-        kind = last.error_type if last is not None else "missing"
-        if (last is not None and last.start) or kind in START_FAILURES:
-            group = "start"
-        elif kind == accounting.CANCELLED:
-            group = "cancelled"
-        elif kind in TIME_FAILURES:
-            group = "time"
-        elif kind in MEMORY_FAILURES:
-            group = "memory"
-        else:
-            group = "other"
-        groups.setdefault(group, []).append(batch)
-    return groups
-
-
-def escalate(res: Resources, group: str) -> Resources:
-    """The request for a retry: twice the walltime after a timeout, twice the memory after an
-    out-of-memory failure, the same otherwise."""
-    if group == "time" and res.walltime:
-        seconds = ESCALATION_FACTOR * walltime_seconds(res.walltime)
-        return replace(res, walltime=parse_walltime(seconds))
-    if group == "memory" and res.mem_gb:
-        return replace(res, mem_gb=ESCALATION_FACTOR * res.mem_gb)
-    return res
-
-
-#: the former names of :class:`PreparedSubmission` and :func:`prepare` ("plan" said too little:
-#: a crop's batch plan and the array chunks are plans too)
-Plan = PreparedSubmission
-plan = prepare
