@@ -483,7 +483,8 @@ class ClusterJob:
         resubmitted (up to that many times), each resuming from its checkpoint: after a
         ``TIMEOUT`` with twice the walltime, after ``OUT_OF_MEMORY`` (or a MemoryError) with
         twice the memory (see :func:`~xyzfarm.crop.retry_requests.escalate`), after
-        ``NODE_FAIL``, ``PREEMPTED`` or another failure unchanged. A batch whose task could not start (``FunctionLoadError``,
+        ``NODE_FAIL``, ``PREEMPTED`` or another failure unchanged. A batch whose task could
+        not start (``FunctionLoadError``,
         ``CropLoadError``) or was ``CANCELLED`` is never resubmitted: it would fail the same
         way, or someone meant it; a :class:`UserWarning` names such batches and their reason.
 
