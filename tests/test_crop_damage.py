@@ -72,11 +72,13 @@ def _setup(folder: Path, module, complete: bool) -> tuple[xyz.Crop, xr.Dataset]:
     expected = xyz.Runner(module.model, var_names=["y"]).run_combos(COMBOS, verbosity=0)
     runner = xyz.Runner(module.model, var_names=["y"])
     crop = runner.Crop(name="dmg", parent_dir=folder, batchsize=2)
-    crop.sow_combos(COMBOS)
     marker = folder / "fail-once"
+    folder.mkdir(parents=True, exist_ok=True)
     if not complete:
         marker.touch()
+    # before sowing: a global the function reads, changed after, is refused when growing
     module.FAIL_ONCE = str(marker)
+    crop.sow_combos(COMBOS)
     crop.grow(verbosity=0)
     return crop, expected
 

@@ -314,15 +314,15 @@ def test_a_full_disk_while_harvesting_keeps_the_file_and_the_process_and_leaves_
     assert out.stdout.rstrip().endswith("alive")
 
 
-def test_dict_valued_outputs_are_refused_naming_the_variable_before_the_file_is_touched():
+def test_set_valued_outputs_are_refused_naming_the_variable_before_the_file_is_touched():
     calls = []
 
     def fn(x):
         calls.append(x)
-        return {"a": x}
+        return {x}
 
     h = xyz.Harvester(xyz.Runner(fn, "d"), data_name="data.h5")
-    with pytest.raises(UnsavableValueError, match=r"'d' holds a value of type dict \(\{'a': 1\}"):
+    with pytest.raises(UnsavableValueError, match=r"'d' holds a value of type set \(\{1\}"):
         h.harvest_combos({"x": [1, 2]}, verbosity=0)
     assert not Path("data.h5").exists() and not Path("data.h5.lock").exists()
 

@@ -15,13 +15,13 @@ from xyzfarm.schedulers import shell
 MODEL = """
 import json, os
 
-def model(n, k):
+def model(n, z):
     log = os.environ.get("CLASS_LOG")
     if log:
         with open(log, "a") as f:
-            f.write(json.dumps({"n": n, "k": k, "mem": os.environ.get("SLURM_MEM_PER_NODE"),
+            f.write(json.dumps({"n": n, "z": z, "mem": os.environ.get("SLURM_MEM_PER_NODE"),
                                 "job": os.environ.get("SLURM_ARRAY_JOB_ID")}) + "\\n")
-    return n * k
+    return n * z
 """
 
 
@@ -31,14 +31,14 @@ def crop(user_module):
     import classmodel
 
     crop = xyz.Runner(classmodel.model, "y").Crop(name="classes", batchsize=3)
-    crop.sow_combos({"n": [1, 2], "k": [1, 2, 3]})  # batch 1: n=1, batch 2: n=2
+    crop.sow_combos({"n": [1, 2], "z": [1, 2, 3]})  # batch 1: n=1, batch 2: n=2
     return crop
 
 
 def test_a_request_that_does_not_depend_on_the_case_is_one_class(crop):
     assert split(crop.layout, [1, 2], {"mem_gb": 2}) == [({"mem_gb": 2}, [1, 2])]
     assert split(crop.layout, [1, 2], None) == [(None, [1, 2])]
-    assert not is_per_case({"mem_gb": 2}, ["n", "k"])
+    assert not is_per_case({"mem_gb": 2}, ["n", "z"])
 
 
 def test_a_mapping_keyed_by_a_swept_argument_gives_one_class_per_value(crop):
@@ -65,8 +65,8 @@ def test_a_value_missing_from_the_mapping_is_named(crop):
 
 
 def test_a_batch_of_several_classes_gets_the_request_covering_them_all_with_a_warning(crop):
-    def request(k):
-        return {"mem_gb": k, "walltime": 60 * k}
+    def request(z):
+        return {"mem_gb": z, "walltime": 60 * z}
 
     with pytest.warns(UserWarning, match="2 batch"):
         classes = split(crop.layout, [1, 2], request)
@@ -75,7 +75,7 @@ def test_a_batch_of_several_classes_gets_the_request_covering_them_all_with_a_wa
 
 def test_a_batch_whose_cases_ask_for_different_partitions_is_refused(crop):
     with pytest.raises(InvalidInputError, match="batch 1 holds cases asking for different"):
-        split(crop.layout, [1], lambda k: {"partition": f"p{k}"})
+        split(crop.layout, [1], lambda z: {"partition": f"p{z}"})
 
 
 def test_rendering_per_case_resources_writes_one_script_per_class(crop, monkeypatch):
@@ -102,4 +102,4 @@ def test_two_memory_classes_on_slurm_are_two_arrays_each_case_in_its_own(crop, s
     by_n = {n: {(c["mem"], c["job"]) for c in seen if c["n"] == n} for n in (1, 2)}
     assert by_n[1] == {("256", job.job_ids[0])}
     assert by_n[2] == {("512", job.job_ids[1])}
-    assert crop.reap()["y"].sel(n=2, k=3).item() == 6
+    assert crop.reap()["y"].sel(n=2, z=3).item() == 6

@@ -207,3 +207,37 @@ def test_another_interpreter_is_not_broken_by_the_exported_path(tmp_path):
         timeout=60,
     )
     assert out.returncode == 0, out.stderr  # no "SRE module mismatch" from a leaked stdlib
+
+
+def test_a_notebook_global_changed_after_sowing_is_refused_by_name_and_never_mixes_results(
+    tmp_path,
+):
+    """As a notebook user works: sow, grow a batch here, edit a global in another cell, grow
+    on. The crop never holds values of both: growing refuses naming the global, workers and
+    this process agree once it is set back, and replace_fn=True takes the new value."""
+    import nbformat
+    from kernel import execute, stream
+
+    (tmp_path / "work").mkdir()
+    cells = [
+        "import xyzfarm as xyz\nSCALE = 2.0\n"
+        "@xyz.label(var_names=['y'])\ndef f(x):\n    return x * SCALE\n"
+        "crop = xyz.Crop(fn=f, name='g', batchsize=2)\n"
+        "crop.sow_combos({'x': [1, 2, 3, 4, 5, 6]})\ncrop.grow(1, subprocess=False, verbosity=0)",
+        "SCALE = 3.0",
+        "try:\n    crop.grow(2, subprocess=False, verbosity=0)\n"
+        "except xyz.errors.FunctionMismatchError as e:\n    print('REFUSED', e)",
+        "try:\n    crop.grow(2, subprocess=True, num_workers=1, verbosity=0)\n"
+        "except xyz.errors.FunctionMismatchError as e:\n    print('REFUSED', e)",
+        "SCALE = 2.0\ncrop.grow(2, subprocess=True, num_workers=1, verbosity=0)\n"
+        "SCALE = 3.0\ncrop.grow(3, subprocess=False, verbosity=0, replace_fn=True)\n"
+        "print('VALUES', crop.reap().y.values.tolist())",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    execute(nb, tmp_path / "work")
+    for k in (2, 3):
+        out = stream(nb.cells[k], "stdout")
+        assert "REFUSED" in out and "'SCALE'" in out and "replace_fn=True" in out, out
+    # batch 1 and 2 with SCALE=2 (here, then in a worker), batch 3 after replacing with 3
+    assert "VALUES [2.0, 4.0, 6.0, 8.0, 15.0, 18.0]" in stream(nb.cells[4], "stdout")

@@ -44,6 +44,11 @@ class OutputMismatchError(XyzfarmError, ValueError):
     """What the function returned does not match ``var_names`` / ``var_dims`` / ``var_coords``."""
 
 
+class FunctionPickleError(XyzfarmError, TypeError):
+    """The function, or a value it reads, cannot be pickled for worker processes and array
+    tasks; the message names the value (a global, closure variable or attribute path)."""
+
+
 class ResourceError(InvalidInputError):
     """A cluster resource request is unknown or malformed (``walltime``, ``mem_gb``, ...)."""
 

@@ -12,7 +12,7 @@ import contextlib
 import datetime
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from .store.datafile import (
 )
 from .store.full_data import merge_into_file as merge_into_file
 from .store.full_data import merge_with_provenance, publish
-from .store.merge import merge_datasets, merge_provenance, missing_cases
+from .store.merge import check_sweep_fits, merge_datasets, merge_provenance, missing_cases
 from .sweep.combos import as_combos, check_cases, check_combos, iter_combos, product_with_cases
 
 
@@ -309,6 +309,30 @@ class Harvester(Farmer):
         """``combos`` with ``...`` values taking every value this Harvester's file has."""
         return self._maybe_expand_combos(combos)
 
+    def check_fits(self, arg_names: Sequence[str]) -> None:
+        """Refuse, before anything runs, a sweep over ``arg_names`` whose results could not
+        be merged into this Harvester's full dataset (an output with other dimensions).
+
+        Raises
+        ------
+        DimensionMismatchError
+            Naming the output, both sets of dimensions, the file and the ways out.
+        """
+        schema = self.runner.schema
+        check_sweep_fits(
+            self.full_ds,
+            arg_names,
+            schema.var_names,
+            schema.var_dims,
+            where=f"the full dataset {self.data_name!r}",
+            ways_out=(
+                "Sweep the arguments the file has, or keep these results apart: a Harvester "
+                "with another data_name, or a crop of the Runner alone (xyz.Crop(fn=runner, "
+                "name=...)) reaped elsewhere with crop.reap(into='other.h5') or "
+                "`xyzfarm reap NAME --into other.h5`."
+            ),
+        )
+
     def take_reaped(
         self,
         reaped: xr.Dataset,
@@ -375,11 +399,14 @@ class Harvester(Farmer):
                 names, rows = tuple(checked), list(iter_combos(checked))
             else:
                 names, rows = product_with_cases(*check_cases(cases), checked)
+            self.check_fits(names)
             todo = missing_cases(self.full_ds, names, rows, self.runner.schema.var_dims)
             if not todo:
                 return
             ds = self.runner.run_cases([dict(zip(names, row)) for row in todo], **runner_settings)
         else:
+            if cases is None:
+                self.check_fits(tuple(as_combos(combos)))
             ds = self.runner.run_combos(combos, cases=cases, **runner_settings)
         self.add_ds(ds, sync=sync, overwrite=overwrite, chunks=chunks, engine=engine)
 

@@ -137,7 +137,7 @@ def farmer_from_record(fn: Callable[..., Any], sown: Manifest, data_name: str | 
         schema.var_names,
         var_dims=schema.var_dims,
         var_coords=schema.var_coords,
-        constants=sown.decoded_constants(),
+        constants=sown.recorded_constants(),
         attrs=sown.decoded_attrs(),
     )
     record = sown.farmer

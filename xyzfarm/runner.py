@@ -57,6 +57,11 @@ class CropMaker:
         """``combos`` as given: only a Harvester fills in ``...`` values (from its file)."""
         return combos
 
+    def check_fits(self, arg_names: Sequence[str]) -> None:
+        """Refuse a sweep over ``arg_names`` whose results could not be kept: only a
+        Harvester's file can refuse one (see :meth:`Harvester.check_fits`)."""
+        del arg_names
+
     def Crop(
         self,
         name: str | None = None,

@@ -18,6 +18,7 @@ from ..errors import InvalidInputError
 from ..node.layout import FOLDER_PREFIX
 from ..node.manifest import Manifest
 from ..sweep.assemble import check_schema
+from ..sweep.combos import as_combos
 from .crop_grow import CropGrowing
 from .crop_reap import CropReaping
 from .farmer import as_sampler
@@ -63,18 +64,19 @@ class Crop(CropGrowing, CropReaping):
 
     def _schema_parts(self, constants: Mapping[str, Any] | None) -> dict[str, Any]:
         runner = self.runner
-        if runner is not None:
-            return {
-                "schema": runner.schema,
-                "constants": {**(runner.constants or {}), **dict(constants or {})},
-                "resources": runner.resources or {},
-                "attrs": runner.attrs,
-            }
+        given = dict(constants or {})
+        own = dict(runner.constants or {}) if runner is not None else {}
+        schema = runner.schema if runner is not None else check_schema(None, None, None)
+        # as in xyzpy, constants given when sowing reach the function but are not saved with
+        # its data (an object constant, a circuit or a model, cannot be an attribute); one
+        # that names an output's dimension is still its coordinate
+        dims = {d for var_dims in schema.var_dims.values() for d in var_dims}
         return {
-            "schema": check_schema(None, None, None),
-            "constants": dict(constants or {}),
-            "resources": {},
-            "attrs": {},
+            "schema": schema,
+            "constants": {**own, **given},
+            "unrecorded_constants": tuple(k for k in given if k not in own and k not in dims),
+            "resources": runner.resources or {} if runner is not None else {},
+            "attrs": runner.attrs if runner is not None else {},
         }
 
     def _sow(
@@ -105,6 +107,7 @@ class Crop(CropGrowing, CropReaping):
             save_fn=self.save_fn,
             farmer=farmer_record(self.farmer, self.layout.parent_dir),
             unique=unique,
+            check_fits=None if self.farmer is None else self.farmer.check_fits,
             **self._schema_parts(constants),
         )
 
@@ -122,12 +125,18 @@ class Crop(CropGrowing, CropReaping):
         """Sow every combination of ``combos`` (times any ``cases``) into batches.
 
         ``...`` as a value takes every value the farmer Harvester's file already has.
-        Sowing the same sweep again is a no-op; a different sweep under the same name is
-        refused with :class:`~xyzfarm.errors.CropMismatchError`.
+        As in xyzpy, the combos are sown sorted by name: the reaped Dataset's swept dims are
+        in alphabetical order (``run_combos`` keeps the given order). Sowing the same sweep
+        again is a no-op; a different sweep under the same name is refused with
+        :class:`~xyzfarm.errors.CropMismatchError`.
         """
         del verbosity, desc
         if self.farmer is not None:
             combos = self.farmer.expand_combos(combos)
+        # xyzpy sorts a crop's combos by name, so a reaped crop's dims are alphabetical (unlike
+        # run_combos, which keeps the given order): scripts index .values[i, j] and merge into
+        # files xyzpy wrote by that order
+        combos = dict(sorted(as_combos(combos).items(), key=lambda item: item[0]))
         self._sow(
             combos=combos,
             cases=cases,

@@ -328,10 +328,23 @@ class CropGrowing(CropBase):
         now = shipping.fingerprint(self._fn)
         if recorded is None and not replace_fn:
             return sown  # sown before fingerprints (or without a function): nothing to compare
-        if recorded == now:
-            return sown
         old_name = sown.fn_qualname or sown.fn_name
         new_name = shipping.qualname(self._fn)
+        if recorded == now:
+            changed = self._changed_globals(sown)
+            if not changed:
+                return sown
+            if not replace_fn:
+                shown = ", ".join(repr(name) for name in changed)
+                raise FunctionMismatchError(
+                    f"the crop {self.name!r} was sown with {old_name} reading other values of "
+                    f"{shown} than it reads now (changed since sowing, e.g. by a notebook "
+                    "cell): batches grown here would compute with the new values, those in "
+                    "worker processes and array tasks with the sown ones, and the results "
+                    "would mix the two. Set them back, or grow with crop.grow(..., "
+                    "replace_fn=True) to sow the function with today's values (done batches "
+                    "keep their results), or delete the crop and sow it again."
+                )
         if not replace_fn:
             raise FunctionMismatchError(
                 f"the crop {self.name!r} was sown with the function {old_name} (fingerprint "
@@ -356,8 +369,28 @@ class CropGrowing(CropBase):
             payload = shipping.dumps_function(self._fn, fixed)
             storage.write_bytes(self.layout.function, payload)
             sown = replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest())
-        replace(sown, fn_qualname=new_name, fn_fingerprint=now).write(self.layout)
+        replace(
+            sown,
+            fn_qualname=new_name,
+            fn_fingerprint=now,
+            fn_globals=shipping.globals_digests(self._fn),
+        ).write(self.layout)
         return self._manifest()
+
+    def _changed_globals(self, sown: Manifest) -> list[str]:
+        """The globals the function reads whose values differ from those it was sown with."""
+        if not sown.fn_globals:
+            return []  # sown before they were recorded, or reading none
+
+        def sown_function() -> Any:
+            if not self.layout.function.is_file():
+                return None  # save_fn=False: every batch grows here, with today's values
+            payload = self.layout.function.read_bytes()
+            if sown.fn_sha256 is not None and hashlib.sha256(payload).hexdigest() != sown.fn_sha256:
+                return None  # damaged: its values cannot vouch for anything
+            return shipping.loads_function(payload)[0]
+
+        return shipping.changed_globals(dict(sown.fn_globals), self._fn, sown_function)
 
     def render(
         self, scheduler: str | None = None, batch_ids: Sequence[int] | None = None, **options: Any
@@ -391,6 +424,45 @@ class CropGrowing(CropBase):
         """xyzpy's name for :meth:`submit` (through :meth:`grow` with a scheduler, which
         ignores the options that only act on this machine)."""
         return self.grow(scheduler=scheduler, **options)
+
+    # xyzpy's per-scheduler names (its deprecated qsub ones included): scripts written for
+    # xyzpy call them; each is grow_cluster / gen_cluster_script with the scheduler fixed
+
+    def grow_slurm(self, batch_ids: Sequence[int] | None = None, **options: Any) -> ClusterJob:
+        """xyzpy's ``grow_cluster(scheduler="slurm")``."""
+        return self.grow_cluster("slurm", batch_ids=batch_ids, **options)
+
+    def grow_sge(self, batch_ids: Sequence[int] | None = None, **options: Any) -> ClusterJob:
+        """xyzpy's ``grow_cluster(scheduler="sge")``."""
+        return self.grow_cluster("sge", batch_ids=batch_ids, **options)
+
+    def grow_pbs(self, batch_ids: Sequence[int] | None = None, **options: Any) -> ClusterJob:
+        """xyzpy's ``grow_cluster(scheduler="pbs")``."""
+        return self.grow_cluster("pbs", batch_ids=batch_ids, **options)
+
+    def qsub_grow(
+        self, batch_ids: Sequence[int] | None = None, *, scheduler: str = "sge", **options: Any
+    ) -> ClusterJob:
+        """xyzpy's older name for :meth:`grow_cluster`, submitting to SGE by default."""
+        return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
+
+    def gen_slurm_script(self, batch_ids: Sequence[int] | None = None, **options: Any) -> str:
+        """xyzpy's ``gen_cluster_script(scheduler="slurm")``."""
+        return self.render("slurm", batch_ids, **options)
+
+    def gen_sge_script(self, batch_ids: Sequence[int] | None = None, **options: Any) -> str:
+        """xyzpy's ``gen_cluster_script(scheduler="sge")``."""
+        return self.render("sge", batch_ids, **options)
+
+    def gen_pbs_script(self, batch_ids: Sequence[int] | None = None, **options: Any) -> str:
+        """xyzpy's ``gen_cluster_script(scheduler="pbs")``."""
+        return self.render("pbs", batch_ids, **options)
+
+    def gen_qsub_script(
+        self, batch_ids: Sequence[int] | None = None, *, scheduler: str = "sge", **options: Any
+    ) -> str:
+        """xyzpy's older name for :meth:`gen_cluster_script`, for SGE by default."""
+        return self.render(scheduler, batch_ids, **options)
 
     def grow_missing(self, **grow_opts: Any) -> CropStatus | ClusterJob:
         """Grow every batch without a result (see :meth:`grow`).

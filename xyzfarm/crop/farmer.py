@@ -9,7 +9,7 @@ where reaped results go with :attr:`Farmer.reap_target`, and hands them over wit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -83,6 +83,10 @@ class Farmer(Protocol):
 
     def expand_combos(self, combos: Mapping[str, Any]) -> Mapping[str, Any]:
         """``combos`` with ``...`` values filled in from the farmer's data, where it has any."""
+        ...
+
+    def check_fits(self, arg_names: Sequence[str]) -> None:
+        """Refuse, before anything is sown, a sweep whose results the farmer could not keep."""
         ...
 
     def take_reaped(

@@ -31,7 +31,14 @@ from ..node.manifest import Manifest
 from ..node.provenance import ProvenanceSegment
 from ..node.results import ResultIndex, positions_problem
 from ..store.full_data import append_to_file, merge_into_file
-from ..sweep.assemble import GridFiller, Schema, build_dataset, split_outputs
+from ..sweep.assemble import (
+    GridFiller,
+    Schema,
+    build_dataset,
+    outputs_are_labelled,
+    reindex_with_gaps,
+    split_outputs,
+)
 from ..sweep.gc_pause import collect_young_if_due
 from .farmer import Farmer
 from .sow import batch_bounds, schema_from_json
@@ -120,9 +127,7 @@ class BatchCases:
         self.num_cases = sown.plan.num_cases
         self.num_batches = sown.plan.num_batches
         in_order = sown.is_grid and sown.plan.shuffle_seed is None
-        self._cases = (
-            None if in_order else records.IndexedReader(layout.cases, layout.cases_index)
-        )
+        self._cases = None if in_order else records.IndexedReader(layout.cases, layout.cases_index)
 
     def spec(self, batch: int) -> tuple[Sequence[int], list[Any] | None]:
         """The sown-order indices of ``batch``'s cases (a range or list, as the worker stored
@@ -195,12 +200,10 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
     grown: list[int] = []
     missing: list[int] = []
     placed = 0
-    filler = None
-    if sown.is_grid and sown.var_names is not None:
-        # stream every batch straight into the final arrays
-        filler = GridFiller(
-            sown.decoded_combos(), schema_from_json(sown.schema), sown.decoded_constants()
-        )
+    filler: GridFiller | None = None
+    # a grid of unlabelled outputs streams every batch straight into the final arrays; the
+    # first result decides (labelled outputs, a DataArray under one name, are combined later)
+    decided = not (sown.is_grid and sown.var_names is not None)
 
     # results wait here until FILL_CASES of them can go into the arrays at once: filling
     # costs ~10 us a call whatever its size, and a batch is often ~100 cases
@@ -215,7 +218,12 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
             waiting_at.clear()
 
     def place(indices: Sequence[int], results: list[Any], spec_rows: list[Any] | None) -> None:
-        nonlocal placed
+        nonlocal placed, filler, decided
+        if not decided and results:
+            decided = True
+            schema = schema_from_json(sown.schema)
+            if not outputs_are_labelled(schema, results[0]):
+                filler = GridFiller(sown.decoded_combos(), schema, sown.recorded_constants())
         if filler is not None:
             waiting.extend(results)
             waiting_at.append(indices)
@@ -334,7 +342,7 @@ def to_dataset(harvest: Harvest, provenance: bool = False) -> xr.Dataset:
     """
     sown = harvest.sown
     schema = schema_from_json(sown.schema)
-    constants = sown.decoded_constants()
+    constants = sown.recorded_constants()
     attrs = sown.decoded_attrs()
     if harvest.filler is not None:
         ds = harvest.filler.dataset(attrs)
@@ -462,8 +470,10 @@ def _values_dataset(
         ]
         if not index:
             return xr.Dataset(coords={n: list(v) for n, v in combos.items()})
-        ds = build_dataset([outputs[i] for i in index], names, rows, schema, constants, attrs)
-        return ds.reindex({n: np.asarray(v) for n, v in combos.items()})
+        results = [outputs[i] for i in index]
+        ds = build_dataset(results, names, rows, schema, constants, attrs)
+        labelled = outputs_are_labelled(schema, results[0])
+        return reindex_with_gaps(ds, {n: np.asarray(v) for n, v in combos.items()}, labelled)
     index = sorted(outputs)
     if not index:
         return xr.Dataset()
@@ -493,7 +503,7 @@ def to_table(harvest: Harvest) -> Any:
     else:
         rows = [harvest.rows[i] for i in index]
     table: dict[str, Any] = {n: [r[k] for r in rows] for k, n in enumerate(names)}
-    extra = {**sown.decoded_constants(), **sown.decoded_attrs()}
+    extra = {**sown.recorded_constants(), **sown.decoded_attrs()}
     table.update({k: [v] * len(rows) for k, v in extra.items()})
     var_names = sown.var_names
     results = [harvest.outputs[i] for i in index]

@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,18 @@ def what_differs(
     return "the cases are the same but their types differ"
 
 
+def _sown_in_other_order(old: Manifest, kind: str, checked: Mapping[str, list[Any]]) -> bool:
+    """Whether a combos crop holds this very grid, sown with its names in another order.
+
+    Crops sown before xyzfarm followed xyzpy's order (combos sorted by name) keep the given
+    order: sowing the same sweep again must still find them, not refuse them as different.
+    """
+    if kind != "combos" or old.kind != "combos" or sorted(old.arg_names) != sorted(checked):
+        return False
+    in_old_order = [checked[n] for n in old.arg_names]
+    return manifest.fingerprint(old.arg_names, [kind, *in_old_order]) == old.fingerprint
+
+
 def sow(
     layout: CropLayout,
     *,
@@ -154,6 +167,7 @@ def sow(
     cases: Any = None,
     fn_args: Sequence[str] | None = None,
     constants: Mapping[str, Any] | None = None,
+    unrecorded_constants: Sequence[str] = (),
     resources: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
     batchsize: int | None = None,
@@ -162,6 +176,7 @@ def sow(
     save_fn: bool = True,
     farmer: FarmerRecord | None = None,
     unique: bool = True,
+    check_fits: Callable[[Sequence[str]], None] | None = None,
 ) -> Manifest:
     """Write a crop folder for these cases and return its manifest.
 
@@ -179,6 +194,8 @@ def sow(
     constants, resources, attrs
         As for :class:`~xyzfarm.Runner`; resources are pickled with the function, never in
         the manifest.
+    unrecorded_constants : sequence of str
+        Constants passed to the function but not saved with the reaped data.
     batchsize, num_batches : int, optional
         Target size or number of batches (default: one case per batch, as xyzpy).
     shuffle : bool or int
@@ -190,6 +207,9 @@ def sow(
         Where reaping should deliver (see :func:`farmer_record`).
     unique : bool
         Refuse repeated cases (False for random samples).
+    check_fits : callable, optional
+        Called with the swept names before anything is written: the farmer's refusal of a
+        sweep whose results it could not keep (see ``Harvester.check_fits``).
 
     Raises
     ------
@@ -213,6 +233,8 @@ def sow(
         check_arguments(
             fn, {"the swept arguments": names, "constants": constants, "resources": resources}
         )
+    if check_fits is not None:
+        check_fits(names)
     num_cases = len(rows) if rows is not None else num_combos(checked)
     sweep_fingerprint = manifest.fingerprint(names, [kind, *print_parts])
     batches = plan_batches(num_cases, batchsize, num_batches)
@@ -223,6 +245,10 @@ def sow(
 
     if layout.exists():
         old = Manifest.read(layout)
+        if old.fingerprint != sweep_fingerprint and _sown_in_other_order(old, kind, checked):
+            sweep_fingerprint = old.fingerprint
+            if shuffle is True:  # its seed derives from the fingerprint
+                plan = replace(plan, shuffle_seed=int(sweep_fingerprint[:8], 16))
         if old.fingerprint != sweep_fingerprint:
             differs = what_differs(layout, old, names, kind, checked, rows)
             raise CropMismatchError(
@@ -238,19 +264,21 @@ def sow(
             )
         return old  # same sweep, same plan: sowing again changes nothing
 
+    fn_sha256 = payload = None
+    if fn is not None and save_fn:
+        # local code (__main__, the user's modules) travels by value: see xyzfarm.node.shipping;
+        # pickled before anything is written, so a value that cannot be pickled leaves nothing
+        payload = shipping.dumps_function(fn, {**constants, **resources})
+        # the manifest (itself checksummed) proves the function file: a flipped bit in a
+        # constant of the pickled code would otherwise compute other values unnoticed
+        fn_sha256 = hashlib.sha256(payload).hexdigest()
     if layout.root.exists():
         layout.check_not_orphaned()  # never sow over results
         shutil.rmtree(layout.root)  # an interrupted sow: start it again
     layout.make_folders()
-    fn_sha256 = None
-    if fn is not None and save_fn:
-        # local code (__main__, the user's modules) travels by value: see xyzfarm.node.shipping
-        payload = shipping.dumps_function(fn, {**constants, **resources})
+    if payload is not None:
         # its rename is made durable by the manifest's, published last (see atomic_path)
         storage.write_bytes(layout.function, payload, sync_dir=False)
-        # the manifest (itself checksummed) proves the function file: a flipped bit in a
-        # constant of the pickled code would otherwise compute other values unnoticed
-        fn_sha256 = hashlib.sha256(payload).hexdigest()
 
     def batch_records() -> Any:
         if seed is None:
@@ -289,12 +317,15 @@ def sow(
         fn_qualname=None if fn is None else shipping.qualname(fn),
         fn_fingerprint=None if fn is None else shipping.fingerprint(fn),
         fn_sha256=fn_sha256,
+        # what it reads from its module, as pickled: growing with other values is refused
+        fn_globals={} if fn is None else shipping.globals_digests(fn),
         fingerprint=sweep_fingerprint,
         plan=plan,
         kind=kind,
         arg_names=tuple(names),
         combos={n: manifest.encode(v) for n, v in checked.items()} if kind == "combos" else None,
         constants={k: manifest.encode(v) for k, v in constants.items()},
+        unrecorded_constants=tuple(unrecorded_constants),
         attrs={k: manifest.encode(v) for k, v in dict(attrs or {}).items()},
         schema=_schema_json(schema),
         farmer=farmer,

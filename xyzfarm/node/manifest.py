@@ -169,9 +169,7 @@ def _read_json(layout: CropLayout) -> dict[str, Any]:
             f"no crop at {os.fspath(layout.root)!r}: sow it first (crop.sow_combos(...))."
         ) from None
     where = os.fspath(layout.manifest)
-    redo = (
-        "restore crop.json from a copy of the crop folder, or delete the crop and sow it again."
-    )
+    redo = "restore crop.json from a copy of the crop folder, or delete the crop and sow it again."
     try:
         data: dict[str, Any] = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError included
@@ -291,6 +289,10 @@ class Manifest:
     combos: Mapping[str, Any] | None = None
     constants: Mapping[str, Any] = field(default_factory=dict)
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    #: constants passed to the function but not saved with its data: those given to
+    #: ``sow_combos``/``sow_cases`` rather than by the Runner (as in xyzpy), unless they name
+    #: a dimension (then they are its coordinate)
+    unrecorded_constants: tuple[str, ...] = ()
     fn_name: str | None = None
     #: whether ``function.pkl`` was saved (workers and array tasks load it)
     has_function: bool = False
@@ -299,6 +301,10 @@ class Manifest:
     fn_fingerprint: str | None = None
     #: sha256 of ``function.pkl``, checked before it is unpickled
     fn_sha256: str | None = None
+    #: digests of the globals the function reads, by name (see
+    #: :func:`xyzfarm.node.shipping.globals_digests`): growing here with other values is
+    #: refused, as workers compute with those pickled in ``function.pkl``
+    fn_globals: Mapping[str, str] = field(default_factory=dict)
     farmer: FarmerRecord | None = None
     format_version: int = FORMAT_VERSION
     #: fields this release does not know (written by a newer one): kept, and written back
@@ -350,11 +356,13 @@ class Manifest:
                 combos=None if raw.get("combos") is None else dict(raw["combos"]),
                 constants=dict(raw.get("constants") or {}),
                 attrs=dict(raw.get("attrs") or {}),
+                unrecorded_constants=tuple(map(str, raw.get("unrecorded_constants") or ())),
                 fn_name=raw.get("fn_name"),
                 has_function=bool(raw.get("has_function", False)),
                 fn_qualname=raw.get("fn_qualname"),
                 fn_fingerprint=raw.get("fn_fingerprint"),
                 fn_sha256=raw.get("fn_sha256"),
+                fn_globals={str(k): str(v) for k, v in (raw.get("fn_globals") or {}).items()},
                 farmer=FarmerRecord.from_json(farmer) if farmer else None,
                 format_version=int(raw.get("format_version", FORMAT_VERSION)),
                 extra={k: v for k, v in raw.items() if k not in named and k != CHECKSUM_KEY},
@@ -376,6 +384,8 @@ class Manifest:
             "fn_qualname": self.fn_qualname,
             "fn_fingerprint": self.fn_fingerprint,
             "fn_sha256": self.fn_sha256,
+            # written only when there are some: other crop.json files stay as they were
+            **({"fn_globals": dict(self.fn_globals)} if self.fn_globals else {}),
             "fingerprint": self.fingerprint,
             "plan": self.plan.to_json(),
             "kind": self.kind,
@@ -383,6 +393,12 @@ class Manifest:
             "combos": None if self.combos is None else dict(self.combos),
             "constants": dict(self.constants),
             "attrs": dict(self.attrs),
+            # written only when there are some: other crop.json files stay as they were
+            **(
+                {"unrecorded_constants": list(self.unrecorded_constants)}
+                if self.unrecorded_constants
+                else {}
+            ),
             "schema": dict(self.schema),
             "farmer": None if self.farmer is None else self.farmer.to_json(),
             **self.extra,
@@ -406,7 +422,13 @@ class Manifest:
         return {n: decode(v) for n, v in (self.combos or {}).items()}
 
     def decoded_constants(self) -> dict[str, Any]:
+        """Every constant the function is called with."""
         return {k: decode(v) for k, v in self.constants.items()}
+
+    def recorded_constants(self) -> dict[str, Any]:
+        """The constants saved with the data: coordinates or attributes of the Dataset."""
+        skip = set(self.unrecorded_constants)
+        return {k: decode(v) for k, v in self.constants.items() if k not in skip}
 
     def decoded_attrs(self) -> dict[str, Any]:
         return {k: decode(v) for k, v in self.attrs.items()}

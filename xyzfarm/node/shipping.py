@@ -36,6 +36,7 @@ from typing import Any
 
 import cloudpickle
 
+from ..errors import FunctionPickleError
 from ..store import storage
 
 #: most objects visited when walking a function's references (a big module stays cheap)
@@ -178,18 +179,89 @@ def _code_key(code: types.CodeType) -> str:
 
 
 def dumps_function(fn: Callable[..., Any], fixed: dict[str, Any]) -> bytes:
-    """The bytes of ``function.pkl``: ``fn`` (local code by value), ``fixed`` and file names."""
+    """The bytes of ``function.pkl``: ``fn`` (local code by value), ``fixed`` and file names.
+
+    Raises
+    ------
+    FunctionPickleError
+        If something ``fn`` reads (or a constant or resource) cannot be pickled, naming it.
+    """
     registered = []
     try:
         for module in local_modules(fn):
             if module.__name__ not in cloudpickle.list_registry_pickle_by_value():
                 cloudpickle.register_pickle_by_value(module)
                 registered.append(module)
-        return storage.dumps({"fn": fn, "fixed": fixed, "files": _code_files(fn)})
+        try:
+            return storage.dumps({"fn": fn, "fixed": fixed, "files": _code_files(fn)})
+        except Exception as exc:
+            where = unpicklable_part(fn, fixed) or f"the function {qualname(fn)} itself"
+            # from None: cloudpickle's frames name no value of the user's, this message does
+            raise FunctionPickleError(
+                f"the function {qualname(fn)} cannot be saved for worker processes and array "
+                f"tasks: {where} cannot be pickled ({type(exc).__name__}: {exc}). Create "
+                "that value inside the function (or give what it is made from as a constant), "
+                "or sow with save_fn=False and grow in this process "
+                "(crop.grow(subprocess=False)). Nothing was written."
+            ) from None
     finally:
         # only for function.pkl: the user's own pickling must stay as they set it
         for module in registered:
             cloudpickle.unregister_pickle_by_value(module)
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        storage.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def _parts(value: Any) -> Iterator[tuple[str, Any]]:
+    """The pieces a value is pickled from: attributes, items."""
+    if isinstance(value, dict):
+        for key, item in list(value.items())[:100]:
+            yield f"[{key!r}]", item
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for k, item in enumerate(list(value)[:100]):
+            yield f"[{k}]", item
+    else:
+        with contextlib.suppress(TypeError):
+            for key, item in list(vars(value).items())[:100]:
+                yield f".{key}", item
+
+
+def _unpicklable_within(path: str, value: Any, depth: int = 4) -> str:
+    """The deepest part of ``value`` (not picklable itself) that cannot be pickled."""
+    for suffix, part in _parts(value) if depth else ():
+        if not _picklable(part):
+            return _unpicklable_within(path + suffix, part, depth - 1)
+    return f"{path} (a {type(value).__module__}.{type(value).__qualname__})"
+
+
+def unpicklable_part(fn: Any, fixed: dict[str, Any]) -> str | None:
+    """Where the first value that cannot be pickled sits in ``fn`` (its globals, closure
+    variables, defaults, and those of the local code it calls) or in ``fixed``."""
+    candidates: list[tuple[str, Any]] = [(f"the constant {k!r}", v) for k, v in fixed.items()]
+    for obj in _walk(fn):
+        if not isinstance(obj, types.FunctionType):
+            continue
+        name = qualname(obj)
+        for glob in _global_names(obj.__code__):
+            if glob in obj.__globals__ and not isinstance(obj.__globals__[glob], _CODE_TYPES):
+                candidates.append((f"the global {glob!r} read by {name}", obj.__globals__[glob]))
+        for var, cell in zip(obj.__code__.co_freevars, obj.__closure__ or ()):
+            with contextlib.suppress(ValueError):  # an empty cell
+                candidates.append((f"the variable {var!r} {name} closes over", cell.cell_contents))
+        for k, default in enumerate(obj.__defaults__ or ()):
+            candidates.append((f"default {k} of {name}", default))
+    # code is walked above: name what it reads rather than the function that reads it
+    candidates = [(w, v) for w, v in candidates if not isinstance(v, _CODE_TYPES)]
+    for where, value in candidates:
+        if not _picklable(value):
+            return _unpicklable_within(where, value)
+    return None
 
 
 def _restore_code(code: types.CodeType, files: dict[str, str]) -> types.CodeType:
@@ -229,6 +301,94 @@ def loads_function(data: bytes) -> tuple[Callable[..., Any], dict[str, Any]]:
     saved = storage.loads(data)
     restore_file_names(saved["fn"], saved.get("files") or {})
     return saved["fn"], saved["fixed"]
+
+
+# -- what the function reads: module globals by value --------------------------------------------
+
+#: globals that are code or imports, not data: the fingerprint covers code, a node imports
+_CODE_TYPES = (
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    type,
+    functools.partial,
+)
+
+
+def read_globals(fn: Any) -> dict[str, Any]:
+    """The data ``fn`` reads from module globals, as ``{name: value}``.
+
+    Only code that travels by value counts (``fn`` defined in ``__main__``, a notebook or a
+    module beside it, and the local functions it calls): its globals are pickled with it, so
+    a notebook cell that changes one after sowing would make this process compute with
+    other values than workers and array tasks loading ``function.pkl``. Names are
+    ``module.name``, bare for ``__main__``.
+    """
+    found: dict[str, Any] = {}
+    for obj in _walk(fn):
+        if not isinstance(obj, types.FunctionType):
+            continue
+        module = _module_of(obj)
+        if module is None or not travels_by_value(module):
+            continue  # loaded by reference: every process imports the same module
+        prefix = "" if module.__name__ in ("__main__", "__mp_main__") else module.__name__ + "."
+        for name in _global_names(obj.__code__):
+            value = obj.__globals__.get(name, _CODE_TYPES)
+            if value is not _CODE_TYPES and not isinstance(value, _CODE_TYPES):
+                found.setdefault(prefix + name, value)
+    return found
+
+
+def value_digest(value: Any) -> str:
+    """A short hash of ``value`` as it would be pickled into ``function.pkl``."""
+    try:
+        return hashlib.sha256(storage.dumps(value)).hexdigest()[:16]
+    except Exception:  # cannot be pickled: sowing said so already (see dumps_function)
+        return "unpicklable"
+
+
+def globals_digests(fn: Any) -> dict[str, str]:
+    """``{name: digest}`` of every global ``fn`` reads (see :func:`read_globals`)."""
+    return {name: value_digest(value) for name, value in sorted(read_globals(fn).items())}
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two values of a global are equal (pickles can differ for equal values)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        equal = a == b
+        if isinstance(equal, bool):
+            return equal
+        # an array's comparison: equal shapes and every element equal
+        if getattr(a, "shape", None) != getattr(b, "shape", None):
+            return False
+        return bool(equal.all())
+    except Exception:  # no comparison: the pickles decided already
+        return False
+
+
+def changed_globals(recorded: dict[str, str], fn: Any, sown_fn: Callable[[], Any]) -> list[str]:
+    """The globals of ``recorded`` (name -> digest at sowing) whose value ``fn`` now reads
+    differs; ``sown_fn()`` gives the sown function (None if there is none), whose values are
+    compared where the digests differ (set order, a class tracker id) but the values may
+    not."""
+    live = read_globals(fn)
+    changed: list[str] = []
+    sown: dict[str, Any] | None = None
+    for name, digest in sorted(recorded.items()):
+        if name in live and value_digest(live[name]) == digest:
+            continue
+        if sown is None:
+            saved = sown_fn()
+            sown = {} if saved is None else read_globals(saved)
+        if name in live and name in sown and same_value(sown[name], live[name]):
+            continue
+        changed.append(name)
+    return changed
 
 
 # -- fingerprint ---------------------------------------------------------------------------------

@@ -131,6 +131,42 @@ def check_mergeable(old: xr.Dataset, new: xr.Dataset) -> None:
             )
 
 
+def check_sweep_fits(
+    full: xr.Dataset | None,
+    arg_names: Sequence[str],
+    var_names: Sequence[str] | None,
+    var_dims: Mapping[str, Sequence[str]],
+    where: str,
+    ways_out: str,
+) -> None:
+    """Refuse a sweep whose results could not merge into ``full``, before any case runs.
+
+    Each output already in ``full`` must get the same dimensions from the sweep (its swept
+    arguments, then the output's own ``var_dims``) as it has there; merging finds out too,
+    but only after every case was computed (on a cluster, after the queue wait).
+
+    Raises
+    ------
+    DimensionMismatchError
+        Naming the output, both sets of dimensions, the file ``where`` and ``ways_out``.
+    """
+    if full is None or var_names is None:
+        return  # nothing to fit yet, or labelled outputs: their dims are known only once run
+    for var in var_names:
+        if var not in full.data_vars:
+            continue
+        new = (*arg_names, *var_dims.get(var, ()))
+        had = tuple(map(str, full[var].dims))
+        if set(new) != set(had):
+            lacking_only = set(new) < set(had)
+            raise DimensionMismatchError(
+                f"the output {var!r} would have the dimensions {new} from this sweep but has "
+                f"{had} in {where}, so its results could not be merged there; nothing was "
+                f"run. {_dims_hint(set(had), set(new)) if lacking_only else ''}"
+                f"{' Or: ' if lacking_only else ''}{ways_out}"
+            )
+
+
 def _dims_hint(had: set[Any], got: set[Any]) -> str:
     lacking = sorted(map(str, had - got))
     extra = sorted(map(str, got - had))

@@ -134,16 +134,48 @@ def _coord_array(values: Sequence[Any]) -> np.ndarray:
 
 
 def _missing_fill(dtype: np.dtype[Any]) -> tuple[np.dtype[Any], Any]:
-    # xarray's own promotion (and so xyzpy's): ints become float, but bools become objects
-    # (True/False/NaN), so that a missing case never reads as 0.0; written to a file they
-    # are stored as 1.0/0.0/NaN
+    # as xyzpy fills the cases a sweep with var_names did not compute: ints become float
+    # (NaN), bools and text become objects holding None, so that a missing case never reads
+    # as 0.0 or 'nan'; written to a file, bools are stored as 1.0/0.0/NaN
     if dtype.kind in "fc":
         return dtype, np.nan
     if dtype.kind in "iu":
         return np.dtype(float), np.nan
     if dtype.kind in "mM":
         return dtype, np.datetime64("NaT") if dtype.kind == "M" else np.timedelta64("NaT")
+    if dtype.kind in "bUS":
+        return np.dtype(object), None
     return np.dtype(object), np.nan
+
+
+def reindex_with_gaps(ds: Any, coords: Mapping[str, Any], labelled: bool) -> Any:
+    """``ds`` put on the larger grid ``coords``, its gaps filled as xyzpy fills them.
+
+    xarray fills NaN and makes a bool variable ``object``. xyzpy: with ``var_names`` a
+    missing bool or text value is None; with labelled outputs (dicts, Datasets) a bool
+    variable with gaps becomes float (1.0, 0.0, NaN).
+    """
+    if isinstance(ds, xr.DataArray):  # what labelled DataArray outputs give
+        name = ds.name
+        filled = reindex_with_gaps(ds.to_dataset(), coords, labelled)
+        return filled[name]
+    kinds = {name: var.dtype.kind for name, var in ds.data_vars.items()}
+    out = ds.reindex(coords)
+    return _gaps_like_xyzpy(out, kinds, labelled)
+
+
+def _gaps_like_xyzpy(ds: xr.Dataset, kinds: Mapping[Any, str], labelled: bool) -> xr.Dataset:
+    for name, kind in kinds.items():
+        var = ds[name]
+        if kind not in "bUS" or var.dtype != object:
+            continue  # no gap made it an object
+        if labelled and kind == "b":
+            ds[name] = var.where(var.notnull()).astype(float)
+        elif not labelled:
+            values = np.array(var.values, dtype=object)
+            values[var.isnull().values] = None
+            ds[name] = var.copy(data=values)
+    return ds
 
 
 def _var_coords_for(
@@ -301,6 +333,13 @@ def build_dataset(
         (a combos run), results are reshaped without any search.
     """
     var_names = schema.var_names
+    if results and outputs_are_labelled(schema, results[0]):
+        if var_names is not None:
+            # one name for labelled outputs (xyzpy reads them as labelled data whatever
+            # var_names says): it names an unnamed DataArray
+            results = [_named(r, var_names[0]) for r in results]
+            schema = Schema(None, schema.var_dims, schema.var_coords)
+        return _build_from_labelled(results, names, rows, schema, constants, attrs, grid)
     if var_names is None:
         return _build_from_labelled(results, names, rows, schema, constants, attrs, grid)
     columns = split_outputs(results, var_names, names, rows)
@@ -325,6 +364,23 @@ def build_dataset(
     coords.update(_var_coords_for(used, schema, constants))
     ds = xr.Dataset(data_vars, coords=coords)
     return _finish(ds, schema, constants, attrs)
+
+
+def outputs_are_labelled(schema: Schema, first: Any) -> bool:
+    """Whether results like ``first`` are labelled data (dict, Dataset, DataArray) to combine.
+
+    Always so without ``var_names``; with exactly one name too, as in xyzpy (a function
+    labelled ``var_names=['sigma']`` that returns a DataArray gives that DataArray's data).
+    """
+    if schema.var_names is None:
+        return True
+    return len(schema.var_names) == 1 and isinstance(first, (xr.Dataset, xr.DataArray, Mapping))
+
+
+def _named(result: Any, name: str) -> Any:
+    if isinstance(result, xr.DataArray) and result.name is None:
+        return result.rename(name)
+    return result
 
 
 def _case_grid(
@@ -371,6 +427,11 @@ def _as_labelled(result: Any, names: Sequence[str], row: Case) -> xr.Dataset:
     )
 
 
+def _first_kinds(pieces: Sequence[xr.Dataset]) -> dict[Any, str]:
+    first = pieces[0] if pieces else xr.Dataset()
+    return {name: var.dtype.kind for name, var in first.data_vars.items()}
+
+
 def _build_from_labelled(
     results: list[Any],
     names: Sequence[str],
@@ -398,7 +459,9 @@ def _build_from_labelled(
             else:
                 values = [tuple(r.values()) for r in results]
             named = Schema(var_names, schema.var_dims, schema.var_coords)
-            return build_dataset(values, names, rows, named, constants, attrs, grid)
+            ds = build_dataset(values, names, rows, named, constants, attrs, grid)
+            kinds = {k: np.asarray(v).dtype.kind for k, v in first.items()}
+            return _gaps_like_xyzpy(ds, kinds, labelled=True)
     try:
         pieces = [_as_labelled(r, names, row) for r, row in zip(results, rows)]
         stacked = xr.concat(pieces, dim="__case__", coords="minimal", compat="override")
@@ -421,7 +484,9 @@ def _build_from_labelled(
     ds = ds.transpose(*names, ...)
     if grid is not None:
         ds = ds.reindex({n: _coord_array(v) for n, v in grid.items()})
-    used = {d for v in ds.data_vars.values() for d in v.dims} - set(names)
+    # cases the sweep did not cover: a bool output with gaps is float there, as in xyzpy
+    ds = _gaps_like_xyzpy(ds, _first_kinds(pieces), labelled=True)
+    used = {str(d) for v in ds.data_vars.values() for d in v.dims} - set(names)
     extra = {
         k: v for k, v in _var_coords_for(used, schema, constants).items() if k not in ds.coords
     }
@@ -492,6 +557,10 @@ def check_schema(var_names: Any, var_dims: Any, var_coords: Any) -> Schema:
             dims[var] = d
     coords = {}
     for dim, values in dict(var_coords or {}).items():
+        if hasattr(values, "dims") and hasattr(values, "values"):
+            # a coordinate taken from xarray (var_coords=da.coords): its values, never the
+            # 0-d DataArrays that iterating it gives
+            values = values.values
         if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
             raise InvalidInputError(
                 f"var_coords[{dim!r}] is {values!r}, not a one-dimensional sequence of values."
