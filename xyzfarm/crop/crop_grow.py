@@ -89,10 +89,12 @@ class CropGrowing(CropBase):
         gpus: Any = None,
         affinities: Any = None,
         raise_errors: bool = False,
-        log: bool = False,
+        debugging: bool = False,
         verbosity: int = 1,
-        executor: Any = None,
+        verbosity_grow: int = 0,
+        log: bool = False,
         desc: str = "Grow",
+        executor: Any = None,
         *,
         batch_timeout_s: float | None = None,
         max_mem_gb: float | None = None,
@@ -115,9 +117,13 @@ class CropGrowing(CropBase):
         ----------
         batch_ids : int or sequence of int, optional
             Which batches (1-based); default all missing ones, failed ones included.
-        subprocess, num_workers, num_threads, gpus, affinities, raise_errors, log, verbosity,
-        executor, desc, batch_timeout_s, max_mem_gb, retries, replace_fn
-            How to grow: see :class:`~xyzfarm.grow_options.GrowOptions`.
+        subprocess, num_workers, num_threads, gpus, affinities, raise_errors, verbosity, log,
+        desc, executor, batch_timeout_s, max_mem_gb, retries, replace_fn
+            How to grow: see :class:`~xyzfarm.grow_options.GrowOptions` (positionally in
+            xyzpy's order).
+        debugging, verbosity_grow
+            Accepted for xyzpy compatibility (its per-batch logging and printing): a batch's
+            failure is in ``crop.status()`` and the crop's ``failed/`` records instead.
         scheduler : {'slurm', 'pbs', 'sge'}, optional
             Submit array jobs instead of growing here: see :meth:`submit`.
         profile : str, optional
@@ -146,6 +152,7 @@ class CropGrowing(CropBase):
         CropStatus or ClusterJob
             The crop's state afterwards; with a scheduler, the submission's handle.
         """
+        del debugging, verbosity_grow
         if isinstance(options, SubmitOptions):
             return self.submit(batch_ids, options=options, **submit_keywords)
         if scheduler is not None or profile is not None:
@@ -420,25 +427,33 @@ class CropGrowing(CropBase):
 
     gen_cluster_script = render  # xyzpy's name
 
-    def grow_cluster(self, scheduler: str = "slurm", **options: Any) -> ClusterJob:
+    def grow_cluster(
+        self, scheduler: str = "slurm", batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> ClusterJob:
         """xyzpy's name for :meth:`submit` (through :meth:`grow` with a scheduler, which
         ignores the options that only act on this machine)."""
-        return self.grow(scheduler=scheduler, **options)
+        return self.grow(batch_ids, scheduler=scheduler, **options)
 
     # xyzpy's per-scheduler names (its deprecated qsub ones included): scripts written for
     # xyzpy call them; each is grow_cluster / gen_cluster_script with the scheduler fixed
 
-    def grow_slurm(self, batch_ids: Sequence[int] | None = None, **options: Any) -> ClusterJob:
-        """xyzpy's ``grow_cluster(scheduler="slurm")``."""
-        return self.grow_cluster("slurm", batch_ids=batch_ids, **options)
+    def grow_slurm(
+        self, scheduler: str = "slurm", batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> ClusterJob:
+        """xyzpy's ``grow_cluster(scheduler="slurm")`` (its other ``scheduler`` wins)."""
+        return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
 
-    def grow_sge(self, batch_ids: Sequence[int] | None = None, **options: Any) -> ClusterJob:
-        """xyzpy's ``grow_cluster(scheduler="sge")``."""
-        return self.grow_cluster("sge", batch_ids=batch_ids, **options)
+    def grow_sge(
+        self, scheduler: str = "sge", batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> ClusterJob:
+        """xyzpy's ``grow_cluster(scheduler="sge")`` (its other ``scheduler`` wins)."""
+        return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
 
-    def grow_pbs(self, batch_ids: Sequence[int] | None = None, **options: Any) -> ClusterJob:
-        """xyzpy's ``grow_cluster(scheduler="pbs")``."""
-        return self.grow_cluster("pbs", batch_ids=batch_ids, **options)
+    def grow_pbs(
+        self, scheduler: str = "pbs", batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> ClusterJob:
+        """xyzpy's ``grow_cluster(scheduler="pbs")`` (its other ``scheduler`` wins)."""
+        return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
 
     def qsub_grow(
         self, batch_ids: Sequence[int] | None = None, *, scheduler: str = "sge", **options: Any
@@ -446,17 +461,23 @@ class CropGrowing(CropBase):
         """xyzpy's older name for :meth:`grow_cluster`, submitting to SGE by default."""
         return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
 
-    def gen_slurm_script(self, batch_ids: Sequence[int] | None = None, **options: Any) -> str:
-        """xyzpy's ``gen_cluster_script(scheduler="slurm")``."""
-        return self.render("slurm", batch_ids, **options)
+    def gen_slurm_script(
+        self, scheduler: str = "slurm", batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> str:
+        """xyzpy's ``gen_cluster_script(scheduler="slurm")`` (its other ``scheduler`` wins)."""
+        return self.render(scheduler, batch_ids, **options)
 
-    def gen_sge_script(self, batch_ids: Sequence[int] | None = None, **options: Any) -> str:
-        """xyzpy's ``gen_cluster_script(scheduler="sge")``."""
-        return self.render("sge", batch_ids, **options)
+    def gen_sge_script(
+        self, scheduler: str = "sge", batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> str:
+        """xyzpy's ``gen_cluster_script(scheduler="sge")`` (its other ``scheduler`` wins)."""
+        return self.render(scheduler, batch_ids, **options)
 
-    def gen_pbs_script(self, batch_ids: Sequence[int] | None = None, **options: Any) -> str:
-        """xyzpy's ``gen_cluster_script(scheduler="pbs")``."""
-        return self.render("pbs", batch_ids, **options)
+    def gen_pbs_script(
+        self, scheduler: str = "pbs", batch_ids: Sequence[int] | None = None, **options: Any
+    ) -> str:
+        """xyzpy's ``gen_cluster_script(scheduler="pbs")`` (its other ``scheduler`` wins)."""
+        return self.render(scheduler, batch_ids, **options)
 
     def gen_qsub_script(
         self, batch_ids: Sequence[int] | None = None, *, scheduler: str = "sge", **options: Any
@@ -477,7 +498,37 @@ class CropGrowing(CropBase):
         return self.grow(batch_ids=None, **grow_opts)
 
     def grow_subprocess(
-        self, batch_ids: int | Sequence[int] | None = None, **grow_opts: Any
+        self,
+        batch_ids: int | Sequence[int] | None = None,
+        num_workers: int | None = None,
+        num_threads: int | None = None,
+        gpus: Any = None,
+        affinities: Any = None,
+        raise_errors: bool = False,
+        log: bool = False,
+        min_wait: float = 1e-6,
+        max_wait: float = 0.1,
+        verbosity: int = 1,
+        verbosity_grow: int = 0,
+        desc: str = "Grow",
+        **grow_opts: Any,
     ) -> Any:
-        """xyzpy's name for :meth:`grow` in worker processes (``subprocess=True``)."""
-        return self.grow(batch_ids, subprocess=True, **grow_opts)
+        """xyzpy's name for :meth:`grow` in worker processes (``subprocess=True``).
+
+        ``min_wait``/``max_wait`` (xyzpy's polling pauses) and ``verbosity_grow`` are
+        accepted and unused: the pool wakes when a worker reports, it does not poll.
+        """
+        del min_wait, max_wait, verbosity_grow
+        return self.grow(
+            batch_ids,
+            subprocess=True,
+            num_workers=num_workers,
+            num_threads=num_threads,
+            gpus=gpus,
+            affinities=affinities,
+            raise_errors=raise_errors,
+            log=log,
+            verbosity=verbosity,
+            desc=desc,
+            **grow_opts,
+        )

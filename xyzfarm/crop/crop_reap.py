@@ -188,9 +188,7 @@ class CropReaping(CropBase):
             # as run_combos: reading and assembling allocate per case, and the collections
             # that would trigger scan every long-lived object (xarray, pandas) again and again
             with paused_gc():
-                harvest = reaping.read_results(
-                    self.layout, sown, allow_incomplete=allow_incomplete
-                )
+                harvest = reaping.read_results(self.layout, sown, allow_incomplete=allow_incomplete)
                 out = deliver(harvest, sown)
             if harvest.missing and clean_up:
                 warnings.warn(
@@ -276,6 +274,83 @@ class CropReaping(CropBase):
 
         return self._reap(
             label,
+            wait=wait,
+            clean_up=clean_up,
+            allow_incomplete=allow_incomplete,
+            wait_timeout_s=None,
+            poll_interval_s=0.5,
+            raw=True,
+        )
+
+    def reap_runner(
+        self,
+        runner: Any,
+        wait: bool = False,
+        clean_up: bool | None = None,
+        allow_incomplete: bool = False,
+        to_df: bool = False,
+        verbosity: int = 1,
+        desc: str = "Reap",
+        **kwargs: Any,
+    ) -> Any:
+        """The results labelled by ``runner`` (its outputs' description, constants and
+        attributes), kept as its ``last_ds`` as xyzpy does; ``to_df`` gives a DataFrame.
+
+        ``kwargs`` go to :meth:`reap_combos_to_ds` (``var_names``... are ``runner``'s).
+        """
+        del verbosity, desc
+        data = self.reap_combos_to_ds(
+            var_names=runner.var_names,
+            var_dims=runner.var_dims,
+            var_coords=runner.var_coords,
+            constants=runner.constants,
+            attrs=runner.attrs,
+            wait=wait,
+            clean_up=clean_up,
+            allow_incomplete=allow_incomplete,
+            to_df=to_df,
+            **kwargs,
+        )
+        if not to_df:
+            runner.take_reaped(data, None, sync=False, overwrite=None)
+        return data
+
+    def reap_harvest(
+        self,
+        harvester: Any,
+        wait: bool = False,
+        sync: bool = True,
+        overwrite: bool | None = None,
+        clean_up: bool | None = None,
+        allow_incomplete: bool = False,
+        verbosity: int = 1,
+        desc: str = "Reap",
+        **kwargs: Any,
+    ) -> Any:
+        """Merge the results into ``harvester``'s full dataset (its file, under its lock,
+        with ``sync``) and return the reaped Dataset, as xyzpy does.
+
+        The crop folder is deleted only once the merged file is published (see :meth:`reap`).
+        """
+        del verbosity, desc
+        if kwargs:
+            raise InvalidInputError(
+                f"reap_harvest takes no keywords {sorted(kwargs)}: the harvester's Runner "
+                "describes the outputs."
+            )
+
+        runner = harvester.runner
+
+        def deliver(harvest: reaping.Harvest, sown: Manifest) -> Any:
+            # labelled by the harvester's Runner, whatever the crop was sown with
+            constants, attrs = dict(runner.constants or {}), dict(runner.attrs)
+            ds = labelled_dataset(harvest, runner.schema, constants, attrs)
+            self.provenance = reaping.provenance_dataset(harvest, ds)
+            harvester.take_reaped(ds, self.provenance, sync=sync, overwrite=overwrite)
+            return ds  # this reap's data, as xyzpy returns
+
+        return self._reap(
+            deliver,
             wait=wait,
             clean_up=clean_up,
             allow_incomplete=allow_incomplete,

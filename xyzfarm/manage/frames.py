@@ -19,7 +19,7 @@ from ..sweep.combos import (
     iter_combos,
     product_with_cases,
 )
-from ..sweep.run import as_mapping, check_settings, sweep
+from ..sweep.run import as_mapping, case_runner_to_ds, check_settings, combo_runner_to_ds, sweep
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,20 +58,57 @@ def combo_runner_to_df(
     combos: CombosLike | None,
     var_names: str | Sequence[str] | None,
     *,
+    var_dims: Mapping[str, Any] | None = None,
+    var_coords: Mapping[str, Any] | None = None,
     cases: Iterable[Mapping[str, Any]] | None = None,
     constants: Mapping[str, Any] | None = None,
     resources: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    to_df: bool = True,
     **runner_settings: Any,
-) -> pd.DataFrame:
+) -> pd.DataFrame | xr.Dataset:
     """Run every combination of ``combos`` and return one DataFrame row per case.
 
-    Columns: the swept arguments, then constants and attrs, then one per output.
-    ``var_dims`` / ``var_coords`` (accepted for xyzpy compatibility) do not apply to a table.
+    Parameters
+    ----------
+    fn : callable
+        The function to run.
+    combos : mapping or sequence of (name, values) pairs
+        The arguments to sweep (any of xyzpy's forms).
+    var_names : str or sequence of str or None
+        The names of ``fn``'s outputs.
+    var_dims, var_coords : mapping, optional
+        Only used with ``to_df=False``: a table has no other dimension than its rows.
+    cases : iterable of mapping, optional
+        Cases to run, each with every combination of ``combos``.
+    constants, resources, attrs : mapping, optional
+        As for :func:`~xyzfarm.combo_runner_to_ds`.
+    to_df : bool, optional
+        ``False`` returns :func:`~xyzfarm.combo_runner_to_ds`'s Dataset instead (as in
+        xyzpy, where this function is ``combo_runner_to_ds`` with ``to_df=True``).
+    **runner_settings
+        ``parallel``, ``num_workers``, ``executor``, ``verbosity``, ``shuffle``, ``desc``;
+        xyzpy's ``parse`` is accepted and ignored (the inputs are always checked).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the swept arguments, then constants and attrs, then one per output.
     """
-    runner_settings.pop("var_dims", None)
-    runner_settings.pop("var_coords", None)
     runner_settings.pop("parse", None)
+    if not to_df:
+        return combo_runner_to_ds(
+            fn,
+            combos,
+            var_names,
+            var_dims=var_dims,
+            var_coords=var_coords,
+            cases=cases,
+            constants=constants,
+            resources=resources,
+            attrs=attrs,
+            **runner_settings,
+        )
     checked = check_combos(combos or {})
     if cases is not None:
         names, rows = product_with_cases(*check_cases(cases), checked)
@@ -92,16 +129,64 @@ def case_runner_to_df(
     constants: Mapping[str, Any] | None = None,
     resources: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    shuffle: bool | int = False,
+    *,
+    to_df: bool = True,
     **runner_settings: Any,
-) -> pd.DataFrame:
-    """Run each case and return one DataFrame row per case (see :func:`combo_runner_to_df`)."""
-    del var_dims, var_coords
+) -> pd.DataFrame | xr.Dataset:
+    """Run each case and return one DataFrame row per case.
+
+    Parameters
+    ----------
+    fn : callable
+        The function to run.
+    fn_args : str or sequence of str or None
+        The names of the arguments each case gives, in order.
+    cases : iterable
+        The cases: tuples in ``fn_args``'s order, or mappings.
+    var_names : str or sequence of str or None
+        The names of ``fn``'s outputs.
+    var_dims, var_coords : mapping, optional
+        Only used with ``to_df=False``: a table has no other dimension than its rows.
+    combos : mapping or sequence of (name, values) pairs, optional
+        Arguments swept for every case.
+    constants, resources, attrs : mapping, optional
+        As for :func:`~xyzfarm.case_runner_to_ds`.
+    shuffle : bool or int, optional
+        Run the cases in a random order (an int is the seed); rows stay in case order.
+    to_df : bool, optional
+        ``False`` returns :func:`~xyzfarm.case_runner_to_ds`'s Dataset instead (as in
+        xyzpy, where this function is ``case_runner_to_ds`` with ``to_df=True``).
+    **runner_settings
+        ``parallel``, ``num_workers``, ``executor``, ``verbosity``, ``desc``; xyzpy's
+        ``parse`` is accepted and ignored (the inputs are always checked).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns as for :func:`combo_runner_to_df`.
+    """
     runner_settings.pop("parse", None)
+    if not to_df:
+        return case_runner_to_ds(
+            fn,
+            fn_args,
+            cases,
+            var_names,
+            var_dims,
+            var_coords,
+            combos,
+            constants,
+            resources,
+            attrs,
+            shuffle=shuffle,
+            **runner_settings,
+        )
     fn_args = (fn_args,) if isinstance(fn_args, str) else fn_args
     names, rows = check_cases(cases, fn_args)
     if combos:
         names, rows = product_with_cases(names, rows, check_combos(combos))
-    settings = check_settings(runner_settings)
+    settings = check_settings({"shuffle": shuffle, **runner_settings})
     return _table(fn, names, rows, var_names, constants, resources, attrs, settings)
 
 
