@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 BENCH_VENV ?= .venv-bench
+XYZPY_VENV ?= .venv-xyzpy
 PYTEST_ARGS ?=
 SLURM_DIR := $(CURDIR)/build/slurm
 SGE_DIR := $(CURDIR)/build/sge
@@ -17,7 +18,8 @@ help:
 	@echo "make demo   run a real sweep and print a summary of the result file"
 	@echo "make test   lint + the whole test suite + make compat"
 	@echo "make lint   ruff + mypy + the import contracts (lint-imports)"
-	@echo "make compat run xyzpy 1.3.5's own farming tests against xyzfarm (fails on a difference)"
+	@echo "make compat run xyzpy 1.3.5's own farming tests, documented usage and public real usage"
+	@echo "            against xyzfarm (fails on a difference)"
 	@echo "make cluster-up / cluster-down   a local one-node SLURM and SGE for trying things"
 	@echo "make golden regenerate the golden array-job scripts"
 	@echo "make docs   rewrite the docs' parts written from the code, then build the site (warnings,"
@@ -49,7 +51,7 @@ lint: venv
 # and writes only under build/compat/ and a temporary folder), still inside the leftovers
 # check. Every step runs whatever the one before gave; the first failure's status is kept.
 LEFTOVERS_SNAPSHOT := build/worktree-before-test.txt
-test: lint
+test: lint $(XYZPY_VENV)/.installed
 	scripts/leftovers.sh snapshot $(LEFTOVERS_SNAPSHOT)
 	$(START_SLURM)
 	scripts/local-sge.sh start $(SGE_DIR) || { scripts/local-slurm.sh stop $(SLURM_DIR); exit 1; }
@@ -68,10 +70,24 @@ test: lint
 # which must still fail. Then xyzpy's documented farming usage (README quick-start and farming
 # notebooks, same sdist) runs cell by cell in a Jupyter kernel (scripts/compat_docs.py): fails
 # if a cell outside its excluded list fails. COMPAT_ARGS go to pytest.
+# Then public code using xyzpy's farming API (compat/real_usage/, each harness keeping a
+# project's xyzpy calls, its computation replaced by a cheap stand-in) runs once with xyzpy
+# 1.3.5 in its own venv and once with xyzfarm, each in a temporary folder, and the results are
+# compared (scripts/compat_real.py): fails if one differs, except its DELIBERATE list. Both
+# halves always run; the first failure's status is kept.
 COMPAT_ARGS ?=
-COMPAT = $(BIN)/python scripts/compat.py $(if $(COMPAT_ARGS),-- $(COMPAT_ARGS))
-compat: venv
+COMPAT = ( $(BIN)/python scripts/compat.py $(if $(COMPAT_ARGS),-- $(COMPAT_ARGS)); tests=$$?; \
+  $(BIN)/python scripts/compat_real.py --xyzpy-python $(XYZPY_VENV)/bin/python; real=$$?; \
+  if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$real )
+compat: venv $(XYZPY_VENV)/.installed
 	$(COMPAT)
+
+# xyzpy 1.3.5 itself, for the real-usage comparison of `make compat`
+$(XYZPY_VENV)/.installed:
+	$(PYTHON) -m venv $(XYZPY_VENV)
+	$(XYZPY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(XYZPY_VENV)/bin/python -m pip install --quiet xyzpy==1.3.5 matplotlib h5netcdf
+	touch $@
 
 cluster-up:
 	$(START_SLURM)
@@ -116,5 +132,5 @@ bench: $(BENCH_VENV)/.installed
 	  status=$$?; scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
+	rm -rf $(VENV) $(BENCH_VENV) $(XYZPY_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
 	  xyzfarm-demo.h5* xyzfarm-demo.png

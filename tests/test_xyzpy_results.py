@@ -147,7 +147,7 @@ def test_a_dataarray_output_under_one_var_name_is_read_as_labelled_data_as_xyzpy
     out = xyz.Runner(spectrum, var_names=["sigma"]).run_combos({"a": [1, 2]})
     assert isinstance(out, xr.DataArray) and out.dims == ("a", "t")
     assert out.values.tolist() == [[0, 1, 2], [0, 2, 4]]
-    assert out.name == "sigma"  # xyzpy leaves it unnamed: the name makes it savable
+    assert out.name is None  # as xyzpy gives it; a Harvester names it after var_names
 
 
 def test_a_dataarray_output_under_one_var_name_reaps_from_a_crop(tmp_path):
@@ -279,3 +279,79 @@ def test_the_manifest_records_the_globals_the_function_reads(tmp_path):
 def test_output_mismatch_with_several_names_and_a_dict_output_is_still_refused_by_name():
     with pytest.raises(OutputMismatchError, match="var_names"):
         xyz.Runner(lambda a: {"x": a, "y": a}, var_names=["x", "y"]).run_combos({"a": [1]})
+
+
+# -- found by the real-usage corpus (compat/real_usage) ------------------------------------
+
+
+def test_results_of_a_class_local_to_a_function_come_back_from_worker_processes():
+    def make():
+        class Result:
+            def __init__(self, value):
+                self.value = value
+
+        @xyz.label(var_names=["res"])
+        def f(x):
+            return Result(x * 2.0)
+
+        return f
+
+    ds = make().run_combos({"x": [1, 2]}, parallel=True, num_workers=2, verbosity=0)
+    assert [r.value for r in ds["res"].values] == [2.0, 4.0]
+
+
+def test_a_dataarray_output_keeps_its_attributes_and_gets_the_constants_as_xyzpy_gives_it():
+    base = xr.DataArray([1.0, 2.0], dims=["T"], coords={"T": [1000, 2000]})
+
+    def total(sigma_bl, sigma_flow, l_flow):
+        out = sigma_flow * l_flow + sigma_bl
+        out.attrs = {"units": "S/m"}
+        return out
+
+    runner = xyz.Runner(
+        total, constants={"sigma_flow": 2.0, "sigma_bl": base}, var_names=["sigma_tot"]
+    )
+    out = runner.run_combos({"l_flow": [0.0, 0.5]}, verbosity=0)
+    assert out.name is None and sorted(out.attrs) == ["sigma_bl", "sigma_flow", "units"]
+
+
+def test_a_harvester_names_an_unnamed_dataarray_after_its_one_var_name(tmp_path):
+    h = xyz.Harvester(xyz.Runner(spectrum, var_names="sigma"), data_name=tmp_path / "d.h5")
+    h.harvest_combos({"a": [1, 2]}, verbosity=0)
+    with xr.open_dataset(tmp_path / "d.h5", engine="h5netcdf") as ds:
+        assert ds["sigma"].dims == ("a", "t")
+
+
+def test_a_function_given_as_a_constant_is_not_saved_as_an_attribute():
+    def helper(x):
+        return x
+
+    runner = xyz.Runner(
+        lambda a, fn, scale: fn(a) * scale, var_names=["y"], constants={"fn": helper, "scale": 2}
+    )
+    assert sorted(runner.run_combos({"a": [1, 2]}, verbosity=0).attrs) == ["scale"]
+
+
+def test_reaping_a_harvester_crop_returns_this_crop_s_data_while_the_file_gets_all(tmp_path):
+    h = xyz.Harvester(xyz.Runner(energy, var_names="e"), data_name=tmp_path / "d.h5")
+    for i in range(2):
+        crop = h.Crop(name=f"run{i}", parent_dir=tmp_path)
+        crop.sow_combos([("n", [i]), ("beta", [0.5, 1.0])])
+        crop.grow(subprocess=False, verbosity=0)
+    reaped = xyz.Crop(name="run1", parent_dir=tmp_path).reap()
+    assert dict(reaped.sizes) == {"beta": 2, "n": 1}
+    xyz.Crop(name="run0", parent_dir=tmp_path).reap()
+    with xr.open_dataset(tmp_path / "d.h5", engine="h5netcdf") as ds:
+        assert dict(ds.sizes) == {"beta": 2, "n": 2}
+
+
+def test_var_coords_given_as_an_object_array_keep_their_dtype_in_runs_and_crops(tmp_path):
+    ids = np.array(["W1", "W2"], dtype=object)
+    runner = xyz.Runner(
+        lambda a: [str(a)] * 2, var_names=["t"], var_dims={"t": ["ID"]}, var_coords={"ID": ids}
+    )
+    assert runner.run_combos({"a": [1]}, verbosity=0).coords["ID"].dtype == object
+    crop = runner.Crop(name="ids", parent_dir=tmp_path)
+    crop.sow_combos({"a": [1, 2]})
+    crop.grow(subprocess=False, verbosity=0)
+    assert crop.reap().coords["ID"].dtype == object

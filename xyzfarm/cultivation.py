@@ -134,14 +134,16 @@ def cultivate_harvester(
             crop.grow(options=GrowOptions.from_keywords(**how))
         else:
             crop.grow(**how)  # xyzpy's spelling of submit (with wait=True to reap here)
-        return crop.reap(clean_up=clean_up)
+        crop.reap(clean_up=clean_up)
+        return harvester.full_ds  # as xyzpy's cultivate: the full dataset, not this reap's
     except (BatchFailedError, CropIncompleteError) as exc:
         action = _decide(on_error, f"Growing crop {crop.name!r} failed: {exc}", ask=ask)
         if action == "raise":
             raise
         if action == "reap":
             # keep the crop (and its failure records) to inspect or grow again
-            return crop.reap(allow_incomplete=True, clean_up=False)
+            crop.reap(allow_incomplete=True, clean_up=False)
+            return harvester.full_ds
         if action == "delete":
             crop.delete_all()
         return harvester.full_ds

@@ -210,6 +210,11 @@ class Harvester(Farmer):
             Where and how the cases of ``new_ds`` were computed: merged into
             :attr:`provenance` (a case computed again takes its new description).
         """
+        if isinstance(new_ds, xr.DataArray) and new_ds.name is None:
+            # what a function returning DataArrays under one var name gives (as in xyzpy)
+            names = self.runner.var_names or ()
+            if len(names) == 1:
+                new_ds = new_ds.rename(names[0])
         new = new_ds.to_dataset() if isinstance(new_ds, xr.DataArray) else new_ds
         engine = engine or self.engine
         chunks = self.chunks if chunks is None else chunks

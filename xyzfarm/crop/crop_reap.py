@@ -54,9 +54,10 @@ class CropReaping(CropBase):
         """Merge every result into the farmer and, once it is safe, delete the crop folder.
 
         With a Harvester the results are merged into its file under its lock and published
-        atomically; with a Runner they become its ``last_ds``; with a Sampler, rows of its
-        table; with no farmer, the Dataset is returned. Two reaps at once are serialised; the
-        second finds nothing left and returns the same data.
+        atomically, and this crop's Dataset is returned (as xyzpy does; the Harvester's
+        ``full_ds`` has everything); with a Runner they become its ``last_ds``; with a
+        Sampler, rows of its table; with no farmer, the Dataset is returned. Two reaps at
+        once are serialised; the second finds nothing left and returns the farmer's data.
 
         Every published value is proven first: each result record must hold exactly its
         batch's cases (a record that does not is marked damaged and its batch grown again),

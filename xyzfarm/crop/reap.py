@@ -566,7 +566,10 @@ def deliver(
     prov = provenance_dataset(harvest, ds) if provenance == "beside" else None
     if kind == "harvester":
         if farmer is not None and into is None:
-            return farmer.take_reaped(ds, prov, sync=sync, overwrite=overwrite), prov
+            # the Harvester's full dataset takes it; the reap returns this crop's data, as
+            # xyzpy's does (a loop reaping several crops into one file gets each one's)
+            farmer.take_reaped(ds, prov, sync=sync, overwrite=overwrite)
+            return ds, prov
         assert data_name is not None
         return merge_into_file(data_name, ds, overwrite, engine=engine, provenance=prov), prov
     if kind == "runner" and farmer is not None:

@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import CropMismatchError, InvalidInputError
 from ..node import manifest, records, shipping
 from ..node.layout import CropLayout
@@ -70,7 +72,11 @@ def _schema_json(schema: Schema) -> dict[str, Any]:
     return {
         "var_names": None if schema.var_names is None else list(schema.var_names),
         "var_dims": {k: list(v) for k, v in schema.var_dims.items()},
-        "var_coords": {k: manifest.encode(list(v)) for k, v in schema.var_coords.items()},
+        # an array keeps its dtype (object IDs stay object, as xyzpy labels them)
+        "var_coords": {
+            k: manifest.encode(v if isinstance(v, np.ndarray) else list(v))
+            for k, v in schema.var_coords.items()
+        },
     }
 
 

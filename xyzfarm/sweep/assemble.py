@@ -156,9 +156,10 @@ def reindex_with_gaps(ds: Any, coords: Mapping[str, Any], labelled: bool) -> Any
     variable with gaps becomes float (1.0, 0.0, NaN).
     """
     if isinstance(ds, xr.DataArray):  # what labelled DataArray outputs give
-        name = ds.name
-        filled = reindex_with_gaps(ds.to_dataset(), coords, labelled)
-        return filled[name]
+        key = "__values__" if ds.name is None else ds.name
+        filled = reindex_with_gaps(ds.to_dataset(name=key), coords, labelled)[key]
+        filled.name = ds.name
+        return filled
     kinds = {name: var.dtype.kind for name, var in ds.data_vars.items()}
     out = ds.reindex(coords)
     return _gaps_like_xyzpy(out, kinds, labelled)
@@ -184,7 +185,8 @@ def _var_coords_for(
     coords: dict[str, Any] = {}
     for dim in var_dims_used:
         if dim in schema.var_coords:
-            coords[dim] = _coord_array(list(schema.var_coords[dim]))
+            given = schema.var_coords[dim]
+            coords[dim] = given if isinstance(given, np.ndarray) else _coord_array(list(given))
         elif dim in constants:
             coords[dim] = _coord_array(list(constants[dim]))
     return coords
@@ -197,9 +199,10 @@ def _finish(
     attrs: Mapping[str, Any] | None,
 ) -> xr.Dataset:
     used_dims = set(ds.dims)
-    # constants that label a dimension become its coordinate; the rest are attributes
+    # constants that label a dimension become its coordinate; the rest are attributes, but
+    # for functions (a fitting routine passed as a constant), which xyzpy never records
     for name, value in constants.items():
-        if name not in used_dims:
+        if name not in used_dims and not callable(value):
             ds.attrs[name] = value
     if attrs:
         ds.attrs.update(attrs)
@@ -334,12 +337,19 @@ def build_dataset(
     """
     var_names = schema.var_names
     if results and outputs_are_labelled(schema, results[0]):
-        if var_names is not None:
-            # one name for labelled outputs (xyzpy reads them as labelled data whatever
-            # var_names says): it names an unnamed DataArray
-            results = [_named(r, var_names[0]) for r in results]
-            schema = Schema(None, schema.var_dims, schema.var_coords)
-        return _build_from_labelled(results, names, rows, schema, constants, attrs, grid)
+        if var_names is None:
+            return _build_from_labelled(results, names, rows, schema, constants, attrs, grid)
+        # one name for labelled outputs: xyzpy reads them as labelled data whatever
+        # var_names says; an unnamed DataArray is combined under that name and given back
+        # unnamed, as xyzpy gives it
+        unnamed = isinstance(results[0], xr.DataArray) and results[0].name is None
+        results = [_named(r, var_names[0]) for r in results]
+        labelled = Schema(None, schema.var_dims, schema.var_coords)
+        out = _build_from_labelled(results, names, rows, labelled, constants, attrs, grid)
+        if unnamed and isinstance(out, xr.DataArray):
+            out = out.copy(deep=False)
+            out.name = None
+        return out
     if var_names is None:
         return _build_from_labelled(results, names, rows, schema, constants, attrs, grid)
     columns = split_outputs(results, var_names, names, rows)
@@ -494,8 +504,13 @@ def _build_from_labelled(
         ds = ds.assign_coords(extra)
     ds = _finish(ds, schema, constants, attrs)
     if isinstance(first, xr.DataArray) and len(ds.data_vars) == 1:
-        # as in xyzpy: a function returning DataArrays gives a DataArray
-        return ds[str(first.name)]  # type: ignore[return-value]
+        # as in xyzpy: a function returning DataArrays gives a DataArray, its attributes the
+        # run's (else its own) and then the constants that name no dimension
+        out = ds[str(first.name)]
+        own = dict(attrs) if attrs else dict(out.attrs)
+        kept = {k: v for k, v in constants.items() if k not in ds.dims and not callable(v)}
+        out.attrs = {**own, **kept}
+        return out  # type: ignore[return-value]
     return ds
 
 
@@ -565,6 +580,9 @@ def check_schema(var_names: Any, var_dims: Any, var_coords: Any) -> Schema:
             raise InvalidInputError(
                 f"var_coords[{dim!r}] is {values!r}, not a one-dimensional sequence of values."
             )
+        # an array (a DataFrame's index.values, a pandas Index) keeps its dtype, as xarray
+        # keeps it for xyzpy: an object array of IDs stays object, not fixed-width text
+        kept = np.asarray(values) if hasattr(values, "__array__") else None
         values = list(values)
         try:
             unique = len(set(values)) == len(values)
@@ -572,5 +590,5 @@ def check_schema(var_names: Any, var_dims: Any, var_coords: Any) -> Schema:
             unique = True
         if not unique:
             raise DuplicateValueError(f"var_coords[{dim!r}] repeats a value: {values!r}.")
-        coords[dim] = values
+        coords[dim] = values if kept is None else kept
     return Schema(names, dims, coords)

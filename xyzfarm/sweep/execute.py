@@ -85,9 +85,15 @@ def _run_rows(call: Callable[..., Any], rows: Sequence[Case], names: Sequence[st
     return out
 
 
-def _run_chunk_payload(payload: bytes | tuple[Any, ...], rows: list[Case]) -> list[Any]:
-    fn, names, fixed = storage.loads(payload) if isinstance(payload, bytes) else payload
-    return _run_rows(make_caller(fn, names, fixed), rows, names)
+def _run_chunk_payload(payload: bytes | tuple[Any, ...], rows: list[Case]) -> Any:
+    """Run one chunk; from another process (``payload`` pickled) the results come back
+    pickled the same way, so values of classes local to the user's function travel too
+    (the executor's own pickle refuses them, where xyzpy's loky pool took them)."""
+    if not isinstance(payload, bytes):
+        fn, names, fixed = payload
+        return _run_rows(make_caller(fn, names, fixed), rows, names)
+    fn, names, fixed = storage.loads(payload)
+    return storage.dumps(_run_rows(make_caller(fn, names, fixed), rows, names))
 
 
 def _chunks(rows: Sequence[Case], size: int) -> list[list[Case]]:
@@ -211,7 +217,8 @@ def _run_with_executor(
     results: list[list[Any]] = []
     try:
         for fut, chunk in zip(futures, chunks):
-            results.append(fut.result() if hasattr(fut, "result") else fut.get())
+            got = fut.result() if hasattr(fut, "result") else fut.get()
+            results.append(storage.loads(got) if isinstance(payload, bytes) else got)
             if bar is not None:
                 if verbosity >= 2:
                     bar.set_postfix_str(_describe(names, chunk[-1]), refresh=False)
