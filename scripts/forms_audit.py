@@ -440,16 +440,18 @@ DELIBERATE: dict[str, str] = {
         "it is, as it refuses a scalar: write ['ab'] for one value or list('ab') for the "
         "characters"
     ),
+    "combos-da-coords": (
+        "xyzpy fails with TypeError (the 0-d DataArrays that iterating a coordinate gives are "
+        "unhashable); xyzfarm sweeps the coordinate's values, as it reads var_coords=da.coords"
+    ),
+    "cases-dataframe": (
+        "xyzpy fails with TypeError (it iterates the column names); xyzfarm takes one case "
+        "per row, named by the columns"
+    ),
 }
 
 #: probe id -> what xyzpy does, for a difference not fixed yet (the lead empties this list)
-PENDING: dict[str, str] = {
-    "cases-ndarray": (
-        "xyzpy zips each case with fn_args whatever its type, so the rows of a 2-d numpy "
-        "array (or any iterable) are cases; xyzfarm takes only tuples and lists as "
-        "positional cases (check_cases in xyzfarm/sweep/combos.py)"
-    ),
-}
+PENDING: dict[str, str] = {}
 
 #: the probes whose outcome differs on purpose or for now; a listed probe that agrees again
 #: fails the run, so the lists stay true
@@ -542,12 +544,12 @@ def run_probes(library: str) -> dict[str, Any]:
                         value = eval(code, local)  # noqa: S307 - our own probe code
                 outcomes[probe] = {"value": _plain(value)}
             except Exception as error:
-                builtin = next(
-                    c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins"
-                )
+                builtins = [c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins"]
                 outcomes[probe] = {
                     "raises": type(error).__name__,
-                    "builtin": builtin,
+                    "builtin": builtins[0],
+                    # every builtin class it is an instance of: ours may refine two
+                    "builtins": builtins,
                     "message": _message(error, folder),
                 }
             finally:
@@ -577,7 +579,7 @@ def verdict(theirs: dict[str, Any], ours: dict[str, Any]) -> tuple[str, str]:
     """(``same`` | ``differs`` | ``xyzpy raises`` | ``xyzfarm raises`` | ``both raise``,
     detail)."""
     if "raises" in theirs and "raises" in ours:
-        compatible = ours["builtin"] == theirs["builtin"] or theirs["builtin"] == "Exception"
+        compatible = theirs["builtin"] in ours.get("builtins", [ours["builtin"]])
         note = "" if compatible else f" (xyzpy {theirs['builtin']}, xyzfarm {ours['builtin']})"
         return "both raise", f"{theirs['raises']} / {ours['raises']}{note}"
     if "raises" in theirs:

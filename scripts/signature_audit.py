@@ -101,35 +101,7 @@ DELIBERATE["Crop.reap_samples.**kwargs"] = (
 
 #: xyzpy name, or ``name.parameter``, -> what xyzpy does there, for a difference not fixed
 #: yet. The lead empties this list; the audit reports it on every run.
-PENDING: dict[str, str] = {
-    "combo_runner_to_ds.to_df": (
-        "`to_df=True` returns a DataFrame, one row per case, as `combo_runner_to_df` does (the "
-        "`_to_df` runners here take `to_df`)"
-    ),
-    "case_runner_to_ds.to_df": (
-        "`to_df=True` returns a DataFrame, one row per case, as `case_runner_to_df` does"
-    ),
-    "combo_runner_to_ds.parse": (
-        "`parse=False` skips normalising `combos`, `var_names`, `var_dims` and `var_coords` "
-        "(given already parsed); `case_runner_to_ds` and the `_to_df` runners here accept "
-        "`parse` and ignore it"
-    ),
-}
-
-
-def _pending(names: tuple[str, ...], reason: str) -> None:
-    PENDING.update(dict.fromkeys(names, reason))
-
-
-_pending(
-    tuple(
-        f"case_runner_to_ds.{p}"
-        for p in ("shuffle", "parse", "parallel", "num_workers", "executor", "verbosity")
-    ),
-    "xyzpy takes these positionally too: `case_runner_to_ds(fn, fn_args, cases, var_names, "
-    "var_dims, var_coords, combos, constants, resources, attrs, shuffle, to_df, parse, "
-    "parallel, num_workers, executor, verbosity)`; here only as keywords",
-)
+PENDING: dict[str, str] = {}
 
 
 # ------------------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from xyzfarm.errors import InvalidInputError
 from xyzfarm.schedulers import REGISTRY, get, shell
 
 MODEL = """
-def model(n, beta):
+def model(n, t):
     if n == FAIL_AT:
         raise ValueError(f"n={n} is cursed")
-    return n * beta
+    return n * t
 """
 
 SESSION = """
@@ -42,7 +42,7 @@ def _sow(folder: Path, fail_at: int | None) -> xyz.Crop:
         sys.path.remove(str(folder))
     sys.modules.pop("gonemodel", None)
     crop = xyz.Runner(gonemodel.model, "e").Crop(name="gone", batchsize=2)
-    crop.sow_combos({"n": [1, 2, 3], "beta": [0.5, 1.0]})  # 3 batches of 2 cases
+    crop.sow_combos({"n": [1, 2, 3], "t": [0.5, 1.0]})  # 3 batches of 2 cases (sorted: n, t)
     return crop
 
 
@@ -79,7 +79,7 @@ def test_the_reap_job_merges_every_result_into_the_file_after_the_submitter_exit
     # plain xarray, no xyzfarm: the file is an ordinary h5netcdf dataset
     with xr.open_dataset(into, engine="h5netcdf") as ds:
         got = ds.load()
-    assert got["e"].sel(n=3, beta=0.5).item() == 1.5
+    assert got["e"].sel(n=3, t=0.5).item() == 1.5
     assert float(got["e"].sum()) == sum(n * b for n in (1, 2, 3) for b in (0.5, 1.0))
     end = time.monotonic() + 30
     while crop.layout.root.exists() and time.monotonic() < end:
@@ -96,7 +96,7 @@ def test_a_reap_job_with_failed_batches_merges_the_rest_and_keeps_the_crop_with_
     _wait_for(into)
     with xr.open_dataset(into, engine="h5netcdf") as ds:
         got = ds.load()
-    assert got["e"].sel(n=3, beta=1.0).item() == 3.0
+    assert got["e"].sel(n=3, t=1.0).item() == 3.0
     assert got["e"].sel(n=2).isnull().all()
     assert crop.layout.root.exists()  # kept: batch 2 can be grown again
     records = list((crop.layout.root / "jobs").glob("*-reap/reap.json"))

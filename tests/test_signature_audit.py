@@ -169,11 +169,12 @@ def test_a_keyword_the_call_refuses_by_name_is_missing():
 
 
 def test_the_keyword_check_calls_xyzfarm_and_finds_an_unknown_runner_setting():
-    theirs = function(param("to_df", "False", kind="KEYWORD_ONLY"))
+    theirs = function(param("made_up_setting", "False", kind="KEYWORD_ONLY"))
     theirs["parameters"] += [param("shuffle", "False", kind="KEYWORD_ONLY")]
     answers = audit.check_keywords("combo_runner_to_ds", theirs["parameters"], audit._Calls())
     assert answers["shuffle"] == audit.ACCEPTED
-    assert answers["to_df"].startswith("refused") and "to_df" in answers["to_df"]
+    refused = answers["made_up_setting"]
+    assert refused.startswith("refused") and "made_up_setting" in refused
 
 
 def test_a_listed_entry_that_is_no_longer_a_difference_is_stale():

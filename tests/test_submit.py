@@ -35,6 +35,8 @@ def model(n, beta):
     return n * beta, np.arange(3) * beta
 """
 COMBOS = {"n": [1, 2, 3, 4], "beta": [0.5, 1.0, 2.0]}
+# a crop sows combos sorted by name, as xyzpy does: its reaped dims are in that order
+CROP_ORDER = dict(sorted(COMBOS.items()))
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def test_a_crop_grown_as_slurm_arrays_with_two_workers_per_task_reaps_to_run_com
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
     assert job.status().done == 6 and job.remaining() == []
     xr.testing.assert_identical(
-        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+        without_provenance(crop.reap()), runner.run_combos(CROP_ORDER, verbosity=0)
     )
 
 
@@ -76,7 +78,7 @@ def test_a_small_array_limit_splits_the_submission_into_chunks(runner):
     assert [len(json.loads(m.read_text())["tasks"]) for m in maps] == [5, 5, 2]
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
     xr.testing.assert_identical(
-        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+        without_provenance(crop.reap()), runner.run_combos(CROP_ORDER, verbosity=0)
     )
 
 
@@ -99,7 +101,7 @@ def test_cancelled_tasks_leave_batches_missing_and_resubmitting_them_completes(r
     assert again.batches == list(missing)
     assert again.wait(timeout_s=120, poll_interval_s=0.5) == []
     xr.testing.assert_identical(
-        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+        without_provenance(crop.reap()), runner.run_combos(CROP_ORDER, verbosity=0)
     )
 
 
@@ -143,7 +145,7 @@ def test_a_requeued_task_resumes_from_its_checkpoint_without_losing_or_repeating
     assert len(set(cases)) == 12  # nothing lost
     assert len(cases) - 12 <= 1  # at most the case in flight was computed twice
     xr.testing.assert_identical(
-        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+        without_provenance(crop.reap()), runner.run_combos(CROP_ORDER, verbosity=0)
     )
 
 
@@ -163,7 +165,7 @@ def test_a_submitit_slurm_executor_grows_batches_as_the_alternative_path(
     executor.update_parameters(timeout_min=5, slurm_partition="debug")
     crop.grow(executor=executor, verbosity=0)
     xr.testing.assert_identical(
-        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+        without_provenance(crop.reap()), runner.run_combos(CROP_ORDER, verbosity=0)
     )
 
 
@@ -181,7 +183,7 @@ def test_the_same_crop_grown_on_grid_engine_reaps_to_run_combos(sge_runner):
     job = crop.grow(scheduler="sge", workers_per_task=2, walltime="0:10:0")
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
     xr.testing.assert_identical(
-        without_provenance(crop.reap()), sge_runner.run_combos(COMBOS, verbosity=0)
+        without_provenance(crop.reap()), sge_runner.run_combos(CROP_ORDER, verbosity=0)
     )
 
 
@@ -194,7 +196,7 @@ def test_grid_engine_chunks_use_one_based_task_ids_below_the_cap(sge_runner):
     assert [sorted(json.loads(m.read_text())["tasks"]) for m in maps][-1] == ["1", "2"]
     assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
     xr.testing.assert_identical(
-        without_provenance(crop.reap()), sge_runner.run_combos(COMBOS, verbosity=0)
+        without_provenance(crop.reap()), sge_runner.run_combos(CROP_ORDER, verbosity=0)
     )
 
 
@@ -367,16 +369,13 @@ def _check_reaped(out: Path, scheduler: str, proc: Any) -> None:
             shell.run(get(scheduler).cancel_argv(json.loads(jobs.read_text())), check=False)
     namespace: dict[str, Any] = {}
     exec(MODEL, namespace)  # the test's own model source
-    expected = [
-        [namespace["model"](n, b) for b in COMBOS["beta"]] for n in COMBOS["n"]
-    ]
+    # the crop's dims are sorted by name (beta, n), as xyzpy sows them
+    expected = [[namespace["model"](n, b) for n in COMBOS["n"]] for b in COMBOS["beta"]]
     assert np.allclose(got["e"], [[e for e, _ in row] for row in expected])
     assert np.allclose(got["g"], [[list(g) for _, g in row] for row in expected])
 
 
-def test_from_python_c_with_the_function_in_a_module_in_the_working_directory(
-    scheduler, tmp_path
-):
+def test_from_python_c_with_the_function_in_a_module_in_the_working_directory(scheduler, tmp_path):
     (tmp_path / "accmod.py").write_text(MODEL)
     out = tmp_path / "result.json"
     proc = subprocess.run(
@@ -462,7 +461,7 @@ def test_a_rendered_script_submitted_by_hand_grows_the_crop(runner, tmp_path):
     finally:
         subprocess.run(["scancel", job_id], check=False)
     xr.testing.assert_identical(
-        without_provenance(crop.reap()), runner.run_combos(COMBOS, verbosity=0)
+        without_provenance(crop.reap()), runner.run_combos(CROP_ORDER, verbosity=0)
     )
 
 
@@ -589,8 +588,10 @@ def test_a_poll_of_a_10000_task_crop_makes_one_scheduler_call_and_none_once_done
             assert ends and not any(e.final for e in ends.values())
         seconds = (time.perf_counter() - started) / 3
         assert len(calls) == 3, calls  # one call per poll
-        print(f"\n{scheduler}: {len(calls) / 3:.0f} call per poll of 10,000 tasks "
-              f"({calls[0][0]}), {seconds:.2f} s per poll")
+        print(
+            f"\n{scheduler}: {len(calls) / 3:.0f} call per poll of 10,000 tasks "
+            f"({calls[0][0]}), {seconds:.2f} s per poll"
+        )
         # files first: batches done on disk are not asked about; all done, nothing is asked
         crop.grow(verbosity=0)
         calls.clear()

@@ -355,3 +355,39 @@ def test_var_coords_given_as_an_object_array_keep_their_dtype_in_runs_and_crops(
     crop.sow_combos({"a": [1, 2]})
     crop.grow(subprocess=False, verbosity=0)
     assert crop.reap().coords["ID"].dtype == object
+
+
+# -- argument forms (the forms probe of scripts/forms_audit.py, pinned here) ------------------
+
+
+def add(a, b=0):
+    return a + b
+
+
+def test_the_rows_of_a_2d_array_are_cases_as_xyzpy_zips_them_with_fn_args():
+    ds = xyz.case_runner_to_ds(add, ["a", "b"], np.array([[1, 10], [2, 20]]), "y", verbosity=0)
+    assert float(ds["y"].sel(a=2, b=20)) == 22
+
+
+def test_a_dataframe_of_cases_runs_one_case_per_row_named_by_its_columns():
+    import pandas as pd
+
+    cases = pd.DataFrame({"a": [1, 2], "b": [10, 20]})
+    ds = xyz.case_runner_to_ds(add, None, cases, "y", verbosity=0)
+    assert float(ds["y"].sel(a=1, b=10)) == 11 and np.isnan(float(ds["y"].sel(a=1, b=20)))
+
+
+def test_combos_given_as_an_xarray_coordinate_sweep_its_values():
+    k = xr.DataArray([0.0, 1.0, 2.0], dims=["k"], coords={"k": [1, 2, 3]})
+    ds = xyz.combo_runner_to_ds(add, {"a": k.coords["k"]}, "y", verbosity=0)
+    assert ds["y"].values.tolist() == [1, 2, 3]
+
+
+def test_an_argument_given_twice_is_refused_as_the_value_error_xyzpy_raised():
+    with pytest.raises(ValueError, match="given both"):
+        xyz.combo_runner_to_ds(add, {"a": [1], "b": [3]}, "y", constants={"b": 5}, verbosity=0)
+
+
+def test_to_df_gives_one_row_per_case_as_xyzpy():
+    df = xyz.combo_runner_to_ds(add, {"a": [1, 2]}, "y", to_df=True, verbosity=0)
+    assert df.to_dict("list") == {"a": [1, 2], "y": [1, 2]}

@@ -28,6 +28,11 @@ class UnknownArgumentError(XyzfarmError, TypeError):
     """A combo, case, constant or resource names an argument the function does not take."""
 
 
+class ArgumentConflictError(UnknownArgumentError, ValueError):
+    """An argument is given in two places (a combo and a constant, say); also a
+    ``ValueError``, which xyzpy raised there."""
+
+
 class MissingArgumentError(XyzfarmError, TypeError):
     """The function needs an argument that no combo, case, constant or resource supplies."""
 

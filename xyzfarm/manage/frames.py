@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..sweep.assemble import build_dataset, check_schema, split_outputs
+from ..sweep.assemble import build_dataset, check_schema
 from ..sweep.combos import (
     Case,
     CombosLike,
@@ -20,6 +20,7 @@ from ..sweep.combos import (
     product_with_cases,
 )
 from ..sweep.run import as_mapping, case_runner_to_ds, check_settings, combo_runner_to_ds, sweep
+from ..sweep.table import results_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,21 +37,9 @@ def _table(
     attrs: Mapping[str, Any] | None,
     settings: Mapping[str, Any],
 ) -> pd.DataFrame:
-    import pandas as pd
-
     consts = as_mapping(constants, "constants")
     results = sweep(fn, names, rows, consts, as_mapping(resources, "resources"), settings)
-    table: dict[str, Any] = {n: [r[k] for r in rows] for k, n in enumerate(names)}
-    # constants and attrs repeat on every row: a table has no other place for them
-    table.update({k: [v] * len(rows) for k, v in {**consts, **dict(attrs or {})}.items()})
-    schema = check_schema(var_names, None, None)
-    if schema.var_names is None:
-        keys = list(dict.fromkeys(k for r in results for k in dict(r)))
-        table.update({k: [dict(r).get(k) for r in results] for k in keys})
-    else:
-        columns = split_outputs(results, schema.var_names, tuple(names), rows)
-        table.update({v: list(c) for v, c in zip(schema.var_names, columns)})
-    return pd.DataFrame(table)
+    return results_table(names, rows, results, var_names, consts, attrs)
 
 
 def combo_runner_to_df(

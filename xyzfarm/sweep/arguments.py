@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..errors import MissingArgumentError, UnknownArgumentError
+from ..errors import ArgumentConflictError, MissingArgumentError, UnknownArgumentError
 
 #: one case of a sweep: a value per swept argument, in the order of their names (the one
 #: definition: combos, execute, assemble and sow all pass cases in this form)
@@ -81,7 +81,7 @@ def check_arguments(
     for source, names in sources.items():
         for name in names:
             if name in given and given[name] != source:
-                raise UnknownArgumentError(
+                raise ArgumentConflictError(
                     f"argument {name!r} is given both in {given[name]} and in {source}; "
                     "give it in one place only."
                 )

@@ -100,6 +100,10 @@ def check_combos(combos: CombosLike | None) -> dict[str, list[Any]]:
     """
     checked: dict[str, list[Any]] = {}
     for name, values in as_combos(combos).items():
+        if hasattr(values, "dims") and hasattr(values, "values"):
+            # a coordinate taken from xarray (da.coords['k']): its values, never the 0-d
+            # DataArrays that iterating it gives (xyzpy fails on those: unhashable)
+            values = values.values
         if not _is_value_sequence(values):
             raise ComboValueError(
                 f"combos[{name!r}] is {values!r}, not a sequence of values; "
@@ -150,8 +154,9 @@ def check_cases(
 
     Parameters
     ----------
-    cases : iterable of mappings or tuples
-        Mappings all with the same keys, or tuples (or lists) whose values follow ``fn_args``.
+    cases : iterable of mappings or tuples, or a DataFrame
+        Mappings all with the same keys, or tuples (or lists, or the rows of a 2-d array)
+        whose values follow ``fn_args``; a DataFrame's rows, named by its columns.
         A single mapping is taken as one case.
     fn_args : sequence of str, optional
         Argument names for tuple cases.
@@ -167,6 +172,9 @@ def check_cases(
     """
     if isinstance(cases, Mapping):
         cases = [cases]
+    if hasattr(cases, "columns") and hasattr(cases, "to_dict"):
+        # a DataFrame: one case per row, its columns the arguments (xyzpy fails on it)
+        cases = cases.to_dict("records")
     if isinstance(cases, (str, bytes)) or not isinstance(cases, Iterable):
         raise InvalidInputError(f"cases must be a sequence of dicts or tuples, got {cases!r}.")
     cases = list(cases)
@@ -191,6 +199,9 @@ def check_cases(
                 "pass fn_args=... or give cases as dicts."
             )
         names = tuple(fn_args)
+        # the rows of a 2-d array are cases too, as xyzpy zips any row with fn_args
+        cases = [tuple(c) if getattr(c, "ndim", None) == 1 else c for c in cases]
+        first = cases[0]
         # as xyzpy, tuples shorter than fn_args give the first arguments; the rest must
         # come from constants (refused by name when they do not)
         if isinstance(first, Sequence) and not isinstance(first, (str, bytes)) and (

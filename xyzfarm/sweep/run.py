@@ -18,9 +18,10 @@ from .assemble import Schema, build_dataset, check_schema
 from .combos import Case, CombosLike, check_cases, check_combos, iter_combos, product_with_cases
 from .gc_pause import paused_gc
 from .nested import grid_axes, nan_like, nest
+from .table import results_table
 
 if TYPE_CHECKING:
-    import xarray as xr
+    pass
 
 #: settings a sweep accepts, with xyzpy's meaning
 RUNNER_SETTINGS = ("parallel", "num_workers", "executor", "verbosity", "shuffle", "desc")
@@ -242,9 +243,12 @@ def _run_to_ds(
     attrs: Mapping[str, Any] | None,
     settings: Mapping[str, Any],
     grid: Mapping[str, Sequence[Any]] | None,
-) -> xr.Dataset:
+    to_df: bool = False,
+) -> Any:
     with paused_gc():
         results = sweep(fn, names, rows, constants, resources, check_settings(settings))
+        if to_df:  # xyzpy's one row per case instead of a labelled Dataset
+            return results_table(names, rows, results, schema.var_names, constants, attrs)
         return build_dataset(results, names, rows, schema, constants, attrs, grid)
 
 
@@ -259,15 +263,20 @@ def combo_runner_to_ds(
     constants: Mapping[str, Any] | None = None,
     resources: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    parse: bool = True,
+    to_df: bool = False,
     **runner_settings: Any,
-) -> xr.Dataset:
+) -> Any:
     """Evaluate ``fn`` over all combinations of ``combos`` and label the results as a Dataset.
 
     The Dataset has one variable per output name, with the combos' arguments as leading
     dimensions (in the given order) followed by the output's own ``var_dims``.
     Constants naming a dimension become its coordinate, other constants become attributes;
     resources are passed to ``fn`` but never stored. See :func:`combo_runner` for settings.
+    ``to_df=True`` gives a DataFrame with one row per case instead (as xyzpy). ``parse``
+    is accepted for xyzpy compatibility: every form is always read and checked.
     """
+    del parse
     schema = check_schema(var_names, var_dims, var_coords)
     checked = check_combos(combos or {})
     if cases is not None:
@@ -286,6 +295,7 @@ def combo_runner_to_ds(
         attrs,
         runner_settings,
         grid,
+        to_df,
     )
 
 
@@ -300,17 +310,33 @@ def case_runner_to_ds(
     constants: Mapping[str, Any] | None = None,
     resources: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    shuffle: bool | int = False,
+    to_df: bool = False,
+    parse: bool = True,
+    parallel: bool | int = False,
+    num_workers: int | None = None,
+    executor: Any = None,
+    verbosity: int = 1,
     **runner_settings: Any,
-) -> xr.Dataset:
+) -> Any:
     """Evaluate ``fn`` on each case and label the results as a Dataset.
 
     The Dataset's coordinates are the sorted unique values each argument takes across the
-    cases; points of that grid no case covers hold the missing value (NaN, with integer and
-    boolean outputs promoted to float).
+    cases; points of that grid no case covers hold the missing value (NaN for numbers; None
+    for bool and text outputs, as xyzpy). Parameters come in xyzpy's positional order;
+    ``to_df=True`` gives a DataFrame with one row per case instead; ``parse`` is accepted
+    for xyzpy compatibility (every form is always read and checked).
     """
+    del parse
     schema = check_schema(var_names, var_dims, var_coords)
     fn_args = (fn_args,) if isinstance(fn_args, str) else fn_args
-    runner_settings.pop("parse", None)
+    runner_settings.update(
+        shuffle=shuffle,
+        parallel=parallel,
+        num_workers=num_workers,
+        executor=executor,
+        verbosity=verbosity,
+    )
     names, rows = check_cases(cases, fn_args)
     if combos:
         names, rows = product_with_cases(names, rows, check_combos(combos))
@@ -324,4 +350,5 @@ def case_runner_to_ds(
         attrs,
         runner_settings,
         None,
+        to_df,
     )
