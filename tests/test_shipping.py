@@ -241,3 +241,19 @@ def test_a_notebook_global_changed_after_sowing_is_refused_by_name_and_never_mix
         assert "REFUSED" in out and "'SCALE'" in out and "replace_fn=True" in out, out
     # batch 1 and 2 with SCALE=2 (here, then in a worker), batch 3 after replacing with 3
     assert "VALUES [2.0, 4.0, 6.0, 8.0, 15.0, 18.0]" in stream(nb.cells[4], "stdout")
+
+
+def test_growing_through_an_executor_with_a_changed_global_is_refused_too(tmp_path):
+    import concurrent.futures as cf
+
+    namespace = {"SCALE": 2.0}
+    exec("def scaled(x):\n    return x * SCALE\n", namespace)
+    namespace["scaled"].__module__ = "__main__"  # as a notebook defines it
+    crop = xyz.Crop(
+        fn=xyz.label(var_names=["y"])(namespace["scaled"]), name="ex", parent_dir=tmp_path
+    )
+    crop.sow_combos({"x": [1, 2]})
+    namespace["SCALE"] = 3.0
+    with cf.ThreadPoolExecutor(2) as ex, pytest.raises(FunctionMismatchError, match="'SCALE'"):
+        crop.grow(executor=ex, verbosity=0)
+    assert crop.status().done == 0
