@@ -75,7 +75,7 @@ class Crop(CropGrowing, CropReaping):
             "schema": schema,
             "constants": {**own, **given},
             "unrecorded_constants": tuple(k for k in given if k not in own and k not in dims),
-            "resources": runner.resources or {} if runner is not None else {},
+            "resources": (runner.resources or {}) if runner is not None else {},
             "attrs": runner.attrs if runner is not None else {},
         }
 
