@@ -292,6 +292,30 @@ def test_status_of_a_crop_folder_itself_points_to_its_parent(xyzfarm):
     assert out.returncode == 2 and "--name big" in out.stderr
 
 
+@pytest.mark.parametrize("damage", ["directory", "dangling link", "link loop", "device link"])
+def test_status_of_a_crop_it_cannot_read_says_why_and_exits_2_listing_the_others(xyzfarm, damage):
+    xyz.Runner(sq, "y").Crop(name="fine").sow_combos({"x": range(2)})
+    xyz.Runner(sq, "y").Crop(name="broken").sow_combos({"x": range(2)})
+    manifest = Path(".xyz-broken/crop.json")
+    manifest.unlink()
+    if damage == "directory":
+        manifest.mkdir()
+    elif damage == "dangling link":
+        manifest.symlink_to("nowhere.json")
+    elif damage == "link loop":
+        manifest.symlink_to("crop.json")
+    else:
+        manifest.symlink_to("/dev/null")
+    out = xyzfarm("status")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "fine" in out.stdout and "broken: cannot be read: CropFormatError" in out.stdout
+    assert "crop.json" in out.stdout
+    out = xyzfarm("status", "--json")
+    rows = {row["name"]: row for row in json.loads(out.stdout)}
+    assert out.returncode == 2 and "error" in rows["broken"] and rows["fine"]["total"] == 2
+    assert Path("/dev/null").is_char_device()  # never written through
+
+
 def test_status_of_an_empty_folder_is_no_mistake(xyzfarm):
     out = xyzfarm("status")
     assert out.returncode == 0 and "no crops in" in out.stdout
@@ -485,3 +509,38 @@ def test_demo_without_matplotlib_suggests_the_plot_extra(python, python_env):
     assert out.returncode == 0, out.stderr
     assert "(pip install 'xyzfarm[plot]' for a plot of the result)" in out.stdout
     assert "pip install matplotlib" not in out.stdout and not os.path.exists("xyzfarm-demo.png")
+
+
+@pytest.mark.parametrize(
+    "job_ids",
+    [["--user=root"], ["1234", "-a"], ["12 34"], [1234], "1234", []],
+    ids=["option", "second-option", "space", "number", "not-a-list", "none"],
+)
+def test_cancel_refuses_a_crafted_submission_record_naming_it_and_runs_no_command(
+    crop, capsys, monkeypatch, job_ids
+):
+    from xyzfarm.schedulers import shell
+
+    ran: list[list[str]] = []
+    monkeypatch.setattr(shell, "run", lambda argv, **kw: ran.append(list(argv)))
+    good = Path(crop.location) / "jobs" / "1-array"
+    good.mkdir(parents=True)
+    (good / "submission.json").write_text(json.dumps({"scheduler": "slurm", "job_ids": ["77"]}))
+    bad = Path(crop.location) / "jobs" / "2-array"
+    bad.mkdir(parents=True)
+    (bad / "submission.json").write_text(json.dumps({"scheduler": "slurm", "job_ids": job_ids}))
+    assert main(["cancel", "sq"]) == 2
+    err = capsys.readouterr().err
+    assert "2-array/submission.json" in err and ran == []  # not even the good record's
+
+
+def test_cancel_refuses_a_submission_record_that_is_a_link_or_not_json(crop, capsys):
+    jobs = Path(crop.location) / "jobs"
+    (jobs / "1-array").mkdir(parents=True)
+    (jobs / "1-array" / "submission.json").write_text("{not json")
+    assert main(["cancel", "sq"]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+    (jobs / "1-array" / "submission.json").unlink()
+    (jobs / "1-array" / "submission.json").symlink_to("/etc/hostname")
+    assert main(["cancel", "sq"]) == 2
+    assert "not a regular file" in capsys.readouterr().err

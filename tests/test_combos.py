@@ -5,6 +5,7 @@ import pytest
 
 import xyzfarm as xyz
 from xyzfarm.errors import ComboValueError, DuplicateValueError, InvalidInputError
+from xyzfarm.sweep.assemble import check_schema
 from xyzfarm.sweep.combos import (
     as_combos,
     check_cases,
@@ -74,6 +75,7 @@ def test_a_malformed_pair_sequence_is_refused_naming_it(combos):
 
 # every public entry point reads combos through as_combos: each accepts xyzpy's forms
 
+
 def _add(x, y):
     return x + y
 
@@ -93,9 +95,9 @@ ENTRY_POINTS = {
     "combo_runner_to_ds": lambda: xyz.combo_runner_to_ds(_add, PAIRS, "s", verbosity=0)["s"],
     "Runner.run_combos": lambda: xyz.Runner(_add, "s").run_combos(PAIRS, verbosity=0)["s"],
     "Harvester.harvest_combos": lambda: _harvested(xyz.Harvester(xyz.Runner(_add, "s"))),
-    "Crop.sow_combos": lambda: _sown_and_reaped(
-        xyz.Runner(_add, "s").Crop(name="c", batchsize=2)
-    )["s"],
+    "Crop.sow_combos": lambda: _sown_and_reaped(xyz.Runner(_add, "s").Crop(name="c", batchsize=2))[
+        "s"
+    ],
     "Harvester.Crop.sow_combos": lambda: _sown_and_reaped(
         xyz.Harvester(xyz.Runner(_add, "s"), "h.h5").Crop(name="h", batchsize=2)
     )["s"],
@@ -246,3 +248,15 @@ def test_any_cases_are_checked_or_refused_with_a_typed_error(cases):
         return
     assert len(rows) == len(cases) and all(len(r) == len(names) for r in rows)
     assert len(set(rows)) == len(rows)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["1", 1], [float("nan"), float("nan")], [1.5, "1.5"]],
+    ids=["text-int", "nans", "float-text"],
+)
+def test_values_that_would_share_one_coordinate_label_are_refused_naming_both(values):
+    with pytest.raises(DuplicateValueError, match="same value"):
+        check_combos({"a": values})
+    with pytest.raises(DuplicateValueError, match="same value"):
+        check_schema("y", {"y": ["k"]}, {"k": values})

@@ -320,3 +320,48 @@ def test_plain_records_pickle_as_cloudpickle_would_and_anything_else_goes_by_clo
     # what the standard pickler refuses still goes by cloudpickle, even when asked for plain
     assert b"cloudpickle" in storage.dumps(lambda: 1, plain=True)
     assert cloudpickle.loads(storage.dumps([lambda: 1], plain=True))[0]() == 1
+
+
+def test_the_next_save_removes_what_a_killed_save_left_but_not_a_save_in_flight(tmp_path):
+    """kill -9 in the middle of a save leaves its temporary file (a whole dataset); the next
+    save of the same file removes it, and leaves the file of a writer that still runs."""
+    import signal
+    import subprocess
+    import sys
+
+    import xarray as xr
+
+    import xyzfarm as xyz
+
+    target = tmp_path / "d.h5"
+    code = (
+        "import os, signal, sys, time\n"
+        "from xyzfarm.store import storage\n"
+        "with storage.atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_bytes(b'x' * 1000)\n"
+        "    print('writing', flush=True)\n"
+        "    if sys.argv[2] == 'die':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    time.sleep(60)\n"
+    )
+    root = str(Path(xyz.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root}
+    killed = subprocess.run(
+        [sys.executable, "-c", code, str(target), "die"], env=env, capture_output=True, timeout=60
+    )
+    assert killed.returncode == -signal.SIGKILL
+    alive = subprocess.Popen(
+        [sys.executable, "-c", code, str(target), "live"], env=env, stdout=subprocess.PIPE
+    )
+    try:
+        assert alive.stdout is not None and alive.stdout.readline() == b"writing\n"
+        temps = sorted(tmp_path.glob(".d.h5.*.tmp"))
+        assert len(temps) == 2
+        xyz.save_ds(xr.Dataset({"v": ("x", [1.0])}), target)
+        left = sorted(tmp_path.glob(".d.h5.*.tmp"))
+        assert len(left) == 1 and f"~{alive.pid}." in left[0].name
+    finally:
+        alive.kill()
+        alive.wait(timeout=30)
+        for tmp in tmp_path.glob(".d.h5.*.tmp"):
+            tmp.unlink()

@@ -43,8 +43,12 @@ def _folder(path: str, option: str) -> Path:
 
 
 def _crop_names(folder: Path) -> list[str]:
+    # every folder with a manifest in any form: one that cannot be read (a directory, a link,
+    # a device in its place) is still a crop, to be reported, never silently skipped
     return sorted(
-        p.name[len(_PREFIX) :] for p in folder.glob(f"{_PREFIX}*") if (p / "crop.json").is_file()
+        p.name[len(_PREFIX) :]
+        for p in folder.glob(f"{_PREFIX}*")
+        if os.path.lexists(p / "crop.json")
     )
 
 
@@ -95,9 +99,18 @@ def cmd_status(args: argparse.Namespace) -> int:
                 raise _no_such_crop(name, folder, names)
         names = [n for n in names if n in args.name]
     rows = []
+    unreadable: dict[str, str] = {}
     for name in names:
         layout = CropLayout(name, folder)
-        st = crop_status(layout)
+        try:
+            st = crop_status(layout)
+        except (XyzfarmError, OSError) as exc:
+            # said, and the exit status is an error's: a crop that cannot be read is no
+            # crop that is fine (grow and reap refuse it too)
+            unreadable[name] = (
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
+            continue
         errors = {b: last_error(layout, b) for b in st.failed_ids[: args.errors]}
         rows.append((name, st, errors))
     if args.json:
@@ -120,11 +133,12 @@ def cmd_status(args: argparse.Namespace) -> int:
                         "last_errors": {str(b): e for b, e in errs.items()},
                     }
                     for n, s, errs in rows
-                ],
+                ]
+                + [{"name": n, "error": why} for n, why in unreadable.items()],
                 indent=1,
             )
         )
-    elif not rows:
+    elif not rows and not unreadable:
         print(f"no crops in {folder.resolve()}")
     else:
         width = max(len(n) for n, _, _ in rows)
@@ -153,6 +167,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(
                     f"{'':<{width}}    damaged batches {ids or '?'}: regrown by xyzfarm grow {name}"
                 )
+    if not args.json:
+        for name, why in unreadable.items():
+            print(f"{name}: cannot be read: {why}")
+    if unreadable:
+        return ERROR
     complete = all(st.done == st.total for _, st, _ in rows)
     return 0 if complete else INCOMPLETE
 
@@ -322,14 +341,15 @@ def cmd_throttle(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    from .node import submissions
     from .schedulers import get, shell
 
     layout = _crop_layout(args)
     cancelled = 0
-    for record in sorted((layout.root / "jobs").glob("*/submission.json")):
-        sub = json.loads(record.read_text())
-        shell.run(get(sub["scheduler"]).cancel_argv(sub["job_ids"]), check=False)
-        cancelled += len(sub["job_ids"])
+    # every record is checked before any command runs: one crafted id cancels nothing
+    for sub in submissions.read_all(layout):
+        shell.run(get(sub.scheduler).cancel_argv(sub.job_ids), check=False)
+        cancelled += len(sub.job_ids)
     print(f"{args.name}: cancelled {cancelled} job(s)")
     return 0
 

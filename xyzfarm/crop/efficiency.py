@@ -19,14 +19,14 @@ Rules (documented in docs/clusters.md, "Efficiency report"):
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..node import manifest
+from ..errors import CropFormatError
+from ..node import manifest, submissions
 from ..node.layout import CropLayout
 from ..node.results import ResultIndex
 from ..schedulers.resources import parse_walltime, walltime_seconds
@@ -146,14 +146,10 @@ def _requested(layout: CropLayout) -> dict[str, Any]:
     resources: ``mem_gb``, ``walltime_s``, ``cpus_per_task``, ``workers_per_task``."""
     resources: dict[str, Any] = {}
     options: dict[str, Any] = {}
-    submissions = sorted((layout.root / "jobs").glob("*/submission.json"))
-    if submissions:
-        try:
-            record = json.loads(submissions[-1].read_text())
-            resources = dict(record.get("resources") or {})
-            options = dict(record.get("options") or {})
-        except (OSError, ValueError, TypeError):
-            resources = {}
+    with contextlib.suppress(CropFormatError, OSError):  # damaged: the saved resources below
+        arrays = [r for r in submissions.read_all(layout) if r.kind == "array"]
+        if arrays:
+            resources, options = dict(arrays[-1].resources), dict(arrays[-1].options)
     if not resources:
         # the runner's resources, saved when sown (a field the manifest keeps as is)
         resources = dict(manifest.read(layout).extra.get("resources") or {})
@@ -305,8 +301,6 @@ def efficiency_report(layout: CropLayout) -> EfficiencyReport:
         task_peak_mem_gb=task_peak,
         cpu_efficiency=cpu_efficiency,
         requested=requested,
-        flags=_flags(
-            requested, task_wall_list, [p / 1024 for p in task_peak_list], cpu_efficiency
-        ),
+        flags=_flags(requested, task_wall_list, [p / 1024 for p in task_peak_list], cpu_efficiency),
         suggested=_suggest(task_wall, task_peak, parallel, workers),
     )

@@ -6,7 +6,6 @@ side sits below the Crop, as ``Crop.submit`` calls it.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..node.layout import CropLayout
+from ..node.submissions import SubmissionRecord
 from ..schedulers import get, shell
 from ..schedulers.arrays import ArrayChunk
 from ..schedulers.render import render
@@ -90,23 +90,22 @@ def submit_reap_job(
         scheduler_template=scheduler.TEMPLATE,
         into=str(path),
         record=str(record),
-        submit_command=f"cd {shlex.quote(str(out_dir))} && {shlex.join(argv)}".replace(
-            "\n", "\\n"
-        ),
+        submit_command=f"cd {shlex.quote(str(out_dir))} && {shlex.join(argv)}".replace("\n", "\\n"),
     )
     text = render(TEMPLATE, context, template_dirs)
     out_dir.mkdir(parents=True, exist_ok=True)
     storage.write_bytes(script, text.encode(), mode=0o777)
     stdin = script if scheduler.SCRIPT_ON_STDIN else None
     job_id = scheduler.parse_job_id(shell.run(argv, cwd=out_dir, stdin_file=stdin).stdout)
-    submission = {
-        "kind": "reap",
-        "scheduler": scheduler.NAME,
-        "job_ids": [job_id],
-        "after": list(after),
-        "into": str(path),
-        "script": str(script),
-        "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    storage.write_bytes(job_dir / "submission.json", json.dumps(submission, indent=1).encode())
+    SubmissionRecord(
+        scheduler=scheduler.NAME,
+        job_ids=(job_id,),
+        kind="reap",
+        details={
+            "after": list(after),
+            "into": str(path),
+            "script": str(script),
+            "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    ).write(job_dir)
     return job_id, job_dir

@@ -25,6 +25,7 @@ from ..node.display import SHOWN_FAILURES, cluster_job_html
 from ..node.layout import CropLayout
 from ..node.slots import THREAD_VARS, child_pythonpath
 from ..node.state import crop_status, last_error
+from ..node.submissions import SubmissionRecord
 from ..schedulers import accounting, get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
 from ..schedulers.base import ENDED, Scheduler, State
@@ -189,21 +190,22 @@ def submit(p: PreparedSubmission) -> ClusterJob:
             stdin_file=script if p.scheduler.SCRIPT_ON_STDIN else None,
         )
         job_ids.append(p.scheduler.parse_job_id(out.stdout))
-    record = {
-        "scheduler": p.scheduler.NAME,
-        "job_ids": job_ids,
-        "batches": batches,
-        "chunks": [
-            {"first": c.first, "last": c.last, "script": str(s)}
-            for c, s in zip(p.chunks, p.scripts)
-        ],
-        "resources": asdict(p.resources),
+    SubmissionRecord(
+        scheduler=p.scheduler.NAME,
+        job_ids=tuple(job_ids),
+        resources=asdict(p.resources),
         # what the efficiency report needs to read a task's request per worker
-        "options": {k: p.options.get(k) for k in ("workers_per_task", "batches_per_task")},
-        "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "attempts_before": {str(b): n for b, n in attempts_before.items()},
-    }
-    storage.write_bytes(p.job_dir / "submission.json", json.dumps(record, indent=1).encode())
+        options={k: p.options.get(k) for k in ("workers_per_task", "batches_per_task")},
+        details={
+            "batches": batches,
+            "chunks": [
+                {"first": c.first, "last": c.last, "script": str(s)}
+                for c, s in zip(p.chunks, p.scripts)
+            ],
+            "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "attempts_before": {str(b): n for b, n in attempts_before.items()},
+        },
+    ).write(p.job_dir)
     return ClusterJob(
         p.layout,
         p.scheduler.NAME,
@@ -324,9 +326,7 @@ class ClusterJob:
         """The crop's :class:`~xyzfarm.CropStatus`, from its files alone (no scheduler call)."""
         return crop_status(self.layout)
 
-    def scheduler_states(
-        self, min_interval_s: float = DEFAULT_POLL_INTERVAL_S
-    ) -> dict[str, State]:
+    def scheduler_states(self, min_interval_s: float = DEFAULT_POLL_INTERVAL_S) -> dict[str, State]:
         """Task states (pending, running, done, failed, unknown: see
         :class:`~xyzfarm.schedulers.base.State`) from one poll (:meth:`poll`); an empty
         answer means *unknown*, not done.
@@ -430,9 +430,7 @@ class ClusterJob:
         """Record the class of each task that ended without its batches' results, unless
         the task recorded why itself since this submission (its record is the better one)."""
         attempts = _last_attempts(self.layout, sorted(left))
-        spoke = {
-            b for b, r in attempts.items() if len(r.attempts) > self.attempts_before.get(b, 0)
-        }
+        spoke = {b for b, r in attempts.items() if len(r.attempts) > self.attempts_before.get(b, 0)}
         out_dir = output_dir_of(self.layout, self.resources or Resources())
         record_task_ends(self.layout, ends, self.task_batches, left - spoke, output_dir=out_dir)
 

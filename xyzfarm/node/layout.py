@@ -161,7 +161,10 @@ class CropLayout:
         return ids
 
     def exists(self) -> bool:
-        return self.manifest.is_file()
+        """Whether the crop was sown: its manifest exists in any form. One that is not a
+        regular file (a directory, a link) is still there: reading it refuses it by name,
+        never taking the crop for unsown (a sow would replace the folder)."""
+        return os.path.lexists(self.manifest)
 
     def check_not_orphaned(self) -> None:
         """Refuse a folder that holds grown results but lost its manifest.

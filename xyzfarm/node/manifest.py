@@ -17,11 +17,12 @@ import base64
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ..errors import CropFormatError
+from ..errors import CropFormatError, CropLoadError
 from ..store import storage
 from .layout import FORMAT_VERSION, CropLayout
 
@@ -147,6 +148,53 @@ def _write_json(layout: CropLayout, manifest: Mapping[str, Any]) -> None:
     storage.write_bytes(layout.manifest, text.encode())
 
 
+def _read_regular_file(layout: CropLayout, where: str, redo: str) -> bytes:
+    """The bytes of ``crop.json``, read only if it is a regular file of the crop's own.
+
+    A link is never followed (its target could be another crop's manifest, or anything), and
+    a directory, device or pipe in its place is refused rather than read (a pipe would block).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no manifest (never sown, or deleted).
+    CropFormatError
+        If something other than a regular file stands there, naming what.
+    CropLoadError
+        If the file cannot be read (permission denied, an I/O error).
+    """
+    path = layout.manifest
+    if path.is_symlink():
+        raise CropFormatError(
+            f"the manifest {where!r} is a symbolic link (to {os.readlink(path)!r}); a crop's "
+            f"files are never links, so it is not followed: {redo}"
+        )
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"no crop at {os.fspath(layout.root)!r}: sow it first (crop.sow_combos(...))."
+        ) from None
+    except PermissionError as exc:
+        raise CropLoadError(
+            f"the manifest {where!r} cannot be read: permission denied ({exc.strerror}); ask "
+            "its owner for read access, or copy the crop folder to a place of your own."
+        ) from None
+    except OSError as exc:  # a loop of links, a directory on some systems, I/O errors
+        raise CropFormatError(f"the manifest {where!r} cannot be read ({exc}); {redo}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            kind = "a directory" if path.is_dir() else "not a regular file"
+            raise CropFormatError(f"the manifest {where!r} is {kind}; {redo}")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise CropLoadError(f"the manifest {where!r} cannot be read ({exc}); {redo}") from None
+    finally:
+        os.close(fd)
+
+
 def _read_json(layout: CropLayout) -> dict[str, Any]:
     """Read and verify the manifest of an existing crop.
 
@@ -162,14 +210,9 @@ def _read_json(layout: CropLayout) -> dict[str, Any]:
     CropFormatError
         If the manifest is from a newer xyzfarm, or damaged.
     """
-    try:
-        raw = layout.manifest.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"no crop at {os.fspath(layout.root)!r}: sow it first (crop.sow_combos(...))."
-        ) from None
     where = os.fspath(layout.manifest)
     redo = "restore crop.json from a copy of the crop folder, or delete the crop and sow it again."
+    raw = _read_regular_file(layout, where, redo)
     try:
         data: dict[str, Any] = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError included

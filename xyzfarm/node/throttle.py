@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..schedulers import get, shell
 from ..store import storage
+from . import submissions
 from .layout import CropLayout
 
 #: how often a running pool looks at the file again (one ``stat`` each time)
@@ -99,15 +100,11 @@ def set_max_running(layout: CropLayout, max_running: int) -> dict[str, bool]:
     """
     write_max_running(layout, check_max_running(max_running))
     changed: dict[str, bool] = {}
-    for record in sorted((layout.root / "jobs").glob("*/submission.json")):
-        try:
-            sub = json.loads(record.read_text())
-        except (OSError, ValueError):
-            continue
-        if sub.get("kind", "array") != "array":
+    for sub in submissions.read_all(layout):  # a damaged record is refused, naming it
+        if sub.kind != "array":
             continue  # a reap job is one task: nothing to throttle
-        scheduler = get(sub["scheduler"])
-        for job_id in sub.get("job_ids", []):
+        scheduler = get(sub.scheduler)
+        for job_id in sub.job_ids:
             argv = scheduler.throttle_update_argv(job_id, max_running)
             if argv is None:
                 changed[job_id] = False

@@ -13,6 +13,7 @@ read their job environment through it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -92,6 +93,10 @@ class Scheduler(Protocol):
     SCRIPT_ON_STDIN : bool
         Whether the script is fed on standard input (``bsub < script``) rather than named in
         :meth:`submit_argv`.
+    JOB_ID : re.Pattern
+        The grammar of the scheduler's job ids, matched whole: an id read from a crop's files
+        reaches an argv only if it matches (``--user=root`` read as an id must never become
+        an option of ``scancel``).
     """
 
     NAME: str
@@ -100,6 +105,7 @@ class Scheduler(Protocol):
     INDEX_VAR: str
     DEFAULT_MAX_ARRAY_SIZE: int
     SCRIPT_ON_STDIN: bool
+    JOB_ID: re.Pattern[str]
 
     def directives(self, res: Resources, chunk: ArrayChunk, *, cpus: int) -> list[str]:
         """The script's directive lines (with their prefix) for one array chunk: job name,

@@ -31,6 +31,8 @@ FIRST_INDEX = 1  # LSF array indices start at 1
 INDEX_VAR = "LSB_JOBINDEX"
 DEFAULT_MAX_ARRAY_SIZE = 1001  # MAX_JOB_ARRAY_SIZE's default, 1000: indices 1..1000
 SCRIPT_ON_STDIN = True
+#: a job id as bsub prints it
+JOB_ID = re.compile(r"\d+")
 
 #: ``bjobs``' STAT column, in scheduler-neutral words
 STATES = {

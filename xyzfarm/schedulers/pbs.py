@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ FIRST_INDEX = 0
 INDEX_VAR = "PBS_ARRAY_INDEX"
 DEFAULT_MAX_ARRAY_SIZE = 10001
 SCRIPT_ON_STDIN = False
+#: a job id as qsub prints it: the number, ``[]`` for an array, then the server
+JOB_ID = re.compile(r"\d+(\[\])?(\.[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 
 #: ``qstat``'s one-letter states, in scheduler-neutral words (X, F: a subjob or job that has
 #: ended, however it ended: ``qstat`` without ``-x -f`` does not say)
@@ -59,8 +62,8 @@ def submit_argv(script: str) -> list[str]:
 
 def parse_job_id(stdout: str) -> str:
     job = stdout.strip()
-    if not job:
-        raise shell.SchedulerError("qsub printed no job id.")
+    if not JOB_ID.fullmatch(job):
+        raise shell.SchedulerError(f"cannot read a job id from qsub's answer {stdout!r}.")
     return job
 
 
@@ -80,8 +83,6 @@ def parse_states(stdout: str) -> dict[str, State]:
 
 def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qdel", *job_ids]
-
-
 
 
 def throttle_update_argv(job_id: str, max_running: int) -> list[str]:

@@ -22,6 +22,8 @@ FIRST_INDEX = 1  # SGE task ids start at 1
 INDEX_VAR = "SGE_TASK_ID"
 DEFAULT_MAX_ARRAY_SIZE = 75000
 SCRIPT_ON_STDIN = False
+#: a job id as qsub -terse prints it (before the array range)
+JOB_ID = re.compile(r"\d+")
 
 
 def _state(code: str) -> State:
@@ -92,8 +94,6 @@ def parse_states(stdout: str) -> dict[str, State]:
 
 def cancel_argv(job_ids: Sequence[str]) -> list[str]:
     return ["qdel", *job_ids]
-
-
 
 
 def throttle_update_argv(job_id: str, max_running: int) -> list[str]:

@@ -22,6 +22,8 @@ FIRST_INDEX = 0
 INDEX_VAR = "SLURM_ARRAY_TASK_ID"
 DEFAULT_MAX_ARRAY_SIZE = 1001
 SCRIPT_ON_STDIN = False
+#: a job id as sbatch prints it (an array task is written job_task, never submitted by id)
+JOB_ID = re.compile(r"\d+")
 
 #: squeue's long state names (``%T``), in scheduler-neutral words
 STATES = {
@@ -142,8 +144,6 @@ def requeue_argv(job: JobEnvironment) -> list[str]:
     """Requeue one array task (or job): it reruns later with SLURM_RESTART_COUNT + 1."""
     task = job.task_index
     return ["scontrol", "requeue", f"{job.job_id}_{task}" if task else job.job_id]
-
-
 
 
 def throttle_update_argv(job_id: str, max_running: int) -> list[str]:

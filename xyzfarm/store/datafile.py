@@ -374,6 +374,8 @@ def save_ds(
         for var in beside.data_vars.values():
             if var.dtype.kind == "M":
                 var.encoding = dict(_TIME_ENCODING)
+    # what saves killed here before left (a whole dataset each): gone with the next save
+    storage.remove_stale_temps(file_name)
     with typed_write_errors(file_name), storage.atomic_path(file_name) as tmp:
         if engine != "h5netcdf":
             out.to_netcdf(tmp, engine=engine, **kwargs)
@@ -531,6 +533,7 @@ def save_df(
         kwargs.setdefault("index", False)
     if engine == "json":
         kwargs.setdefault("orient", "table")
+    storage.remove_stale_temps(name)  # what killed saves left beside it
     with typed_write_errors(name), storage.atomic_path(name) as tmp:
         getattr(df, f"to_{engine}")(tmp, **kwargs)
 

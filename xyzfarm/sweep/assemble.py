@@ -16,6 +16,7 @@ import xarray as xr
 
 from ..errors import DuplicateValueError, InvalidInputError, OutputMismatchError
 from .arguments import Case
+from .combos import check_labels
 
 
 class Schema:
@@ -590,5 +591,6 @@ def check_schema(var_names: Any, var_dims: Any, var_coords: Any) -> Schema:
             unique = True
         if not unique:
             raise DuplicateValueError(f"var_coords[{dim!r}] repeats a value: {values!r}.")
+        check_labels(values, f"var_coords[{dim!r}]")
         coords[dim] = values if kept is None else kept
     return Schema(names, dims, coords)

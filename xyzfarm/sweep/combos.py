@@ -119,9 +119,43 @@ def check_combos(combos: CombosLike | None) -> dict[str, list[Any]]:
     return checked
 
 
+#: stands for every NaN label: NaN != NaN, yet two NaN coordinate values are one label
+_NAN = object()
+
+
+def check_labels(values: Sequence[Any], what: str) -> None:
+    """Refuse distinct values that become the same coordinate label.
+
+    A set tells ``'1'`` from ``1`` and two NaN objects apart, but the coordinate holds them
+    as one label: ``['1', 1]`` becomes the text coordinate ``['1', '1']``, and two NaNs
+    cannot be told apart by ``sel``. Either would put two cases' values under one label.
+
+    Raises
+    ------
+    DuplicateValueError
+        Naming both values and the label they share.
+    """
+    try:
+        labels = np.asarray(values)
+    except (TypeError, ValueError):
+        return  # ragged: an object coordinate, labelled by the values themselves
+    if labels.ndim != 1 or labels.dtype == object:
+        return
+    seen: dict[Any, Any] = {}
+    for value, label in zip(values, labels.tolist()):
+        key = _NAN if isinstance(label, float) and label != label else label
+        if key in seen:
+            raise DuplicateValueError(
+                f"{what} holds {seen[key]!r} and {value!r}, which the coordinate would hold as "
+                f"the same value {label!r}; give each value once, all of one type."
+            )
+        seen[key] = value
+
+
 def _check_unique(values: Sequence[Any], what: str) -> None:
     try:
         if len(set(values)) == len(values):
+            check_labels(values, what)
             return
     except TypeError:
         return  # unhashable values (arrays, lists) can't be coordinates anyway
@@ -204,8 +238,10 @@ def check_cases(
         first = cases[0]
         # as xyzpy, tuples shorter than fn_args give the first arguments; the rest must
         # come from constants (refused by name when they do not)
-        if isinstance(first, Sequence) and not isinstance(first, (str, bytes)) and (
-            0 < len(first) < len(names)
+        if (
+            isinstance(first, Sequence)
+            and not isinstance(first, (str, bytes))
+            and (0 < len(first) < len(names))
         ):
             names = names[: len(first)]
         rows = []
