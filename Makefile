@@ -127,6 +127,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/bench_phases.py --cases 1000000 --repeats 3
 	$(BENCH_VENV)/bin/python benchmarks/bench_scale.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_metadata.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_checksums.py
 	scripts/local-slurm.sh start $(SLURM_DIR)
 	SLURM_CONF=$(SLURM_DIR)/slurm.conf $(BENCH_VENV)/bin/python benchmarks/bench_clusters.py; \
 	  status=$$?; scripts/local-slurm.sh stop $(SLURM_DIR); exit $$status

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+import xyzfarm as xyz
 from xyzfarm.errors import DataFileError, EngineError, UnsavableValueError
 from xyzfarm.store.datafile import load_df, load_ds, save_df, save_ds
 
@@ -225,3 +226,65 @@ def test_unsavable_provenance_is_refused_before_the_file_is_touched():
         save_ds(ds.assign(v=ds.v * 2), "data.h5", provenance=bad)
     xr.testing.assert_identical(load_ds("data.h5"), ds)
     assert list(load_provenance("data.h5").xyz_host.values) == ["a", "b", "c"]
+
+
+def _flip_a_bit_in_the_values_of(path, var):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        offset = f[var].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as fh:
+        fh.seek(offset + 3)
+        byte = fh.read(1)
+        fh.seek(offset + 3)
+        fh.write(bytes([byte[0] ^ 0x10]))
+
+
+def test_every_numeric_variable_is_written_with_a_checksum_and_text_without(tmp_path):
+    import h5py
+
+    ds = xr.Dataset(
+        {
+            "e": (("n", "b"), np.ones((3, 2))),
+            "ok": ("n", [True, False, True]),
+            "s": ("n", list("abc")),
+        },
+        coords={"n": [1, 2, 3], "b": [0.5, 1.5]},
+    )
+    xyz.save_ds(
+        ds, tmp_path / "d.h5", provenance=xr.Dataset({"xyz_seconds": ("n", [1.0, 2.0, 3.0])})
+    )
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        assert all(f[k].fletcher32 for k in ("e", "ok", "n", "b", "provenance/xyz_seconds"))
+        assert not f["s"].fletcher32  # variable-length text: HDF5 has no filter for it
+    assert "fletcher32" not in ds["e"].encoding  # the caller's Dataset is left as it was
+
+
+def test_a_bit_flipped_in_a_saved_value_is_a_typed_error_naming_the_file_never_a_value(tmp_path):
+    path = tmp_path / "d.h5"
+    xyz.save_ds(xr.Dataset({"e": ("n", np.arange(100.0))}, coords={"n": np.arange(100)}), path)
+    _flip_a_bit_in_the_values_of(path, "e")
+    with pytest.raises(DataFileError, match="fails a checksum") as err:
+        xyz.load_ds(path)
+    assert str(path) in str(err.value) and ".bak" in str(err.value)
+
+
+def test_a_harvester_whose_file_has_a_flipped_bit_refuses_to_merge_into_it(tmp_path):
+    h = xyz.Harvester(xyz.Runner(lambda n: n * 1.0, "e"), data_name=tmp_path / "d.h5")
+    h.harvest_combos({"n": range(50)}, verbosity=0)
+    _flip_a_bit_in_the_values_of(tmp_path / "d.h5", "e")
+    again = xyz.Harvester(xyz.Runner(lambda n: n * 1.0, "e"), data_name=tmp_path / "d.h5")
+    with pytest.raises(DataFileError, match="fails a checksum"):
+        again.harvest_combos({"n": [60]}, verbosity=0)
+
+
+def test_a_file_written_without_checksums_still_reads_and_gets_them_when_saved_again(tmp_path):
+    import h5py
+
+    ds = xr.Dataset({"e": ("n", np.arange(4.0))}, coords={"n": np.arange(4)})
+    ds.to_netcdf(tmp_path / "old.h5", engine="h5netcdf")  # as xyzpy or an earlier release
+    back = xyz.load_ds(tmp_path / "old.h5")
+    xr.testing.assert_identical(back, ds)
+    xyz.save_ds(back, tmp_path / "old.h5")
+    with h5py.File(tmp_path / "old.h5", "r") as f:
+        assert f["e"].fletcher32

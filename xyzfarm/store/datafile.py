@@ -289,6 +289,9 @@ def typed_write_errors(dest: PathLike, *, in_place: bool = False) -> Iterator[No
         # h5py reports a failed close as RuntimeError; the OSError behind it is in the chain
         if in_place:
             _disarm_broken_h5netcdf_files(Path(dest))
+        if "filter returned failure" in str(exc):
+            # reading the old values (to compare them) found a damaged chunk: nothing written
+            raise _read_error(Path(dest), "h5netcdf", exc) from exc
         raise _write_error(dest, exc, in_place=in_place) from exc
 
 
@@ -399,10 +402,25 @@ def save_ds(
             raise target.error
 
 
+#: kinds of values HDF5 checksums: numbers, bools, times (text is stored variable-length,
+#: which HDF5's filters do not cover)
+CHECKSUMMED_KINDS = "biufcmM"
+
+
 def _writable(ds: xr.Dataset, engine: str, kwargs: dict[str, Any]) -> xr.Dataset:
-    """A shallow copy of ``ds`` whose attributes netCDF can hold; sets ``invalid_netcdf``."""
+    """A shallow copy of ``ds`` whose attributes netCDF can hold; sets ``invalid_netcdf``.
+
+    With h5netcdf every array of numbers, bools or times carries an HDF5 Fletcher-32
+    checksum per chunk: a bit flipped on disk is then a read error (a typed
+    :class:`~xyzfarm.errors.DataFileError` from :func:`load_ds`), never a wrong value.
+    """
     out = ds.copy(deep=False)
     out.attrs = _netcdf_safe_attrs(dict(ds.attrs))
+    if engine == "h5netcdf":
+        for var in out.variables.values():
+            if var.ndim and var.dtype.kind in CHECKSUMMED_KINDS:
+                # on the copy's own encoding: the caller's Dataset is left as it was
+                var.encoding = {**var.encoding, "fletcher32": True}
     if engine == "h5netcdf" and any(v.dtype.kind in "cb" for v in out.variables.values()):
         # complex and bool are valid HDF5 but outside the netCDF-4 spec: allow them explicitly
         kwargs.setdefault("invalid_netcdf", True)
@@ -487,17 +505,34 @@ def load_ds(
             return xr.Dataset()
         raise FileNotFoundError(f"no dataset file at {os.fspath(file_name)!r}.")
     try:
-        ds = xr.open_dataset(path, engine=engine, chunks=chunks, **kwargs)
+        with warnings.catch_warnings():
+            # the checksummed variables are stored in HDF5 chunks (Fletcher-32 needs them):
+            # dask chunks the user chose across them are theirs to choose, not a mistake
+            warnings.filterwarnings("ignore", "The specified chunks separate", UserWarning)
+            ds = xr.open_dataset(path, engine=engine, chunks=chunks, **kwargs)
         if load_to_mem or (load_to_mem is None and chunks is None):
             ds.load()
             ds.close()
     except (OSError, ValueError, KeyError) as exc:
-        raise DataFileError(
-            f"cannot read the dataset file {os.fspath(path)!r} ({type(exc).__name__}: {exc}); "
-            f"it may be truncated or not a {engine} file. A previous version may be at "
-            f"{os.fspath(path)!r}{storage.BACKUP_SUFFIX!r}."
-        ) from exc
+        raise _read_error(path, engine, exc) from exc
     return ds
+
+
+def _read_error(path: Path, engine: str, exc: BaseException) -> DataFileError:
+    """A typed error for a data file that cannot be read, saying why where it can tell."""
+    backup = f"{os.fspath(path)}{storage.BACKUP_SUFFIX}"
+    if "filter returned failure" in str(exc):
+        # HDF5 refuses a chunk whose Fletcher-32 checksum does not match its bytes
+        return DataFileError(
+            f"the dataset file {os.fspath(path)!r} fails a checksum: some of its values "
+            "changed on disk after they were written (a flipped bit, a damaged copy), so it "
+            f"is not read. Restore it from a copy or from {backup!r}, or compute it again."
+        )
+    return DataFileError(
+        f"cannot read the dataset file {os.fspath(path)!r} ({type(exc).__name__}: {exc}); "
+        f"it may be truncated or not a {engine} file. A previous version may be at "
+        f"{backup!r}."
+    )
 
 
 def _check_df_engine(engine: str) -> str:
