@@ -7,7 +7,8 @@
 #   scripts/leftovers.sh check FILE      compare with FILE: list what was added, removed or
 #                                        changed, and exit 1 if anything was
 #
-# Left out, because the make itself makes or refreshes them: .git, the virtual environments,
+# Left out, because the make itself makes or refreshes them: .git, the virtual environments
+# (.venv, .venv-bench, .venv-xyzpy),
 # build/ (the clusters' state and logs, the docs site, the snapshot itself), tool caches,
 # __pycache__ and *.egg-info. Tracked, untracked and git-ignored files all count, so that
 # .gitignore cannot hide a leftover.
@@ -18,7 +19,7 @@ here=$(cd "$(dirname "$0")/.." && pwd -P)
 # one line per path, tab-separated: "d PATH" for a folder, "f PATH SIZE MTIME" otherwise
 listing() {
     cd "$here"
-    find . \( -path ./.git -o -path ./.venv -o -path ./.venv-bench -o -path ./build \
+    find . \( -path ./.git -o -path ./.venv -o -path ./.venv-bench -o -path ./.venv-xyzpy -o -path ./build \
         -o -name __pycache__ -o -name .mypy_cache -o -name .ruff_cache -o -name .pytest_cache \
         -o -name '*.egg-info' \) -prune \
         -o -path . -o -type d -printf 'd\t%P\n' -o -printf 'f\t%P\t%s\t%T@\n' | LC_ALL=C sort

@@ -31,7 +31,6 @@ def old_frame(obj):
     return struct.pack("<4sQI", b"XYZr", len(payload), zlib.crc32(payload)) + payload
 
 
-
 def test_a_log_record_round_trips_and_is_indexed_from_its_header():
     write_log((1, {"a": np.arange(3)}), (7, "x"))
     entries, end, damaged = records.scan_log("log")
@@ -163,3 +162,31 @@ def test_a_truncated_case_file_or_index_is_refused_when_opened(which):
     Path(which).write_bytes(raw[: len(raw) - 8])
     with pytest.raises(DataFileError, match=r"cases\.idx does not index .*cases\.bin"):
         records.IndexedReader(Path("cases.bin"), Path("cases.idx"))
+
+
+def test_a_damaged_length_in_a_checkpoint_costs_the_records_after_it_never_memory(tmp_path):
+    path = tmp_path / "partial"
+    with open(path, "wb") as f:
+        for k in range(3):
+            records.append_record(f, {"k": k})
+    first = len(records.frame({"k": 0}))
+    with open(path, "r+b") as f:  # the second record's length: its highest bit flipped
+        f.seek(first + 4 + 7)
+        f.write(b"\x80")
+    assert records.read_appended(path) == [{"k": 0}]
+
+
+def test_a_damaged_offset_in_a_case_index_is_a_typed_error_never_memory(tmp_path):
+
+    data, index = tmp_path / "cases.bin", tmp_path / "cases.idx"
+    records.write_indexed(data, index, iter([{"rows": [1]}, {"rows": [2]}]))
+    raw = bytearray(index.read_bytes())
+    raw[8:16] = struct.pack("<Q", 1 << 36)  # record 0 would be 64 GB: never read
+    index.write_bytes(bytes(raw))
+    reader = records.IndexedReader(data, index)
+    try:
+        for i in (0, 1):
+            with pytest.raises(DataFileError, match="damaged"):
+                reader.get(i)
+    finally:
+        reader.close()

@@ -43,7 +43,6 @@ def the_log(layout):
     return log
 
 
-
 def test_an_index_reads_only_what_was_appended_since_its_last_refresh(layout):
     writer = ResultWriter(layout)
     index = ResultIndex(layout).refresh()
@@ -209,3 +208,16 @@ def test_a_missing_done_map_is_made_once_and_never_replaced(layout):
     assert again.is_set(1) and again.is_set(3) and not again.is_set(2)
     names = {p.name for p in layout.folder("results").iterdir()}
     assert DONE_MAP in names and not any(n.endswith(".tmp") for n in names)
+
+
+def test_a_batch_id_flipped_to_billions_never_sizes_the_done_map(layout):
+    from xyzfarm.node.results import DONE_MAP, DoneMap
+
+    writer = ResultWriter(layout)
+    writer.append(1, result(1))
+    log = the_log(layout)
+    with open(log, "ab") as f:  # a record whose header claims batch 2^31 (not checked yet)
+        f.write(records.log_frame(1 << 31, result(2)))
+    done_map = DoneMap.open(layout, ResultIndex(layout, report=False, lazy=True))
+    done_map.close()
+    assert (layout.folder("results") / DONE_MAP).stat().st_size <= 4  # 4 batches planned

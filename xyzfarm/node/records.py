@@ -72,6 +72,10 @@ def _read_frame(f: BinaryIO, where: str) -> Any:
     magic, length, crc = _HEADER.unpack(header)
     if magic not in (MAGIC, MAGIC_PAYLOAD_CRC):
         raise DataFileError(f"{where} is not an xyzfarm record (bad magic {magic!r}).")
+    # the length is checked against what the file holds before it is used: a damaged one
+    # (a flipped high bit) would otherwise ask for exabytes (MemoryError, OverflowError)
+    if length > os.fstat(f.fileno()).st_size - f.tell():
+        raise EOFError(where)
     payload = f.read(length)
     if len(payload) < length:
         raise EOFError(where)
@@ -146,7 +150,7 @@ class IndexedReader:
         # file) is caught here, before a short index makes later batches look unplanned
         index_size = os.fstat(self._index.fileno()).st_size
         last = os.pread(self._index.fileno(), 8, index_size - 8) if index_size >= 8 else b""
-        data_size = os.fstat(self._data.fileno()).st_size
+        data_size = self._data_size = os.fstat(self._data.fileno()).st_size
         if index_size % 8 or len(last) < 8 or struct.unpack("<Q", last)[0] != data_size:
             self.close()
             raise DataFileError(
@@ -174,7 +178,10 @@ class IndexedReader:
             )
         start, stop = struct.unpack("<QQ", raw)
         size = stop - start
-        data = os.pread(self._data.fileno(), size, start) if 0 <= size < 1 << 40 else b""
+        # offsets are checked against the data file before they are used (a damaged index
+        # entry would otherwise ask for terabytes)
+        inside = 0 <= start <= stop <= self._data_size
+        data = os.pread(self._data.fileno(), size, start) if inside else b""
         if size < HEADER_SIZE or len(data) < size:
             raise DataFileError(
                 f"{where} is truncated, or the index of {name} is damaged: the crop's cases "

@@ -166,6 +166,7 @@ def positions_problem(positions: Sequence[Any], size: int) -> str | None:
         return "names a case position twice"
     return None
 
+
 class ResultIndex:
     """Which batches are done, and where their records are; refreshed incrementally.
 
@@ -434,6 +435,19 @@ def _close_all(fds: dict[str, int]) -> None:
         os.close(fds.popitem()[1])
 
 
+def _planned_batches(layout: CropLayout) -> int:
+    """How many batches the crop's case plan holds (0 if it cannot be read: then no byte
+    is set, and growers find done batches in the logs, a batch grown twice at worst)."""
+    try:
+        reader = records.IndexedReader(layout.cases, layout.cases_index)
+    except (DataFileError, OSError):
+        return 0
+    try:
+        return len(reader)
+    finally:
+        reader.close()
+
+
 class DoneMap:
     """Which batches have a result, one byte each, for growers to check before claiming one.
 
@@ -479,11 +493,14 @@ class DoneMap:
         folder = layout.folder("results")
         if index is None:
             index = ResultIndex(layout, report=False)
-        done = index.refresh().done()
+        # batch ids read from record headers before their records are verified: only those
+        # of the crop's plan count (a flipped bit in one would otherwise size the map at
+        # gigabytes)
+        total = _planned_batches(layout)
+        done = [b for b in index.refresh().done() if 1 <= b <= total]
         flags = bytearray(max(done, default=0))
         for batch in done:
-            if batch >= 1:
-                flags[batch - 1] = 1
+            flags[batch - 1] = 1
         tmp = folder / f"{DONE_MAP}.{socket.gethostname()}-{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
             f.write(flags)
