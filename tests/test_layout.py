@@ -62,3 +62,34 @@ def test_a_crop_name_too_long_for_the_filesystem_is_refused_naming_the_limit():
     Path(str(layout.reap_lock) + ".softlock").write_text("")
     with pytest.raises(InvalidInputError, match="bytes long"):
         check_crop_name("é" * (MAX_CROP_NAME_BYTES // 2 + 1))  # two bytes each in UTF-8
+
+
+@pytest.mark.parametrize(
+    "link", ["results", "results/.done.map", "logs", "partial", "failed", "cases.bin"]
+)
+def test_a_link_anywhere_in_a_crop_folder_is_refused_before_anything_is_written_through_it(
+    tmp_path, link
+):
+    import xyzfarm as xyz
+    from xyzfarm.errors import CropFormatError
+
+    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="ln", parent_dir=tmp_path / "work")
+    crop.sow_combos({"x": [1, 2]})
+    crop.grow(1, subprocess=False, verbosity=0)  # results/ and its .done.map exist now
+    (tmp_path / "work" / ".xyz-ln" / "logs").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = tmp_path / "work" / ".xyz-ln" / link
+    target = elsewhere / path.name
+    path.rename(target)  # the real one moved out, a link left in its place
+    path.symlink_to(target)
+    before = sorted(p.name for p in elsewhere.rglob("*"))
+    for attempt in (
+        lambda: crop.grow(subprocess=False, verbosity=0),
+        lambda: crop.grow(subprocess=True, num_workers=1, verbosity=0),
+        lambda: crop.reap(allow_incomplete=True),
+    ):
+        with pytest.raises(CropFormatError, match="symbolic link") as err:
+            attempt()
+        assert str(path) in str(err.value)
+    assert sorted(p.name for p in elsewhere.rglob("*")) == before  # nothing written there

@@ -183,6 +183,8 @@ class CropReaping(CropBase):
                     stacklevel=3,
                 )
                 return reaping.delivered(self.farmer)
+            # the reap reads results and then deletes the folder: never through a link
+            self.layout.check_no_links()
             sown = self._manifest()
             if raw:
                 sown = sown.unlabelled()

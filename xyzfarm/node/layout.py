@@ -133,6 +133,41 @@ class CropLayout:
         """One of the folders: results, partial, failed, logs."""
         return self.root / kind
 
+    def check_no_links(self) -> None:
+        """Refuse a crop folder in which anything xyzfarm reads or writes is a symbolic link.
+
+        Every entry of the folder, of its sub-folders and of theirs (``results/``'s logs and
+        ``.done.map``, ``partial/``, ``failed/``, ``logs/``, ``jobs/<id>/``) is looked at
+        without following it (one ``scandir`` a folder, no ``stat`` per entry): a link there
+        (copied by ``rsync -l``, planted, or a folder moved elsewhere and linked back) would
+        make growers, reapers and the cleanup write through it, outside the crop folder.
+
+        Raises
+        ------
+        CropFormatError
+            Naming the link, where it points and what to do.
+        """
+        folders: list[str | Path] = [self.root]
+        for depth in range(3):
+            deeper: list[str | Path] = []
+            for folder in folders:
+                try:
+                    entries = list(os.scandir(folder))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                for entry in entries:
+                    if entry.is_symlink():
+                        raise CropFormatError(
+                            f"{entry.path!r} in the crop folder is a symbolic link (to "
+                            f"{os.readlink(entry.path)!r}); xyzfarm never reads or writes a "
+                            "crop's files through a link, which could lead outside the crop "
+                            "folder. Put the file or folder itself in its place (rsync "
+                            "without -l, cp -L), or delete the crop and sow it again."
+                        )
+                    if depth < 2 and entry.is_dir(follow_symlinks=False):
+                        deeper.append(entry.path)
+            folders = deeper
+
     def make_folders(self) -> None:
         """Create the crop folder: with the user's umask, but never writable by everyone."""
         for path in (

@@ -76,6 +76,8 @@ class LoadedCrop:
         fixed: dict[str, Any] | None = None,
     ) -> None:
         self.layout = layout
+        # before anything is opened or written: nothing may lead outside the crop folder
+        layout.check_no_links()
         sown = Manifest.read(layout)
         self.arg_names: tuple[str, ...] = sown.arg_names
         self.batch_plan: BatchPlan = sown.plan
