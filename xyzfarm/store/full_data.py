@@ -129,7 +129,6 @@ def merge_with_provenance(
     return merged, described
 
 
-
 def append_to_file(
     data_name: str | os.PathLike[str], table: pd.DataFrame, *, engine: str = "pickle"
 ) -> pd.DataFrame:
@@ -143,7 +142,6 @@ def append_to_file(
         storage.keep_backup(data_name)
         save_df(merged, data_name, engine=engine)
     return merged
-
 
 
 def concat_rows(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:

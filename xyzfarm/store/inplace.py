@@ -20,7 +20,8 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import MergeConflictError
-from .datafile import PROVENANCE_GROUP, typed_write_errors
+from .data_errors import typed_write_errors
+from .datafile import PROVENANCE_GROUP
 
 
 def write_in_place(

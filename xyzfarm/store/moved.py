@@ -18,8 +18,16 @@ MOVED_MODULES: dict[str, str] = {
     **{
         f"xyzfarm.{name}": f"xyzfarm.crop.{name}"
         for name in (
-            "cluster", "cluster_keywords", "crop", "crop_base", "crop_farmer", "crop_grow",
-            "crop_reap", "raw_reap", "reap", "sow",
+            "cluster",
+            "cluster_keywords",
+            "crop",
+            "crop_base",
+            "crop_farmer",
+            "crop_grow",
+            "crop_reap",
+            "raw_reap",
+            "reap",
+            "sow",
         )
     },
     "xyzfarm.growing": "xyzfarm.crop.grow",
@@ -28,14 +36,29 @@ MOVED_MODULES: dict[str, str] = {
     **{
         f"xyzfarm.{name}": f"xyzfarm.manage.{name}"
         for name in (
-            "case_search", "disk_cache", "file_merge", "frames", "reshape", "slurm_outputs",
+            "case_search",
+            "disk_cache",
+            "file_merge",
+            "frames",
+            "reshape",
+            "slurm_outputs",
         )
     },
     **{
         f"xyzfarm.{name}": f"xyzfarm.node.{name}"
         for name in (
-            "display", "layout", "manifest", "pool", "records", "results", "sentinel",
-            "shipping", "slots", "state", "worker", "worker_cli",
+            "display",
+            "layout",
+            "manifest",
+            "pool",
+            "records",
+            "results",
+            "sentinel",
+            "shipping",
+            "slots",
+            "state",
+            "worker",
+            "worker_cli",
         )
     },
     **{

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import glob
 import itertools
 import json
 import os
@@ -28,6 +27,7 @@ from typing import Any, ClassVar
 import cloudpickle
 
 from ..errors import LockTimeoutError
+from . import temps
 from .moved import loads_moved
 
 PathLike = str | os.PathLike[str]
@@ -76,9 +76,8 @@ def atomic_path(
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # the writer's host and pid in the name: a later save can tell the temporary file of a
-    # killed writer (removed by remove_stale_temps) from one being written right now
-    prefix = f".{dest.name}.{_WRITER}."
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=dest.parent)
+    # killed writer (removed by temps.remove_stale) from one being written right now
+    fd, tmp_name = tempfile.mkstemp(prefix=temps.prefix(dest), suffix=temps.SUFFIX, dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -93,47 +92,6 @@ def atomic_path(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-
-
-#: who writes a temporary file: ``<host>~<pid>`` (``~`` is in no host name)
-_WRITER = f"{socket.gethostname()}~{os.getpid()}"
-
-
-def _writer_is_dead(tmp_name: str, dest_name: str) -> bool:
-    """Whether the temporary file ``tmp_name`` of ``dest_name`` was left by a process of this
-    host that no longer runs (a kill -9 in the middle of a save). Another host's, or an older
-    release's without a writer in its name, is never taken for dead."""
-    middle = tmp_name[len(dest_name) + 2 : -len(".tmp")]  # ".<dest>.<host>~<pid>.<random>"
-    writer = middle.rsplit(".", 1)[0]
-    host, sep, pid = writer.rpartition("~")
-    if not sep or host != socket.gethostname() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False  # this process's own save may be in flight (another thread)
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # alive, another user's
-    return False
-
-
-def remove_stale_temps(path: PathLike) -> list[Path]:
-    """Remove the temporary files that killed saves of ``path`` left beside it; return them.
-
-    Only those of dead writers on this host (see :func:`atomic_path`'s names): a save in
-    flight elsewhere keeps its file.
-    """
-    dest = Path(path)
-    removed = []
-    with contextlib.suppress(OSError):  # an unreadable folder: the save itself will say
-        for tmp in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
-            if _writer_is_dead(tmp.name, dest.name):
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-                    removed.append(tmp)
-    return removed
 
 
 def _match_umask(path: Path, mode: int) -> None:
