@@ -31,6 +31,7 @@ from .cli_commands import (
     cmd_status,
     cmd_submit,
     cmd_throttle,
+    first_line,
 )
 from .errors import CropIncompleteError, InvalidInputError, MergeConflictError, XyzfarmError
 from .schedulers import REGISTRY
@@ -336,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (XyzfarmError, OSError) as exc:
             if args.debug:
                 raise
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = first_line(exc)
             print(f"xyzfarm: error: {in_cli_terms(message, args, exc)}", file=sys.stderr)
             return INCOMPLETE if isinstance(exc, CropIncompleteError) else ERROR
     return status

@@ -42,6 +42,11 @@ def _folder(path: str, option: str) -> Path:
     return folder
 
 
+def first_line(exc: BaseException) -> str:
+    """What an error says, in one line (its name if it says nothing)."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _crop_names(folder: Path) -> list[str]:
     # every folder with a manifest in any form: one that cannot be read (a directory, a link,
     # a device in its place) is still a crop, to be reported, never silently skipped
@@ -107,9 +112,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         except (XyzfarmError, OSError) as exc:
             # said, and the exit status is an error's: a crop that cannot be read is no
             # crop that is fine (grow and reap refuse it too)
-            unreadable[name] = (
-                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            )
+            unreadable[name] = f"{type(exc).__name__}: {first_line(exc)}"
             continue
         errors = {b: last_error(layout, b) for b in st.failed_ids[: args.errors]}
         rows.append((name, st, errors))

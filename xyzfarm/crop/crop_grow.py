@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, overload
 
-from ..errors import FunctionMismatchError, InvalidInputError, InvalidOptionError
+from ..errors import (
+    FunctionLoadError,
+    FunctionMismatchError,
+    InvalidInputError,
+    InvalidOptionError,
+)
 from ..node import shipping, throttle
 from ..node.manifest import Manifest
 from ..node.state import CropStatus
+from ..node.worker import load_function
 from ..store import storage
 from . import grow as growing
 from .crop_base import CropBase
@@ -31,6 +37,25 @@ _SUBMIT_ONLY = (
     "max_array_size",
     "batches_per_task",
 )
+
+
+def _with_scheduler(method: str, scheduler: str) -> Callable[..., Any]:
+    """xyzpy's per-scheduler name of ``method`` (``grow_cluster``, ``gen_cluster_script``):
+    the method with ``scheduler`` as its default, which a ``scheduler=`` given anyway
+    overrides, as in xyzpy (there a ``functools.partialmethod``)."""
+
+    def with_scheduler(
+        self: Any,
+        scheduler: str = scheduler,
+        batch_ids: Sequence[int] | None = None,
+        **options: Any,
+    ) -> Any:
+        return getattr(self, method)(scheduler, batch_ids, **options)
+
+    name = method.replace("cluster", scheduler)
+    with_scheduler.__name__ = with_scheduler.__qualname__ = name
+    with_scheduler.__doc__ = f"xyzpy's ``{method}(scheduler={scheduler!r})``."
+    return with_scheduler
 
 
 class CropGrowing(CropBase):
@@ -390,12 +415,11 @@ class CropGrowing(CropBase):
             return []  # sown before they were recorded, or reading none
 
         def sown_function() -> Any:
-            if not self.layout.function.is_file():
-                return None  # save_fn=False: every batch grows here, with today's values
-            payload = self.layout.function.read_bytes()
-            if sown.fn_sha256 is not None and hashlib.sha256(payload).hexdigest() != sown.fn_sha256:
-                return None  # damaged: its values cannot vouch for anything
-            return shipping.loads_function(payload)[0]
+            try:
+                return load_function(self.layout, sown)[0]
+            except FunctionLoadError:
+                # none (save_fn=False) or damaged: no sown value can vouch for a live one
+                return None
 
         return shipping.changed_globals(dict(sown.fn_globals), self._fn, sown_function)
 
@@ -437,47 +461,18 @@ class CropGrowing(CropBase):
     # xyzpy's per-scheduler names (its deprecated qsub ones included): scripts written for
     # xyzpy call them; each is grow_cluster / gen_cluster_script with the scheduler fixed
 
-    def grow_slurm(
-        self, scheduler: str = "slurm", batch_ids: Sequence[int] | None = None, **options: Any
-    ) -> ClusterJob:
-        """xyzpy's ``grow_cluster(scheduler="slurm")`` (its other ``scheduler`` wins)."""
-        return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
-
-    def grow_sge(
-        self, scheduler: str = "sge", batch_ids: Sequence[int] | None = None, **options: Any
-    ) -> ClusterJob:
-        """xyzpy's ``grow_cluster(scheduler="sge")`` (its other ``scheduler`` wins)."""
-        return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
-
-    def grow_pbs(
-        self, scheduler: str = "pbs", batch_ids: Sequence[int] | None = None, **options: Any
-    ) -> ClusterJob:
-        """xyzpy's ``grow_cluster(scheduler="pbs")`` (its other ``scheduler`` wins)."""
-        return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
+    grow_slurm = _with_scheduler("grow_cluster", "slurm")
+    grow_sge = _with_scheduler("grow_cluster", "sge")
+    grow_pbs = _with_scheduler("grow_cluster", "pbs")
+    gen_slurm_script = _with_scheduler("gen_cluster_script", "slurm")
+    gen_sge_script = _with_scheduler("gen_cluster_script", "sge")
+    gen_pbs_script = _with_scheduler("gen_cluster_script", "pbs")
 
     def qsub_grow(
         self, batch_ids: Sequence[int] | None = None, *, scheduler: str = "sge", **options: Any
     ) -> ClusterJob:
         """xyzpy's older name for :meth:`grow_cluster`, submitting to SGE by default."""
         return self.grow_cluster(scheduler, batch_ids=batch_ids, **options)
-
-    def gen_slurm_script(
-        self, scheduler: str = "slurm", batch_ids: Sequence[int] | None = None, **options: Any
-    ) -> str:
-        """xyzpy's ``gen_cluster_script(scheduler="slurm")`` (its other ``scheduler`` wins)."""
-        return self.render(scheduler, batch_ids, **options)
-
-    def gen_sge_script(
-        self, scheduler: str = "sge", batch_ids: Sequence[int] | None = None, **options: Any
-    ) -> str:
-        """xyzpy's ``gen_cluster_script(scheduler="sge")`` (its other ``scheduler`` wins)."""
-        return self.render(scheduler, batch_ids, **options)
-
-    def gen_pbs_script(
-        self, scheduler: str = "pbs", batch_ids: Sequence[int] | None = None, **options: Any
-    ) -> str:
-        """xyzpy's ``gen_cluster_script(scheduler="pbs")`` (its other ``scheduler`` wins)."""
-        return self.render(scheduler, batch_ids, **options)
 
     def gen_qsub_script(
         self, batch_ids: Sequence[int] | None = None, *, scheduler: str = "sge", **options: Any

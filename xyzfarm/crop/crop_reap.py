@@ -157,8 +157,8 @@ class CropReaping(CropBase):
         wait: bool,
         clean_up: bool | None,
         allow_incomplete: bool,
-        wait_timeout_s: float | None,
-        poll_interval_s: float,
+        wait_timeout_s: float | None = None,
+        poll_interval_s: float = 0.5,
         raw: bool = False,
     ) -> Any:
         """Read and prove every result, hand them to ``deliver``, then clean up if it is safe.
@@ -280,8 +280,6 @@ class CropReaping(CropBase):
             wait=wait,
             clean_up=clean_up,
             allow_incomplete=allow_incomplete,
-            wait_timeout_s=None,
-            poll_interval_s=0.5,
             raw=True,
         )
 
@@ -357,8 +355,6 @@ class CropReaping(CropBase):
             wait=wait,
             clean_up=clean_up,
             allow_incomplete=allow_incomplete,
-            wait_timeout_s=None,
-            poll_interval_s=0.5,
             raw=True,
         )
 
@@ -396,8 +392,6 @@ class CropReaping(CropBase):
             wait=wait,
             clean_up=clean_up,
             allow_incomplete=allow_incomplete,
-            wait_timeout_s=None,
-            poll_interval_s=0.5,
         )
 
     def delete_all(self) -> None:

@@ -65,7 +65,8 @@ def frame(obj: Any, *, plain: bool = False) -> bytes:
     return _HEADER.pack(MAGIC, len(payload), _whole_crc(header, payload)) + payload
 
 
-def _read_frame(f: BinaryIO, where: str) -> Any:
+def _read_frame(f: BinaryIO, where: str, size: int) -> Any:
+    """The next record of ``f`` (a file of ``size`` bytes)."""
     header = f.read(HEADER_SIZE)
     if len(header) < HEADER_SIZE:
         raise EOFError(where)
@@ -74,7 +75,7 @@ def _read_frame(f: BinaryIO, where: str) -> Any:
         raise DataFileError(f"{where} is not an xyzfarm record (bad magic {magic!r}).")
     # the length is checked against what the file holds before it is used: a damaged one
     # (a flipped high bit) would otherwise ask for exabytes (MemoryError, OverflowError)
-    if length > os.fstat(f.fileno()).st_size - f.tell():
+    if length > size - f.tell():
         raise EOFError(where)
     payload = f.read(length)
     if len(payload) < length:
@@ -98,10 +99,10 @@ def read_appended(path: str | os.PathLike[str]) -> list[Any]:
     except FileNotFoundError:
         return out
     with f:
-        where = os.fspath(path)
+        where, size = os.fspath(path), os.fstat(f.fileno()).st_size
         while True:
             try:
-                out.append(_read_frame(f, where))
+                out.append(_read_frame(f, where, size))
             except (EOFError, DataFileError):
                 return out
 

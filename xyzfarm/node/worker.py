@@ -532,4 +532,3 @@ def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
         return [grow_batch(bundle, b, log=log) for b in batches]
     finally:
         bundle.close()
-

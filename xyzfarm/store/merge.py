@@ -158,12 +158,12 @@ def check_sweep_fits(
         new = (*arg_names, *var_dims.get(var, ()))
         had = tuple(map(str, full[var].dims))
         if set(new) != set(had):
-            lacking_only = set(new) < set(had)
+            # dims the file has that the sweep holds constant: sweeping them is the first way
+            hint = f"{_dims_hint(set(had), set(new))} Or: " if set(new) < set(had) else ""
             raise DimensionMismatchError(
                 f"the output {var!r} would have the dimensions {new} from this sweep but has "
                 f"{had} in {where}, so its results could not be merged there; nothing was "
-                f"run. {_dims_hint(set(had), set(new)) if lacking_only else ''}"
-                f"{' Or: ' if lacking_only else ''}{ways_out}"
+                f"run. {hint}{ways_out}"
             )
 
 

@@ -337,9 +337,9 @@ def build_dataset(
         (a combos run), results are reshaped without any search.
     """
     var_names = schema.var_names
+    if var_names is None:
+        return _build_from_labelled(results, names, rows, schema, constants, attrs, grid)
     if results and outputs_are_labelled(schema, results[0]):
-        if var_names is None:
-            return _build_from_labelled(results, names, rows, schema, constants, attrs, grid)
         # one name for labelled outputs: xyzpy reads them as labelled data whatever
         # var_names says; an unnamed DataArray is combined under that name and given back
         # unnamed, as xyzpy gives it
@@ -351,8 +351,6 @@ def build_dataset(
             out = out.copy(deep=False)
             out.name = None
         return out
-    if var_names is None:
-        return _build_from_labelled(results, names, rows, schema, constants, attrs, grid)
     columns = split_outputs(results, var_names, names, rows)
     arrays = {
         var: stack_column(var, col, schema, constants, names, rows)

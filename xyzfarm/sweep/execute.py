@@ -93,7 +93,8 @@ def _run_chunk_payload(payload: bytes | tuple[Any, ...], rows: list[Case]) -> An
         fn, names, fixed = payload
         return _run_rows(make_caller(fn, names, fixed), rows, names)
     fn, names, fixed = storage.loads(payload)
-    return storage.dumps(_run_rows(make_caller(fn, names, fixed), rows, names))
+    # plain: the standard pickler (C, fast) first; cloudpickle only for what it refuses
+    return storage.dumps(_run_rows(make_caller(fn, names, fixed), rows, names), plain=True)
 
 
 def _chunks(rows: Sequence[Case], size: int) -> list[list[Case]]:
