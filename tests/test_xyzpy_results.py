@@ -131,9 +131,24 @@ def test_xyzpy_s_per_scheduler_script_methods_render_that_scheduler_s_script(
     assert directive in script
 
 
-def test_xyzpy_s_grow_methods_exist_with_the_scheduler_fixed():
-    for name in ("grow_slurm", "grow_sge", "grow_pbs", "qsub_grow"):
-        assert callable(getattr(xyz.Crop, name))
+CUBE = "def cube(x):\n    return x ** 3 * 1.0\n"
+
+
+@pytest.mark.parametrize(
+    ("method", "cluster"), [("qsub_grow", "sge"), ("grow_sge", "sge"), ("grow_slurm", "slurm")]
+)
+def test_xyzpy_s_grow_methods_submit_to_their_scheduler_and_the_crop_reaps(
+    request, user_module, method, cluster
+):
+    request.getfixturevalue(cluster)  # the local SLURM or Grid Engine that make test starts
+    user_module(f"cube_{method}", CUBE)
+    cube = __import__(f"cube_{method}").cube
+    crop = xyz.Runner(cube, "y").Crop(name=method, batchsize=2)
+    crop.sow_combos({"x": [1, 2, 3]})
+    job = getattr(crop, method)(minutes=5, gigabytes=1)  # xyzpy's spelling of the request
+    assert job.scheduler == cluster
+    assert job.wait(timeout_s=120, poll_interval_s=0.5) == []
+    assert crop.reap()["y"].values.tolist() == [1.0, 8.0, 27.0]
 
 
 # -- labelled outputs when var_names is given ----------------------------------------------------
