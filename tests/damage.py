@@ -16,8 +16,10 @@ def flip(path: Any, position: int, mask: int = 0x01) -> None:
 def result_records(layout: Any) -> dict[int, tuple[Path, int, int]]:
     """``{batch: (log, offset, length)}`` of a crop's result records (one log), by header."""
     from xyzfarm.node import records
+    from xyzfarm.node.manifest import Manifest
 
     (log,) = layout.folder("results").glob("*.log")
-    entries = records.scan_log(log).entries
+    # the records of the crop's own sowing: a scan for another (None included) finds none
+    entries = records.scan_log(log, sowing=Manifest.read(layout).sowing_id).entries
     ends = [offset for _, offset in entries[1:]] + [log.stat().st_size]
     return {b: (log, offset, end - offset) for (b, offset), end in zip(entries, ends)}

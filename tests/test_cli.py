@@ -72,10 +72,13 @@ def test_status_shows_the_last_error_of_failed_batches(capsys):
 
 def test_status_shows_the_failure_class_of_each_failed_batch(crop, capsys):
     from xyzfarm.node.failures import write_failure
+    from xyzfarm.node.manifest import Manifest
 
-    # as ClusterJob.poll records a task the scheduler's accounting says was killed
+    # as ClusterJob.poll records a task the scheduler's accounting says was killed: with the
+    # crop's sowing
+    sowing = Manifest.read(crop.layout).sowing_id
     for batch, kind in ((1, "TIMEOUT"), (2, "OUT_OF_MEMORY"), (3, "OUT_OF_MEMORY")):
-        write_failure(crop.layout, batch, error_type=kind, message="killed")
+        write_failure(crop.layout, batch, error_type=kind, message="killed", sowing=sowing)
     assert crop.status().failures_by_class() == {"TIMEOUT": 1, "OUT_OF_MEMORY": 2}
     assert main(["status"]) == 1
     assert "failed batches by class: 2 OUT_OF_MEMORY, 1 TIMEOUT" in capsys.readouterr().out

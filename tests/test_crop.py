@@ -11,6 +11,8 @@ import xarray as xr
 import xyzfarm as xyz
 from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropMismatchError, InvalidInputError, LocationError, OutputMismatchError
+from xyzfarm.node.failures import write_failure
+from xyzfarm.node.manifest import Manifest
 
 MODEL = """
 import numpy as np
@@ -63,7 +65,14 @@ def test_status_and_repr_count_batches_by_state(runner):
     assert "not sown" in repr(crop)
     crop.sow_combos(COMBOS)
     crop.grow(batch_ids=[1], verbosity=0)
-    crop.layout.failed(2).write_text('{"attempts": []}')
+    # batch 2 failed, as a grower of this crop records it (with the crop's sowing)
+    write_failure(
+        crop.layout,
+        2,
+        error_type="ValueError",
+        message="bad",
+        sowing=Manifest.read(crop.layout).sowing_id,
+    )
     state = crop.status()
     assert (state.total, state.done, state.failed, state.running, state.missing) == (3, 1, 1, 0, 1)
     assert "1/3 done, 1 failed, 0 running, 1 missing" in repr(crop)

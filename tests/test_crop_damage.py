@@ -28,6 +28,8 @@ import xarray as xr
 import xyzfarm as xyz
 from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropIncompleteError, XyzfarmError
+from xyzfarm.node.manifest import Manifest
+from xyzfarm.node.results import done_map_name
 
 MODEL = """
 from pathlib import Path
@@ -40,6 +42,8 @@ def model(a, b):
     return 10.0 * a + b
 """
 COMBOS = {"a": [1, 2, 3, 4], "b": [5, 6, 7]}  # 12 cases in 6 batches of 2; (3, 6) is in batch 4
+#: the done map's label: its name holds the crop's sowing id, new at every sowing
+DONE_MAP_LABEL = "results/<done map>"
 
 
 def _flip(path: Path, offset: int, bit: int) -> None:
@@ -52,9 +56,10 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
     "truncate": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
     "delete": lambda p: p.unlink(),
     "zero": lambda p: p.write_bytes(bytes(p.stat().st_size)),
-    # byte 4 is the batch id of a result-log record's header (1 -> 5) and the length field of
-    # other records; in JSON files it is a structural character
-    "flip-header": lambda p: _flip(p, 4, 2),
+    # byte 12, after the magic and the sowing id, is the batch id of a result-log record's
+    # header (1 -> 5) and the length field of other records; in JSON files it is in the first
+    # line (a key, or the batch number of a failure record)
+    "flip-header": lambda p: _flip(p, 12, 2),
     # a value deep inside: for crop.json a digit of a coordinate (5 -> 7 flips bit 1)
     "flip-payload": lambda p: _flip(p, 3 * p.stat().st_size // 4, 1),
 }
@@ -84,12 +89,17 @@ def _setup(folder: Path, module, complete: bool) -> tuple[xyz.Crop, xr.Dataset]:
 
 
 def _files(crop: xyz.Crop) -> dict[str, Path]:
-    """The crop's files by a stable label (``results/*.log`` has a generated name)."""
+    """The crop's files by a stable label (``results/*.log`` has a generated name, the done
+    map the crop's sowing id)."""
     root = Path(crop.layout.root)
+    # its own sowing's only: a map of another sowing keeps its name, and then its own label
+    done_map = "results/" + done_map_name(Manifest.read(crop.layout).sowing_id)
     out = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
-        out["results/<log>" if rel.startswith("results/") and rel.endswith(".log") else rel] = path
+        if rel.startswith("results/") and rel.endswith(".log"):
+            rel = "results/<log>"
+        out[DONE_MAP_LABEL if rel == done_map else rel] = path
     return out
 
 
@@ -135,7 +145,7 @@ def play(folder: Path, module, complete: bool, label: str, damage: str, phase: s
 COMPLETE_FILES = ["crop.json", "function.pkl", "cases.bin", "cases.idx", "results/<log>"]
 COMPLETE_FILES.append("running.lock")
 #: the growers' done map (issue 17): a hint, so any damage to it costs at most a regrowth
-COMPLETE_FILES.append("results/.done.map")
+COMPLETE_FILES.append(DONE_MAP_LABEL)
 #: with batch 4 failed half-way, growing again needs the inputs and its checkpoint
 INCOMPLETE_FILES = [*COMPLETE_FILES, "partial/4", "failed/4.json"]
 CELLS = [

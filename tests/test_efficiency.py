@@ -10,6 +10,7 @@ import pytest
 
 import xyzfarm as xyz
 from xyzfarm.crop.efficiency import MEMORY_MARGIN, efficiency_report
+from xyzfarm.node.manifest import Manifest
 from xyzfarm.node.results import ResultIndex, ResultWriter
 
 MODEL = """
@@ -33,7 +34,7 @@ def busy(user_module):
 
 
 def records(crop):
-    with ResultIndex(crop.layout) as index:
+    with ResultIndex(crop.layout, sowing=Manifest.read(crop.layout).sowing_id) as index:
         index.refresh()
         return {b: index.load(b) for b in sorted(index.done())}
 
@@ -42,7 +43,9 @@ def test_every_batch_result_records_its_wall_cpu_and_peak_memory(busy):
     crop = xyz.Runner(busy, "y").Crop(name="usage", batchsize=1)
     crop.sow_combos({"mb": [10, 60], "seconds": [0.2]})
     crop.grow(num_workers=2, verbosity=0)
-    for batch, record in records(crop).items():
+    grown = records(crop)
+    assert sorted(grown) == [1, 2]  # read back: the checks below are not vacuous
+    for batch, record in grown.items():
         usage = record["usage"]
         assert usage["cpu_s"] >= 0.15, usage  # busy for 0.2 s of CPU
         assert usage["wall_s"] >= usage["cpu_s"] * 0.9, usage
@@ -75,7 +78,8 @@ def test_results_of_earlier_releases_without_usage_are_read_and_left_out(busy, m
     crop = xyz.Runner(busy, "y").Crop(name="old", batchsize=1)
     crop.sow_combos({"mb": [1, 2], "seconds": [0.0]})
     crop.grow(verbosity=0)
-    assert all("usage" not in r for r in records(crop).values())
+    grown = records(crop)
+    assert len(grown) == 2 and all("usage" not in r for r in grown.values())
     report = efficiency_report(crop.layout)
     assert report.batches == 0 and report.case_s.count == 2  # case seconds still known
     assert report.to_dict()["batch_wall_s"]["median"] is None  # NaN is not JSON
@@ -103,6 +107,7 @@ def test_a_slurm_crop_that_asked_far_too_much_is_flagged_with_a_smaller_suggesti
     assert any(f.startswith("memory:") for f in report.flags), report.flags
     assert any(f.startswith("walltime:") for f in report.flags), report.flags
     assert report.suggested["mem_gb"] < 4 and report.suggested["walltime"] == "00:01:00"
+
     # the command line says the same, as JSON and as text
     def report_command(*options):
         argv = [python, "-m", "xyzfarm", "report", "greedy", *options]

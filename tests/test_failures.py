@@ -5,6 +5,7 @@ import json
 import xyzfarm as xyz
 from xyzfarm.node.failures import FailedAttempt, last_error, read_failure, write_failure
 from xyzfarm.node.layout import CropLayout
+from xyzfarm.node.manifest import Manifest
 
 
 def a_layout(name="f"):
@@ -83,9 +84,9 @@ def test_a_failing_case_is_recorded_by_the_worker_and_read_back_typed():
     crop = xyz.Runner(fn, "y").Crop(name="fails", batchsize=1)
     crop.sow_combos({"x": range(3)})
     crop.grow(verbosity=0)
-    record = read_failure(crop.layout, 3)
+    record = read_failure(crop.layout, 3, sowing=Manifest.read(crop.layout).sowing_id)
     assert record is not None
     last = record.last
     assert (last.error_type, last.message, last.case) == ("ValueError", "two", {"x": 2})
     assert last.details["case_position"] == 0 and "ValueError: two" in str(last.traceback)
-    assert last_error(crop.layout, 3) == "ValueError: two at case {'x': 2} (attempt 1)"
+    assert crop.status().last_error(3) == "ValueError: two at case {'x': 2} (attempt 1)"

@@ -259,8 +259,6 @@ def test_a_batch_that_keeps_failing_reports_every_attempt_and_the_rest_completes
         crop.grow(retries=1, raise_errors=True, verbosity=0)
 
 
-
-
 def twelve_cases():
     runner = xyz.Runner(square, "y")
     crop = runner.Crop(name="flip", batchsize=1)
@@ -290,13 +288,15 @@ def test_a_flipped_payload_byte_is_damaged_in_status_grown_again_and_reaped_whol
 
 def test_a_flipped_batch_id_in_a_result_header_never_publishes_a_wrong_or_missing_cell():
     from xyzfarm.errors import CropIncompleteError
+    from xyzfarm.node import records
 
     runner, crop = twelve_cases()
     crop.grow(batch_ids=[b for b in range(1, 13) if b != 7], verbosity=0)
     log, offset, length = result_records(crop.layout)[3]
     with open(log, "ab") as f:  # batch 3 grown twice: its second record's header says 7
         f.write(log.read_bytes()[offset : offset + length])
-    flip(log, log.stat().st_size - length + 4, 0x04)
+    # the header's batch id, after its magic and sowing id
+    flip(log, log.stat().st_size - length + 4 + records.SOWING_BYTES, 0x04)
     state = crop.status()
     assert (state.done, state.damaged, state.damaged_ids, state.missing) == (11, 1, (7,), 0)
     warned = pytest.warns(UserWarning, match="batch 7 fails its checksum")
@@ -308,18 +308,25 @@ def test_a_flipped_batch_id_in_a_result_header_never_publishes_a_wrong_or_missin
 
 
 def as_previous_release(crop):
-    """Rewrite a crop's case file and result logs as the previous release wrote them.
+    """Rewrite a crop's manifest, case file, result logs and done map as the previous release
+    wrote them.
 
-    Its records had their checksum over the payload only (magics ``XYZr`` and ``XYZb``).
+    Its records had their checksum over the payload only (magics ``XYZr`` and ``XYZb``) and
+    carried no sowing id, nor did its manifest (format version 1) or its done map's name.
     """
+    import dataclasses
     import struct
     import zlib
 
     from xyzfarm.node import records
+    from xyzfarm.node.manifest import Manifest
+    from xyzfarm.node.results import done_map_name
     from xyzfarm.store import storage
 
     layout = crop.layout
-    reader = records.IndexedReader(layout.cases, layout.cases_index)
+    sown = Manifest.read(layout)
+    sowing = sown.sowing_id
+    reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=sowing)
     frames = []
     for i in range(len(reader)):
         payload = storage.dumps(reader.get(i))
@@ -330,11 +337,16 @@ def as_previous_release(crop):
     layout.cases_index.write_bytes(struct.pack(f"<{len(offsets)}Q", *offsets))
     for log in layout.folder("results").glob("*.log"):
         old = b""
-        for batch, offset in records.scan_log(log).entries:
-            payload = storage.dumps(records.read_log_record(log, offset)[1])
+        for batch, offset in records.scan_log(log, sowing=sowing).entries:
+            payload = storage.dumps(records.read_log_record(log, offset, sowing=sowing)[1])
             old += struct.pack("<4sQQI", b"XYZb", batch, len(payload), zlib.crc32(payload))
             old += payload
         log.write_bytes(old)
+    done_map = layout.folder("results") / done_map_name(sowing)
+    if done_map.exists():
+        done_map.rename(done_map.with_name(done_map_name(None)))
+    # last, as sowing does: it is the manifest without a sowing id that makes a crop legacy
+    dataclasses.replace(sown, sowing=None, format_version=1).write(layout)
 
 
 def test_a_crop_sown_and_grown_by_the_previous_release_grows_and_reaps():
@@ -356,6 +368,7 @@ def test_an_old_record_whose_batch_id_was_flipped_is_refused_at_reap_then_grown_
     with open(log, "ab") as f:  # batch 3 grown twice
         f.write(log.read_bytes()[offset : offset + length])
     as_previous_release(crop)
+    _, _, length = result_records(crop.layout)[3]  # shorter now: no sowing id in its header
     flip(log, log.stat().st_size - length + 4, 0x04)  # the old checksum does not see this
     assert crop.status().done == 12  # only reading the record can tell
     warned = pytest.warns(UserWarning, match=r"batch 7 holds 1 cases \[2\], but batch 7 was sown")
@@ -398,7 +411,6 @@ def test_growing_with_workers_from_a_damaged_crop_gives_a_typed_error_naming_the
     damage, how
 ):
     from xyzfarm.errors import CropLoadError, FunctionLoadError
-    from xyzfarm.node.state import last_error
 
     _, sown = make_crop(name="broken")
     filename = damage_input(sown, damage)
@@ -409,9 +421,8 @@ def test_growing_with_workers_from_a_damaged_crop_gives_a_typed_error_naming_the
         crop.grow(num_workers=2, verbosity=0, **options)
     assert time.monotonic() - began < 10
     assert crop.status().failed == 4  # each batch says why
-    assert last_error(crop.layout, 1).startswith(
-        "FunctionLoadError" if "function" in damage else "CropLoadError"
-    )
+    expected = "FunctionLoadError" if "function" in damage else "CropLoadError"
+    assert crop.status().last_error(1).startswith(expected)
 
 
 @pytest.mark.parametrize("damage", DAMAGED_INPUTS)

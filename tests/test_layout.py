@@ -12,7 +12,7 @@ def test_the_crop_folder_is_dot_xyz_name_in_the_parent():
     layout = CropLayout("big", "runs")
     assert layout.root == Path("runs").absolute() / ".xyz-big"
     assert layout.failed(3).name == "3.json"
-    assert layout.reap_lock.parent == layout.parent_dir  # usable after the folder is gone
+    assert layout.crop_lock.parent == layout.parent_dir  # usable after the folder is gone
 
 
 @pytest.mark.parametrize("name", ["", "..", "../up", "a/b", "/abs", "a\\b", " padded", "x\0y"])
@@ -59,23 +59,28 @@ def test_a_crop_name_too_long_for_the_filesystem_is_refused_naming_the_limit():
     longest = "n" * MAX_CROP_NAME_BYTES
     layout = CropLayout(longest)
     layout.make_folders()  # the longest name allowed makes every file it names
-    Path(str(layout.reap_lock) + ".softlock").write_text("")
+    Path(str(layout.crop_lock) + ".softlock").write_text("")
     with pytest.raises(InvalidInputError, match="bytes long"):
         check_crop_name("é" * (MAX_CROP_NAME_BYTES // 2 + 1))  # two bytes each in UTF-8
 
 
 @pytest.mark.parametrize(
-    "link", ["results", "results/.done.map", "logs", "partial", "failed", "cases.bin"]
+    "link", ["results", "results/<done map>", "logs", "partial", "failed", "cases.bin"]
 )
 def test_a_link_anywhere_in_a_crop_folder_is_refused_before_anything_is_written_through_it(
     tmp_path, link
 ):
     import xyzfarm as xyz
     from xyzfarm.errors import CropFormatError
+    from xyzfarm.node.manifest import Manifest
+    from xyzfarm.node.results import done_map_name
 
     crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="ln", parent_dir=tmp_path / "work")
     crop.sow_combos({"x": [1, 2]})
-    crop.grow(1, subprocess=False, verbosity=0)  # results/ and its .done.map exist now
+    crop.grow(1, subprocess=False, verbosity=0)  # results/ and its done map exist now
+    # the done map's name holds the sowing id, known only once the crop is sown
+    sowing = Manifest.read(crop.layout).sowing_id
+    link = link.replace("<done map>", done_map_name(sowing))
     (tmp_path / "work" / ".xyz-ln" / "logs").mkdir()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -133,11 +133,21 @@ def test_a_bit_flipped_in_the_checksums_name_is_not_taken_for_an_old_manifest():
 
 
 def without_checksum(layout):
-    """Rewrite crop.json as the release before checksums wrote it."""
+    """Rewrite crop.json as the release before checksums wrote it, and the case records as
+    they were then: bound to no sowing (a reader of a crop without a sowing id refuses those
+    bound to one)."""
+    from xyzfarm.node import records
+
     data = json.loads(layout.manifest.read_text())
     del data[manifest.CHECKSUM_KEY]
-    for later in ("fn_qualname", "fn_fingerprint", "fn_sha256"):  # added after checksums
+    sowing = bytes.fromhex(data.pop("sowing"))  # added after checksums, as the three below
+    for later in ("fn_qualname", "fn_fingerprint", "fn_sha256"):
         data.pop(later, None)
+    data["format_version"] = 1
+    reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=sowing)
+    cases = [reader.get(i) for i in range(len(reader))]
+    reader.close()
+    records.write_indexed(layout.cases, layout.cases_index, iter(cases), sowing=None)
     layout.manifest.write_text(json.dumps(data, indent=1))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 import xyzfarm as xyz
+from xyzfarm.node.manifest import Manifest
 from xyzfarm.node.provenance import ProvenanceSegment, WorkerContext
 from xyzfarm.node.results import ResultIndex
 
@@ -31,7 +32,8 @@ def test_the_worker_records_segments_that_read_back_with_their_context():
     crop = xyz.Runner(lambda x: x, "y").Crop(name="prov", batchsize=3)
     crop.sow_combos({"x": range(3)})
     crop.grow(verbosity=0)
-    result = ResultIndex(crop.layout).refresh().load(1)
+    sowing = Manifest.read(crop.layout).sowing_id  # the crop's records carry it
+    result = ResultIndex(crop.layout, sowing=sowing).refresh().load(1)
     segs = [ProvenanceSegment.from_record(s) for s in result["prov"]]
     assert sorted(p for s in segs for p in s.positions) == [0, 1, 2]
     assert {(s.job, s.task, s.attempt) for s in segs} == {("local", "", 1)}

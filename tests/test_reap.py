@@ -10,6 +10,7 @@ import xarray as xr
 import xyzfarm as xyz
 from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropIncompleteError
+from xyzfarm.node.manifest import Manifest
 
 MODEL = """
 import numpy as np
@@ -390,25 +391,28 @@ def test_reap_into_merges_into_any_file_whatever_the_crop_was_sown_for(tmp_path)
 def forge_results(crop, change):
     """Rewrite every result record through ``change(batch, result) -> (batch, result) | None``.
 
-    The records are framed as a grower frames them (valid checksums): this is a forged or
-    buggy record, not a damaged one.
+    The records are framed as a grower frames them (valid checksums, the crop's own sowing):
+    this is a forged or buggy record, not a damaged one nor one of another sowing.
     """
     from xyzfarm.node import records
 
+    sowing = Manifest.read(crop.layout).sowing_id
     for log in crop.layout.folder("results").glob("*.log"):
-        entries = records.scan_log(log).entries
+        entries = records.scan_log(log, sowing=sowing).entries
         frames = []
         for _, offset in entries:
-            changed = change(*records.read_log_record(log, offset))
+            changed = change(*records.read_log_record(log, offset, sowing=sowing))
             if changed is not None:
-                frames.append(records.log_frame(*changed))
+                frames.append(records.log_frame(*changed, sowing=sowing))
         log.write_bytes(b"".join(frames))
 
 
 def result_of(crop, batch):
     from xyzfarm.node.results import ResultIndex
 
-    return ResultIndex(crop.layout).refresh().load(batch)
+    return (
+        ResultIndex(crop.layout, sowing=Manifest.read(crop.layout).sowing_id).refresh().load(batch)
+    )
 
 
 GRID = {"a": range(4), "b": [5, 6, 7]}
@@ -420,13 +424,13 @@ def test_a_record_claiming_another_batch_is_never_published_and_its_batch_is_gro
     crop.sow_combos(GRID)  # 12 batches of one case
     crop.grow(batch_ids=[b for b in range(1, 13) if b != 7], verbosity=0)
     third = result_of(crop, 3)
-    # batch 3's record with its batch id changed to 7 (checksum made to match)
+    # batch 3's record with its batch id changed to 7 (checksum and sowing made to match)
     forge_results(crop, lambda batch, result: (batch, result))
     from xyzfarm.node import records
 
     (log,) = crop.layout.folder("results").glob("*.log")
     with open(log, "ab") as f:
-        f.write(records.log_frame(7, third))
+        f.write(records.log_frame(7, third, sowing=Manifest.read(crop.layout).sowing_id))
     assert crop.status().done == 12  # the header alone cannot tell
     with (
         pytest.warns(UserWarning, match="record of batch 7 holds"),
@@ -492,11 +496,13 @@ def test_a_case_plan_whose_batches_overlap_is_refused_not_published_with_holes()
     crop = runner.Crop(name="overlap", batchsize=3)
     crop.sow_combos(GRID, shuffle=True)
     layout = crop.layout
-    reader = records.IndexedReader(layout.cases, layout.cases_index)
+    sowing = Manifest.read(layout).sowing_id
+    reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=sowing)
     specs = [reader.get(i) for i in range(4)]
     reader.close()
-    specs[1] = specs[0]  # batch 2 now repeats batch 1's cases (checksums valid)
-    records.write_indexed(layout.cases, layout.cases_index, iter(specs))
+    # batch 2 now repeats batch 1's cases (checksums valid, of the crop's own sowing)
+    specs[1] = specs[0]
+    records.write_indexed(layout.cases, layout.cases_index, iter(specs), sowing=sowing)
     crop.grow(verbosity=0)
     with pytest.raises(xyz.errors.CropFormatError, match=r"cases\.bin"):
         crop.reap()
@@ -524,7 +530,9 @@ def test_allow_incomplete_keeps_the_finished_cases_of_a_failed_batch(kind):
     else:
         crop.sow_combos(GRID, shuffle=kind == "shuffled")
     # the last case of batch 2 fails: the three before it finish and are checkpointed
-    reader = records.IndexedReader(crop.layout.cases, crop.layout.cases_index)
+    reader = records.IndexedReader(
+        crop.layout.cases, crop.layout.cases_index, sowing=Manifest.read(crop.layout).sowing_id
+    )
     FAILING["a"], FAILING["b"] = reader.get(1)["rows"][-1]
     reader.close()
     crop.grow(verbosity=0, replace_fn=True)  # FAILING was set after sowing: refused otherwise

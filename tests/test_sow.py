@@ -44,7 +44,7 @@ def test_sowing_writes_a_manifest_and_one_indexed_file_of_cases():
     sown = sow_xy(layout, batchsize=3)
     assert sown.plan.num_batches == 7
     assert sown.arg_names == ("x", "y")
-    first = records.IndexedReader(layout.cases, layout.cases_index).get(0)
+    first = records.IndexedReader(layout.cases, layout.cases_index, sowing=sown.sowing_id).get(0)
     assert list(first["indices"]) == [0, 1, 2]
     assert first["rows"] == [(0, 1), (0, 2), (1, 1)]
     # inputs do not cost a file per case or per batch
@@ -80,10 +80,11 @@ def test_sowing_a_different_case_list_under_the_same_name_is_refused():
 
 def test_shuffled_sowing_is_repeatable_and_covers_every_case_once():
     a, b = CropLayout("a"), CropLayout("b")
-    sow_xy(a, batchsize=4, shuffle=True)
-    sow_xy(b, batchsize=4, shuffle=True)
-    ra = records.IndexedReader(a.cases, a.cases_index)
-    rb = records.IndexedReader(b.cases, b.cases_index)
+    # two sowings, so two sowing ids: the same cases in the same order all the same
+    sown_a = sow_xy(a, batchsize=4, shuffle=True)
+    sown_b = sow_xy(b, batchsize=4, shuffle=True)
+    ra = records.IndexedReader(a.cases, a.cases_index, sowing=sown_a.sowing_id)
+    rb = records.IndexedReader(b.cases, b.cases_index, sowing=sown_b.sowing_id)
     got = [ra.get(i) for i in range(5)]
     assert got == [rb.get(i) for i in range(5)]
     indices = [i for g in got for i in g["indices"]]
@@ -121,9 +122,7 @@ def test_a_sown_combos_manifest_recomputes_to_its_own_fingerprint():
     from xyzfarm.node import manifest
 
     layout = CropLayout("c")
-    data = sow(
-        layout, fn=fn, schema=SCHEMA, combos={"x": [0.1, 1e300, -0.0], "y": ["a", (1, 2)]}
-    )
+    data = sow(layout, fn=fn, schema=SCHEMA, combos={"x": [0.1, 1e300, -0.0], "y": ["a", (1, 2)]})
     assert manifest.combos_fingerprint(data.to_json()) == data.fingerprint
 
 
@@ -145,8 +144,9 @@ def test_a_resow_mismatch_names_the_argument_and_both_value_lists():
     layout = CropLayout("c")
     sow_xy(layout, batchsize=3)
     with pytest.raises(
-        CropMismatchError, match=r"argument 'x' was sown with \[0, 1, .*\(10 values\), now .*"
-        r"\(11 values\)"
+        CropMismatchError,
+        match=r"argument 'x' was sown with \[0, 1, .*\(10 values\), now .*"
+        r"\(11 values\)",
     ):
         sow(layout, fn=fn, schema=SCHEMA, combos={"x": range(11), "y": [1, 2]}, batchsize=3)
 

@@ -6,8 +6,12 @@ import subprocess
 from damage import flip, result_records
 
 import xyzfarm as xyz
+from xyzfarm.node import records
+from xyzfarm.node.failures import last_error
 from xyzfarm.node.layout import CropLayout
-from xyzfarm.node.state import CropStatus, crop_status, last_error
+from xyzfarm.node.manifest import Manifest
+from xyzfarm.node.results import done_map_name
+from xyzfarm.node.state import CropStatus, crop_status
 
 CLAIM = """
 import sys, time, xyzfarm.store.storage as s
@@ -26,12 +30,14 @@ def test_each_batch_is_counted_once_by_state(python, python_env):
     crop = xyz.Runner(lambda x: x, "y").Crop(name="st", batchsize=1)
     crop.sow_combos({"x": range(5)})
     crop.grow(batch_ids=[1, 2], verbosity=0)
+    # as a grower of this crop records a failure: with the crop's sowing
     crop.layout.failed(4).write_text(
         json.dumps(
             {
+                "sowing": Manifest.read(crop.layout).sowing,
                 "attempts": [
                     {"attempt": 1, "error_type": "ValueError", "message": "bad", "case": {"x": "3"}}
-                ]
+                ],
             }
         )
     )
@@ -74,8 +80,6 @@ def grown_crop(name="dmg", n=12):
     return crop
 
 
-
-
 def test_a_batch_whose_only_result_fails_its_checksum_is_damaged_not_done():
     crop = grown_crop()
     log, offset, length = result_records(crop.layout)[3]
@@ -89,7 +93,8 @@ def test_a_batch_whose_only_result_fails_its_checksum_is_damaged_not_done():
 def test_a_result_whose_header_says_another_batch_counts_for_neither():
     crop = grown_crop()
     log, offset, _ = result_records(crop.layout)[3]
-    flip(log, offset + 4, 0x04)  # the batch id: 3 -> 7
+    # the batch id, after the magic and the sowing id: 3 -> 7
+    flip(log, offset + 4 + records.SOWING_BYTES, 0x04)
     state = crop_status(crop.layout)
     assert (state.done, state.missing, state.damaged) == (11, 1, 0)  # 7 has its own result
 
@@ -104,6 +109,6 @@ def test_a_status_reads_the_logs_and_writes_no_done_map():
     crop = xyz.Runner(lambda x: x, "y").Crop(name="s", batchsize=1)
     crop.sow_combos({"x": range(3)})
     crop.grow(verbosity=0)
-    done_map = crop.layout.folder("results") / ".done.map"
+    done_map = crop.layout.folder("results") / done_map_name(Manifest.read(crop.layout).sowing_id)
     done_map.unlink()
     assert crop.status().done == 3 and not done_map.exists()

@@ -603,13 +603,18 @@ def test_a_poll_of_a_10000_task_crop_makes_one_scheduler_call_and_none_once_done
 def test_a_retry_raises_only_the_resource_that_ran_out_and_resubmits_the_rest_unchanged():
     from xyzfarm.crop.retry_requests import _by_failure, escalate
     from xyzfarm.node.failures import write_failure
+    from xyzfarm.node.manifest import Manifest
     from xyzfarm.schedulers.resources import resources_from
 
     crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="classes", batchsize=1)
     crop.sow_combos({"x": range(7)})
     kinds = ["TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "FAILED", "CANCELLED"]
+    # as the job's poll records them: with the crop's sowing
+    sowing = Manifest.read(crop.layout).sowing_id
     for batch, kind in enumerate(kinds, start=1):
-        write_failure(crop.layout, batch, error_type=kind, message="ended", scheduler=True)
+        write_failure(
+            crop.layout, batch, error_type=kind, message="ended", scheduler=True, sowing=sowing
+        )
     groups = _by_failure(crop.layout, list(range(1, 8)))
     assert groups == {
         "time": [1],

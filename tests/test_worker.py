@@ -11,6 +11,7 @@ from xyzfarm.crop.grow import missing_batches
 from xyzfarm.crop.sow import sow
 from xyzfarm.node import records
 from xyzfarm.node.layout import CropLayout
+from xyzfarm.node.manifest import Manifest
 from xyzfarm.node.results import DoneMap, ResultIndex, ResultWriter
 from xyzfarm.node.worker import ALREADY, BUSY, DONE, FAILED, LoadedCrop, grow_batch
 from xyzfarm.store import storage
@@ -21,6 +22,26 @@ def sown(fn, combos, **kw):
     layout = CropLayout("c")
     sow(layout, fn=fn, schema=check_schema("v", None, None), combos=combos, **kw)
     return layout
+
+
+def sowing(layout):
+    """The crop's sowing id, which every record written for it must carry."""
+    return Manifest.read(layout).sowing_id
+
+
+def as_sown_by_the_previous_release(layout):
+    """Make ``layout`` a crop of the release before sowing ids: a manifest without one, and
+    unbound case records (what that release wrote)."""
+    from dataclasses import replace
+
+    manifest = Manifest.read(layout)
+    reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=manifest.sowing_id)
+    try:
+        cases = [reader.get(b) for b in range(manifest.plan.num_batches)]
+    finally:
+        reader.close()
+    records.write_indexed(layout.cases, layout.cases_index, iter(cases), sowing=None)
+    replace(manifest, sowing=None, format_version=1).write(layout)
 
 
 def test_the_worker_module_starts_without_heavy_libraries(python, python_env):
@@ -37,7 +58,7 @@ def test_the_worker_module_starts_without_heavy_libraries(python, python_env):
 
 
 def result_of(layout, batch):
-    return ResultIndex(layout).refresh().load(batch)
+    return ResultIndex(layout, sowing=sowing(layout)).refresh().load(batch)
 
 
 def test_growing_a_batch_appends_its_result_to_the_log_and_drops_the_checkpoint():
@@ -72,8 +93,8 @@ def test_a_batch_resumes_from_its_checkpoint_without_recomputing():
     layout = sown(fn, {"x": range(4)}, batchsize=4)
     with open(layout.partial(1), "ab") as f:
         context = (0.0, 0.1, "elsewhere", "7", "3", 1, 0, "0.0.1")
-        records.append_record(f, {"out": {0: 0}, "prov": [([0], *context)]})
-        records.append_record(f, {"out": {1: 1}, "prov": [([1], *context)]})
+        records.append_record(f, {"out": {0: 0}, "prov": [([0], *context)]}, sowing=sowing(layout))
+        records.append_record(f, {"out": {1: 1}, "prov": [([1], *context)]}, sowing=sowing(layout))
     assert grow_batch(LoadedCrop(layout, fn, {}), 1) == DONE
     assert calls == [2, 3]
     result = result_of(layout, 1)
@@ -98,8 +119,9 @@ def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progres
     last = data["attempts"][-1]
     assert last["attempt"] == 2 and last["error_type"] == "ValueError"
     assert last["case"] == {"x": 2} and "bad x" in last["traceback"]  # typed, not '2'
-    assert [sorted(c["out"]) for c in records.read_appended(layout.partial(1))] == [[0, 1]]
-    assert not ResultIndex(layout).refresh().has(1)
+    checkpoint = records.read_appended(layout.partial(1), sowing=sowing(layout))
+    assert [sorted(c["out"]) for c in checkpoint] == [[0, 1]]
+    assert not ResultIndex(layout, sowing=sowing(layout)).refresh().has(1)
 
 
 CLAIM = """
@@ -175,10 +197,9 @@ def test_checkpoints_are_flushed_for_cases_slower_than_the_interval_and_on_exit(
     with pytest.raises(SystemExit):
         grow_batch(LoadedCrop(layout, slow, {}), 1)
     flushed = {}
-    for chunk in records.read_appended(layout.partial(1)):
+    for chunk in records.read_appended(layout.partial(1), sowing=sowing(layout)):
         flushed.update(chunk["out"])
     assert flushed == {0: 0, 1: 1}
-
 
 
 def test_a_grower_grows_again_a_batch_whose_only_record_is_damaged_once_planning_read_it():
@@ -204,17 +225,18 @@ def test_a_grower_grows_again_a_batch_whose_record_was_refused_when_read():
     (layout.folder("results") / "damaged").write_text(f"{log.name} 0\n")  # as reap lists it
     assert missing_batches(layout, 2) == [1, 2]
     assert grow_batch(LoadedCrop(layout), 1) == DONE
-    assert ResultIndex(layout).refresh().load(1)["outputs"] == [0, 10]
+    assert ResultIndex(layout, sowing=sowing(layout)).refresh().load(1)["outputs"] == [0, 10]
 
 
 def test_a_record_refused_by_a_reap_clears_its_batchs_byte_for_growers():
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
     # an intact record that does not hold batch 1's cases, its byte set as a grower does
-    ResultWriter(layout).append(1, {"indices": range(2, 4), "outputs": [0, 0], "prov": []})
-    DoneMap.open(layout).set(1)
+    writer = ResultWriter(layout, sowing=sowing(layout))
+    writer.append(1, {"indices": range(2, 4), "outputs": [0, 0], "prov": []})
+    DoneMap.open(layout, sowing=sowing(layout)).set(1)
     assert grow_batch(LoadedCrop(layout), 1) == ALREADY
     with pytest.warns(UserWarning, match="holds 2 cases"), pytest.raises(KeyError):
-        ResultIndex(layout).refresh().load(1)
+        ResultIndex(layout, sowing=sowing(layout)).refresh().load(1)
     assert grow_batch(LoadedCrop(layout), 1) == DONE
     assert result_of(layout, 1)["outputs"] == [0, 10]
 
@@ -222,8 +244,8 @@ def test_a_record_refused_by_a_reap_clears_its_batchs_byte_for_growers():
 def checkpoint_of_two_records(layout):
     context = (0.0, 0.1, "elsewhere", "7", "3", 1, 0, "0.0.1")
     with open(layout.partial(1), "ab") as f:
-        records.append_record(f, {"out": {0: 0}, "prov": [([0], *context)]})
-        records.append_record(f, {"out": {1: 1}, "prov": [([1], *context)]})
+        records.append_record(f, {"out": {0: 0}, "prov": [([0], *context)]}, sowing=sowing(layout))
+        records.append_record(f, {"out": {1: 1}, "prov": [([1], *context)]}, sowing=sowing(layout))
 
 
 def counting(calls):
@@ -245,7 +267,8 @@ def test_a_damaged_or_torn_checkpoint_keeps_its_records_before_the_damage(damage
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:-2])
     else:
-        flip(path, size - 2 if "payload" in damage else size // 2 + 4)
+        # the second record's header: magic 4 bytes | sowing 8 | length 8 | crc 4
+        flip(path, size - 2 if "payload" in damage else size // 2 + 12)
     assert grow_batch(LoadedCrop(layout, fn, {}), 1) == DONE
     assert calls == [1, 2, 3]  # the second record is dropped, and its case grown again
     assert result_of(layout, 1)["outputs"] == [0, 1, 2, 3]
@@ -258,6 +281,7 @@ def test_a_checkpoint_written_by_the_previous_release_is_resumed():
     calls: list[int] = []
     fn = counting(calls)
     layout = sown(fn, {"x": range(3)}, batchsize=3)
+    as_sown_by_the_previous_release(layout)  # its checkpoints hold unbound records
     payload = storage.dumps({"out": {0: 0}, "prov": [([0], 0.0, 0.1, "old", "1", "", 1, 0, "0")]})
     old = struct.pack("<4sQI", b"XYZr", len(payload), zlib.crc32(payload)) + payload
     layout.partial(1).write_bytes(old)
@@ -431,16 +455,18 @@ def test_a_grower_killed_between_its_append_and_the_map_costs_at_most_one_repeat
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
     killed = grow_in_another_process(python, python_env, layout, 1, 2, before=KILLED_BEFORE_MARKING)
     assert killed.returncode == -9
-    assert ResultIndex(layout).refresh().done() == {1}  # its record is there, its byte is not
+    index = ResultIndex(layout, sowing=sowing(layout)).refresh()
+    assert index.done() == {1}  # its record is there, its byte is not
     bundle = LoadedCrop(layout)
     assert [grow_batch(bundle, b) for b in (1, 2, 1, 2)] == [DONE, DONE, ALREADY, ALREADY]
-    index = ResultIndex(layout).refresh()
+    index = ResultIndex(layout, sowing=sowing(layout)).refresh()
     assert len(index._where[1]) == 2 and len(index._where[2]) == 1  # batch 1 grown twice
     assert index.load(1)["outputs"] == [0, 10]
 
 
 def test_a_crop_grown_before_the_done_map_existed_is_read_from_its_logs_on_first_use():
     layout = sown(lambda x: x * 10, {"x": range(4)}, batchsize=2)
+    as_sown_by_the_previous_release(layout)  # its map has the name of a crop without an id
     assert grow_batch(LoadedCrop(layout), 1) == DONE
     (layout.folder("results") / ".done.map").unlink()  # as the previous release left it
     bundle = LoadedCrop(layout)
@@ -466,7 +492,8 @@ def costs_with_other_growers(python, python_env, tmp, others):
     sow(layout, fn=lambda x: x, schema=check_schema("v", None, None),
         combos={"x": range(others + 12)}, batchsize=1)  # fmt: skip
     for k in range(1, others + 1):  # the logs of other growers, one real record each
-        frame = records.log_frame(k, {"indices": range(k - 1, k), "outputs": [k - 1], "prov": []})
+        result = {"indices": range(k - 1, k), "outputs": [k - 1], "prov": []}
+        frame = records.log_frame(k, result, sowing=sowing(layout))
         (layout.folder("results") / f"node-{k}-1.log").write_bytes(frame)
     missing_batches(layout, others + 12)  # the planning pass, as crop.grow and a submission
     first = others + 1
@@ -483,6 +510,8 @@ def test_a_batchs_metadata_calls_are_few_whatever_the_number_of_other_growers(
     few = costs_with_other_growers(python, python_env, tmp_path, 5)
     many = costs_with_other_growers(python, python_env, tmp_path, 400)
     assert few == many  # per batch and at start-up: no other grower's log is touched
+    # the stat of crop.json that checks the crop was not sown again meanwhile is made at
+    # most every SOWING_CHECK_INTERVAL_S, not per batch: see LoadedCrop.check_sowing
     assert few[0] <= 10, few
 
 

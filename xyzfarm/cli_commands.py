@@ -88,7 +88,7 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     # lean on purpose: layout/state/results only, no xarray, so it answers in milliseconds
     from .node.layout import CropLayout
-    from .node.state import crop_status, last_error
+    from .node.state import crop_status
 
     folder = _folder(args.dir, "DIR")
     if folder.resolve().name.startswith(_PREFIX) and (folder / "crop.json").is_file():
@@ -114,7 +114,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             # crop that is fine (grow and reap refuse it too)
             unreadable[name] = f"{type(exc).__name__}: {first_line(exc)}"
             continue
-        errors = {b: last_error(layout, b) for b in st.failed_ids[: args.errors]}
+        errors = {b: st.last_error(b) for b in st.failed_ids[: args.errors]}
         rows.append((name, st, errors))
     if args.json:
         print(

@@ -104,6 +104,17 @@ class CropFormatError(XyzfarmError, ValueError):
     """A crop folder is damaged, or was written by a newer xyzfarm."""
 
 
+class SowingMismatchError(CropFormatError, DataFileError):
+    """A file or record of a crop folder belongs to another sowing of the crop: the crop was
+    deleted and sown again while something of the old one still ran, or the file was copied
+    in from a twin crop (same name and shape). It is never taken for one of this crop's."""
+
+
+class CropReplacedError(XyzfarmError, RuntimeError):
+    """The crop a process was growing was deleted or sown again meanwhile: the process stops
+    before it claims another batch, and what it grew of the old sowing is never reaped."""
+
+
 class CropMismatchError(XyzfarmError, ValueError):
     """Sowing a different case list (or batch plan) under the name of an existing crop."""
 

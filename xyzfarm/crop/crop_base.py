@@ -11,7 +11,7 @@ from ..node.display import SHOWN_FAILURES, crop_html
 from ..node.layout import CropLayout
 from ..node.manifest import Manifest
 from ..node.results import ResultIndex
-from ..node.state import CropStatus, crop_status, last_error
+from ..node.state import CropStatus, crop_status
 from ..sweep.nested import nan_like
 from . import grow as growing
 from .crop_farmer import _check_parent_dir, _farmer_from_disk, _unwrap_labelled
@@ -147,7 +147,7 @@ class CropBase:
             If no batch has finished yet (there is no result to take the shape from).
         """
         if self.is_prepared():
-            index = ResultIndex(self.layout).refresh()
+            index = ResultIndex(self.layout, sowing=self._manifest().sowing_id).refresh()
             for batch in sorted(index.done()):
                 with contextlib.suppress(KeyError):
                     return nan_like(index.load(batch)["outputs"][0])
@@ -158,8 +158,11 @@ class CropBase:
 
     def completed_results(self) -> tuple[int, ...]:
         """Ids of batches with an intact result."""
-        total = self.num_sown_batches
-        done = ResultIndex(self.layout).refresh().done()
+        if not self.is_prepared():
+            return ()
+        sown = self._manifest()
+        total = sown.plan.num_batches
+        done = ResultIndex(self.layout, sowing=sown.sowing_id).refresh().done()
         return tuple(sorted(b for b in done if 1 <= b <= total))
 
     def missing_results(self) -> tuple[int, ...]:
@@ -203,5 +206,5 @@ class CropBase:
             status = self.status()
         except (XyzfarmError, OSError) as exc:  # a damaged folder: say so, where, and why
             return crop_html(self.name, self.location, None, problem=exc)
-        errors = {b: last_error(self.layout, b) for b in status.failed_ids[:SHOWN_FAILURES]}
+        errors = {b: status.last_error(b) for b in status.failed_ids[:SHOWN_FAILURES]}
         return crop_html(self.name, self.location, status, errors)

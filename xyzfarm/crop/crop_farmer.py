@@ -58,9 +58,10 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
         if record is None:
             return None
         fn = load_function(layout, sown)[0]
+        # a file outside the crop's folder is never taken from crop.json (the reap says so)
+        path = record.data_path(layout.parent_dir) if record.has_file else None
     except Exception:  # an unloadable function only means no farmer
         return None
-    path = str(layout.parent_dir / str(record.data_name)) if record.has_file else None
     return rebuild_farmer(fn, sown, path)
 
 

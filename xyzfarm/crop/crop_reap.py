@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import CropIncompleteError, InvalidInputError
+from ..errors import CropIncompleteError, InvalidInputError, LocationError
 from ..node.manifest import Manifest
 from ..node.results import ResultIndex
 from ..store import storage
@@ -168,7 +168,21 @@ class CropReaping(CropBase):
         """
         if wait:
             self._wait(wait_timeout_s, poll_interval_s)
-        with storage.locked(self.layout.reap_lock):
+        lock: Any = storage.locked(self.layout.crop_lock)
+        kept_why = ""
+        if self.layout.exists() and not os.access(self.layout.parent_dir, os.W_OK | os.X_OK):
+            # a colleague's crop, or a read-only mount: no lock file can be made beside it,
+            # nor the folder deleted; reading it (into a file of one's own) needs neither
+            if clean_up:
+                raise LocationError(
+                    f"reaping with clean_up=True deletes the crop folder {self.location!r}, "
+                    f"which this user cannot delete (its folder {str(self.layout.parent_dir)!r} "
+                    "is not writable here); reap without clean_up (xyzfarm reap --keep), into "
+                    "a file of your own, or ask the crop's owner to reap it."
+                )
+            lock, clean_up = contextlib.nullcontext(), False
+            kept_why = f"its folder {str(self.layout.parent_dir)!r} is not writable here"
+        with lock:
             if not self.is_prepared():
                 self.layout.check_not_orphaned()
                 if raw:
@@ -202,6 +216,11 @@ class CropReaping(CropBase):
                 )
             elif clean_up if clean_up is not None else harvest.complete:
                 reaping.delete_crop(self.layout)
+            elif kept_why and harvest.complete:
+                warnings.warn(
+                    f"the crop {self.name!r} was reaped and kept at {self.location!r}: {kept_why}.",
+                    stacklevel=3,
+                )
         return out
 
     def reap_combos(
@@ -407,8 +426,9 @@ class CropReaping(CropBase):
         xyzpy compatibility.
         """
         del delete_bad
-        total = self.num_sown_batches
-        index = ResultIndex(self.layout).refresh()
+        sown = self._manifest()
+        total = sown.plan.num_batches
+        index = ResultIndex(self.layout, sowing=sown.sowing_id).refresh()
         for batch in self.completed_results():
             with contextlib.suppress(KeyError):
                 index.load(batch)  # also refuses records that do not hold their batch's cases

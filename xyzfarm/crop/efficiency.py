@@ -175,7 +175,7 @@ def _usage_rows(layout: CropLayout) -> tuple[list[tuple[Any, ...]], list[float]]
     where a batch shorter than a millisecond carries no reading), and case seconds."""
     rows: list[tuple[Any, ...]] = []
     case_s: list[float] = []
-    with ResultIndex(layout, report=False) as index:
+    with ResultIndex(layout, report=False, sowing=manifest.read(layout).sowing_id) as index:
         index.refresh()
         for batch in sorted(index.done()):
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..errors import (
@@ -14,10 +15,12 @@ from ..errors import (
     InvalidInputError,
     InvalidOptionError,
 )
+from ..node import groups
+from ..node.failures import last_error, write_failure
 from ..node.layout import CropLayout
+from ..node.manifest import Manifest
 from ..node.outcomes import FAILED
 from ..node.results import ResultIndex
-from ..node.state import last_error
 from ..node.throttle import LiveLimit
 from ..node.worker import Bundle, grow_batch, record_start_failure
 from ..store import storage
@@ -34,7 +37,7 @@ def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
     Damaged records found here are reported (a warning naming the file and offset, and a line
     in ``results/damaged``); ``status`` counts the same batches as damaged.
     """
-    index = ResultIndex(layout).refresh()
+    index = ResultIndex(layout, sowing=Manifest.read(layout).sowing_id).refresh()
     index.sync_done_map(num_batches)  # growers check the map, not the logs: tell it
     return [b for b in range(1, num_batches + 1) if not index.has(b)]
 
@@ -126,6 +129,7 @@ def grow(
     if subprocess and executor is not None:
         raise InvalidOptionError("give an executor or subprocess=True, not both.")
     statuses: dict[int, str] = {}
+    sowing = Manifest.read(layout).sowing_id
     progress = _Progress(len(batches), options.verbosity, options.desc)
 
     def note(batch: int, status: str) -> None:
@@ -133,7 +137,8 @@ def grow(
         progress.update(batch, status)
         if status == FAILED and raise_errors:
             raise BatchFailedError(
-                f"batch {batch} of crop {layout.name!r} failed: {last_error(layout, batch)}; "
+                f"batch {batch} of crop {layout.name!r} failed: "
+                f"{last_error(layout, batch, sowing=sowing)}; "
                 f"details in {layout.failed(batch)}."
             )
 
@@ -156,6 +161,7 @@ def grow(
             with WorkerPool(
                 layout,
                 slots,
+                sowing=sowing,
                 log=log,
                 batch_timeout_s=options.batch_timeout_s,
                 max_mem_gb=options.max_mem_gb,
@@ -165,7 +171,9 @@ def grow(
         elif executor is not None or (num_workers or 1) > 1:
             preflight(layout, batches, fn, fixed).close()
             progress.start()
-            _grow_with_executor(layout, batches, fn, fixed, executor, num_workers, log, note)
+            _grow_with_executor(
+                layout, batches, fn, fixed, executor, num_workers, log, note, sowing
+            )
         else:
             bundle = preflight(layout, batches, fn, fixed)
             progress.start()
@@ -183,6 +191,22 @@ def grow(
     return statuses
 
 
+def _worker_died(layout: CropLayout, batch: int, exc: BaseException, sowing: bytes | None) -> str:
+    """Record that the process pool's worker growing ``batch`` (or the pool) died."""
+    write_failure(
+        layout,
+        batch,
+        error_type="WorkerDied",
+        message=f"a worker process of the pool died while growing batch {batch}, or before "
+        f"it could ({exc}): a case crashed the interpreter (a segfault) or the system killed "
+        "it (memory). Grow again; subprocess=True retries such a batch in a fresh worker and "
+        "says its exit status.",
+        final=False,
+        sowing=sowing,
+    )
+    return FAILED
+
+
 def _grow_with_executor(
     layout: CropLayout,
     batches: Sequence[int],
@@ -192,10 +216,23 @@ def _grow_with_executor(
     num_workers: int | None,
     log: bool,
     note: Callable[[int, str], None],
+    sowing: bytes | None,
 ) -> None:
     payload = None if fn is None else storage.dumps((fn, fixed))
     own = executor is None
-    ex = cf.ProcessPoolExecutor(num_workers) if own else executor
+    # our own process pool gets the pinned pool's hygiene: each worker leads a process group
+    # and dies with this process, and a sentinel kills those groups (what cases started)
+    # when this process dies or the pool is done (see node.groups)
+    sentinel = groups.Sentinel() if own else None
+    ex = (
+        cf.ProcessPoolExecutor(
+            num_workers,
+            initializer=groups.executor_worker_started,
+            initargs=(sentinel.fd if sentinel is not None else -1, os.getpid()),
+        )
+        if own
+        else executor
+    )
     if not callable(getattr(ex, "submit", None)):
         raise InvalidInputError(f"executor {ex!r} has no submit() method.")
     try:
@@ -205,13 +242,21 @@ def _grow_with_executor(
         waiting = [f for f in futures if isinstance(f, cf.Future)]
         if len(waiting) == len(futures):
             for fut in cf.as_completed(waiting):
-                note(futures[fut], fut.result())
+                try:
+                    status = fut.result()
+                except BrokenProcessPool as exc:
+                    # a case killed its worker (a segfault, the OOM killer): the pool is
+                    # broken, and every batch it had not finished is said failed, typed
+                    status = _worker_died(layout, futures[fut], exc, sowing)
+                note(futures[fut], status)
         else:  # e.g. submitit jobs: not concurrent.futures.Future, but with result()
             for fut, batch in futures.items():
                 note(batch, fut.result())
     finally:
         if own:
             ex.shutdown(cancel_futures=True)
+        if sentinel is not None:
+            sentinel.close()  # kills what the cases left running in the workers' groups
         # bundles opened by thread executors live in this process: close their files now
         for key in [k for k in _bundles if k[0] == os.getpid()]:
             _bundles.pop(key).close()

@@ -13,10 +13,8 @@ including those checkpointed by failed or interrupted batches.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import shutil
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +28,7 @@ from ..node.layout import CropLayout
 from ..node.manifest import Manifest
 from ..node.provenance import ProvenanceSegment
 from ..node.results import ResultIndex, positions_problem
+from ..store import storage
 from ..store.full_data import append_to_file, merge_into_file
 from ..sweep.assemble import (
     GridFiller,
@@ -127,7 +126,11 @@ class BatchCases:
         self.num_cases = sown.plan.num_cases
         self.num_batches = sown.plan.num_batches
         in_order = sown.is_grid and sown.plan.shuffle_seed is None
-        self._cases = None if in_order else records.IndexedReader(layout.cases, layout.cases_index)
+        self._cases = (
+            None
+            if in_order
+            else records.IndexedReader(layout.cases, layout.cases_index, sowing=sown.sowing_id)
+        )
 
     def spec(self, batch: int) -> tuple[Sequence[int], list[Any] | None]:
         """The sown-order indices of ``batch``'s cases (a range or list, as the worker stored
@@ -143,7 +146,7 @@ class BatchCases:
 
 
 def _finished_cases(
-    layout: CropLayout, batch: int, size: int
+    layout: CropLayout, batch: int, size: int, sowing: bytes | None
 ) -> tuple[dict[int, Any], list[ProvenanceSegment]]:
     """The finished cases of an unfinished batch from its checkpoint ``partial/<batch>``.
 
@@ -154,7 +157,7 @@ def _finished_cases(
     outputs: dict[int, Any] = {}
     prov: list[ProvenanceSegment] = []
     path = layout.partial(batch)
-    for chunk in records.read_appended(path):
+    for chunk in records.read_appended(path, sowing=sowing):
         try:
             out = dict(chunk["out"])
             segments = [ProvenanceSegment.from_record(s) for s in chunk.get("prov") or ()]
@@ -190,7 +193,7 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
     """
     num_batches = sown.plan.num_batches
     num_cases = sown.plan.num_cases
-    index = ResultIndex(layout).refresh()
+    index = ResultIndex(layout, sowing=sown.sowing_id).refresh()
     if not allow_incomplete:
         # refuse before reading anything when batches are plainly missing
         _refuse_missing(layout, [b for b in range(1, num_batches + 1) if not index.has(b)], sown)
@@ -257,7 +260,7 @@ def read_results(layout: CropLayout, sown: Manifest, *, allow_incomplete: bool) 
         for batch in missing:
             sown_indices, spec_rows = cases.spec(batch)
             expected = np.asarray(sown_indices, dtype=np.int64)
-            finished, finished_prov = _finished_cases(layout, batch, expected.size)
+            finished, finished_prov = _finished_cases(layout, batch, expected.size, sown.sowing_id)
             if not finished:
                 continue
             positions = np.array(sorted(finished), dtype=np.intp)
@@ -517,14 +520,10 @@ def to_table(harvest: Harvest) -> Any:
 
 
 def delete_crop(layout: CropLayout) -> None:
-    """Remove a crop folder; renamed away first, so no reader ever sees half of it."""
-    # the reap lock file is not removed here: its holder removes it on release
-    if not layout.root.exists():
-        return
-    doomed = layout.root.with_name(f"{layout.root.name}.deleting-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        os.replace(layout.root, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+    """Remove a crop folder (under the crop's lock: never while it is sown or reaped)."""
+    # the lock file is not removed here: its holder removes it on release
+    with storage.locked(layout.crop_lock):
+        layout.remove_folder()
 
 
 def _target(
@@ -537,7 +536,7 @@ def _target(
         return target.kind, target.data_name, target.engine
     record = sown.farmer
     if record is not None and record.has_file:
-        return record.kind, str(layout.parent_dir / str(record.data_name)), str(record.engine)
+        return record.kind, record.data_path(layout.parent_dir), str(record.engine)
     return "dataset", None, ""
 
 

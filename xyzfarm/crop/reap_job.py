@@ -27,7 +27,6 @@ from typing import Any
 
 from ..errors import CropIncompleteError, XyzfarmError
 from ..node.layout import CropLayout
-from ..node.state import last_error
 from ..store import storage
 from .crop import Crop
 from .grow import missing_batches
@@ -52,7 +51,7 @@ def reap_into(layout: CropLayout, into: str | os.PathLike[str]) -> dict[str, Any
         return {**outcome, "complete": True, "missing": [], "failed": {}}
     status = crop.status()
     outcome["missing"] = missing_batches(layout, status.total)  # failed ones included
-    outcome["failed"] = {str(b): last_error(layout, b) for b in status.failed_ids}
+    outcome["failed"] = {str(b): status.last_error(b) for b in status.failed_ids}
     return outcome
 
 

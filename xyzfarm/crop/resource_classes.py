@@ -51,9 +51,7 @@ def _canonical(request: Mapping[str, Any]) -> Request:
 
 
 def _frozen(request: Request) -> tuple[tuple[str, Any], ...]:
-    return tuple(
-        sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in request.items())
-    )
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in request.items()))
 
 
 def is_per_case(resources: Any, arg_names: Sequence[str]) -> bool:
@@ -145,13 +143,14 @@ def split(
 
     A request that does not depend on the case is returned as it is, with every batch.
     """
-    arg_names = list(manifest.read(layout).arg_names)
+    sown = manifest.read(layout)
+    arg_names = list(sown.arg_names)
     if resources is None or not is_per_case(resources, arg_names):
         return [(resources, list(batches))]
     request_of = case_request(resources, arg_names)
     classes: dict[tuple[tuple[str, Any], ...], tuple[Request, list[int]]] = {}
     raised = 0
-    cases = records.IndexedReader(layout.cases, layout.cases_index)
+    cases = records.IndexedReader(layout.cases, layout.cases_index, sowing=sown.sowing_id)
     try:
         for batch in batches:
             requests: dict[tuple[tuple[str, Any], ...], Request] = {}

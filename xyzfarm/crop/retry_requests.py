@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from ..node.failures import START_FAILURES, FailureRecord, read_failure
 from ..node.layout import CropLayout
+from ..node.manifest import Manifest
 from ..schedulers import accounting
 from ..schedulers.resources import Resources, parse_walltime, walltime_seconds
 
@@ -16,13 +17,13 @@ def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, Fail
     """The failure records of those of ``batches`` that have any."""
     recorded = layout.batch_ids_in("failed")
     out: dict[int, FailureRecord] = {}
+    sowing = Manifest.read(layout).sowing_id if recorded else None
     for batch in batches:
         if batch in recorded:
-            record = read_failure(layout, batch)
+            record = read_failure(layout, batch, sowing=sowing)
             if record is not None:
                 out[batch] = record
     return out
-
 
 
 #: failure kinds (``error_type`` of the last attempt) and the resource they call for more of

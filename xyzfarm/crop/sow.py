@@ -2,8 +2,15 @@
 
 The case list is fingerprinted; sowing again with the same cases and plan is a no-op (so every
 phase is safe to re-run), and sowing a *different* case list under the same name is refused
-(xyzpy silently misaligns results then). The manifest is written last: a folder without one
-was never completely sown and is overwritten by the next sow.
+(xyzpy silently misaligns results then).
+
+Each sowing mints an id, recorded in the manifest and carried by every record of the crop's
+files (see :mod:`xyzfarm.node.records`). The folder is written under a temporary name beside
+the crop's (``..xyz-<name>.<host>~<pid>.<random>.tmp``) and published by one rename, under
+the crop's lock (:attr:`~xyzfarm.node.layout.CropLayout.crop_lock`, also held by reaps and
+deletes): of two processes sowing one crop at once, one publishes, the other finds its crop
+there (the same sweep: nothing to do; another: ``CropMismatchError``). A sow killed midway
+leaves only its temporary folder, which the next sow of the crop removes.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import itertools
 import math
 import os
 import random
+import secrets
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -21,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CropMismatchError, InvalidInputError
+from ..errors import CropMismatchError, InvalidInputError, LocationError, XyzfarmError
 from ..node import manifest, records, shipping
 from ..node.layout import CropLayout
 from ..node.manifest import BatchPlan, FarmerRecord, Manifest
-from ..store import storage
+from ..store import storage, temps
 from ..sweep.arguments import check_arguments
 from ..sweep.assemble import Schema
 from ..sweep.combos import (
@@ -135,7 +143,7 @@ def what_differs(
                 return f"argument {name!r} was sown with {_shown(before)}, now {now}"
         return "the values are the same but their types or order differ"
     sown: dict[int, Any] = {}
-    reader = records.IndexedReader(layout.cases, layout.cases_index)
+    reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=old.sowing_id)
     try:
         for batch in range(old.plan.num_batches):
             spec = reader.get(batch)
@@ -249,26 +257,31 @@ def sow(
         seed = int(sweep_fingerprint[:8], 16) if shuffle is True else int(shuffle)
     plan = BatchPlan(num_cases=num_cases, num_batches=batches, shuffle_seed=seed)
 
-    if layout.exists():
-        old = Manifest.read(layout)
-        if old.fingerprint != sweep_fingerprint and _sown_in_other_order(old, kind, checked):
-            sweep_fingerprint = old.fingerprint
+    def same_as_sown(old: Manifest, meanwhile: str = "") -> Manifest:
+        """``old`` if it holds this very sweep and plan (sowing again changes nothing)."""
+        fingerprint, planned = sweep_fingerprint, plan
+        if old.fingerprint != fingerprint and _sown_in_other_order(old, kind, checked):
+            fingerprint = old.fingerprint
             if shuffle is True:  # its seed derives from the fingerprint
-                plan = replace(plan, shuffle_seed=int(sweep_fingerprint[:8], 16))
-        if old.fingerprint != sweep_fingerprint:
+                planned = replace(plan, shuffle_seed=int(fingerprint[:8], 16))
+        if old.fingerprint != fingerprint:
             differs = what_differs(layout, old, names, kind, checked, rows)
             raise CropMismatchError(
-                f"the crop {layout.name!r} at {str(layout.root)!r} was sown with a different "
-                f"case list: {differs} (fingerprint {old.fingerprint[:8]}, now "
-                f"{sweep_fingerprint[:8]}); reap or delete it first (crop.delete_all()), or "
+                f"the crop {layout.name!r} at {str(layout.root)!r} was sown{meanwhile} with a "
+                f"different case list: {differs} (fingerprint {old.fingerprint[:8]}, now "
+                f"{fingerprint[:8]}); reap or delete it first (crop.delete_all()), or "
                 "choose another name."
             )
-        if old.plan != plan:
+        if old.plan != planned:
             raise CropMismatchError(
-                f"the crop {layout.name!r} was sown with the batch plan {old.plan}, not "
-                f"{plan}; sow with the same batchsize/num_batches/shuffle, or delete it first."
+                f"the crop {layout.name!r} was sown{meanwhile} with the batch plan {old.plan}, "
+                f"not {planned}; sow with the same batchsize/num_batches/shuffle, or delete it "
+                "first."
             )
-        return old  # same sweep, same plan: sowing again changes nothing
+        return old
+
+    if layout.exists():
+        return same_as_sown(Manifest.read(layout))
 
     fn_sha256 = payload = None
     if fn is not None and save_fn:
@@ -278,62 +291,95 @@ def sow(
         # the manifest (itself checksummed) proves the function file: a flipped bit in a
         # constant of the pickled code would otherwise compute other values unnoticed
         fn_sha256 = hashlib.sha256(payload).hexdigest()
-    if layout.root.exists():
-        layout.check_not_orphaned()  # never sow over results
-        shutil.rmtree(layout.root)  # an interrupted sow: start it again
-    layout.make_folders()
-    if payload is not None:
-        # its rename is made durable by the manifest's, published last (see atomic_path)
-        storage.write_bytes(layout.function, payload, sync_dir=False)
+    sowing = secrets.token_hex(records.SOWING_BYTES)
+    # written under a temporary name beside the crop's, published by one rename below
+    writer = temps.prefix(layout.root)[len(layout.root.name) + 2 :]  # "<host>~<pid>."
+    staged = layout.staged(f"{writer}{secrets.token_hex(4)}{temps.SUFFIX}")
+    for left in temps.stale(layout.root):  # the folders of sows killed midway
+        shutil.rmtree(left, ignore_errors=True)
+    try:
+        staged.make_folders()
+        if payload is not None:
+            # its rename is made durable by the manifest's, published last (see atomic_path)
+            storage.write_bytes(staged.function, payload, sync_dir=False)
 
-    def batch_records() -> Any:
-        if seed is None:
-            # in order: one pass over the cases, never all of them in memory at once
-            source = iter(rows) if rows is not None else iter_combos(checked)
+        def batch_records() -> Any:
+            if seed is None:
+                # in order: one pass over the cases, never all of them in memory at once
+                source = iter(rows) if rows is not None else iter_combos(checked)
+                for b in range(1, batches + 1):
+                    start, stop = batch_bounds(num_cases, batches, b)
+                    yield {
+                        "indices": range(start, stop),
+                        "rows": list(itertools.islice(source, stop - start)),
+                    }
+                    collect_young_if_due()
+                return
+            all_rows: list[Case] = rows if rows is not None else list(iter_combos(checked))
+            order = list(range(num_cases))
+            random.Random(seed).shuffle(order)
             for b in range(1, batches + 1):
                 start, stop = batch_bounds(num_cases, batches, b)
-                yield {
-                    "indices": range(start, stop),
-                    "rows": list(itertools.islice(source, stop - start)),
-                }
-                collect_young_if_due()
-            return
-        all_rows: list[Case] = rows if rows is not None else list(iter_combos(checked))
-        order = list(range(num_cases))
-        random.Random(seed).shuffle(order)
-        for b in range(1, batches + 1):
-            start, stop = batch_bounds(num_cases, batches, b)
-            picked = order[start:stop]
-            yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
+                picked = order[start:stop]
+                yield {"indices": picked, "rows": [all_rows[i] for i in picked]}
 
-    # the case values decide how every record is pickled: checked once, not per batch, and
-    # only when records are small (cloudpickle's extra cost is per record, the check's per
-    # value)
-    values = rows if rows is not None else list(itertools.chain.from_iterable(checked.values()))
-    plain = len(values) <= storage.PLAIN_CHECK_MAX * batches and storage.is_plain(values)
-    with paused_gc():  # a tuple per case: as for run_combos, see paused_gc
-        records.write_indexed(layout.cases, layout.cases_index, batch_records(), plain=plain)
-    # the manifest comes last, and with the folder's fsync that also makes the renames of
-    # function.pkl, cases.bin and cases.idx durable (published without one): 5 fsyncs, not 8
-    Manifest(
-        name=layout.name,
-        fn_name=getattr(fn, "__name__", None),
-        has_function=bool(fn is not None and save_fn),
-        # one function per crop: growing with another one is refused (see Crop.grow)
-        fn_qualname=None if fn is None else shipping.qualname(fn),
-        fn_fingerprint=None if fn is None else shipping.fingerprint(fn),
-        fn_sha256=fn_sha256,
-        # what it reads from its module, as pickled: growing with other values is refused
-        fn_globals={} if fn is None else shipping.globals_digests(fn),
-        fingerprint=sweep_fingerprint,
-        plan=plan,
-        kind=kind,
-        arg_names=tuple(names),
-        combos={n: manifest.encode(v) for n, v in checked.items()} if kind == "combos" else None,
-        constants={k: manifest.encode(v) for k, v in constants.items()},
-        unrecorded_constants=tuple(unrecorded_constants),
-        attrs={k: manifest.encode(v) for k, v in dict(attrs or {}).items()},
-        schema=_schema_json(schema),
-        farmer=farmer,
-    ).write(layout)
+        # the case values decide how every record is pickled: checked once, not per batch, and
+        # only when records are small (cloudpickle's extra cost is per record, the check's per
+        # value)
+        values = rows if rows is not None else list(itertools.chain.from_iterable(checked.values()))
+        plain = len(values) <= storage.PLAIN_CHECK_MAX * batches and storage.is_plain(values)
+        with paused_gc():  # a tuple per case: as for run_combos, see paused_gc
+            records.write_indexed(
+                staged.cases,
+                staged.cases_index,
+                batch_records(),
+                plain=plain,
+                sowing=bytes.fromhex(sowing),
+            )
+        # the manifest comes last, and with the folder's fsync that also makes the renames of
+        # function.pkl, cases.bin and cases.idx durable (published without one): 5 fsyncs, not 8
+        Manifest(
+            name=layout.name,
+            fn_name=getattr(fn, "__name__", None),
+            has_function=bool(fn is not None and save_fn),
+            # one function per crop: growing with another one is refused (see Crop.grow)
+            fn_qualname=None if fn is None else shipping.qualname(fn),
+            fn_fingerprint=None if fn is None else shipping.fingerprint(fn),
+            fn_sha256=fn_sha256,
+            # what it reads from its module, as pickled: growing with other values is refused
+            fn_globals={} if fn is None else shipping.globals_digests(fn),
+            fingerprint=sweep_fingerprint,
+            plan=plan,
+            kind=kind,
+            arg_names=tuple(names),
+            combos={n: manifest.encode(v) for n, v in checked.items()}
+            if kind == "combos"
+            else None,
+            constants={k: manifest.encode(v) for k, v in constants.items()},
+            unrecorded_constants=tuple(unrecorded_constants),
+            attrs={k: manifest.encode(v) for k, v in dict(attrs or {}).items()},
+            schema=_schema_json(schema),
+            farmer=farmer,
+            sowing=sowing,
+        ).write(staged)
+        with storage.locked(layout.crop_lock):
+            if layout.exists():  # sown meanwhile by another process
+                return same_as_sown(Manifest.read(layout), " meanwhile by another process")
+            if os.path.lexists(layout.root):
+                layout.check_not_orphaned()  # never sow over results
+                layout.remove_folder()  # an interrupted sow of an earlier release
+            os.rename(staged.root, layout.root)
+            storage.fsync_dir(layout.parent_dir)
+    except OSError as exc:
+        if isinstance(exc, XyzfarmError):
+            raise
+        # nothing was published: the crop (if any) is as it was
+        raise LocationError(
+            f"could not sow the crop {layout.name!r} in {str(layout.parent_dir)!r}: "
+            f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}. Nothing was "
+            "published. Free some space or inodes, or choose a folder you can write in "
+            "(parent_dir=...), then sow again."
+        ) from exc
+    finally:
+        staged.remove_folder()  # a sow that failed, or lost to another one
     return Manifest.read(layout)

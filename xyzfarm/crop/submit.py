@@ -24,7 +24,7 @@ from typing import Any
 from ..node.display import SHOWN_FAILURES, cluster_job_html
 from ..node.layout import CropLayout
 from ..node.slots import THREAD_VARS, child_pythonpath
-from ..node.state import crop_status, last_error
+from ..node.state import crop_status
 from ..node.submissions import SubmissionRecord
 from ..schedulers import accounting, get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
@@ -318,7 +318,7 @@ class ClusterJob:
         status = self.status()
         ours = set(self.batches)
         failed = [b for b in status.failed_ids if b in ours]
-        errors = {b: last_error(self.layout, b) for b in failed[:SHOWN_FAILURES]}
+        errors = {b: status.last_error(b) for b in failed[:SHOWN_FAILURES]}
         output_dir = output_dir_of(self.layout, self.resources or Resources())
         return cluster_job_html(self, status, errors, len(failed), output_dir)
 

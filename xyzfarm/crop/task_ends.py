@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..node.failures import write_failure
 from ..node.layout import CropLayout
+from ..node.manifest import Manifest
 from ..schedulers import accounting
 
 
@@ -49,7 +50,10 @@ def record_task_ends(
     SLURM's ``FAILED`` with signal 9 is ``OUT_OF_MEMORY`` when the task's output says it was
     killed for memory (:func:`killed_for_memory`), else stays ``FAILED``.
     """
-    recorded = []
+    recorded: list[int] = []
+    if not ends:
+        return recorded
+    sowing = Manifest.read(layout).sowing_id  # recorded with each failure
     for key, end in ends.items():
         # only accounting's classes: a state query's neutral "failed" says too little
         if not end.final or end.state not in accounting.CLASSES:
@@ -71,6 +75,7 @@ def record_task_ends(
                 "a result",
                 scheduler=True,
                 task=key,
+                sowing=sowing,
             )
             recorded.append(batch)
     return recorded

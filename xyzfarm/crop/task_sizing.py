@@ -54,7 +54,7 @@ class TaskSize:
 def measured_seconds_per_case(layout: CropLayout) -> tuple[float, int] | None:
     """Mean seconds per case over the provenance of up to :data:`SAMPLE_BATCHES` grown
     batches, and how many batches; None if none is grown."""
-    index = ResultIndex(layout, report=False).refresh()
+    index = ResultIndex(layout, report=False, sowing=manifest.read(layout).sowing_id).refresh()
     cases = seconds = 0.0
     used = 0
     for batch in sorted(index.done())[:SAMPLE_BATCHES]:
@@ -75,7 +75,7 @@ def timed_seconds_per_case(layout: CropLayout, batch: int) -> tuple[float, int]:
     data = manifest.read(layout)
     fn, fixed = load_function(layout, data)
     call = make_caller(fn, tuple(data.arg_names), fixed or {})
-    reader = records.IndexedReader(layout.cases, layout.cases_index)
+    reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=data.sowing_id)
     try:
         rows = reader.get(batch - 1)["rows"][:TIMING_CASES]
     finally:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ResultWriteError
 from ..store import storage
 from .layout import CropLayout
 
@@ -114,14 +115,25 @@ class FailureRecord:
         return self.attempts[-1]
 
 
-def read_failure(layout: CropLayout, batch: int) -> FailureRecord | None:
-    """The failure record of ``batch``; None if it has none, or none that can be read.
+def _sowing_key(sowing: bytes | None) -> str | None:
+    return None if sowing is None else sowing.hex()
+
+
+def read_failure(
+    layout: CropLayout, batch: int, *, sowing: bytes | None = None
+) -> FailureRecord | None:
+    """The failure record of ``batch`` in the crop's ``sowing``; None if it has none, or
+    none that can be read.
 
     An unreadable record (torn by a full disk, edited by hand) counts as none: it is
-    rewritten whole by the next failure, and a success removes it.
+    rewritten whole by the next failure, and a success removes it. So does the record of
+    another sowing (a grower of the crop before it was deleted and sown again): its failure
+    is not this crop's.
     """
     try:
         raw = json.loads(layout.failed(batch).read_bytes())
+        if raw.get("sowing") != _sowing_key(sowing):
+            return None
         listed = raw["attempts"]
         if not isinstance(listed, list) or not listed:
             return None
@@ -141,6 +153,7 @@ def write_failure(
     case: Any = None,
     final: bool = True,
     start: bool = False,
+    sowing: bytes | None = None,
     **details: Any,
 ) -> FailedAttempt:
     """Append one failed attempt to ``failed/<batch>.json`` (published atomically).
@@ -149,6 +162,9 @@ def write_failure(
     ----------
     error_type, message, traceback, case, final, start
         See :class:`FailedAttempt`.
+    sowing : bytes, optional
+        The crop's sowing id (see :mod:`xyzfarm.node.records`), recorded with the failure;
+        readers of another sowing ignore it.
     **details
         Further JSON values kept with the attempt (``case_position``, ``restart_count``).
 
@@ -157,7 +173,7 @@ def write_failure(
     FailedAttempt
         The attempt recorded, numbered after those already there.
     """
-    before = read_failure(layout, batch)
+    before = read_failure(layout, batch, sowing=sowing)
     previous = before.attempts if before is not None else ()
     attempt = FailedAttempt(
         attempt=len(previous) + 1,
@@ -173,12 +189,21 @@ def write_failure(
         details=details,
     )
     attempts = [a.to_json() for a in (*previous, attempt)]
-    text = json.dumps({"batch": batch, "attempts": attempts}, indent=1)
-    storage.write_bytes(layout.failed(batch), text.encode())
+    head = {"batch": batch, **({"sowing": sowing.hex()} if sowing is not None else {})}
+    text = json.dumps({**head, "attempts": attempts}, indent=1)
+    try:
+        storage.write_bytes(layout.failed(batch), text.encode())
+    except OSError as exc:
+        raise ResultWriteError(
+            f"could not record the failure of batch {batch} ({error_type}: {message[:200]}) in "
+            f"{os.fspath(layout.failed(batch))!r}: {exc.strerror or exc}. Free some space or "
+            "inodes, or fix the folder's permissions, then grow again (the batch counts as "
+            "missing meanwhile)."
+        ) from exc
     return attempt
 
 
-def last_error(layout: CropLayout, batch: int) -> str:
-    """One line: the last recorded error of a failed batch."""
-    record = read_failure(layout, batch)
+def last_error(layout: CropLayout, batch: int, *, sowing: bytes | None = None) -> str:
+    """One line: the last recorded error of a failed batch of the crop's ``sowing``."""
+    record = read_failure(layout, batch, sowing=sowing)
     return "no error recorded" if record is None else record.last.summary()

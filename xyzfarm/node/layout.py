@@ -8,7 +8,8 @@
   cases.idx          ... found through this index of byte offsets
   results/*.log      finished batches: one append-only log per growing process
   results/damaged    records found damaged (their batches count as missing)
-  results/.done.map  byte i-1 set once batch i has a result: growers' one-pread hint (the
+  results/.done.<sowing>.map
+                     byte i-1 set once batch i has a result: growers' one-pread hint (the
                      logs stay the truth for status and reap)
   partial/<i>        case-level checkpoint (append-only records) while batch i runs
   running.lock       byte i is locked (POSIX record lock) by the process growing batch i
@@ -17,19 +18,27 @@
   jobs/<id>/         scheduler submissions (rendered script, array map, record)
 ```
 
-and beside it ``.xyz-<name>.reap.lock``, held while reaping.
+and beside it ``.xyz-<name>.reap.lock``, the crop's lock (:attr:`CropLayout.crop_lock`), held
+while the crop is sown, reaped or deleted. Every record of the files above carries the id of
+the sowing that made the folder (see :mod:`xyzfarm.node.records`).
 
 This module must stay lean: the worker imports it on every compute node.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import errno
 import os
+import shutil
+import stat
+import warnings
 from pathlib import Path
 
-from ..errors import CropFormatError, InvalidInputError
+from ..errors import CropFormatError, InvalidInputError, LocationError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FOLDER_PREFIX = ".xyz-"
 
 
@@ -77,6 +86,23 @@ class CropLayout:
         self.name = check_crop_name(name)
         self.parent_dir = Path(parent_dir if parent_dir is not None else ".").absolute()
         self.root = self.parent_dir / f"{FOLDER_PREFIX}{name}"
+        if self.root.is_symlink():
+            # resolved once, here, and said: everything after works in the folder itself, so
+            # a reap's cleanup removes the crop, not the link (leaving the files behind)
+            real = self.root.resolve()
+            warnings.warn(
+                f"the crop folder {os.fspath(self.root)!r} is a symbolic link to "
+                f"{os.fspath(real)!r}: xyzfarm works in {os.fspath(real)!r} itself.",
+                stacklevel=2,
+            )
+            self.root, self.parent_dir = real, real.parent
+
+    def staged(self, suffix: str) -> CropLayout:
+        """This layout with its root moved to a temporary folder beside it, named
+        ``.<folder name>.<suffix>`` (where a crop is sown before it is published)."""
+        staged = copy.copy(self)
+        staged.root = self.parent_dir / f".{self.root.name}.{suffix}"
+        return staged
 
     @classmethod
     def from_root(cls, root: str | os.PathLike[str]) -> CropLayout:
@@ -106,9 +132,12 @@ class CropLayout:
         return self.root / "cases.idx"
 
     @property
-    def reap_lock(self) -> Path:
+    def crop_lock(self) -> Path:
+        """What :func:`~xyzfarm.store.storage.locked` locks while the crop is sown, reaped
+        or deleted: one of these at a time."""
         # beside the folder, not in it: a reaper waiting on it must not need the folder,
-        # which the reaper before it may have deleted
+        # which the reaper before it may have deleted. Named .reap as in earlier releases,
+        # whose reapers must exclude this one's sowers too
         return self.parent_dir / f"{FOLDER_PREFIX}{self.name}.reap"
 
     @property
@@ -168,6 +197,80 @@ class CropLayout:
                         deeper.append(entry.path)
             folders = deeper
 
+    def open_file(self, path: str | os.PathLike[str], flags: int, mode: int = 0o666) -> int:
+        """Open a file of the crop folder, following no link on the way: every folder from
+        the crop's own down is opened relative to the one above it with ``O_NOFOLLOW``, and
+        so is the file. A link planted after :meth:`check_no_links` looked (while growing)
+        is refused here, at the open, never written through.
+
+        Raises
+        ------
+        CropFormatError
+            If ``path`` is not inside the crop folder, or a link (or a file where a folder
+            should be) is on its way.
+        OSError
+            As ``os.open`` (``FileNotFoundError`` for a file or folder that is not there).
+        """
+        relative = os.path.relpath(path, self.root)
+        parts = relative.split(os.sep)
+        if os.path.isabs(relative) or ".." in parts or relative == ".":
+            raise CropFormatError(
+                f"{os.fspath(path)!r} is not inside the crop folder {os.fspath(self.root)!r}; "
+                "xyzfarm never opens a crop's files elsewhere."
+            )
+        folder_flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            dir_fd = os.open(self.root, folder_flags)
+        except OSError as exc:
+            raise self._link_error(exc, self.root) from None
+        try:
+            where = self.root
+            for part in parts[:-1]:
+                where = where / part
+                try:
+                    deeper = os.open(part, folder_flags, dir_fd=dir_fd)
+                except OSError as exc:
+                    raise self._link_error(exc, where) from None
+                os.close(dir_fd)
+                dir_fd = deeper
+            flags |= os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                return os.open(parts[-1], flags, mode, dir_fd=dir_fd)
+            except OSError as exc:
+                raise self._link_error(exc, where / parts[-1]) from None
+        finally:
+            os.close(dir_fd)
+
+    def _link_error(self, exc: OSError, where: Path) -> OSError | CropFormatError:
+        """``exc`` itself, or the typed refusal of a link (or a file) in the way."""
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or not os.path.lexists(where):
+            return exc
+        kind = "a symbolic link" if os.path.islink(where) else "not a folder"
+        return CropFormatError(
+            f"{os.fspath(where)!r} in the crop folder is {kind}; xyzfarm never writes a "
+            "crop's files through a link, which could lead outside the crop folder. Put the "
+            "file or folder itself in its place, or delete the crop and sow it again."
+        )
+
+    def check_writable(self, doing: str) -> None:
+        """Refuse, typed and before anything is written, a crop folder this process cannot
+        write in: a colleague's, or on a read-only filesystem.
+
+        Raises
+        ------
+        LocationError
+            Naming the folder, why it cannot be written, and the ways out.
+        """
+        for folder in (self.root, *(self.folder(k) for k in ("results", "partial", "failed"))):
+            if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+                raise LocationError(
+                    f"{doing} writes in {os.fspath(folder)!r}, which this user "
+                    f"({_user(os.getuid())}) cannot write: {_why_not_writable(folder)}. Grow "
+                    f"a copy you own (cp -r {os.fspath(self.root)!r} <your folder>/, then "
+                    f"xyz.Crop(name={self.name!r}, parent_dir=<your folder>)), or ask the "
+                    "folder's owner to grow it."
+                )
+
     def make_folders(self) -> None:
         """Create the crop folder: with the user's umask, but never writable by everyone."""
         for path in (
@@ -181,6 +284,18 @@ class CropLayout:
             if mode & 0o002:
                 # a world-writable crop folder would let anyone plant pickles we then load
                 path.chmod(mode & ~0o002)
+
+    def remove_folder(self) -> None:
+        """Remove the crop folder; renamed away first, so no reader ever sees half of it."""
+        if not os.path.lexists(self.root):
+            return
+        doomed = self.root.with_name(f"{self.root.name}.deleting-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.root, doomed)
+            if doomed.is_symlink() or not doomed.is_dir():
+                doomed.unlink()
+            else:
+                shutil.rmtree(doomed, ignore_errors=True)
 
     def batch_ids_in(self, kind: str) -> set[int]:
         """Batch ids that have a file in one of the per-batch folders (one directory scan)."""
@@ -233,3 +348,24 @@ def _listdir(folder: Path) -> list[str]:
         return os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _user(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+def _why_not_writable(folder: Path) -> str:
+    """Why ``folder`` cannot be written, said plainly: a read-only filesystem, or its owner
+    and mode."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "it is on a read-only filesystem"
+        info = os.stat(folder)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return f"it belongs to {_user(info.st_uid)}, with mode {stat.filemode(info.st_mode)}"

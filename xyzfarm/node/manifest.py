@@ -20,6 +20,7 @@ import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import CropFormatError, CropLoadError
@@ -302,6 +303,31 @@ class FarmerRecord:
         """Whether reaping merges into a file (a Harvester's or Sampler's)."""
         return self.kind in ("harvester", "sampler")
 
+    def data_path(self, parent_dir: Path) -> str:
+        """The farmer's file, confined to the crop's parent folder.
+
+        A crop file (perhaps a colleague's, copied in) must not decide where a reap writes:
+        a ``data_name`` that is absolute or leads out of ``parent_dir`` (``..``, or a link
+        there) is refused. Reaping into it is still one word away, with the path given by
+        the user: ``--into`` on the command line, or the Harvester in the code.
+
+        Raises
+        ------
+        CropFormatError
+            Naming the path, the folder, and both ways out.
+        """
+        name = str(self.data_name)
+        inside = parent_dir.resolve()
+        target = (parent_dir / name).resolve()
+        if not os.path.isabs(name) and target.is_relative_to(inside) and target != inside:
+            return os.fspath(parent_dir / name)
+        raise CropFormatError(
+            f"crop.json names the {self.kind}'s file {name!r}, outside the crop's parent folder "
+            f"{os.fspath(parent_dir)!r}: xyzfarm does not write where a crop's file says outside "
+            f"it. Reap into it by naming it yourself: `xyzfarm reap ... --into "
+            f"{os.fspath(target)}`, or crop.reap() on the crop made from your {self.kind}."
+        )
+
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> FarmerRecord:
         return cls(str(raw["kind"]), raw.get("data_name"), raw.get("engine"))
@@ -349,6 +375,9 @@ class Manifest:
     #: refused, as workers compute with those pickled in ``function.pkl``
     fn_globals: Mapping[str, str] = field(default_factory=dict)
     farmer: FarmerRecord | None = None
+    #: this sowing's id (16 hex digits), minted when the crop was sown and carried by every
+    #: record of its files (see :mod:`xyzfarm.node.records`); None for crops sown before ids
+    sowing: str | None = None
     format_version: int = FORMAT_VERSION
     #: fields this release does not know (written by a newer one): kept, and written back
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -407,6 +436,7 @@ class Manifest:
                 fn_sha256=raw.get("fn_sha256"),
                 fn_globals={str(k): str(v) for k, v in (raw.get("fn_globals") or {}).items()},
                 farmer=FarmerRecord.from_json(farmer) if farmer else None,
+                sowing=_sowing_hex(raw.get("sowing")),
                 format_version=int(raw.get("format_version", FORMAT_VERSION)),
                 extra={k: v for k, v in raw.items() if k not in named and k != CHECKSUM_KEY},
             )
@@ -444,10 +474,17 @@ class Manifest:
             ),
             "schema": dict(self.schema),
             "farmer": None if self.farmer is None else self.farmer.to_json(),
+            # written only when there is one: crops sown before sowing ids stay as they were
+            **({"sowing": self.sowing} if self.sowing is not None else {}),
             **self.extra,
         }
 
     # -- decoded values ----------------------------------------------------------------------
+
+    @property
+    def sowing_id(self) -> bytes | None:
+        """The sowing id as the crop's records carry it (None: a crop sown before ids)."""
+        return None if self.sowing is None else bytes.fromhex(self.sowing)
 
     @property
     def is_grid(self) -> bool:
@@ -484,6 +521,24 @@ class Manifest:
         """This manifest with other output names (reaping raw outputs under new labels)."""
         names = None if var_names is None else list(var_names)
         return replace(self, schema={**self.schema, "var_names": names})
+
+
+def _sowing_hex(raw: Any) -> str | None:
+    """A manifest's sowing id, checked: 16 lowercase hex digits, or absent."""
+    if raw is None:
+        return None
+    if not (isinstance(raw, str) and len(raw) == 16 and all(c in "0123456789abcdef" for c in raw)):
+        raise ValueError(f"sowing {raw!r}")
+    return raw
+
+
+def sowing_or_none(layout: CropLayout) -> bytes | None:
+    """The crop's sowing id, or None if it has none or its manifest cannot be read (what a
+    failure that may be about that very manifest is recorded with)."""
+    try:
+        return Manifest.read(layout).sowing_id
+    except (OSError, ValueError):
+        return None
 
 
 def read(layout: CropLayout) -> Manifest:

@@ -26,14 +26,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import psutil
 
-from ..errors import CropLoadError, FunctionLoadError, WorkerStartError
+from ..errors import CropLoadError, CropReplacedError, FunctionLoadError, WorkerStartError
 from ..sweep.progress import write_beside_bars
 from .failures import START_FAILURES, write_failure
+from .groups import Sentinel, kill_group
 from .layout import CropLayout
 from .outcomes import FAILED
 from .slots import THREAD_VARS as THREAD_VARS
@@ -72,45 +72,6 @@ class _Worker:
     err_tail: bytes = b""
 
 
-class _Sentinel:
-    """The pool's end of :mod:`xyzfarm.node.sentinel`: tells it which process groups to kill if
-    this process dies. Best effort: if it cannot start or has died, growing goes on."""
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen[bytes] | None = None
-        with contextlib.suppress(OSError):
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(Path(__file__).with_name("sentinel.py"))],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                # its own session: a signal sent to the grower's group does not reach it
-                start_new_session=True,
-            )
-
-    def _say(self, line: str) -> None:
-        if self.proc is None or self.proc.stdin is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.write(line.encode())
-            self.proc.stdin.flush()
-
-    def watch(self, pgid: int) -> None:
-        self._say(f"+{pgid}\n")
-
-    def forget(self, pgid: int) -> None:
-        self._say(f"-{pgid}\n")
-
-    def close(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5.0)
-
-
 class WorkerPool:
     """Persistent pinned workers growing the batches of one crop.
 
@@ -134,6 +95,13 @@ class WorkerPool:
         One worker per slot.
     log : bool
         Write each batch's stdout/stderr to ``logs/batch-<i>.log``.
+    sowing : bytes, optional
+        The crop's sowing id (see :mod:`xyzfarm.node.records`), recorded with failures.
+
+    Raises
+    ------
+    CropReplacedError
+        From :meth:`run`, when a worker finds the crop deleted or sown again.
     """
 
     def __init__(
@@ -145,8 +113,11 @@ class WorkerPool:
         batch_timeout_s: float | None = None,
         max_mem_gb: float | None = None,
         max_running: LiveLimit | None = None,
+        sowing: bytes | None = None,
     ) -> None:
         self.layout = layout
+        #: the crop's sowing id, recorded with every failure written here
+        self.sowing = sowing
         #: the crop's throttle, read live: busy workers beyond it take no new batch
         self.max_running = max_running
         self.slots = list(slots)
@@ -159,11 +130,11 @@ class WorkerPool:
         self.deaths: dict[int, int] = {}
         #: workers that died without a batch (before they were ready, or idle)
         self.start_failures = 0
-        self._sentinel: _Sentinel | None = None
+        self._sentinel: Sentinel | None = None
 
     def _start(self, slot: Slot) -> _Worker:
         if self._sentinel is None:
-            self._sentinel = _Sentinel()
+            self._sentinel = Sentinel()
         read_fd, write_fd = os.pipe()
         cmd = [
             sys.executable,
@@ -216,7 +187,7 @@ class WorkerPool:
 
     def _bury(self, worker: _Worker) -> None:
         """After its exit: kill what its cases left in its group, then stop watching it."""
-        _kill_group(worker.proc.pid)
+        kill_group(worker.proc.pid)
         worker.stderr.close()
         if self._sentinel is not None:
             self._sentinel.forget(worker.proc.pid)
@@ -317,6 +288,9 @@ class WorkerPool:
                 worker.ready = True
             elif "start_error" in msg:
                 worker.start_error = msg["start_error"]
+            elif "replaced" in msg:
+                # the crop was deleted or sown again: no worker may grow for this pool now
+                raise CropReplacedError(str(msg["replaced"]))
             elif msg.get("batch") == worker.batch:
                 worker.batch = None
                 on_result(msg["batch"], msg["status"])
@@ -336,7 +310,7 @@ class WorkerPool:
         elif batch is not None and worker.kill_reason is not None:
             # killed on purpose (time or memory limit): trying again would do the same
             kind, message = worker.kill_reason
-            write_failure(self.layout, batch, error_type=kind, message=message)
+            write_failure(self.layout, batch, error_type=kind, message=message, sowing=self.sowing)
             on_result(batch, FAILED)
         elif batch is not None:
             self.deaths[batch] = self.deaths.get(batch, 0) + 1
@@ -346,6 +320,7 @@ class WorkerPool:
                 batch,
                 error_type="WorkerDied",
                 final=not again,
+                sowing=self.sowing,
                 message=f"the worker process growing batch {batch} died ({how})."
                 + _tail_text(worker.err_tail),
             )
@@ -391,6 +366,7 @@ class WorkerPool:
                 message=str(error.get("message")),
                 traceback=error.get("traceback"),
                 start=start,
+                sowing=self.sowing,
             )
         for batch in left:
             on_result(batch, FAILED)
@@ -411,7 +387,7 @@ class WorkerPool:
                 break
             if sig is not None:
                 for worker in alive:
-                    _kill_group(worker.proc.pid, sig)
+                    kill_group(worker.proc.pid, sig)
             self._drain(alive, wait_s)
         for worker in workers:
             if worker.proc.poll() is None:
@@ -450,14 +426,6 @@ def _tail_text(tail: bytes) -> str:
     return " Its stderr ended with:\n" + "\n".join(lines) + "\n"
 
 
-def _kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
-    # a worker leads its own group (start_new_session); the kernel never reuses a pid while
-    # a group of that id has members, so this reaches only what the worker and its cases
-    # started (unless a case left the group on purpose)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 def _tree_rss(pid: int) -> int:
     """Resident memory of a process and all its descendants, in bytes."""
     try:
@@ -479,7 +447,7 @@ def _kill_tree(pid: int) -> None:
         family = [*parent.children(recursive=True), parent]
     except psutil.NoSuchProcess:
         return
-    _kill_group(pid)
+    kill_group(pid)
     for proc in family:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()

@@ -10,6 +10,14 @@ damaged one without trusting the pickle:
 * a result or input record cut short (or damaged later) is *detected*, never half-read;
 * an append-only file killed mid-append loses only its last, incomplete record.
 
+A crop sown by this release has a *sowing id* (8 random bytes, recorded in its manifest) and
+every record of it carries that id in its header (magics ``XYZS`` and ``XYZL``), under the
+checksum: a record of another sowing (the crop deleted and sown again while a grower of the
+old one still ran, or a file copied in from a twin crop of the same name and shape) is told
+apart from a damaged one and never taken for one of this crop's. A reader is given the
+sowing it expects (None for a crop sown before sowing ids: then it takes the unbound records
+of earlier releases, and only those).
+
 Records written by xyzfarm before the checksum covered the header (magics ``XYZr`` and
 ``XYZb``, checksum over the payload only) are still read, with that weaker check, so crops
 sown or grown before an upgrade still grow and reap.
@@ -19,14 +27,16 @@ This module must stay lean: the worker imports it on every compute node.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from ..errors import DataFileError
+from ..errors import DataFileError, SowingMismatchError
 from ..store import storage
 
 #: framed records (batch inputs, checkpoints): the checksum covers the whole record
@@ -36,12 +46,43 @@ MAGIC_PAYLOAD_CRC = b"XYZr"
 _HEADER = struct.Struct("<4sQI")
 HEADER_SIZE = _HEADER.size
 
+#: framed records bound to a sowing: ``MAGIC_BOUND | sowing (8 bytes) | length | crc``
+MAGIC_BOUND = b"XYZS"
+_BOUND_HEADER = struct.Struct("<4s8sQI")
+#: every framed magic, for finding the next record after a damaged one
+_FRAME_MAGICS = (MAGIC_BOUND, MAGIC, MAGIC_PAYLOAD_CRC)
+
 #: result-log records: the checksum covers the whole record, batch id included
 LOG_MAGIC = b"XYZB"
 #: result-log records of earlier releases: the checksum covers the payload only
 LOG_MAGIC_PAYLOAD_CRC = b"XYZb"
 _LOG_HEADER = struct.Struct("<4sQQI")
 LOG_HEADER_SIZE = _LOG_HEADER.size
+#: result-log records bound to a sowing: ``LOG_MAGIC_BOUND | sowing | batch | length | crc``
+LOG_MAGIC_BOUND = b"XYZL"
+_BOUND_LOG_HEADER = struct.Struct("<4s8sQQI")
+_LOG_MAGICS = (LOG_MAGIC_BOUND, LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC)
+#: the longest log header: what a scan needs in hand to read any record's header
+_MAX_LOG_HEADER = _BOUND_LOG_HEADER.size
+#: the length of a sowing id, in bytes
+SOWING_BYTES = 8
+
+
+def _sowing_of(magic: bytes, sowing: bytes) -> bytes | None:
+    """The sowing a record belongs to: its id for a bound record, None for an unbound one."""
+    return sowing if magic in (MAGIC_BOUND, LOG_MAGIC_BOUND) else None
+
+
+def _other_sowing(where: str, theirs: bytes | None, ours: bytes | None) -> str:
+    """Why a record of another sowing is refused, said plainly."""
+    said = "an earlier release's unbound crop" if theirs is None else f"sowing {theirs.hex()}"
+    mine = "it was sown before sowing ids" if ours is None else f"its sowing is {ours.hex()}"
+    return (
+        f"{where} belongs to {said}, not to this crop ({mine}): the crop was deleted and sown "
+        "again while something of the old one still ran, or a file was copied in from "
+        "another crop folder"
+    )
+
 
 #: payloads longer than this are checksummed in pieces of this size (bounded memory)
 _PIECE_BYTES = 1 << 22
@@ -53,66 +94,101 @@ def _whole_crc(header: bytes, payload: bytes | memoryview) -> int:
 
 
 def _expected_crc(magic: bytes, header: bytes, payload: bytes | memoryview) -> int:
-    if magic in (MAGIC, LOG_MAGIC):
+    if magic in (MAGIC_BOUND, MAGIC, LOG_MAGIC_BOUND, LOG_MAGIC):
         return _whole_crc(header, payload)
     return zlib.crc32(payload)
 
 
-def frame(obj: Any, *, plain: bool = False) -> bytes:
-    """One record holding ``obj`` (``plain``: see :func:`~xyzfarm.storage.dumps`)."""
+def frame(obj: Any, *, plain: bool = False, sowing: bytes | None = None) -> bytes:
+    """One record holding ``obj`` (``plain``: see :func:`~xyzfarm.storage.dumps`), bound to
+    ``sowing`` (None: an unbound record, for a crop sown before sowing ids)."""
     payload = storage.dumps(obj, plain=plain)
-    header = _HEADER.pack(MAGIC, len(payload), 0)
-    return _HEADER.pack(MAGIC, len(payload), _whole_crc(header, payload)) + payload
+    if sowing is None:
+        header = _HEADER.pack(MAGIC, len(payload), 0)
+        return _HEADER.pack(MAGIC, len(payload), _whole_crc(header, payload)) + payload
+    header = _BOUND_HEADER.pack(MAGIC_BOUND, sowing, len(payload), 0)
+    crc = _whole_crc(header, payload)
+    return _BOUND_HEADER.pack(MAGIC_BOUND, sowing, len(payload), crc) + payload
 
 
-def _read_frame(f: BinaryIO, where: str, size: int) -> Any:
-    """The next record of ``f`` (a file of ``size`` bytes)."""
-    header = f.read(HEADER_SIZE)
-    if len(header) < HEADER_SIZE:
-        raise EOFError(where)
-    magic, length, crc = _HEADER.unpack(header)
-    if magic not in (MAGIC, MAGIC_PAYLOAD_CRC):
-        raise DataFileError(f"{where} is not an xyzfarm record (bad magic {magic!r}).")
-    # the length is checked against what the file holds before it is used: a damaged one
-    # (a flipped high bit) would otherwise ask for exabytes (MemoryError, OverflowError)
-    if length > size - f.tell():
-        raise EOFError(where)
-    payload = f.read(length)
-    if len(payload) < length:
-        raise EOFError(where)
-    if _expected_crc(magic, header, payload) != crc:
-        raise DataFileError(f"{where} fails its checksum: the file is damaged.")
-    return storage.loads(payload)
+class _FrameHeader(NamedTuple):
+    magic: bytes
+    sowing: bytes | None
+    length: int
+    crc: int
+    size: int  # of the header, in bytes
 
 
-def append_record(f: BinaryIO, obj: Any) -> None:
-    """Append one record to an open file with a single write, and push it to the OS."""
-    f.write(frame(obj))
+def _frame_header(data: bytes | memoryview, at: int = 0) -> _FrameHeader | None:
+    """The header of the framed record at ``at`` (None: not a record's start, or cut short)."""
+    magic = bytes(data[at : at + 4])
+    if magic == MAGIC_BOUND:
+        if len(data) - at < _BOUND_HEADER.size:
+            return None
+        _, sowing, length, crc = _BOUND_HEADER.unpack_from(data, at)
+        return _FrameHeader(magic, sowing, length, crc, _BOUND_HEADER.size)
+    if magic in (MAGIC, MAGIC_PAYLOAD_CRC) and len(data) - at >= HEADER_SIZE:
+        _, length, crc = _HEADER.unpack_from(data, at)
+        return _FrameHeader(magic, None, length, crc, HEADER_SIZE)
+    return None
+
+
+def append_record(f: BinaryIO, obj: Any, *, sowing: bytes | None = None) -> None:
+    """Append one record (bound to ``sowing``) to an open file with a single write, and push
+    it to the OS."""
+    f.write(frame(obj, sowing=sowing))
     f.flush()
 
 
-def read_appended(path: str | os.PathLike[str]) -> list[Any]:
-    """Every record of an append-only file up to its first torn or damaged one."""
-    out: list[Any] = []
+def _next_start(data: bytes, after: int) -> int:
+    """Where the next framed record may start after byte ``after`` (-1: nowhere)."""
+    found = [i for i in (data.find(m, after) for m in _FRAME_MAGICS) if i >= 0]
+    return min(found) if found else -1
+
+
+def read_appended(path: str | os.PathLike[str], *, sowing: bytes | None = None) -> list[Any]:
+    """Every intact record of ``sowing`` in an append-only file (a checkpoint).
+
+    A torn or damaged record costs that record only: the reading resumes at the next record
+    start after it (a process killed mid-append, then the batch resumed, leaves a torn record
+    *between* intact ones, and the cases after the tear must not be computed again). Records
+    of another sowing are skipped. A record is only taken whole, its checksum verified.
+    """
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below; one open, no stat before it
     except FileNotFoundError:
-        return out
+        return []
     with f:
-        where, size = os.fspath(path), os.fstat(f.fileno()).st_size
-        while True:
-            try:
-                out.append(_read_frame(f, where, size))
-            except (EOFError, DataFileError):
-                return out
+        data = f.read()
+    out: list[Any] = []
+    at = 0
+    while 0 <= at < len(data):
+        header = _frame_header(data, at)
+        end = -1 if header is None else at + header.size + header.length
+        if header is not None and end <= len(data):
+            payload = data[at + header.size : end]
+            crc = _expected_crc(header.magic, data[at : at + header.size], payload)
+            if crc == header.crc:
+                if _sowing_of(header.magic, header.sowing or b"") == sowing:
+                    out.append(storage.loads(payload))
+                at = end  # intact: ours, or another sowing's (skipped whole)
+                continue
+        at = _next_start(data, at + 1)  # torn or damaged: look for the next record
+    return out
 
 
 def write_indexed(
-    path: Path, index_path: Path, items: Iterator[Any], *, plain: bool = False
+    path: Path,
+    index_path: Path,
+    items: Iterator[Any],
+    *,
+    plain: bool = False,
+    sowing: bytes | None = None,
 ) -> int:
     """Write one record per item into ``path`` and their byte offsets into ``index_path``.
 
-    ``plain``: every item is plain data (see :func:`~xyzfarm.storage.dumps`). Returns the
+    ``plain``: every item is plain data (see :func:`~xyzfarm.storage.dumps`); each record is
+    bound to ``sowing`` (see :func:`frame`). Returns the
     number of records. Both files are published atomically, their content on disk; their
     folder is not synced (``sync_dir=False`` of :func:`~xyzfarm.storage.atomic_path`): the
     caller publishes a file after them that syncs it (a crop's manifest).
@@ -120,31 +196,56 @@ def write_indexed(
     offsets = [0]
     with storage.atomic_path(path, sync_dir=False) as tmp, open(tmp, "wb") as f:
         for item in items:
-            f.write(frame(item, plain=plain))
+            f.write(frame(item, plain=plain, sowing=sowing))
             offsets.append(f.tell())
     storage.write_bytes(index_path, struct.pack(f"<{len(offsets)}Q", *offsets), sync_dir=False)
     return len(offsets) - 1
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (``OSError`` otherwise, naming it:
+    ``ELOOP`` for a link, ``EISDIR`` for a folder, ``EINVAL`` for anything else)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+    return os.fdopen(fd, "rb")
+
+
 class IndexedReader:
     """Random access to the records of an indexed file, through handles kept open.
+
+    Every record must belong to ``sowing`` (see :func:`frame`); the first one is checked
+    when the reader opens, so a file of another sowing is refused before anything is read.
 
     Raises
     ------
     DataFileError
         If either file is missing (the crop folder is incomplete).
+    SowingMismatchError
+        If the file's records belong to another sowing.
     """
 
-    def __init__(self, path: Path, index_path: Path) -> None:
+    def __init__(self, path: Path, index_path: Path, *, sowing: bytes | None = None) -> None:
         self.path = path
+        self.sowing = sowing
         try:
-            self._data = open(path, "rb")  # noqa: SIM115 - lives as long as the reader
-            self._index = open(index_path, "rb")  # noqa: SIM115
+            # never through a link (O_NOFOLLOW), nor a folder or a device: a regular file
+            self._data = _open_regular(path)
+            self._index = _open_regular(index_path)
         except FileNotFoundError as exc:
             if getattr(self, "_data", None) is not None:
                 self._data.close()
             raise DataFileError(
                 f"{exc.filename} is missing: the crop's cases cannot be read; sow the crop "
+                "again (delete its folder first), or restore the file."
+            ) from None
+        except OSError as exc:
+            if getattr(self, "_data", None) is not None:
+                self._data.close()
+            raise DataFileError(
+                f"{exc.filename} cannot be read as the crop's cases ({exc.strerror or exc}): "
+                "it must be a regular file, not a link, a folder or a device; sow the crop "
                 "again (delete its folder first), or restore the file."
             ) from None
         # the index ends with the data file's size: a truncated or zeroed index (or data
@@ -159,6 +260,14 @@ class IndexedReader:
                 f"of index for {data_size} bytes of cases): one of them is truncated or "
                 "damaged; sow the crop again (delete its folder first), or restore the files."
             )
+        first = _frame_header(os.pread(self._data.fileno(), _BOUND_HEADER.size, 0))
+        if first is not None and _sowing_of(first.magic, first.sowing or b"") != sowing:
+            # another sowing's file, or a damaged header: reading the record whole (its
+            # checksum verified) tells which, and raises the error that says it
+            try:
+                self.get(0)
+            finally:
+                self.close()
 
     def __len__(self) -> int:
         """The number of records the index lists."""
@@ -188,17 +297,23 @@ class IndexedReader:
                 f"{where} is truncated, or the index of {name} is damaged: the crop's cases "
                 "are damaged; sow the crop again, or restore the file."
             )
-        magic, length, crc = _HEADER.unpack_from(data)
-        if magic not in (MAGIC, MAGIC_PAYLOAD_CRC) or HEADER_SIZE + length != size:
+        header = _frame_header(data)
+        if header is None or header.size + header.length != size:
             raise DataFileError(
                 f"{where} is not where the index of {name} says, or is damaged: the crop's "
                 "cases are damaged; sow the crop again, or restore the file."
             )
-        payload = data[HEADER_SIZE:]
-        if _expected_crc(magic, data[:HEADER_SIZE], payload) != crc:
+        payload = data[header.size :]
+        if _expected_crc(header.magic, data[: header.size], payload) != header.crc:
             raise DataFileError(
                 f"{where} fails its checksum: the crop's cases are damaged; sow the crop "
                 "again, or restore the file."
+            )
+        theirs = _sowing_of(header.magic, header.sowing or b"")
+        if theirs != self.sowing:
+            raise SowingMismatchError(
+                f"{_other_sowing(where, theirs, self.sowing)}; sow the crop again (delete its "
+                "folder first), or put back the crop's own file."
             )
         return storage.loads(payload)
 
@@ -207,11 +322,40 @@ class IndexedReader:
         self._index.close()
 
 
-def log_frame(batch: int, obj: Any, *, plain: bool = False) -> bytes:
-    """One result-log record of ``batch`` holding ``obj`` (``plain``: as for :func:`frame`)."""
+def log_frame(batch: int, obj: Any, *, plain: bool = False, sowing: bytes | None = None) -> bytes:
+    """One result-log record of ``batch`` holding ``obj`` (``plain``, ``sowing``: as for
+    :func:`frame`)."""
     payload = storage.dumps(obj, plain=plain)
-    header = _LOG_HEADER.pack(LOG_MAGIC, batch, len(payload), 0)
-    return _LOG_HEADER.pack(LOG_MAGIC, batch, len(payload), _whole_crc(header, payload)) + payload
+    if sowing is None:
+        header = _LOG_HEADER.pack(LOG_MAGIC, batch, len(payload), 0)
+        crc = _whole_crc(header, payload)
+        return _LOG_HEADER.pack(LOG_MAGIC, batch, len(payload), crc) + payload
+    header = _BOUND_LOG_HEADER.pack(LOG_MAGIC_BOUND, sowing, batch, len(payload), 0)
+    crc = _whole_crc(header, payload)
+    return _BOUND_LOG_HEADER.pack(LOG_MAGIC_BOUND, sowing, batch, len(payload), crc) + payload
+
+
+class _LogHeader(NamedTuple):
+    magic: bytes
+    sowing: bytes | None
+    batch: int
+    length: int
+    crc: int
+    size: int  # of the header, in bytes
+
+
+def _log_header(data: bytes | memoryview, at: int = 0) -> _LogHeader | None:
+    """The header of the log record at ``at`` (None: not a record's start, or cut short)."""
+    magic = bytes(data[at : at + 4])
+    if magic == LOG_MAGIC_BOUND:
+        if len(data) - at < _BOUND_LOG_HEADER.size:
+            return None
+        _, sowing, batch, length, crc = _BOUND_LOG_HEADER.unpack_from(data, at)
+        return _LogHeader(magic, sowing, batch, length, crc, _BOUND_LOG_HEADER.size)
+    if len(data) - at < LOG_HEADER_SIZE:
+        return None
+    magic, batch, length, crc = _LOG_HEADER.unpack_from(data, at)
+    return _LogHeader(magic, None, batch, length, crc, LOG_HEADER_SIZE)
 
 
 class LogScan(NamedTuple):
@@ -223,6 +367,9 @@ class LogScan(NamedTuple):
     end: int
     #: ``(batch the header claims, offset, reason)`` of each damaged record
     damaged: list[tuple[int, int, str]]
+    #: ``(batch, offset, reason)`` of each intact record of another sowing: not taken, but
+    #: not damaged either (another reader, of that sowing, would take it)
+    foreign: list[tuple[int, int, str]]
 
 
 #: bytes read at once when scanning a log: with checksums (every byte is needed), and without
@@ -231,7 +378,8 @@ _SCAN_BLOCK_VERIFY, _SCAN_BLOCK_HEADERS = 1 << 22, 1 << 16
 
 def _crc_of_piece_reads(fd: int, offset: int, header: bytes, magic: bytes, length: int) -> int:
     """The checksum of the record whose ``length`` payload bytes follow ``offset``, in pieces."""
-    crc = zlib.crc32(header[:-4]) if magic in (MAGIC, LOG_MAGIC) else 0
+    whole = magic in (MAGIC_BOUND, MAGIC, LOG_MAGIC_BOUND, LOG_MAGIC)
+    crc = zlib.crc32(header[:-4]) if whole else 0
     position, stop = offset, offset + length
     while position < stop:
         piece = os.pread(fd, min(stop - position, _PIECE_BYTES), position)
@@ -244,128 +392,186 @@ def _crc_of_piece_reads(fd: int, offset: int, header: bytes, magic: bytes, lengt
 
 def _starts_a_record(fd: int, offset: int, size: int) -> bool:
     """Whether ``offset`` is the end of the file or the start of a log record."""
-    return offset == size or os.pread(fd, 4, offset) in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC)
+    return offset == size or os.pread(fd, 4, offset) in _LOG_MAGICS
 
 
-def scan_log(path: str | os.PathLike[str], start: int = 0, *, verify: bool = True) -> LogScan:
-    """Index a result log from byte ``start``.
+def scan_log(
+    path: str | os.PathLike[str],
+    start: int = 0,
+    *,
+    verify: bool = True,
+    sowing: bytes | None = None,
+) -> LogScan:
+    """Index a result log from byte ``start``: the records of ``sowing`` (see :func:`frame`).
 
     With ``verify``, each complete record is read whole and its checksum checked (every byte
     read once, in large blocks; nothing unpickled); without it only headers are read. A
     record cut short at the end of the file (being appended right now, or cut by a crash) is
-    left for a later scan. A damaged record is listed in ``damaged``; the scan goes on after
-    it when its length leads to the next record (or to the end of the file), and otherwise
-    stops for good: the later records of that log count as missing.
+    left for a later scan. An intact record of another sowing is listed in ``foreign`` and
+    skipped. A damaged record is listed in ``damaged``; the scan goes on after it when its
+    length leads to the next record (or to the end of the file), and otherwise stops for
+    good: the later records of that log count as missing.
     """
     entries: list[tuple[int, int]] = []
     damaged: list[tuple[int, int, str]] = []
+    foreign: list[tuple[int, int, str]] = []
     where = os.fspath(path)
     try:
         f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below; not found is normal
     except FileNotFoundError:
-        return LogScan(entries, start, damaged)
+        return LogScan(entries, start, damaged, [])
     block_size = _SCAN_BLOCK_VERIFY if verify else _SCAN_BLOCK_HEADERS
-    known = (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC)
+    ours = LOG_MAGIC_BOUND if sowing is not None else None
     with f:
         fd = f.fileno()
         size = os.fstat(fd).st_size
         offset = start
         block, block_start = b"", start  # the bytes of the file from block_start
         view = memoryview(block)
-        unpack_header, crc32 = _LOG_HEADER.unpack_from, zlib.crc32
+        crc32 = zlib.crc32
         while offset + LOG_HEADER_SIZE <= size:
             at = offset - block_start
-            if at + LOG_HEADER_SIZE > len(block):
+            if at + _MAX_LOG_HEADER > len(block) and block_start + len(block) < size:
                 block, block_start, at = os.pread(fd, block_size, offset), offset, 0
                 view = memoryview(block)
                 if len(block) < LOG_HEADER_SIZE:
                     break  # the file shrank under us: scan again later
-            magic, batch, length, crc = unpack_header(block, at)
-            end = offset + LOG_HEADER_SIZE + length
-            if magic in known and end > size:
+            header = _log_header(view, at)
+            if header is None:
+                break  # a bound header cut short: torn tail
+            magic, batch, length, crc, hsize = (
+                header.magic,
+                header.batch,
+                header.length,
+                header.crc,
+                header.size,
+            )
+            known = magic in _LOG_MAGICS
+            end = offset + hsize + length
+            if known and end > size:
                 break  # torn tail: complete it or leave it to a later scan
-            if magic in known and not verify:
+            mine = known and (
+                (magic == ours and header.sowing == sowing)
+                or (ours is None and magic != LOG_MAGIC_BOUND)
+            )
+            if mine and not verify:
                 entries.append((batch, offset))
                 offset = end
                 continue
-            payload_at = at + LOG_HEADER_SIZE
-            if magic in known:
+            payload_at = at + hsize
+            if known:
                 if payload_at + length <= len(block):
                     payload = view[payload_at : payload_at + length]
-                    if magic == LOG_MAGIC:  # inlined: ~10,000 records are scanned in ~15 ms
-                        got = crc32(payload, crc32(view[at : payload_at - 4]))
-                    else:
+                    if magic == LOG_MAGIC_PAYLOAD_CRC:
                         got = crc32(payload)
+                    else:  # inlined: ~10,000 records are scanned in ~15 ms
+                        got = crc32(payload, crc32(view[at : payload_at - 4]))
                 else:  # a record larger than the block: read in pieces
                     try:
                         got = _crc_of_piece_reads(
-                            fd, offset + LOG_HEADER_SIZE, block[at:payload_at], magic, length
+                            fd, offset + hsize, bytes(view[at:payload_at]), magic, length
                         )
                     except EOFError:
                         break  # the file shrank under us: scan again later
-                if got == crc:
+                if got == crc and mine:
                     entries.append((batch, offset))
                     offset = end
                     continue
-                reason = (
-                    f"{where} at byte {offset}: the result record of batch {batch} fails its "
-                    "checksum (damaged)."
-                )
+                if got == crc:
+                    theirs = _sowing_of(magic, header.sowing or b"")
+                    record = f"{where} at byte {offset}: the result record of batch {batch}"
+                    reason = _other_sowing(record, theirs, sowing) + "; it is not taken."
+                    foreign.append((batch, offset, reason))
+                    offset = end
+                    continue
+                else:
+                    reason = (
+                        f"{where} at byte {offset}: the result record of batch {batch} fails "
+                        "its checksum (damaged)."
+                    )
             else:
                 reason = f"{where} at byte {offset}: not a result record (bad magic {magic!r})."
             damaged.append((batch, offset, reason))
             if end > size or not _starts_a_record(fd, end, size):
-                return LogScan(entries, size, damaged)  # nothing after this can be framed
+                return LogScan(entries, size, damaged, foreign)  # nothing after can be framed
             offset = end
-        return LogScan(entries, offset, damaged)
+        return LogScan(entries, offset, damaged, foreign)
 
 
-def check_log_record(path: str | os.PathLike[str], offset: int) -> int:
+def _read_log_header(fd: int, offset: int, where: str) -> _LogHeader:
+    raw = os.pread(fd, _MAX_LOG_HEADER, offset)
+    header = _log_header(raw)
+    if header is None:
+        raise DataFileError(f"{where}: truncated record.")
+    if header.magic not in _LOG_MAGICS:
+        raise DataFileError(f"{where}: not a result record (bad magic {header.magic!r}).")
+    return header
+
+
+def _check_sowing(header: _LogHeader, where: str, sowing: bytes | None) -> None:
+    theirs = _sowing_of(header.magic, header.sowing or b"")
+    if theirs != sowing:
+        record = f"{where}: the result record of batch {header.batch}"
+        raise SowingMismatchError(
+            f"{_other_sowing(record, theirs, sowing)}; it is not taken, and its batch counts "
+            "as missing."
+        )
+
+
+def check_log_record(
+    path: str | os.PathLike[str], offset: int, *, sowing: bytes | None = None
+) -> int:
     """The batch of the log record at ``offset``, its checksum verified (nothing unpickled).
 
     Raises
     ------
     DataFileError
-        If the record is truncated, not a result record, or fails its checksum.
+        If the record is truncated, not a result record, or fails its checksum;
+        :class:`~xyzfarm.errors.SowingMismatchError` if it is another sowing's.
     """
     where = f"{os.fspath(path)} at byte {offset}"
     with open(path, "rb", buffering=0) as f:
-        header = os.pread(f.fileno(), LOG_HEADER_SIZE, offset)
-        if len(header) < LOG_HEADER_SIZE:
-            raise DataFileError(f"{where}: truncated record.")
-        magic, batch, length, crc = _LOG_HEADER.unpack(header)
-        if magic not in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC):
-            raise DataFileError(f"{where}: not a result record (bad magic {magic!r}).")
+        header = _read_log_header(f.fileno(), offset, where)
+        raw = os.pread(f.fileno(), header.size, offset)
         try:
-            got = _crc_of_piece_reads(f.fileno(), offset + LOG_HEADER_SIZE, header, magic, length)
+            got = _crc_of_piece_reads(
+                f.fileno(), offset + header.size, raw, header.magic, header.length
+            )
         except EOFError:
             raise DataFileError(f"{where}: truncated record.") from None
-    if got != crc:
-        raise DataFileError(f"{where}: the result record of batch {batch} fails its checksum.")
-    return int(batch)
+    if got != header.crc:
+        raise DataFileError(
+            f"{where}: the result record of batch {header.batch} fails its checksum."
+        )
+    _check_sowing(header, where, sowing)
+    return int(header.batch)
 
 
-def read_log_record(path: str | os.PathLike[str], offset: int) -> tuple[int, Any]:
+def read_log_record(
+    path: str | os.PathLike[str], offset: int, *, sowing: bytes | None = None
+) -> tuple[int, Any]:
     """The ``(batch, object)`` of the log record at ``offset``, checksum verified."""
     with open(path, "rb", buffering=0) as f:
-        return read_log_record_in(f.fileno(), offset, os.fspath(path))
+        return read_log_record_in(f.fileno(), offset, os.fspath(path), sowing=sowing)
 
 
-def read_log_record_in(fd: int, offset: int, name: str) -> tuple[int, Any]:
+def read_log_record_in(
+    fd: int, offset: int, name: str, *, sowing: bytes | None = None
+) -> tuple[int, Any]:
     """As :func:`read_log_record`, from a log open as ``fd`` (named ``name`` in errors): two
     positional reads, so a reap reads 10^3 records of one log without 10^3 opens."""
     where = f"{name} at byte {offset}"
-    header = os.pread(fd, LOG_HEADER_SIZE, offset)
-    if len(header) < LOG_HEADER_SIZE:
-        raise DataFileError(f"{where}: truncated record.")
-    magic, batch, length, crc = _LOG_HEADER.unpack(header)
-    if magic not in (LOG_MAGIC, LOG_MAGIC_PAYLOAD_CRC):
-        raise DataFileError(f"{where}: not a result record (bad magic {magic!r}).")
+    header = _read_log_header(fd, offset, where)
+    length = header.length
     # a damaged length must not allocate more than the file holds
-    fits = length <= _PIECE_BYTES or offset + LOG_HEADER_SIZE + length <= os.fstat(fd).st_size
-    payload = os.pread(fd, length, offset + LOG_HEADER_SIZE) if fits else b""
+    fits = length <= _PIECE_BYTES or offset + header.size + length <= os.fstat(fd).st_size
+    payload = os.pread(fd, length, offset + header.size) if fits else b""
     if len(payload) < length:
         raise DataFileError(f"{where}: truncated record.")
-    if _expected_crc(magic, header, payload) != crc:
-        raise DataFileError(f"{where}: the result record of batch {batch} fails its checksum.")
-    return batch, storage.loads(payload)
+    raw = os.pread(fd, header.size, offset)
+    if _expected_crc(header.magic, raw, payload) != header.crc:
+        raise DataFileError(
+            f"{where}: the result record of batch {header.batch} fails its checksum."
+        )
+    _check_sowing(header, where, sowing)
+    return header.batch, storage.loads(payload)

@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Sequence
 from typing import IO, Any
 
-from ..errors import DataFileError
+from ..errors import DataFileError, SowingMismatchError, XyzfarmError
 from ..errors import ResultWriteError as ResultWriteError  # defined with every other error
 from ..sweep.gc_pause import paused_gc
 from . import records
@@ -53,6 +53,14 @@ DAMAGED = "damaged"
 #: ``results/.done.map``: byte ``i - 1`` is 1 once batch ``i`` has a result (a hint). Hidden:
 #: it holds no result, so a folder with only this file is not taken for grown results.
 DONE_MAP = ".done.map"
+
+
+def done_map_name(sowing: bytes | None) -> str:
+    """The done map's file name: ``.done.<sowing id>.map`` for a crop with a sowing id, so a
+    map of another sowing (a grower of a deleted crop, a copy) is never the one read."""
+    return DONE_MAP if sowing is None else f".done.{sowing.hex()}.map"
+
+
 _SET, _CLEAR = b"\x01", b"\x00"
 
 Place = tuple[str, int]
@@ -188,8 +196,17 @@ class ResultIndex:
         asks about its own few batches, and need not check every other task's results.
     """
 
-    def __init__(self, layout: CropLayout, *, report: bool = True, lazy: bool = False) -> None:
+    def __init__(
+        self,
+        layout: CropLayout,
+        *,
+        report: bool = True,
+        lazy: bool = False,
+        sowing: bytes | None = None,
+    ) -> None:
         self.layout = layout
+        #: the crop's sowing id: records of another sowing are refused (see records.frame)
+        self.sowing = sowing
         self.folder = layout.folder("results")
         self.report = report
         self.lazy = lazy
@@ -202,6 +219,8 @@ class ResultIndex:
         self._broken: dict[Place, int] = {}
         #: records listed in results/damaged (refused when read)
         self._refused: set[Place] = set()
+        #: records of another sowing (see records.frame): never taken
+        self._foreign: set[Place] = set()
         self._refreshed = -1e9
         self._cases: records.IndexedReader | None = None
         #: logs opened by :meth:`load`, kept open until :meth:`close` (or the index goes)
@@ -243,7 +262,7 @@ class ResultIndex:
             if self._seen.get(name) == seen:
                 return
             self._seen[name] = seen
-        scan = records.scan_log(self.folder / name, start, verify=not self.lazy)
+        scan = records.scan_log(self.folder / name, start, verify=not self.lazy, sowing=self.sowing)
         self._scanned[name] = scan.end
         for batch, offset in scan.entries:
             self.note(batch, (name, offset))
@@ -251,6 +270,8 @@ class ResultIndex:
                 self._unverified.add((name, offset))
         for batch, offset, reason in scan.damaged:
             self._found_broken((name, offset), batch, reason)
+        for _, offset, reason in scan.foreign:
+            self._found_foreign((name, offset), reason)
 
     def sync_done_map(self, num_batches: int) -> None:
         """Make the growers' :class:`DoneMap` agree with the logs for batches 1..num_batches.
@@ -278,7 +299,7 @@ class ResultIndex:
     def _forget(self, batch: int) -> None:
         """Clear the done-map byte of ``batch`` if it has no intact record left."""
         if self.report and not self.has(batch):
-            DoneMap.clear_in(self.layout, batch)
+            DoneMap.clear_in(self.layout, batch, sowing=self.sowing)
 
     def note(self, batch: int, place: Place) -> None:
         """Record where an intact result of ``batch`` is (e.g. one this process just wrote)."""
@@ -298,6 +319,18 @@ class ResultIndex:
             warnings.warn(f"{reason} Batch {batch} counts as missing: grow it again.", stacklevel=4)
             self._forget(batch)
 
+    def _found_foreign(self, place: Place, reason: str) -> None:
+        """A record of another sowing: never taken, said once, but not listed as damaged
+        (that verdict is kept in the folder; this one depends on the crop read)."""
+        if place in self._foreign:
+            return
+        self._foreign.add(place)
+        for places in self._where.values():
+            if place in places:
+                places.remove(place)
+        if self.report:
+            warnings.warn(f"{reason} Its batch counts as missing if it has no other.", stacklevel=4)
+
     def _read_refused(self) -> set[Place]:
         try:
             text = (self.folder / DAMAGED).read_text()
@@ -311,11 +344,17 @@ class ResultIndex:
         return out
 
     def _intact(self, place: Place, batch: int) -> bool:
-        if place in self._refused or place in self._broken:
+        if place in self._refused or place in self._broken or place in self._foreign:
             return False
         if place in self._unverified:
             try:
-                claimed = records.check_log_record(self.folder / place[0], place[1])
+                claimed = records.check_log_record(
+                    self.folder / place[0], place[1], sowing=self.sowing
+                )
+            except SowingMismatchError as exc:
+                self._unverified.discard(place)
+                self._found_foreign(place, str(exc))
+                return False
             except DataFileError as exc:
                 self._found_broken(place, batch, str(exc))
                 return False
@@ -346,7 +385,9 @@ class ResultIndex:
 
     def _sown(self) -> records.IndexedReader:
         if self._cases is None:
-            self._cases = records.IndexedReader(self.layout.cases, self.layout.cases_index)
+            self._cases = records.IndexedReader(
+                self.layout.cases, self.layout.cases_index, sowing=self.sowing
+            )
             # the reap may never call close(): the handles go with the index
             weakref.finalize(self, self._cases.close)
         return self._cases
@@ -391,10 +432,13 @@ class ResultIndex:
             if fd is None:
                 fd = self._logs[name] = os.open(path, os.O_RDONLY)
             try:
-                claimed, obj = records.read_log_record_in(fd, place[1], path)
+                claimed, obj = records.read_log_record_in(fd, place[1], path, sowing=self.sowing)
                 verify_result(obj, claimed, sown_indices, len(cases), where)
                 if claimed != batch:
                     raise DataFileError(f"{where}: the record is of batch {claimed}, not {batch}.")
+            except SowingMismatchError as exc:
+                self._found_foreign(place, str(exc))
+                continue
             except DataFileError as exc:
                 self.mark_damaged(place, exc)
                 continue
@@ -411,7 +455,8 @@ class ResultIndex:
     def _list_damaged(self, place: Place) -> None:
         self._refused.add(place)
         try:
-            with open(self.folder / DAMAGED, "a") as f:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            with os.fdopen(self.layout.open_file(self.folder / DAMAGED, flags), "a") as f:
                 f.write(f"{place[0]} {place[1]}\n")  # one short write: never torn in practice
         except OSError:
             pass  # a read-only crop: the record is found damaged again at every reading
@@ -435,11 +480,11 @@ def _close_all(fds: dict[str, int]) -> None:
         os.close(fds.popitem()[1])
 
 
-def _planned_batches(layout: CropLayout) -> int:
+def _planned_batches(layout: CropLayout, sowing: bytes | None) -> int:
     """How many batches the crop's case plan holds (0 if it cannot be read: then no byte
     is set, and growers find done batches in the logs, a batch grown twice at worst)."""
     try:
-        reader = records.IndexedReader(layout.cases, layout.cases_index)
+        reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=sowing)
     except (DataFileError, OSError):
         return 0
     try:
@@ -471,48 +516,58 @@ class DoneMap:
         self.writable = writable
 
     @classmethod
-    def open(cls, layout: CropLayout, index: ResultIndex | None = None) -> DoneMap:
-        """The crop's map, made from the logs (``index``'s reading, or a new one) if missing.
+    def open(
+        cls,
+        layout: CropLayout,
+        index: ResultIndex | None = None,
+        *,
+        sowing: bytes | None = None,
+    ) -> DoneMap:
+        """The map of the crop's ``sowing`` (``index``'s, if given), made from the logs
+        (``index``'s reading, or a new one) if missing.
 
         A crop that cannot be written (read-only copy) gets a map that reads and never writes.
         """
-        path = layout.folder("results") / DONE_MAP
+        if index is not None:
+            sowing = index.sowing
+        path = layout.folder("results") / done_map_name(sowing)
         try:
-            return cls(path, os.open(path, os.O_RDWR), writable=True)
+            return cls(path, layout.open_file(path, os.O_RDWR), writable=True)
         except FileNotFoundError:
-            cls._create(layout, index)
+            cls._create(layout, index, sowing)
         except PermissionError:
             pass
         try:
-            return cls(path, os.open(path, os.O_RDWR), writable=True)
+            return cls(path, layout.open_file(path, os.O_RDWR), writable=True)
         except PermissionError:
-            return cls(path, os.open(path, os.O_RDONLY), writable=False)
+            return cls(path, layout.open_file(path, os.O_RDONLY), writable=False)
 
     @staticmethod
-    def _create(layout: CropLayout, index: ResultIndex | None) -> None:
+    def _create(layout: CropLayout, index: ResultIndex | None, sowing: bytes | None) -> None:
         folder = layout.folder("results")
+        name = done_map_name(sowing)
         if index is None:
-            index = ResultIndex(layout, report=False)
+            index = ResultIndex(layout, report=False, sowing=sowing)
         # batch ids read from record headers before their records are verified: only those
         # of the crop's plan count (a flipped bit in one would otherwise size the map at
         # gigabytes)
-        total = _planned_batches(layout)
+        total = _planned_batches(layout, sowing)
         done = [b for b in index.refresh().done() if 1 <= b <= total]
         flags = bytearray(max(done, default=0))
         for batch in done:
             flags[batch - 1] = 1
-        tmp = folder / f"{DONE_MAP}.{socket.gethostname()}-{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
+        tmp = folder / f"{name}.{socket.gethostname()}-{os.getpid()}.tmp"
+        with os.fdopen(layout.open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
             f.write(flags)
         try:
             # a link never replaces: the first map made wins, and no grower ever writes
             # into a map that a later one replaced (its marks would be lost to everyone else)
-            os.link(tmp, folder / DONE_MAP)
+            os.link(tmp, folder / name)
         except FileExistsError:
             pass
         except OSError:  # a filesystem without hard links: take the same care by hand
             with contextlib.suppress(FileExistsError):
-                fd = os.open(folder / DONE_MAP, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                fd = layout.open_file(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
                 with os.fdopen(fd, "wb") as f:
                     f.write(flags)
         finally:
@@ -520,10 +575,11 @@ class DoneMap:
                 os.unlink(tmp)
 
     @classmethod
-    def clear_in(cls, layout: CropLayout, batch: int) -> None:
-        """Clear ``batch``'s byte in the crop's map, if it has one (best effort)."""
+    def clear_in(cls, layout: CropLayout, batch: int, *, sowing: bytes | None = None) -> None:
+        """Clear ``batch``'s byte in the map of the crop's ``sowing``, if it has one (best
+        effort)."""
         with contextlib.suppress(OSError):
-            fd = os.open(layout.folder("results") / DONE_MAP, os.O_WRONLY)
+            fd = layout.open_file(layout.folder("results") / done_map_name(sowing), os.O_WRONLY)
             try:
                 os.pwrite(fd, _CLEAR, batch - 1)
             finally:
@@ -557,9 +613,12 @@ class DoneMap:
 class ResultWriter:
     """This process's result log, created on the first finished batch."""
 
-    def __init__(self, layout: CropLayout) -> None:
+    def __init__(self, layout: CropLayout, *, sowing: bytes | None = None) -> None:
         self.layout = layout
+        #: the crop's sowing id, carried by every record written (see records.frame)
+        self.sowing = sowing
         self._file: IO[bytes] | None = None
+        self._path = ""  # of the log open in _file
         self._guard = threading.Lock()
 
     def append(self, batch: int, obj: Any, *, plain: bool = False) -> tuple[str, int]:
@@ -567,30 +626,35 @@ class ResultWriter:
 
         ``plain``: ``obj`` is plain data (see :func:`~xyzfarm.storage.dumps`).
         """
-        frame = records.log_frame(batch, obj, plain=plain)
+        frame = records.log_frame(batch, obj, plain=plain, sowing=self.sowing)
         with self._guard:
             return self._append(frame)
 
     def _append(self, frame: bytes) -> tuple[str, int]:
-        if self._file is None:
-            name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}{LOG_SUFFIX}"
-            self._file = open(self.layout.folder("results") / name, "ab")  # noqa: SIM115
-        # one write() per record: a crash leaves at most a torn tail, which readers skip
-        offset = self._file.tell()
+        path = self._path
         try:
+            if self._file is None:
+                name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}{LOG_SUFFIX}"
+                path = self._path = os.fspath(self.layout.folder("results") / name)
+                # no link followed on the way (see CropLayout.open_file)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                self._file = os.fdopen(self.layout.open_file(path, flags), "ab")
+            # one write() per record: a crash leaves at most a torn tail, which readers skip
+            offset = self._file.tell()
             self._file.write(frame)
             self._file.flush()
         except OSError as exc:
+            if isinstance(exc, XyzfarmError):
+                raise  # a link in the way: CropFormatError, said by CropLayout.open_file
             # the record may be torn: never append after it (readers would lose the rest
             # of this log); the next result starts a new log
-            name = self._file.name
             self._file = None
             raise ResultWriteError(
-                f"could not write a result to {name!r} ({exc.strerror or exc}); free some "
-                "space or fix the folder's permissions, then grow again: the batch's "
-                "checkpoint is kept and no partial result counts as done."
+                f"could not write a result to {path!r} ({exc.strerror or exc}); free some "
+                "space or inodes, or fix the folder's permissions, then grow again: the "
+                "batch's checkpoint is kept and no partial result counts as done."
             ) from exc
-        return os.path.basename(self._file.name), offset
+        return os.path.basename(path), offset
 
     def close(self) -> None:
         if self._file is not None:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from ..store import storage
 from .display import status_html
-from .failures import last_error, read_failure
+from .failures import FailureRecord, read_failure
 from .layout import CropLayout
 from .manifest import Manifest
 from .results import ResultIndex
 
-__all__ = ["CropStatus", "crop_status", "last_error"]
+__all__ = ["CropStatus", "crop_status"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ class CropStatus:
     #: ``TIMEOUT`` or ``OUT_OF_MEMORY`` from the scheduler's accounting for a task killed
     #: before it could write, ``ValueError`` for the function's own exception
     failure_classes: tuple[tuple[int, str], ...] = ()
+    #: ``(batch, line)``: the last recorded error of each failed batch, in one line
+    last_errors: tuple[tuple[int, str], ...] = ()
+
+    def last_error(self, batch: int) -> str:
+        """One line: the last recorded error of failed batch ``batch``."""
+        return dict(self.last_errors).get(batch, "no error recorded")
 
     def failures_by_class(self) -> dict[str, int]:
         """How many failed batches have each failure class."""
@@ -61,13 +67,20 @@ def crop_status(layout: CropLayout) -> CropStatus:
     if not layout.exists():
         layout.check_not_orphaned()
         return CropStatus(0, 0, 0, 0, 0)
-    total = Manifest.read(layout).plan.num_batches
+    sown = Manifest.read(layout)
+    total, sowing = sown.plan.num_batches, sown.sowing_id
     # silent: a status poll must not warn at every call; the damaged count says it
-    index = ResultIndex(layout, report=False).refresh()
+    index = ResultIndex(layout, report=False, sowing=sowing).refresh()
     done = {b for b in index.done() if 1 <= b <= total}
     running = storage.record_locks(layout.running_locks).locked_in(1, total + 1) - done
-    failed = {b for b in layout.batch_ids_in("failed") if 1 <= b <= total}
-    failed -= done | running
+    # failures recorded by this sowing: one of a grower of the crop before it was deleted
+    # and sown again is not this crop's
+    records = {
+        b: read_failure(layout, b, sowing=sowing)
+        for b in layout.batch_ids_in("failed")
+        if 1 <= b <= total and b not in done and b not in running
+    }
+    failed = {b for b, record in records.items() if record is not None}
     damaged = {b for b in index.damaged() if 1 <= b <= total} - done - running - failed
     missing = total - len(done) - len(failed) - len(running) - len(damaged)
     return CropStatus(
@@ -79,11 +92,11 @@ def crop_status(layout: CropLayout) -> CropStatus:
         tuple(sorted(failed)),
         len(damaged),
         tuple(sorted(damaged)),
-        tuple((b, failure_class(layout, b)) for b in sorted(failed)),
+        tuple((b, _class(records[b])) for b in sorted(failed)),
+        tuple((b, r.last.summary()) for b, r in sorted(records.items()) if r is not None),
     )
 
 
-def failure_class(layout: CropLayout, batch: int) -> str:
+def _class(record: FailureRecord | None) -> str:
     """The class of a failed batch's last attempt (``error_type``), ``"unknown"`` if none."""
-    record = read_failure(layout, batch)
     return "unknown" if record is None else record.last.error_type

@@ -14,6 +14,12 @@ stdin and answers one JSON line per batch on ``--reply-fd`` (the command line li
    case or ``CHECKPOINT_INTERVAL_S`` of work (every case, when cases take longer than that);
 3. on success append its result to this process's result log (see :mod:`xyzfarm.node.results`),
    then set its byte in the done map;
+
+Every record it writes carries the crop's sowing id (see :mod:`xyzfarm.node.records`), and
+before each claim and each append it checks (one ``fstat`` of the manifest it read, kept
+open; at most every ``SOWING_CHECK_INTERVAL_S``) that the crop was not deleted or sown
+again meanwhile: then it stops with
+:class:`~xyzfarm.errors.CropReplacedError`, and nothing it grew is taken by the new crop.
 4. on an exception record ``failed/<i>.json`` (type, message, traceback, case, host, attempt).
 
 LEAN: this module (and what it imports) must not import xarray, h5netcdf, pandas or jinja2;
@@ -23,6 +29,7 @@ it starts on every compute node. A test checks ``sys.modules`` in a fresh interp
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import math
 import os
@@ -36,20 +43,34 @@ from itertools import starmap
 from typing import Any
 
 from .. import __version__
-from ..errors import CropLoadError, DataFileError, FunctionLoadError
+from ..errors import (
+    CropLoadError,
+    CropReplacedError,
+    DataFileError,
+    FunctionLoadError,
+    ResultWriteError,
+    XyzfarmError,
+)
 from ..schedulers import job_environment
 from ..store import storage
 from ..sweep.execute import make_caller
 from . import records, shipping
 from .failures import read_failure, write_failure
 from .layout import CropLayout
-from .manifest import BatchPlan, Manifest
+from .manifest import BatchPlan, Manifest, sowing_or_none
 from .outcomes import ALREADY, BUSY, DONE, FAILED
 from .provenance import WorkerContext
 from .results import DoneMap, ResultIndex, ResultWriter
 
 #: longest stretch of finished cases a kill -9 may lose (cases are flushed at least this often)
 CHECKPOINT_INTERVAL_S = 0.02
+#: a write that failed for want of space (disk, quota, file size, inodes): worth trying again
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: a grower checks that its crop was not deleted or sown again at most this often (a stat
+#: of its manifest): records of another sowing are refused by every reader anyway, so the
+#: check only stops an orphaned grower from working on; trivial batches must not pay a
+#: metadata call each for it
+SOWING_CHECK_INTERVAL_S = 0.05
 #: exit status of a task or worker that could not start (not 99 or 100: Grid Engine reads
 #: those as "requeue" and "error state", and the task would be held or run again unchanged)
 START_FAILED_EXIT = 3
@@ -76,9 +97,22 @@ class LoadedCrop:
         fixed: dict[str, Any] | None = None,
     ) -> None:
         self.layout = layout
-        # before anything is opened or written: nothing may lead outside the crop folder
+        # before anything is opened or written: nothing may lead outside the crop folder,
+        # and a folder this process cannot write in is said so, typed (a colleague's crop)
         layout.check_no_links()
+        layout.check_writable("growing")
+        # kept open: its link count drops to 0 when the crop is deleted or sown again (the
+        # new manifest replaces it), which every claim checks (see check_sowing)
+        self._manifest_fd = -1
+        self._manifest_id: tuple[int, int] | None = None
+        self._sowing_checked = -math.inf
+        with contextlib.suppress(OSError):  # Manifest.read says why, typed
+            self._manifest_fd = os.open(layout.manifest, os.O_RDONLY | os.O_NOFOLLOW)
+            held = os.fstat(self._manifest_fd)
+            self._manifest_id = (held.st_ino, held.st_dev)
         sown = Manifest.read(layout)
+        self.sowing: bytes | None = sown.sowing_id
+        self.check_sowing()  # the manifest read is the one held open
         self.arg_names: tuple[str, ...] = sown.arg_names
         self.batch_plan: BatchPlan = sown.plan
         # growing refuses a function other than the crop's, so the manifest's fingerprint is
@@ -89,17 +123,25 @@ class LoadedCrop:
         self.fn = fn
         self.call = make_caller(fn, self.arg_names, fixed or {})
         try:
-            self.cases = records.IndexedReader(layout.cases, layout.cases_index)
+            self.cases = records.IndexedReader(layout.cases, layout.cases_index, sowing=self.sowing)
         except DataFileError as exc:
             raise CropLoadError(str(exc)) from exc
         try:
             # the map, not the logs: reading every other grower's log would cost an open per
             # grower per batch on the metadata server (made from the logs if missing)
-            self.done_map = DoneMap.open(layout)
+            self.done_map = DoneMap.open(layout, sowing=self.sowing)
+        except OSError as exc:
+            self.cases.close()
+            if isinstance(exc, XyzfarmError):
+                raise
+            raise ResultWriteError(
+                f"could not open the growers' done map in {os.fspath(layout.folder('results'))!r}"
+                f": {exc.strerror or exc}. Free some space or inodes, then grow again."
+            ) from exc
         except BaseException:
             self.cases.close()
             raise
-        self.writer = ResultWriter(layout)
+        self.writer = ResultWriter(layout, sowing=self.sowing)
         self.locks = storage.record_locks(layout.running_locks)
         self.failed_before = layout.batch_ids_in("failed")
         self.flushed: dict[int, bool] = {}  # batches whose checkpoint file was written
@@ -109,10 +151,46 @@ class LoadedCrop:
         #: first chunk of the next batch
         self.seconds_per_case = 0.0
 
+    def check_sowing(self, *, now: bool = False) -> None:
+        """Stop if the crop was deleted or sown again since it was loaded: one ``stat`` of
+        its manifest, which must still be the file read then (held open, so its inode cannot
+        be reused; a path, not a link count, as NFS keeps a deleted open file linked).
+
+        ``now``: check even if the last check was a moment ago (a file of the crop just
+        went missing).
+
+        Raises
+        ------
+        CropReplacedError
+            Naming the crop and the sowing this process grew.
+        """
+        if self._manifest_id is None:
+            return  # a manifest that could not be held open: read and checked once
+        at = time.monotonic()
+        if not now and at - self._sowing_checked < SOWING_CHECK_INTERVAL_S:
+            return  # checked a moment ago: trivial batches pay one stat per interval
+        try:
+            info = os.stat(self.layout.manifest)
+            if (info.st_ino, info.st_dev) == self._manifest_id:
+                self._sowing_checked = at
+                return
+        except OSError:
+            pass
+        sowing = "?" if self.sowing is None else self.sowing.hex()
+        raise CropReplacedError(
+            f"the crop {self.layout.name!r} at {os.fspath(self.layout.root)!r} was deleted or "
+            f"sown again while this process grew it (sowing {sowing}): it stopped before "
+            "claiming another batch, and nothing it grew counts for the crop there now. Grow "
+            "that crop anew if it is the one you want."
+        )
+
     def close(self) -> None:
         self.writer.close()
         self.cases.close()
         self.done_map.close()
+        if self._manifest_fd >= 0:
+            os.close(self._manifest_fd)
+            self._manifest_fd = -1
 
 
 #: the former name of :class:`LoadedCrop`
@@ -185,8 +263,9 @@ def record_start_failure(layout: CropLayout, batches: list[int], exc: BaseExcept
     ``status``, ``ClusterJob.wait`` and the CLI show the reason, not "missing". Returns the
     batches recorded. Best effort: a crop too damaged to record in is left as it is.
     """
+    sowing = sowing_or_none(layout)
     try:
-        index = ResultIndex(layout, report=False, lazy=True).refresh()
+        index = ResultIndex(layout, report=False, lazy=True, sowing=sowing).refresh()
         has: Callable[[int], bool] = index.has
     except Exception:
         has = lambda batch: False  # noqa: E731 - results unreadable: record every batch
@@ -197,23 +276,26 @@ def record_start_failure(layout: CropLayout, batches: list[int], exc: BaseExcept
         if has(batch):
             continue
         with contextlib.suppress(OSError):
-            write_failure(layout, batch, **error, case=None, final=True, start=True)
+            write_failure(layout, batch, **error, case=None, final=True, start=True, sowing=sowing)
             recorded.append(batch)
     return recorded
 
 
 @contextlib.contextmanager
-def _output_to(path: os.PathLike[str] | None) -> Iterator[None]:
+def _output_to(layout: CropLayout, path: os.PathLike[str]) -> Iterator[None]:
     # redirect the file descriptors, so output of C extensions and subprocesses lands too
-    if path is None:
-        yield
-        return
     sys.stdout.flush()
     sys.stderr.flush()
     # the crop's logs/ exists only once something is logged
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(os.path.dirname(path))
     saved = os.dup(1), os.dup(2)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        fd = layout.open_file(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except BaseException:
+        for f in saved:
+            os.close(f)
+        raise
     try:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
@@ -235,6 +317,7 @@ def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
     if not bundle.locks.try_lock(batch):
         return BUSY
     try:
+        bundle.check_sowing()  # a crop deleted or sown again: stop before growing anything
         # finished (and released) by another grower since the first look: its byte is set
         # before its lock is released, so looking again under our claim cannot miss it
         if done_map.is_set(batch):
@@ -243,11 +326,11 @@ def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
         rows = spec["rows"]
         # plain strings, not Paths: this runs once per batch, and a Path costs ~5 us to make
         partial = f"{bundle.partial_dir}{os.sep}{batch}"
-        done, prov = _checkpoints(partial)
+        done, prov = _checkpoints(partial, bundle.sowing)
         context = _context(bundle, batch)
         wall_start = usage_start()
         if log:
-            with _output_to(bundle.layout.log(batch)):
+            with _output_to(bundle.layout, bundle.layout.log(batch)):
                 outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
         else:
             outputs = _grow_rows(bundle, batch, rows, done, prov, context, partial)
@@ -257,16 +340,21 @@ def grow_batch(bundle: LoadedCrop, batch: int, *, log: bool = False) -> str:
         # Worth checking for small batches only: cloudpickle's extra cost is per record,
         # the check's per output (~15 ns)
         plain = len(outputs) <= storage.PLAIN_CHECK_MAX and storage.is_plain(outputs)
-        bundle.writer.append(
-            batch,
-            {
-                "indices": spec["indices"],
-                "outputs": outputs,
-                "prov": prov,
-                "usage": usage_since(wall_start),
-            },
-            plain=plain,
-        )
+        bundle.check_sowing()  # nothing of the old sowing written into a new one's folder
+        try:
+            bundle.writer.append(
+                batch,
+                {
+                    "indices": spec["indices"],
+                    "outputs": outputs,
+                    "prov": prov,
+                    "usage": usage_since(wall_start),
+                },
+                plain=plain,
+            )
+        except OSError:
+            bundle.check_sowing(now=True)  # the folder went: say why, typed
+            raise
         # after the append, never before: a set byte always has a record behind it
         done_map.set(batch)
         if bundle.flushed.pop(batch, False) or done:
@@ -348,11 +436,14 @@ def usage_since(wall_start: float) -> dict[str, Any]:
     }
 
 
-def _checkpoints(partial: str) -> tuple[dict[int, Any], list[tuple[Any, ...]]]:
-    """The finished cases (position -> output) and provenance segments of ``partial``."""
+def _checkpoints(
+    partial: str, sowing: bytes | None
+) -> tuple[dict[int, Any], list[tuple[Any, ...]]]:
+    """The finished cases (position -> output) and provenance segments of ``partial`` (its
+    records of the crop's ``sowing``)."""
     done: dict[int, Any] = {}
     prov: list[tuple[Any, ...]] = []  # ProvenanceSegment records (plain tuples)
-    for chunk in records.read_appended(partial):
+    for chunk in records.read_appended(partial, sowing=sowing):
         done.update(chunk["out"])
         prov.extend(chunk["prov"])
     return done, prov
@@ -377,7 +468,7 @@ def _context(bundle: LoadedCrop, batch: int) -> WorkerContext:
     """The provenance shared by every case this process grows of ``batch`` now."""
     attempt = 1
     if batch in bundle.failed_before:
-        before = read_failure(bundle.layout, batch)
+        before = read_failure(bundle.layout, batch, sowing=bundle.sowing)
         attempt = 1 + (len(before.attempts) if before is not None else 0)
     host, job, task, restarts, version, fn_print = bundle.context
     return WorkerContext(host, job, task, attempt, restarts, version, fn_print)
@@ -412,8 +503,29 @@ def _grow_rows(
         if len(results) > flushed[0]:
             # one record per flush, appended with one write(): a torn write loses only it
             out = dict(zip(todo[flushed[0] : len(results)], results[flushed[0] :]))
-            with open(partial, "ab") as checkpoint:
-                records.append_record(checkpoint, {"out": out, "prov": prov[flushed[1] :]})
+            # never into the folder of a crop deleted or sown again meanwhile (skipped by
+            # its growers anyway, as another sowing's records)
+            bundle.check_sowing()
+            try:
+                # no link followed on the way (see CropLayout.open_file)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                with os.fdopen(bundle.layout.open_file(partial, flags), "ab") as checkpoint:
+                    records.append_record(
+                        checkpoint, {"out": out, "prov": prov[flushed[1] :]}, sowing=bundle.sowing
+                    )
+            except FileNotFoundError:
+                bundle.check_sowing(now=True)  # the folder went: say why, typed
+                raise
+            except OSError as exc:
+                if exc.errno not in _FULL:
+                    raise ResultWriteError(
+                        f"could not checkpoint batch {batch} in {partial!r}: "
+                        f"{exc.strerror or exc}; fix the folder, then grow again."
+                    ) from exc
+                # a full disk: these cases stay in memory and the next flush tries again
+                # (a record torn by it costs only itself: readers resume after it)
+                last_flush = time.monotonic()
+                return
             flushed[:] = [len(results), len(prov)]
             bundle.flushed[batch] = True
         last_flush = time.monotonic()
@@ -499,6 +611,7 @@ def _record_case_failure(
         message=str(exc),
         traceback=traceback.format_exc(),
         restart_count=_restart_count_text(),
+        sowing=bundle.sowing,
     )
     bundle.failed_before.add(batch)
 

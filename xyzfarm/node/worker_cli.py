@@ -21,10 +21,12 @@ import signal
 import sys
 from typing import Any
 
-from ..errors import CropLoadError, FunctionLoadError, WorkerStartError
+from ..errors import CropLoadError, CropReplacedError, FunctionLoadError, WorkerStartError
 from ..schedulers import get, job_environment, shell
 from .failures import write_failure
+from .groups import die_with_parent
 from .layout import CropLayout
+from .manifest import sowing_or_none
 from .outcomes import FAILED
 from .results import ResultIndex
 from .worker import (
@@ -34,22 +36,6 @@ from .worker import (
     grow_batch,
     record_start_failure,
 )
-
-
-def _die_with_parent() -> None:
-    # Linux: have the kernel SIGKILL this worker if the process that started it dies, so a
-    # killed grower never leaves orphans growing batches behind its back (what the worker's
-    # cases started is killed by the pool's sentinel: see xyzfarm.node.sentinel)
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    # the pool may have died before the request above was made: then nobody would kill us
-    parent = os.environ.get("XYZFARM_POOL_PID")
-    if parent and parent.isdigit() and os.getppid() != int(parent):
-        os._exit(START_FAILED_EXIT)
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
@@ -96,9 +82,14 @@ def _serve_loop(bundle: LoadedCrop, reply: Any, log: bool) -> None:
         try:
             status = grow_batch(bundle, batch, log=log)
             answer = {"batch": batch, "status": status}
+        except CropReplacedError as exc:  # nothing more to grow for this pool: say why, stop
+            reply.write(json.dumps({"replaced": str(exc)}) + "\n")
+            return
         except Exception as exc:  # a broken crop file: report it, keep serving
             answer = {"batch": batch, "status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
-            write_failure(bundle.layout, batch, **error_info(exc))
+            # best effort: a full disk may refuse the record too; the answer says it anyway
+            with contextlib.suppress(OSError):
+                write_failure(bundle.layout, batch, **error_info(exc), sowing=bundle.sowing)
         reply.write(json.dumps(answer) + "\n")
 
 
@@ -126,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         if args.die_with_parent:
-            _die_with_parent()
+            # a killed grower never leaves orphans growing batches behind its back (what the
+            # worker's cases started is killed by the pool's sentinel: see node.groups)
+            parent = os.environ.get("XYZFARM_POOL_PID", "")
+            die_with_parent(int(parent) if parent.isdigit() else None)
         cpus = [int(c) for c in args.cpus.split(",") if c]
         return serve(args.crop, args.reply_fd, log=args.log, cpus=cpus or None)
     for sig in (signal.SIGTERM, signal.SIGUSR1):
@@ -206,7 +200,8 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
             )
             return
     layout = CropLayout.from_root(root)
-    index = ResultIndex(layout, report=False, lazy=True).refresh()
+    sowing = sowing_or_none(layout)
+    index = ResultIndex(layout, report=False, lazy=True, sowing=sowing).refresh()
     with open(map_file) as f:
         batches = json.load(f)["tasks"].get(str(task), [])
     for batch in batches:
@@ -218,6 +213,7 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
                 case=None,
                 traceback=None,
                 restart_count=restarts,
+                sowing=sowing,
                 message=f"batch {batch} was still running near the time limit after "
                 f"{restarts} requeue(s); grow it again with a longer walltime.",
             )
@@ -260,6 +256,9 @@ def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int,
     if workers <= 1:
         try:
             statuses = [grow_batch(bundle, b, log=log) for b in batches]
+        except CropReplacedError as exc:
+            print(f"xyzfarm: array task {task} stopped: {exc}", file=sys.stderr)
+            return START_FAILED_EXIT
         finally:
             bundle.close()
         return 0 if FAILED not in statuses else 1
@@ -276,9 +275,9 @@ def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int,
         gpus=os.environ.get("CUDA_VISIBLE_DEVICES") or None,
     )
     try:
-        with WorkerPool(layout, slots, log=log) as pool:
+        with WorkerPool(layout, slots, log=log, sowing=sowing_or_none(layout)) as pool:
             pool.run(batches, lambda batch, status: statuses.append(status))
-    except (FunctionLoadError, CropLoadError, WorkerStartError) as exc:
+    except (FunctionLoadError, CropLoadError, WorkerStartError, CropReplacedError) as exc:
         # the pool recorded the reason for every batch it had left
         print(f"xyzfarm: array task {task} stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
         return START_FAILED_EXIT

@@ -16,6 +16,7 @@ import os
 import pickle
 import shutil
 import socket
+import stat
 import struct
 import tempfile
 import threading
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 
 import cloudpickle
 
-from ..errors import LockTimeoutError
+from ..errors import DataFileWriteError, LocationError, LockTimeoutError
 from . import temps
 from .moved import loads_moved
 
@@ -37,7 +38,7 @@ LOCK_SUFFIX = ".lock"
 BACKUP_SUFFIX = ".bak"
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     # the rename itself lives in the directory entry; without this a power cut may undo it
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -87,7 +88,7 @@ def atomic_path(
         _match_umask(tmp, mode)
         os.replace(tmp, dest)
         if fsync and sync_dir:
-            _fsync_dir(dest.parent)
+            fsync_dir(dest.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -119,6 +120,14 @@ def keep_backup(path: PathLike) -> Path | None:
     if not src.is_file():
         return None
     backup = src.with_name(src.name + BACKUP_SUFFIX)
+    with contextlib.suppress(FileNotFoundError):
+        kind = os.lstat(backup).st_mode
+        if not (stat.S_ISREG(kind) or stat.S_ISLNK(kind)):  # a link is replaced, never followed
+            raise DataFileWriteError(
+                f"{os.fspath(backup)!r}, where the previous version of {os.fspath(src)!r} is "
+                "kept, is not a file (a folder?): nothing was saved and the data file is "
+                "unchanged. Move it away (mv it elsewhere) and save again."
+            )
     with contextlib.suppress(OSError):
         if os.path.samefile(src, backup):
             # already the same file (a save failed after the last backup); renaming a link
@@ -182,6 +191,15 @@ def _open_lock_file(lp: Path) -> tuple[int, bool]:
             return os.open(lp, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), True
         except FileExistsError:
             pass
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+                raise
+            raise LocationError(
+                f"could not create the lock file {os.fspath(lp)!r}: {exc.strerror}. Free some "
+                "space or inodes, or work in a folder you can write in, and try again."
+            ) from exc
+        # never through a link (O_NOFOLLOW): a planted one would lock a file elsewhere
+        flags |= os.O_NOFOLLOW
         try:
             # NFS emulates flock with fcntl locks, whose exclusive kind needs a writable file;
             # read-only still works elsewhere (a lock file left by another user)
@@ -191,6 +209,15 @@ def _open_lock_file(lp: Path) -> tuple[int, bool]:
                 return os.open(lp, flags | os.O_RDONLY), False
         except FileNotFoundError:
             continue  # its holder unlinked it between our two opens: create it
+        except OSError as exc:
+            if exc.errno not in (errno.EISDIR, errno.ELOOP, errno.ENXIO, errno.ENOTDIR):
+                raise
+            what = "a folder" if exc.errno == errno.EISDIR else "a link or a special file"
+            raise LocationError(
+                f"{os.fspath(lp)!r}, where xyzfarm keeps a lock file, is {what}: nothing can "
+                "hold it (a lock file is a regular file, there only while held). Remove it "
+                f"(rm -r {os.fspath(lp)!r}) and try again."
+            ) from None
 
 
 def _flock(fd: int, deadline: float | None) -> bool:
@@ -430,9 +457,22 @@ class RecordLocks:
     """
 
     def __init__(self, path: PathLike) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = os.fspath(path)
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        with contextlib.suppress(OSError):  # a folder we cannot make: the open below says
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_NOFOLLOW | os.O_CLOEXEC  # never through a link: it would lock elsewhere
+        try:
+            self.fd = os.open(path, flags | os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            # a crop this user may only read (a colleague's, a read-only mount): asking who
+            # holds a record (F_GETLK) needs no write access; claiming one is refused by the
+            # growers' own check before they get here. No file: nobody can be holding one
+            try:
+                self.fd = os.open(path, flags | os.O_RDONLY)
+            except FileNotFoundError:
+                self.fd = -1
         self.held: set[int] = set()
         self.unsupported = False
         self._guard = threading.Lock()
@@ -470,6 +510,8 @@ class RecordLocks:
     def locked_in(self, start: int, stop: int) -> set[int]:
         """Records in ``[start, stop)`` held by any process, asking the kernel once per lock."""
         found = {i for i in self.held if start <= i < stop}
+        if self.fd < 0:
+            return found
         pos = start
         while pos < stop:
             query = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, pos, stop - pos, 0)

@@ -48,17 +48,27 @@ def _writer_is_dead(tmp_name: str, dest_name: str) -> bool:
     return False
 
 
+def stale(path: PathLike) -> list[Path]:
+    """The temporary names beside ``path`` left by killed writers of this host (files, or
+    folders: a crop is sown in a temporary folder, see :mod:`xyzfarm.crop.sow`)."""
+    dest = Path(path)
+    with contextlib.suppress(OSError):  # an unreadable folder: the save itself will say
+        return [
+            tmp
+            for tmp in dest.parent.glob(f".{glob.escape(dest.name)}.*{SUFFIX}")
+            if _writer_is_dead(tmp.name, dest.name)
+        ]
+    return []
+
+
 def remove_stale(path: PathLike) -> list[Path]:
     """Remove the temporary files that killed saves of ``path`` left beside it; return them.
 
     Only those of dead writers on this host: a save in flight anywhere keeps its file.
     """
-    dest = Path(path)
     removed = []
-    with contextlib.suppress(OSError):  # an unreadable folder: the save itself will say
-        for tmp in dest.parent.glob(f".{glob.escape(dest.name)}.*{SUFFIX}"):
-            if _writer_is_dead(tmp.name, dest.name):
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-                    removed.append(tmp)
+    for tmp in stale(path):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            tmp.unlink()
+            removed.append(tmp)
     return removed
