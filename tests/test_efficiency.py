@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -119,7 +120,11 @@ def test_a_slurm_crop_that_asked_far_too_much_is_flagged_with_a_smaller_suggesti
 
 
 def test_trivial_batches_share_a_reading_every_10_ms_and_the_report_still_counts_them():
-    crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="trivial", batchsize=1)
+    # batches far below USAGE_MIN_WALL_S (50 us of work each), that together last longer than
+    # a few USAGE_SAMPLE_S: some readings, never one per batch
+    crop = xyz.Runner(lambda x: (time.sleep(5e-5), x * 1.0)[1], "y").Crop(
+        name="trivial", batchsize=1
+    )
     crop.sow_combos({"x": range(300)})
     crop.grow(verbosity=0)
     usages = [r["usage"] for r in records(crop).values()]

@@ -144,7 +144,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif not rows and not unreadable:
         print(f"no crops in {folder.resolve()}")
     else:
-        width = max(len(n) for n, _, _ in rows)
+        width = max((len(n) for n, _, _ in rows), default=4)
         # the damaged column only when there is damage (fields newer than some CropStatus)
         damage = any(getattr(st, "damaged", 0) for _, st, _ in rows)
         print(

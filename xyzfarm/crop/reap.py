@@ -126,11 +126,13 @@ class BatchCases:
         self.num_cases = sown.plan.num_cases
         self.num_batches = sown.plan.num_batches
         in_order = sown.is_grid and sown.plan.shuffle_seed is None
-        self._cases = (
-            None
-            if in_order
-            else records.IndexedReader(layout.cases, layout.cases_index, sowing=sown.sowing_id)
-        )
+        reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=sown.sowing_id)
+        if in_order:
+            # not needed to place results, but opened all the same: it proves (one read of a
+            # header) that crop.json and the case files are of one sowing, so a crop.json
+            # copied in from a twin crop is refused, never taken to label what is here
+            reader.close()
+        self._cases = None if in_order else reader
 
     def spec(self, batch: int) -> tuple[Sequence[int], list[Any] | None]:
         """The sown-order indices of ``batch``'s cases (a range or list, as the worker stored

@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CropMismatchError, InvalidInputError, LocationError, XyzfarmError
+from ..errors import (
+    CropMismatchError,
+    InvalidInputError,
+    LocationError,
+    OutputMismatchError,
+    XyzfarmError,
+)
 from ..node import manifest, records, shipping
 from ..node.layout import CropLayout
 from ..node.manifest import BatchPlan, FarmerRecord, Manifest
@@ -246,6 +252,16 @@ def sow(
     if fn is not None:
         check_arguments(
             fn, {"the swept arguments": names, "constants": constants, "resources": resources}
+        )
+    dims = {d for own in schema.var_dims.values() for d in own}
+    clash = sorted(set(schema.var_names or ()) & {*names, *dims})
+    if clash:
+        # the Dataset would hold the name twice, as a variable and a coordinate: refused
+        # before anything is written, not by xarray once every batch has grown
+        raise OutputMismatchError(
+            f"the output(s) {clash} have the name of a swept argument or an output dimension: "
+            "a Dataset cannot hold a variable and a coordinate of one name; give the "
+            "output another var_name."
         )
     if check_fits is not None:
         check_fits(names)

@@ -30,7 +30,13 @@ from typing import IO, Any
 
 import psutil
 
-from ..errors import CropLoadError, CropReplacedError, FunctionLoadError, WorkerStartError
+from ..errors import (
+    CropLoadError,
+    CropReplacedError,
+    FunctionLoadError,
+    ResultWriteError,
+    WorkerStartError,
+)
 from ..sweep.progress import write_beside_bars
 from .failures import START_FAILURES, write_failure
 from .groups import Sentinel, kill_group
@@ -293,6 +299,8 @@ class WorkerPool:
                 raise CropReplacedError(str(msg["replaced"]))
             elif msg.get("batch") == worker.batch:
                 worker.batch = None
+                if "unwritable" in msg:  # the crop folder cannot be written: nor by any worker
+                    raise ResultWriteError(str(msg["unwritable"]))
                 on_result(msg["batch"], msg["status"])
 
     def _died(

@@ -79,8 +79,8 @@ def _other_sowing(where: str, theirs: bytes | None, ours: bytes | None) -> str:
     mine = "it was sown before sowing ids" if ours is None else f"its sowing is {ours.hex()}"
     return (
         f"{where} belongs to {said}, not to this crop ({mine}): the crop was deleted and sown "
-        "again while something of the old one still ran, or a file was copied in from "
-        "another crop folder"
+        "again while something of the old one still ran, or a file (this one, or crop.json) "
+        "was copied in from another crop folder"
     )
 
 

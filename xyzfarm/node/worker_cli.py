@@ -21,7 +21,14 @@ import signal
 import sys
 from typing import Any
 
-from ..errors import CropLoadError, CropReplacedError, FunctionLoadError, WorkerStartError
+from ..errors import (
+    CropLoadError,
+    CropReplacedError,
+    FunctionLoadError,
+    LocationError,
+    ResultWriteError,
+    WorkerStartError,
+)
 from ..schedulers import get, job_environment, shell
 from .failures import write_failure
 from .groups import die_with_parent
@@ -87,6 +94,10 @@ def _serve_loop(bundle: LoadedCrop, reply: Any, log: bool) -> None:
             return
         except Exception as exc:  # a broken crop file: report it, keep serving
             answer = {"batch": batch, "status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
+            if isinstance(exc, (ResultWriteError, LocationError)):
+                # the crop folder cannot be written (full, read-only): every batch would
+                # fail the same way, so the pool stops and says why, typed
+                answer["unwritable"] = str(exc)
             # best effort: a full disk may refuse the record too; the answer says it anyway
             with contextlib.suppress(OSError):
                 write_failure(bundle.layout, batch, **error_info(exc), sowing=bundle.sowing)
