@@ -12,12 +12,13 @@ SGE_ENV := SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 # --mem is killed, so failure classes are read as on a production cluster
 START_SLURM := XYZ_SLURM_ACCOUNTING=1 scripts/local-slurm.sh start $(SLURM_DIR)
 
-.PHONY: help venv lint test compat demo docs bench clean cluster-up cluster-down golden
+.PHONY: help venv lint check test compat demo docs bench clean cluster-up cluster-down golden
 
 help:
 	@echo "make demo   run a real sweep and print a summary of the result file"
 	@echo "make test   lint + the whole test suite + make compat"
-	@echo "make lint   ruff + mypy + the import contracts (lint-imports)"
+	@echo "make lint   ruff (check and format) + strict mypy + the import contracts (lint-imports)"
+	@echo "make check lint + every test that needs no scheduler, on two workers (~90 s): the inner loop"
 	@echo "make compat run xyzpy 1.3.5's own farming tests, documented usage and public real usage"
 	@echo "            against xyzfarm (fails on a difference)"
 	@echo "make cluster-up / cluster-down   a local one-node SLURM and SGE for trying things"
@@ -38,9 +39,15 @@ venv: $(BIN)/.installed
 
 lint: venv
 	$(BIN)/ruff check xyzfarm tests benchmarks scripts
+	$(BIN)/ruff format --check xyzfarm tests benchmarks scripts
 	for f in scripts/*.sh; do bash -n $$f || exit 1; done
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The inner loop: lint, then every test that needs no scheduler daemon and is not marked slow,
+# on two workers (pytest-xdist): about 70 s here. `make test` runs everything.
+check: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not slow"
 
 # A real one-node SLURM, with accounting, runs for the duration of the tests (started and stopped by our own
 # script, by pid). XYZ_REQUIRE_SLURM makes its tests fail, not skip, if it is not there.

@@ -82,8 +82,10 @@ def main() -> int:
         subprocess.run(["scancel", "--name=bench-10k"], check=False)
         ours = [xyzfarm_100(tmp, f"c{i}") for i in range(args.repeats)]
         theirs = [submitit_100(tmp) for _ in range(args.repeats)]
-    print(f"submit 10,000 batches (MaxArraySize 1001): {calls} sbatch calls, "
-          f"{seconds:.2f} s of client time")
+    print(
+        f"submit 10,000 batches (MaxArraySize 1001): {calls} sbatch calls, "
+        f"{seconds:.2f} s of client time"
+    )
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
     print(
         f"100 trivial batches, submit to reaped Dataset: xyzfarm {ours_s:.2f} s, "

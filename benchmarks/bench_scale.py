@@ -64,8 +64,10 @@ def merge_small_into_big(side: int, repeats: int = 5) -> tuple[float, float, flo
     import xyzfarm
     from xyzfarm.store.full_data import merge_into_file
 
-    big = xr.Dataset({"v": (("a", "b"), np.random.default_rng(0).random((side, side)))},
-                     coords={"a": np.arange(side), "b": np.arange(side)})
+    big = xr.Dataset(
+        {"v": (("a", "b"), np.random.default_rng(0).random((side, side)))},
+        coords={"a": np.arange(side), "b": np.arange(side)},
+    )
     big["v"][:10, :10] = np.nan  # the holes the new results fill
     new = big.isel(a=slice(0, 10), b=slice(0, 10)).fillna(1.0)
     out = []
@@ -86,8 +88,9 @@ def merge_small_into_big(side: int, repeats: int = 5) -> tuple[float, float, flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--xyzpy-max", type=int, default=1_000_000,
-                        help="largest size to run xyzpy at")
+    parser.add_argument(
+        "--xyzpy-max", type=int, default=1_000_000, help="largest size to run xyzpy at"
+    )
     args = parser.parse_args()
     libs = ["xyzfarm"]
     try:
@@ -96,8 +99,10 @@ def main() -> int:
         libs.append("xyzpy")
     except ImportError:
         pass
-    print(f"{'n':>9} {'who':<8} {'sow s':>7} {'grow s':>7} {'reap s':>7} {'files':>6} "
-          f"{'reap peak MB':>12} {'dataset MB':>10}")
+    print(
+        f"{'n':>9} {'who':<8} {'sow s':>7} {'grow s':>7} {'reap s':>7} {'files':>6} "
+        f"{'reap peak MB':>12} {'dataset MB':>10}"
+    )
     for n in (int(s) for s in args.sizes.split(",")):
         for lib in libs:
             if lib == "xyzpy" and n > args.xyzpy_max:
@@ -106,9 +111,11 @@ def main() -> int:
                 sow = run_phase(lib, "sow", n, parent)
                 grow = run_phase(lib, "grow", n, parent)
                 reap = run_phase(lib, "reap", n, parent)
-            print(f"{n:>9} {lib:<8} {sow['seconds']:>7.2f} {grow['seconds']:>7.2f} "
-                  f"{reap['seconds']:>7.2f} {grow['files']:>6.0f} {reap['peak_mb']:>12.0f} "
-                  f"{reap.get('dataset_mb', 0):>10.1f}")
+            print(
+                f"{n:>9} {lib:<8} {sow['seconds']:>7.2f} {grow['seconds']:>7.2f} "
+                f"{reap['seconds']:>7.2f} {grow['files']:>6.0f} {reap['peak_mb']:>12.0f} "
+                f"{reap.get('dataset_mb', 0):>10.1f}"
+            )
     print()
     print(f"{'values in file':>14} {'file MB':>8} {'atomic merge s':>15} {'in place s':>11}")
     for side in (1000, 3163):

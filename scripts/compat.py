@@ -92,8 +92,7 @@ EXCLUDED = {
         "asserts Crop._batch_remainder (internal batch arithmetic)"
     ),
     "test_gen/test_cropping.py::TestSowerReaper::test_delete_all_resets_state": (
-        "asserts private state (_batch_remainder, _all_nan_result, _num_sown_batches, "
-        "_num_results)"
+        "asserts private state (_batch_remainder, _all_nan_result, _num_sown_batches, _num_results)"
     ),
     "test_gen/test_cropping.py::TestParseResourceIds": "_parse_resource_ids is private",
     "test_gen/test_cropping.py::TestAcquireFunctions": "_acquire_* are private",
@@ -127,8 +126,19 @@ def download(cache: Path) -> Path:
     sdist = cache / SDIST
     if not sdist.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--no-binary", ":all:", XYZPY, "-d", str(cache)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            XYZPY,
+            "-d",
+            str(cache),
+        ]
         if subprocess.run(cmd).returncode != 0 or not sdist.exists():
             raise CompatError(f"could not download {XYZPY} into {cache} (see pip's output above)")
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
@@ -178,9 +188,7 @@ def extract(sdist: Path, dest: Path) -> None:
     (dest / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
 
 
-def run_tests(
-    work: Path, timeout: int, pytest_args: list[str], log_path: Path
-) -> dict[str, Any]:
+def run_tests(work: Path, timeout: int, pytest_args: list[str], log_path: Path) -> dict[str, Any]:
     summary_path = work / "summary.json"
     env = dict(os.environ)
     # this checkout first, then the name shim and the plugin
@@ -189,9 +197,23 @@ def run_tests(
     )
     env["XYZ_COMPAT_SUMMARY"] = str(summary_path)
     env["XYZ_COMPAT_TIMEOUT"] = str(timeout)
-    cmd = [sys.executable, "-m", "pytest", "-p", "compat_pytest", "-q", "--no-header",
-           "-p", "no:cacheprovider", "--continue-on-collection-errors", "--tb=no", "-rN",
-           *[f"--deselect={prefix}" for prefix in EXCLUDED], *pytest_args, "test_gen"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "compat_pytest",
+        "-q",
+        "--no-header",
+        "-p",
+        "no:cacheprovider",
+        "--continue-on-collection-errors",
+        "--tb=no",
+        "-rN",
+        *[f"--deselect={prefix}" for prefix in EXCLUDED],
+        *pytest_args,
+        "test_gen",
+    ]
     # pytest's own report goes to a file: its closing "1 failed, 199 passed" line (the
     # deliberate differences) must not read as the verdict; ours below is the verdict
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,15 +304,21 @@ def report(summary: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "compat",
-                        help="where the sdist is downloaded and kept")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "compat",
+        help="where the sdist is downloaded and kept",
+    )
     parser.add_argument("--timeout", type=int, default=120, help="seconds per test")
     parser.add_argument("--keep", action="store_true", help="keep the temporary test folder")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--tests-only", action="store_true",
-                       help="run xyzpy's tests only, not its documented usage")
-    which.add_argument("--docs-only", action="store_true",
-                       help="run xyzpy's documented usage only, not its tests")
+    which.add_argument(
+        "--tests-only", action="store_true", help="run xyzpy's tests only, not its documented usage"
+    )
+    which.add_argument(
+        "--docs-only", action="store_true", help="run xyzpy's documented usage only, not its tests"
+    )
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="xyzfarm-compat-"))

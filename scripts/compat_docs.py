@@ -137,8 +137,11 @@ def docstring_cells(source: str, function: str) -> list[tuple[str, str]]:
     pairs: one cell per example (its prompt lines), its output the lines indented like the
     prompt until prose or the next prompt. A first cell ``import xyzpy as xyz`` comes
     before them (the docstrings assume it; it is rewritten like any import)."""
-    node = next(n for n in ast.walk(ast.parse(source))
-                if isinstance(n, ast.FunctionDef) and n.name == function)
+    node = next(
+        n
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.FunctionDef) and n.name == function
+    )
     cells: list[tuple[str, str]] = [("import xyzpy as xyz\n", "")]
     code: list[str] = []
     shown: list[str] = []
@@ -186,8 +189,11 @@ def read_cells(sdist: Path) -> dict[str, list[tuple[int, str, str]]]:
                 docs[name] = [(i, c, "") for i, c in enumerate(readme_cells(text))]
             else:
                 nb = nbformat.reads(text, as_version=4)
-                docs[name] = [(i, c.source, output_text(c.get("outputs", [])))
-                              for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+                docs[name] = [
+                    (i, c.source, output_text(c.get("outputs", [])))
+                    for i, c in enumerate(nb.cells)
+                    if c.cell_type == "code"
+                ]
     return docs
 
 
@@ -252,12 +258,16 @@ def _kernel_manager(kernel_dir: Path, pythonpath: str) -> Any:
 
     spec = kernel_dir / "kernels" / "xyzfarm-compat"
     spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "xyzfarm compat",
-        "language": "python",
-        "env": {"PYTHONPATH": pythonpath, "MPLBACKEND": "Agg"},
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "xyzfarm compat",
+                "language": "python",
+                "env": {"PYTHONPATH": pythonpath, "MPLBACKEND": "Agg"},
+            }
+        )
+    )
     ksm = KernelSpecManager(kernel_dirs=[str(kernel_dir / "kernels")])
     return KernelManager(kernel_name="xyzfarm-compat", kernel_spec_manager=ksm)
 
@@ -282,8 +292,11 @@ def run_notebook(
         nb.cells.append(cell)
     folder.mkdir(parents=True)
     client = NotebookClient(
-        nb, km=_kernel_manager(folder.parent / "kernel", pythonpath), timeout=CELL_TIMEOUT,
-        allow_errors=True, resources={"metadata": {"path": str(folder)}},
+        nb,
+        km=_kernel_manager(folder.parent / "kernel", pythonpath),
+        timeout=CELL_TIMEOUT,
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
     )
     try:
         client.execute(stdout=kernel_log, stderr=kernel_log)
@@ -306,8 +319,11 @@ def run_notebook(
         status = status or "ran"
         if deliberate and not error:
             status = "deliberate-passed"
-        results.append(CellResult(name, index, cell.source, status, error,
-                                  output_text(cell.get("outputs", []))))
+        results.append(
+            CellResult(
+                name, index, cell.source, status, error, output_text(cell.get("outputs", []))
+            )
+        )
     return sorted(results, key=lambda c: c.index)
 
 
@@ -330,8 +346,10 @@ def output_differences(run: DocsRun, stored: dict[tuple[str, int], str]) -> list
             continue
         ours, theirs = normalize(c.output), normalize(stored[(c.file, c.index)])
         if ours != theirs:
-            lines.append(f"--- {c.file} cell {c.index}: {first_line(c.source)}\n"
-                         f"xyzpy:\n{stored[(c.file, c.index)]}\nxyzfarm:\n{c.output}\n")
+            lines.append(
+                f"--- {c.file} cell {c.index}: {first_line(c.source)}\n"
+                f"xyzpy:\n{stored[(c.file, c.index)]}\nxyzfarm:\n{c.output}\n"
+            )
     return lines
 
 
@@ -349,11 +367,14 @@ def verdict(run: DocsRun) -> list[str]:
     problems = []
     for c in run.cells:
         if c.status == "failed":
-            problems.append(f"FAILED  {c.file} cell {c.index} `{first_line(c.source)}`: "
-                            f"{c.error[:300]}")
+            problems.append(
+                f"FAILED  {c.file} cell {c.index} `{first_line(c.source)}`: {c.error[:300]}"
+            )
         elif c.status == "deliberate-passed":
-            problems.append(f"PASSED  {c.file} cell {c.index} is listed as a deliberate "
-                            "difference: remove it from DELIBERATE_CELLS and the migration guide")
+            problems.append(
+                f"PASSED  {c.file} cell {c.index} is listed as a deliberate "
+                "difference: remove it from DELIBERATE_CELLS and the migration guide"
+            )
     return problems
 
 
@@ -375,8 +396,10 @@ def report(run: DocsRun, stored: dict[tuple[str, int], str], log_path: Path) -> 
     diffs = output_differences(run, stored)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("\n".join(diffs) or "no cell's output differs\n")
-    print(f"compat docs: {len(diffs)} cell(s) print other than xyzpy's notebook shows "
-          f"(to read by eye: {log_path})")
+    print(
+        f"compat docs: {len(diffs)} cell(s) print other than xyzpy's notebook shows "
+        f"(to read by eye: {log_path})"
+    )
     problems = verdict(run)
     if problems:
         print(f"compat docs FAILED: {len(problems)} cell(s) differ from what is expected:")

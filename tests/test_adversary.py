@@ -17,6 +17,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "adversary.py"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1300)
 def test_no_trial_of_the_adversary_ends_badly(tmp_path, python_env):
     trials = tmp_path / "trials.json"
     done = subprocess.run(

@@ -84,6 +84,7 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 def test_in_a_real_kernel_a_crop_displays_as_html_and_grows_with_one_bar(tmp_path, widgets):
     # what a notebook user sees: the last expression of a cell displayed by Jupyter itself
     import ipywidgets  # noqa: F401  (a test extra: the widget case needs it)
+
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "halving.py").write_text(
         "def halve(n):\n    if n == 3:\n        raise ValueError('odd <n>')\n    return n / 2\n"

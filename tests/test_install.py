@@ -175,8 +175,11 @@ def test_a_script_in_another_folder_grows_its_function_in_local_workers_and_rend
     report = run_user_script(site, tmp_path)
     assert Path(report["xyzfarm"]).is_relative_to(site)
     assert report["pool"] == {"p": EXPECTED_P, "installed": ALL_INSTALLED}
-    marks = {"slurm": "#SBATCH --time=00:05:00", "pbs": "#PBS -l walltime=00:05:00",
-             "sge": "#$ -l h_rt=00:05:00"}
+    marks = {
+        "slurm": "#SBATCH --time=00:05:00",
+        "pbs": "#PBS -l walltime=00:05:00",
+        "sge": "#$ -l h_rt=00:05:00",
+    }
     for scheduler, text in report["scripts"].items():
         assert marks[scheduler] in text, text
         assert " -m xyzfarm.worker task " in text
@@ -225,8 +228,21 @@ def test_a_task_started_by_the_command_of_earlier_scripts_grows_with_the_install
     (map_file,) = crop.glob("jobs/*/chunk-0.map.json")
     tasks = json.loads(map_file.read_text())["tasks"]
     for task in tasks:
-        argv = [sys.executable, "-m", "xyzfarm.worker", "task", str(crop), "--map",
-                str(map_file), "--task", task, "--workers", "1", "--threads", "1"]
+        argv = [
+            sys.executable,
+            "-m",
+            "xyzfarm.worker",
+            "task",
+            str(crop),
+            "--map",
+            str(map_file),
+            "--task",
+            task,
+            "--workers",
+            "1",
+            "--threads",
+            "1",
+        ]
         proc = run_elsewhere(argv, site, tmp_path / "node")
         assert proc.returncode == 0, proc.stderr
     reap = run_elsewhere(

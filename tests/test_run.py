@@ -61,7 +61,9 @@ def test_combo_runner_with_cases_returns_the_dense_grid_with_nan_where_no_case_r
     from xyzfarm import combo_runner
 
     out = combo_runner(
-        lambda a, b, c: a + b + c, {"c": [100]}, cases=[{"a": 2, "b": 10}, {"a": 1, "b": 20}],
+        lambda a, b, c: a + b + c,
+        {"c": [100]},
+        cases=[{"a": 2, "b": 10}, {"a": 1, "b": 20}],
         verbosity=0,
     )
     arr = np.array(out, dtype=float)

@@ -45,9 +45,7 @@ def test_each_task_gets_as_many_batches_as_fit_the_target(crop):
 
 
 def test_a_per_user_job_cap_makes_tasks_longer_instead_of_refused(crop):
-    size = size_tasks(
-        crop.layout, 24, target_task_minutes=0.1, seconds_per_case=0.5, max_tasks=2
-    )
+    size = size_tasks(crop.layout, 24, target_task_minutes=0.1, seconds_per_case=0.5, max_tasks=2)
     assert size.batches_per_task == 12 and size.max_tasks == 2
 
 
@@ -73,9 +71,7 @@ def test_case_times_come_from_the_provenance_of_batches_already_grown(crop, monk
     assert seconds_per_case(crop.layout, [3])[1] == "provenance of 2 batches"
 
 
-def test_without_grown_batches_a_few_cases_are_timed_here_and_nothing_is_kept(
-    crop, monkeypatch
-):
+def test_without_grown_batches_a_few_cases_are_timed_here_and_nothing_is_kept(crop, monkeypatch):
     monkeypatch.setenv("NAP_S", "0.05")
     seconds, cases = timed_seconds_per_case(crop.layout, 1)
     assert cases == 2 and 0.05 <= seconds < 0.2  # the batch has 2 cases

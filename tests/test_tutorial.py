@@ -27,6 +27,7 @@ def test_the_tutorial_is_kept_without_outputs():
 @pytest.mark.slow
 def test_the_tutorial_runs_in_a_kernel_and_shows_each_step(tmp_path):
     import ipywidgets  # noqa: F401  (a test extra: the bars are widgets, as for most users)
+
     if os.environ.get("XYZ_REQUIRE_SLURM") and not os.environ.get("SLURM_CONF"):
         pytest.fail("make test runs the tutorial against its local SLURM: SLURM_CONF unset")
     work = tmp_path / "work"

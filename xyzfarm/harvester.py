@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import xarray as xr
 
@@ -483,29 +483,32 @@ class Harvester(Farmer):
         xarray.Dataset
             The full dataset.
         """
-        return cultivate_harvester(
-            self,
-            combos=combos,
-            cases=cases,
-            constants=constants,
-            name=name,
-            parent_dir=parent_dir,
-            batchsize=batchsize,
-            num_batches=num_batches,
-            missing_only=missing_only,
-            shuffle=shuffle,
-            subprocess=subprocess,
-            num_workers=num_workers,
-            num_threads=num_threads,
-            gpus=gpus,
-            affinities=affinities,
-            log=log,
-            raise_errors=raise_errors,
-            verbosity=verbosity,
-            on_existing=on_existing,
-            on_error=on_error,
-            clean_up=clean_up,
-            **grow_kwargs,
+        return cast(
+            "xr.Dataset | None",
+            cultivate_harvester(
+                self,
+                combos=combos,
+                cases=cases,
+                constants=constants,
+                name=name,
+                parent_dir=parent_dir,
+                batchsize=batchsize,
+                num_batches=num_batches,
+                missing_only=missing_only,
+                shuffle=shuffle,
+                subprocess=subprocess,
+                num_workers=num_workers,
+                num_threads=num_threads,
+                gpus=gpus,
+                affinities=affinities,
+                log=log,
+                raise_errors=raise_errors,
+                verbosity=verbosity,
+                on_existing=on_existing,
+                on_error=on_error,
+                clean_up=clean_up,
+                **grow_kwargs,
+            ),
         )
 
     def __repr__(self) -> str:

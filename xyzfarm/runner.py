@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .crop.farmer import ReapTarget
 from .errors import InvalidInputError
@@ -38,7 +38,7 @@ def _mapping_property(attr: str, doc: str) -> Any:
     """A mapping attribute, as xyzpy's: set from any mapping, read as a dict, deleted to None."""
 
     def get(self: Any) -> dict[str, Any] | None:
-        return getattr(self, attr)
+        return cast("dict[str, Any] | None", getattr(self, attr))
 
     def set_(self: Any, value: Mapping[str, Any] | None) -> None:
         setattr(self, attr, as_mapping(value, attr.lstrip("_")))

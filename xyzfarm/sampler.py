@@ -12,7 +12,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -214,7 +214,7 @@ class Sampler(Farmer):
         table = pd.DataFrame(data)
         self._last_df = table
         self.add_df(table, engine=engine)
-        return table
+        return cast("pd.DataFrame", table)
 
     def __repr__(self) -> str:
         where = self.data_name if self.data_name is not None else "(in memory)"

@@ -6,7 +6,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from ..errors import (
     FunctionLoadError,
@@ -490,7 +490,7 @@ class CropGrowing(CropBase):
             # an int is the pool size, as in xyzpy's runners
             is_size = isinstance(parallel, int) and not isinstance(parallel, bool)
             grow_opts["num_workers"] = parallel if is_size else (os.cpu_count() or 1)
-        return self.grow(batch_ids=None, **grow_opts)
+        return cast("CropStatus | ClusterJob", self.grow(batch_ids=None, **grow_opts))
 
     def grow_subprocess(
         self,

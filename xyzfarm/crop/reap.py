@@ -17,7 +17,7 @@ import itertools
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -357,7 +357,7 @@ def to_dataset(harvest: Harvest, provenance: bool = False) -> xr.Dataset:
         return ds
     prov = provenance_dataset(harvest, ds)
     assert prov is not None
-    return ds.merge(prov, join="outer", compat="no_conflicts")
+    return cast("xr.Dataset", ds.merge(prov, join="outer", compat="no_conflicts"))
 
 
 def provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset | None:
@@ -448,7 +448,7 @@ def _provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset:
         return xr.Dataset(data_vars, coords={n: ds.coords[n] for n in names})
     rows = {int(i): tuple(col[k] for col in columns.values()) for k, i in enumerate(index)}
     prov = _values_dataset(harvest, rows, Schema(tuple(columns), {}, {}), {}, {})
-    return prov.reindex({n: ds.coords[n].values for n in names})
+    return cast("xr.Dataset", prov.reindex({n: ds.coords[n].values for n in names}))
 
 
 def _values_dataset(
@@ -478,7 +478,10 @@ def _values_dataset(
         results = [outputs[i] for i in index]
         ds = build_dataset(results, names, rows, schema, constants, attrs)
         labelled = outputs_are_labelled(schema, results[0])
-        return reindex_with_gaps(ds, {n: np.asarray(v) for n, v in combos.items()}, labelled)
+        return cast(
+            "xr.Dataset",
+            reindex_with_gaps(ds, {n: np.asarray(v) for n, v in combos.items()}, labelled),
+        )
     index = sorted(outputs)
     if not index:
         return xr.Dataset()
@@ -585,4 +588,4 @@ def delivered(farmer: Farmer | None) -> Any:
 
 def without_provenance(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` without the :data:`PROVENANCE` variables of ``reap(provenance="in")``."""
-    return ds.drop_vars([v for v in PROVENANCE if v in ds.variables])
+    return cast("xr.Dataset", ds.drop_vars([v for v in PROVENANCE if v in ds.variables]))

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..node.display import SHOWN_FAILURES, cluster_job_html
 from ..node.layout import CropLayout
@@ -226,7 +226,7 @@ def _as_state(mod: Any, end: accounting.TaskEnd) -> State:
     try:
         return State(end.state)  # from a state query: already neutral
     except ValueError:  # from accounting: the scheduler's own word for a live task
-        return dict(getattr(mod, "STATES", {})).get(end.state, State.UNKNOWN)
+        return cast("State", dict(getattr(mod, "STATES", {})).get(end.state, State.UNKNOWN))
 
 
 def task_batches_of(

@@ -8,7 +8,7 @@ attrs, then outputs); ``results_to_ds`` labels the nested results of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..sweep.assemble import build_dataset, check_schema
 from ..sweep.combos import (
@@ -86,17 +86,20 @@ def combo_runner_to_df(
     """
     runner_settings.pop("parse", None)
     if not to_df:
-        return combo_runner_to_ds(
-            fn,
-            combos,
-            var_names,
-            var_dims=var_dims,
-            var_coords=var_coords,
-            cases=cases,
-            constants=constants,
-            resources=resources,
-            attrs=attrs,
-            **runner_settings,
+        return cast(
+            "pd.DataFrame | xr.Dataset",
+            combo_runner_to_ds(
+                fn,
+                combos,
+                var_names,
+                var_dims=var_dims,
+                var_coords=var_coords,
+                cases=cases,
+                constants=constants,
+                resources=resources,
+                attrs=attrs,
+                **runner_settings,
+            ),
         )
     checked = check_combos(combos or {})
     if cases is not None:
@@ -157,19 +160,22 @@ def case_runner_to_df(
     """
     runner_settings.pop("parse", None)
     if not to_df:
-        return case_runner_to_ds(
-            fn,
-            fn_args,
-            cases,
-            var_names,
-            var_dims,
-            var_coords,
-            combos,
-            constants,
-            resources,
-            attrs,
-            shuffle=shuffle,
-            **runner_settings,
+        return cast(
+            "pd.DataFrame | xr.Dataset",
+            case_runner_to_ds(
+                fn,
+                fn_args,
+                cases,
+                var_names,
+                var_dims,
+                var_coords,
+                combos,
+                constants,
+                resources,
+                attrs,
+                shuffle=shuffle,
+                **runner_settings,
+            ),
         )
     fn_args = (fn_args,) if isinstance(fn_args, str) else fn_args
     names, rows = check_cases(cases, fn_args)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import xarray as xr
@@ -15,7 +15,7 @@ XarrayT = TypeVar("XarrayT", xr.Dataset, xr.DataArray)
 
 def trimna(obj: XarrayT) -> XarrayT:
     """``obj`` without the coordinate values, along every dim, where everything is NaN."""
-    trimmed = obj.copy()
+    trimmed: XarrayT = obj.copy()
     for dim in obj.dims:
         trimmed = trimmed.dropna(dim, how="all")
     return trimmed
@@ -30,7 +30,7 @@ def sort_dims(ds: xr.Dataset) -> None:
 
 def post_fix(ds: xr.Dataset, postfix: str) -> xr.Dataset:
     """``ds`` with ``"_<postfix>"`` appended to the name of every data variable."""
-    return ds.rename({v: f"{v}_{postfix}" for v in ds.data_vars})
+    return cast("xr.Dataset", ds.rename({v: f"{v}_{postfix}" for v in ds.data_vars}))
 
 
 def auto_xyz_ds(x: Any, y_z: Any = None) -> xr.Dataset:
@@ -52,9 +52,7 @@ def auto_xyz_ds(x: Any, y_z: Any = None) -> xr.Dataset:
         y = y.T
     if x.ndim == 2:
         return xr.Dataset({"y": (["z", "_x"], y), "x": (["z", "_x"], x)})
-    return xr.Dataset(
-        {"y": (["z", "x"], y)}, coords={"x": x, "z": np.arange(y.shape[0])}
-    )
+    return xr.Dataset({"y": (["z", "x"], y)}, coords={"x": x, "z": np.arange(y.shape[0])})
 
 
 def check_runs(

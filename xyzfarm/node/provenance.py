@@ -65,4 +65,3 @@ class ProvenanceSegment(NamedTuple):
             If ``raw`` has too few or too many fields (a malformed record).
         """
         return cls(*raw)
-

@@ -197,6 +197,7 @@ def _warn_fewer_workers(
         stacklevel=1,
     )
 
+
 def child_pythonpath() -> str:
     """``PYTHONPATH`` for child interpreters (pool workers, array tasks): the session's own
     entries only, so they import the user's modules and this xyzfarm as this process does.

@@ -20,7 +20,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from .plan import ArrayChunk
+    from .arrays import ArrayChunk
     from .resources import Resources
 
 

@@ -11,7 +11,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import xarray as xr
@@ -270,7 +270,7 @@ def _writable(ds: xr.Dataset, engine: str, kwargs: dict[str, Any]) -> xr.Dataset
     if engine == "h5netcdf" and any(v.dtype.kind in "cb" for v in out.variables.values()):
         # complex and bool are valid HDF5 but outside the netCDF-4 spec: allow them explicitly
         kwargs.setdefault("invalid_netcdf", True)
-    return out
+    return cast("xr.Dataset", out)
 
 
 def load_provenance(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import storage
 from .datafile import (
@@ -149,5 +149,5 @@ def concat_rows(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd  # deferred: reaping into a Dataset never needs pandas
 
     if old is None:
-        return new.copy(deep=True)
+        return cast("pd.DataFrame", new.copy(deep=True))
     return pd.concat([old, new], ignore_index=True, sort=False)

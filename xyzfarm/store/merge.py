@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -32,7 +32,7 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
     if isinstance(new, xr.DataArray):
         new = new.to_dataset()
     if old is None or (not old.data_vars and not old.coords):
-        return new.copy(deep=False).drop_encoding()
+        return cast("xr.Dataset", new.copy(deep=False).drop_encoding())
     check_mergeable(old, new)
     prov = [v for v in new.data_vars if str(v).startswith(PROVENANCE_PREFIX)]
     if prov and overwrite is None:
@@ -43,7 +43,7 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
         )
         described = merge_provenance(old[[v for v in prov if v in old]], new[prov], None)
         merged = xr.merge([values, described], join="outer", compat="override")
-        return merged.drop_encoding()
+        return cast("xr.Dataset", merged.drop_encoding())
     if overwrite is True:
         merged = new.combine_first(old)
     elif overwrite is False:
@@ -61,7 +61,7 @@ def merge_datasets(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | No
     else:
         raise InvalidInputError(f"overwrite must be None, True or False, got {overwrite!r}.")
     # encodings of the old file (e.g. a fixed string width) must not truncate new values
-    return merged.drop_encoding()
+    return cast("xr.Dataset", merged.drop_encoding())
 
 
 def merge_provenance(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | None) -> xr.Dataset:
@@ -73,7 +73,7 @@ def merge_provenance(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | 
     keep that description. Neither input is modified.
     """
     if old is None or not old.data_vars:
-        return new.copy(deep=False).drop_encoding()
+        return cast("xr.Dataset", new.copy(deep=False).drop_encoding())
     first, second = xr.align(*((old, new) if overwrite is False else (new, old)), join="outer")
     # a case is described by all the variables or none: its start time says which
     whole = "xyz_start" in first.data_vars
@@ -84,9 +84,10 @@ def merge_provenance(old: xr.Dataset | None, new: xr.Dataset, overwrite: bool | 
             continue
         a = first[name]
         where = first["xyz_start"].notnull() if whole else has_description(a)
-        # where() rather than combine_first: combine_first cannot fill datetimes here
-        described[name] = xr.where(where, a, second[name])
-    return xr.Dataset(described).drop_encoding()
+        # where() rather than combine_first: combine_first cannot fill datetimes here (xarray
+        # leaves where() untyped)
+        described[name] = xr.where(where, a, second[name])  # type: ignore[no-untyped-call]
+    return cast("xr.Dataset", xr.Dataset(described).drop_encoding())
 
 
 def has_description(var: xr.DataArray) -> xr.DataArray:
@@ -94,7 +95,7 @@ def has_description(var: xr.DataArray) -> xr.DataArray:
     present = var.notnull()
     if var.dtype.kind in "OUS":
         present &= var != ""
-    return present
+    return cast("xr.DataArray", present)
 
 
 def check_mergeable(old: xr.Dataset, new: xr.Dataset) -> None:

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import cloudpickle
 
@@ -559,7 +559,7 @@ def dumps(obj: Any, *, plain: bool = False) -> bytes:
     if plain:
         with contextlib.suppress(pickle.PicklingError, TypeError, AttributeError):
             return pickle.dumps(obj, protocol=5)
-    return cloudpickle.dumps(obj)
+    return cast("bytes", cloudpickle.dumps(obj))
 
 
 #: most values per record worth checking with :func:`is_plain` (~15 ns a value) to save

@@ -21,7 +21,7 @@ import keyword
 import linecache
 import multiprocessing.pool  # as xyzpy: code passing pools may use it without importing it
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ..errors import InvalidInputError
 from ..store import storage
@@ -178,9 +178,9 @@ def submitter(executor: Any) -> Callable[..., Any]:
     if isinstance(executor, multiprocessing.pool.Pool):
         return lambda fn, *args: executor.apply_async(fn, args)
     if callable(getattr(executor, "submit", None)):
-        return executor.submit
+        return cast("Callable[..., Any]", executor.submit)
     if callable(getattr(executor, "apply_async", None)):
-        return executor.apply_async
+        return cast("Callable[..., Any]", executor.apply_async)
     raise InvalidInputError(
         f"executor {executor!r} has neither submit() nor apply_async(); pass a "
         "concurrent.futures-style executor (ProcessPoolExecutor, ThreadPoolExecutor, submitit, "

@@ -9,7 +9,7 @@ stand-in result of the same shape filled with NaN (:func:`nan_like`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -19,7 +19,7 @@ def _shape_of(x: Any) -> tuple[int, ...]:
     if isinstance(x, (str, bytes)):
         return ()
     if isinstance(x, np.ndarray):
-        return x.shape
+        return cast("tuple[int, ...]", x.shape)
     try:
         return (len(x), *_shape_of(x[0]))
     except (TypeError, IndexError, KeyError):

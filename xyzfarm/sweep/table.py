@@ -7,7 +7,7 @@ than a labelled Dataset.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .assemble import check_schema, split_outputs
 from .combos import Case
@@ -41,4 +41,4 @@ def results_table(
     else:
         columns = split_outputs(list(results), schema.var_names, tuple(names), rows)
         table.update({v: list(c) for v, c in zip(schema.var_names, columns)})
-    return pd.DataFrame(table)
+    return cast("pd.DataFrame", pd.DataFrame(table))
