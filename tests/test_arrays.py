@@ -9,7 +9,7 @@ from xyzfarm.schedulers.arrays import plan_arrays
 def test_sparse_batches_get_dense_task_local_indices():
     (chunk,) = plan_arrays([3, 50_000, 7], max_array_size=1001)
     assert (chunk.first, chunk.last) == (0, 2)
-    assert chunk.task_map() == {"0": [3], "1": [50_000], "2": [7]}
+    assert chunk.task_map() == {0: (3,), 1: (50_000,), 2: (7,)}
 
 
 def test_arrays_are_chunked_below_the_index_cap():
@@ -26,7 +26,7 @@ def test_sge_indices_start_at_one_and_stay_within_the_cap():
 
 def test_tasks_can_take_several_batches():
     (chunk,) = plan_arrays([1, 2, 3, 4, 5], max_array_size=100, batches_per_task=2)
-    assert chunk.task_map() == {"0": [1, 2], "1": [3, 4], "2": [5]}
+    assert chunk.task_map() == {0: (1, 2), 1: (3, 4), 2: (5,)}
 
 
 def test_ten_thousand_batches_take_ceil_n_over_cap_submissions():

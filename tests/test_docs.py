@@ -124,7 +124,7 @@ def test_the_extras_the_readme_installs_exist_with_what_it_says_they_bring():
         "optional-dependencies"
     ]
     installed = re.findall(r"pip install '\.\[(\w+)\]'\s+# and (\w+)", first_screen)
-    assert sorted(installed) == [("dask", "dask"), ("plot", "matplotlib")]
+    assert sorted(installed) == [("dask", "dask"), ("plot", "matplotlib"), ("submitit", "submitit")]
     for extra, package in installed:
         assert any(req.startswith(package) for req in extras[extra]), (extra, package)
     assert first_screen.index("pip install .") < first_screen.index("make demo")

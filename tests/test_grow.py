@@ -58,7 +58,7 @@ def test_growing_through_an_executor_gives_the_same_results(kind):
 
 
 def test_growing_through_a_submitit_local_executor_works(tmp_path, user_module, monkeypatch):
-    import submitit
+    submitit = pytest.importorskip("submitit")  # an optional extra: [submitit]
 
     folder = user_module("sqmod", "def square(x):\n    return x * x\n")
     import sqmod

@@ -54,7 +54,7 @@ def test_a_manifest_from_a_newer_format_is_refused_with_a_clear_error():
     layout.root.mkdir()
     layout.manifest.write_text(json.dumps({"format_version": 99}))
     with pytest.raises(CropFormatError, match="upgrade"):
-        manifest.read(layout)
+        manifest.Manifest.read(layout)
 
 
 def test_a_damaged_manifest_is_reported():
@@ -62,12 +62,12 @@ def test_a_damaged_manifest_is_reported():
     layout.root.mkdir()
     layout.manifest.write_text("{not json")
     with pytest.raises(CropFormatError, match="damaged"):
-        manifest.read(layout)
+        manifest.Manifest.read(layout)
 
 
 def test_a_missing_manifest_says_to_sow_first():
     with pytest.raises(FileNotFoundError, match="sow"):
-        manifest.read(CropLayout("nothing"))
+        manifest.Manifest.read(CropLayout("nothing"))
 
 
 def test_the_fingerprint_depends_on_every_value():
@@ -103,7 +103,7 @@ def test_every_manifest_carries_a_checksum_of_its_content():
     layout = sow_b()
     data = json.loads(layout.manifest.read_text())
     assert len(data[manifest.CHECKSUM_KEY]) == 64
-    assert manifest.CHECKSUM_KEY not in manifest.read(layout).to_json()
+    assert manifest.CHECKSUM_KEY not in manifest.Manifest.read(layout).to_json()
 
 
 def test_a_bit_flipped_in_a_coordinate_value_fails_the_manifest_checksum():
@@ -111,7 +111,7 @@ def test_a_bit_flipped_in_a_coordinate_value_fails_the_manifest_checksum():
     flip_the_5_of_b(layout)
     assert json.loads(layout.manifest.read_text())["combos"]["b"] == [4, 7]
     with pytest.raises(CropFormatError, match=r"crop\.json.*fails its checksum"):
-        manifest.read(layout)
+        manifest.Manifest.read(layout)
 
 
 def test_a_bit_flipped_in_the_checksum_itself_is_refused():
@@ -121,7 +121,7 @@ def test_a_bit_flipped_in_the_checksum_itself_is_refused():
     data[manifest.CHECKSUM_KEY] = ("1" if digest[0] != "1" else "0") + digest[1:]
     layout.manifest.write_text(json.dumps(data))
     with pytest.raises(CropFormatError, match="checksum"):
-        manifest.read(layout)
+        manifest.Manifest.read(layout)
 
 
 def test_a_bit_flipped_in_the_checksums_name_is_not_taken_for_an_old_manifest():
@@ -129,7 +129,7 @@ def test_a_bit_flipped_in_the_checksums_name_is_not_taken_for_an_old_manifest():
     text = layout.manifest.read_text()
     layout.manifest.write_text(text.replace('"sha256"', '"sha2w6"'))
     with pytest.raises(CropFormatError, match="sha2w6"):
-        manifest.read(layout)
+        manifest.Manifest.read(layout)
 
 
 def without_checksum(layout):
@@ -154,7 +154,7 @@ def without_checksum(layout):
 def test_a_manifest_written_before_checksums_existed_is_still_read():
     layout = sow_b()
     without_checksum(layout)
-    sown = manifest.read(layout)
+    sown = manifest.Manifest.read(layout)
     assert sown.decoded_combos()["b"] == [4, 5] and sown.plan.num_batches == 4
 
 
@@ -163,7 +163,7 @@ def test_an_old_manifest_whose_combos_changed_fails_its_recomputed_fingerprint()
     without_checksum(layout)
     flip_the_5_of_b(layout)
     with pytest.raises(CropFormatError, match=r"crop\.json.*fingerprint.*combos changed"):
-        manifest.read(layout)
+        manifest.Manifest.read(layout)
 
 
 def test_the_recomputed_fingerprint_matches_for_values_of_many_types():
@@ -173,7 +173,7 @@ def test_the_recomputed_fingerprint_matches_for_values_of_many_types():
     }
     layout = sow_b("types", **combos)
     without_checksum(layout)  # so that only the fingerprint speaks
-    assert manifest.read(layout).kind == "combos"
+    assert manifest.Manifest.read(layout).kind == "combos"
 
 
 def test_a_manifest_that_is_not_utf8_or_not_an_object_is_reported_as_damaged():
@@ -181,10 +181,10 @@ def test_a_manifest_that_is_not_utf8_or_not_an_object_is_reported_as_damaged():
     layout.root.mkdir()
     layout.manifest.write_text("[1, 2]")
     with pytest.raises(CropFormatError, match="damaged"):
-        manifest.read(layout)
+        manifest.Manifest.read(layout)
     layout.manifest.write_bytes(b'{"a": "\xff"}')
     with pytest.raises(CropFormatError, match="damaged"):
-        manifest.read(layout)
+        manifest.Manifest.read(layout)
 
 
 def test_the_manifest_reads_as_typed_fields_named_as_in_crop_json():

@@ -135,7 +135,7 @@ def test_the_manifest_records_the_functions_name_and_fingerprint(user_module):
 
     crop = xyz.Runner(sowfp.f, "y").Crop(name="fp")
     crop.sow_combos({"x": [1, 2]})
-    sown = manifest.read(crop.layout)
+    sown = manifest.Manifest.read(crop.layout)
     assert sown.fn_qualname == "sowfp.f"
     assert sown.fn_fingerprint == shipping.fingerprint(sowfp.f)
 

@@ -155,7 +155,7 @@ def test_a_submitit_slurm_executor_grows_batches_as_the_alternative_path(
     import os
     import sys
 
-    import submitit
+    submitit = pytest.importorskip("submitit")  # an optional extra: [submitit]
 
     # submitit's jobs import the function by name: make its module importable there
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
@@ -601,7 +601,7 @@ def test_a_poll_of_a_10000_task_crop_makes_one_scheduler_call_and_none_once_done
 
 
 def test_a_retry_raises_only_the_resource_that_ran_out_and_resubmits_the_rest_unchanged():
-    from xyzfarm.crop.retry_requests import _by_failure, escalate
+    from xyzfarm.crop.retry_requests import by_failure, escalate
     from xyzfarm.node.failures import write_failure
     from xyzfarm.node.manifest import Manifest
     from xyzfarm.schedulers.resources import resources_from
@@ -615,7 +615,7 @@ def test_a_retry_raises_only_the_resource_that_ran_out_and_resubmits_the_rest_un
         write_failure(
             crop.layout, batch, error_type=kind, message="ended", scheduler=True, sowing=sowing
         )
-    groups = _by_failure(crop.layout, list(range(1, 8)))
+    groups = by_failure(crop.layout, list(range(1, 8)))
     assert groups == {
         "time": [1],
         "memory": [2],

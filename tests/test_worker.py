@@ -328,6 +328,34 @@ def write_map(tmp_path, tasks):
     return path
 
 
+@pytest.mark.parametrize(
+    "content",
+    ['{"tasks": {"0": ["--user=root"]}}', "{not json", '{"tasks": {"0": [0]}}', "[]"],
+    ids=["an option", "not JSON", "batch 0", "no tasks"],
+)
+def test_a_crafted_map_file_stops_its_task_with_one_line_naming_it(
+    python, python_env, tmp_path, content
+):
+    from xyzfarm.node.worker import START_FAILED_EXIT
+
+    layout = sown(lambda x: x, {"x": range(6)}, batchsize=2)
+    map_file = tmp_path / "map.json"
+    map_file.write_text(content)
+    out = subprocess.run(
+        [
+            *(python, "-m", "xyzfarm.worker", "task", str(layout.root)),
+            *("--map", str(map_file), "--task", "0"),
+        ],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == START_FAILED_EXIT, out.stderr
+    assert "Traceback" not in out.stderr and str(map_file) in out.stderr
+    assert not (layout.folder("results").exists() and list(layout.folder("results").glob("*.log")))
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_task_whose_function_cannot_load_records_why_for_each_batch_and_exits_in_seconds(
     python, python_env, tmp_path, workers

@@ -45,7 +45,7 @@ def _with_profile(crop_name: str, options: SubmitOptions) -> tuple[str, Any, int
 
 
 def _per_case(layout: CropLayout, options: SubmitOptions) -> bool:
-    return resource_classes.is_per_case(options.resources, manifest.read(layout).arg_names)
+    return resource_classes.is_per_case(options.resources, manifest.Manifest.read(layout).arg_names)
 
 
 def render_scripts(

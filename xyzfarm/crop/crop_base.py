@@ -14,7 +14,7 @@ from ..node.results import ResultIndex
 from ..node.state import CropStatus, crop_status
 from ..sweep.nested import nan_like
 from . import grow as growing
-from .crop_farmer import _check_parent_dir, _farmer_from_disk, _unwrap_labelled
+from .crop_farmer import check_parent_dir, farmer_from_disk, unwrap_labelled
 from .efficiency import EfficiencyReport, efficiency_report
 from .farmer import Labelled, runner_of
 
@@ -42,7 +42,7 @@ class CropBase:
         autoload: bool = True,
     ) -> None:
         del autoload
-        fn, farmer = _unwrap_labelled(fn, farmer)
+        fn, farmer = unwrap_labelled(fn, farmer)
         runner = runner_of(farmer)
         if fn is None and runner is not None:
             fn = runner.fn
@@ -53,11 +53,11 @@ class CropBase:
         if save_fn and fn is None:
             raise InvalidInputError("save_fn=True needs a function to save.")
         self.layout = CropLayout(name, parent_dir)
-        _check_parent_dir(self.layout.parent_dir)
+        check_parent_dir(self.layout.parent_dir)
         self._fn = fn
         if farmer is None and fn is None:
             # as xyzpy, a crop found by name brings back what it was sown for
-            farmer = _farmer_from_disk(self.layout)
+            farmer = farmer_from_disk(self.layout)
             if farmer is not None:
                 self._fn = farmer.fn
         self.farmer = farmer

@@ -16,7 +16,7 @@ from ..node.worker import load_function
 from .farmer import Farmer, rebuild_farmer, runner_of
 
 
-def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
+def unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
     """The plain function and the farmer, when ``fn`` is a labelled function (a Runner).
 
     A labelled function describes its outputs: the crop takes that description (as if it were
@@ -42,7 +42,7 @@ def _unwrap_labelled(fn: Any, farmer: Any) -> tuple[Any, Any]:
     return fn.fn, farmer
 
 
-def _farmer_from_disk(layout: CropLayout) -> Any:
+def farmer_from_disk(layout: CropLayout) -> Any:
     """The Runner, Harvester or Sampler a crop was sown for, rebuilt from its folder.
 
     None when the crop was sown without one, or its function was not saved (or cannot be
@@ -65,8 +65,14 @@ def _farmer_from_disk(layout: CropLayout) -> Any:
     return rebuild_farmer(fn, sown, path)
 
 
-def _check_parent_dir(parent_dir: Path) -> None:
-    # the nearest existing folder on the way must be a folder, or sowing fails half-way
+def check_parent_dir(parent_dir: Path) -> None:
+    """Refuse a ``parent_dir`` whose nearest existing folder on the way is a file.
+
+    Raises
+    ------
+    LocationError
+        Naming the file in the way: sowing would otherwise fail half-way.
+    """
     for folder in (parent_dir, *parent_dir.parents):
         if folder.exists():
             if not folder.is_dir():

@@ -111,7 +111,7 @@ class CropReaping(CropBase):
         CropIncompleteError
             If a case has no proven value and ``allow_incomplete`` is False.
         CropFormatError
-            If the manifest fails its checks (see :func:`xyzfarm.node.manifest.read`).
+            If the manifest fails its checks (see :meth:`xyzfarm.node.manifest.Manifest.read`).
         """
         del verbosity, desc
         provenance = reaping.check_provenance_mode(provenance)

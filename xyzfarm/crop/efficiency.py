@@ -152,7 +152,7 @@ def _requested(layout: CropLayout) -> dict[str, Any]:
             resources, options = dict(arrays[-1].resources), dict(arrays[-1].options)
     if not resources:
         # the runner's resources, saved when sown (a field the manifest keeps as is)
-        resources = dict(manifest.read(layout).extra.get("resources") or {})
+        resources = dict(manifest.Manifest.read(layout).extra.get("resources") or {})
     out: dict[str, Any] = {}
     if resources.get("mem_gb"):
         out["mem_gb"] = float(resources["mem_gb"])
@@ -175,7 +175,9 @@ def _usage_rows(layout: CropLayout) -> tuple[list[tuple[Any, ...]], list[float]]
     where a batch shorter than a millisecond carries no reading), and case seconds."""
     rows: list[tuple[Any, ...]] = []
     case_s: list[float] = []
-    with ResultIndex(layout, report=False, sowing=manifest.read(layout).sowing_id) as index:
+    with ResultIndex(
+        layout, report=False, sowing=manifest.Manifest.read(layout).sowing_id
+    ) as index:
         index.refresh()
         for batch in sorted(index.done()):
             try:

@@ -22,7 +22,7 @@ from ..node.manifest import Manifest
 from ..node.outcomes import FAILED
 from ..node.results import ResultIndex
 from ..node.throttle import LiveLimit
-from ..node.worker import Bundle, grow_batch, record_start_failure
+from ..node.worker import LoadedCrop, grow_batch, record_start_failure
 from ..store import storage
 from ..sweep.gc_pause import collect_young_if_due, paused_gc
 from ..sweep.progress import progress_bar
@@ -42,17 +42,17 @@ def missing_batches(layout: CropLayout, num_batches: int) -> list[int]:
     return [b for b in range(1, num_batches + 1) if not index.has(b)]
 
 
-_bundles: dict[tuple[int, str, int], Bundle] = {}
+_bundles: dict[tuple[int, str, int], LoadedCrop] = {}
 
 
 def _grow_in_executor(root: str, batch: int, payload: bytes | None, log: bool) -> str:
-    # one Bundle per executor process (and function): the manifest, function and open crop
+    # one LoadedCrop per executor process (and function): the manifest, function and open crop
     # files are loaded once, not once per batch
     key = (os.getpid(), root, hash(payload))
     bundle = _bundles.get(key)
     if bundle is None:
         fn, fixed = (None, None) if payload is None else storage.loads(payload)
-        bundle = _bundles[key] = Bundle(CropLayout.from_root(root), fn, fixed)
+        bundle = _bundles[key] = LoadedCrop(CropLayout.from_root(root), fn, fixed)
     return grow_batch(bundle, batch, log=log)
 
 
@@ -61,7 +61,7 @@ def preflight(
     batches: Sequence[int],
     fn: Callable[..., Any] | None,
     fixed: dict[str, Any] | None,
-) -> Bundle:
+) -> LoadedCrop:
     """Load the function and the crop's inputs once, before any batch is handed out.
 
     Raises
@@ -71,7 +71,7 @@ def preflight(
         ``batches`` (so ``status`` says it too).
     """
     try:
-        return Bundle(layout, fn, fixed)
+        return LoadedCrop(layout, fn, fixed)
     except (FunctionLoadError, CropLoadError) as exc:
         record_start_failure(layout, list(batches), exc)
         raise

@@ -66,7 +66,7 @@ def labelled_dataset(
     attrs: Mapping[str, Any],
 ) -> Any:
     """The raw outputs labelled with ``schema``, as ``combo_runner_to_ds`` would have."""
-    return reaping._values_dataset(harvest, harvest.outputs, schema, dict(constants), dict(attrs))
+    return reaping.values_dataset(harvest, harvest.outputs, schema, dict(constants), dict(attrs))
 
 
 def labelled_table(harvest: reaping.Harvest, schema: Schema) -> Any:

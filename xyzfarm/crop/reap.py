@@ -352,7 +352,7 @@ def to_dataset(harvest: Harvest, provenance: bool = False) -> xr.Dataset:
     if harvest.filler is not None:
         ds = harvest.filler.dataset(attrs)
     else:
-        ds = _values_dataset(harvest, harvest.outputs, schema, constants, attrs)
+        ds = values_dataset(harvest, harvest.outputs, schema, constants, attrs)
     if not provenance or not harvest.prov:
         return ds
     prov = provenance_dataset(harvest, ds)
@@ -447,11 +447,11 @@ def _provenance_dataset(harvest: Harvest, ds: xr.Dataset) -> xr.Dataset:
             data_vars[name] = (names, placed)
         return xr.Dataset(data_vars, coords={n: ds.coords[n] for n in names})
     rows = {int(i): tuple(col[k] for col in columns.values()) for k, i in enumerate(index)}
-    prov = _values_dataset(harvest, rows, Schema(tuple(columns), {}, {}), {}, {})
+    prov = values_dataset(harvest, rows, Schema(tuple(columns), {}, {}), {}, {})
     return cast("xr.Dataset", prov.reindex({n: ds.coords[n].values for n in names}))
 
 
-def _values_dataset(
+def values_dataset(
     harvest: Harvest, outputs: dict[int, Any], schema: Any, constants: Any, attrs: Any
 ) -> xr.Dataset:
     """Assemble a Harvest into the Dataset ``run_combos`` / ``run_cases`` would have given."""

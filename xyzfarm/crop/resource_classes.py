@@ -143,7 +143,7 @@ def split(
 
     A request that does not depend on the case is returned as it is, with every batch.
     """
-    sown = manifest.read(layout)
+    sown = manifest.Manifest.read(layout)
     arg_names = list(sown.arg_names)
     if resources is None or not is_per_case(resources, arg_names):
         return [(resources, list(batches))]

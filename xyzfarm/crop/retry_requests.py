@@ -13,7 +13,7 @@ from ..schedulers import accounting
 from ..schedulers.resources import Resources, parse_walltime, walltime_seconds
 
 
-def _last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, FailureRecord]:
+def last_attempts(layout: CropLayout, batches: Sequence[int]) -> dict[int, FailureRecord]:
     """The failure records of those of ``batches`` that have any."""
     recorded = layout.batch_ids_in("failed")
     out: dict[int, FailureRecord] = {}
@@ -33,12 +33,12 @@ MEMORY_FAILURES = {"MemoryLimit", "MemoryError", "OutOfMemory", accounting.OUT_O
 ESCALATION_FACTOR = 2
 
 
-def _by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
+def by_failure(layout: CropLayout, batches: list[int]) -> dict[str, list[int]]:
     """Batches grouped by what their last recorded failure asks for: time, memory, nothing
     ("start": the task could not load the function or its inputs; "cancelled": someone
     cancelled it), or other (the same again: NODE_FAIL, PREEMPTED, FAILED, ...)."""
     groups: dict[str, list[int]] = {}
-    records = _last_attempts(layout, batches)
+    records = last_attempts(layout, batches)
     for batch in batches:
         last = records[batch].last if batch in records else None
         kind = last.error_type if last is not None else "missing"

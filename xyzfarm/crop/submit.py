@@ -8,7 +8,6 @@ The script contains neither Python nor batch lists: each task runs
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -25,7 +24,7 @@ from ..node.display import SHOWN_FAILURES, cluster_job_html
 from ..node.layout import CropLayout
 from ..node.slots import THREAD_VARS, child_pythonpath
 from ..node.state import crop_status
-from ..node.submissions import SubmissionRecord
+from ..node.submissions import SubmissionRecord, TaskMap
 from ..schedulers import accounting, get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
 from ..schedulers.base import ENDED, Scheduler, State
@@ -33,7 +32,7 @@ from ..schedulers.render import render
 from ..schedulers.resources import Resources
 from ..store import storage
 from .grow import missing_batches
-from .retry_requests import _by_failure, _last_attempts, escalate
+from .retry_requests import by_failure, escalate, last_attempts
 from .task_ends import record_task_ends
 
 
@@ -160,7 +159,7 @@ def prepare(
         if write:
             # a rendered script may be submitted by hand: what it refers to must exist
             output_dir_of(layout, res).mkdir(parents=True, exist_ok=True)
-            storage.write_bytes(map_file, json.dumps({"tasks": chunk.task_map()}).encode())
+            TaskMap(chunk.task_map()).write(map_file)
             storage.write_bytes(script, text.encode(), mode=0o777)  # executable, umask applies
         scripts.append(script)
         texts.append(text)
@@ -239,14 +238,14 @@ def task_batches_of(
     if task_key is None:
         return {}
     return {
-        task_key(job_id, int(index)): batches
+        task_key(job_id, index): list(batches)
         for job_id, chunk in zip(job_ids, chunks)
         for index, batches in chunk.task_map().items()
     }
 
 
 def _attempt_counts(layout: CropLayout, batches: Sequence[int]) -> dict[int, int]:
-    return {b: len(r.attempts) for b, r in _last_attempts(layout, batches).items()}
+    return {b: len(r.attempts) for b, r in last_attempts(layout, batches).items()}
 
 
 #: seconds between two questions to the scheduler while waiting (the crop's files, which
@@ -429,7 +428,7 @@ class ClusterJob:
     def _record_ends(self, ends: dict[str, accounting.TaskEnd], left: set[int]) -> None:
         """Record the class of each task that ended without its batches' results, unless
         the task recorded why itself since this submission (its record is the better one)."""
-        attempts = _last_attempts(self.layout, sorted(left))
+        attempts = last_attempts(self.layout, sorted(left))
         spoke = {b for b, r in attempts.items() if len(r.attempts) > self.attempts_before.get(b, 0)}
         out_dir = output_dir_of(self.layout, self.resources or Resources())
         record_task_ends(self.layout, ends, self.task_batches, left - spoke, output_dir=out_dir)
@@ -448,14 +447,14 @@ class ClusterJob:
         left = self.remaining()
         return {
             batch: record.last.summary()
-            for batch, record in _last_attempts(self.layout, left).items()
+            for batch, record in last_attempts(self.layout, left).items()
             if len(record.attempts) > self.attempts_before.get(batch, 0)
         }
 
     def _ended(self, left: list[int]) -> bool:
         """Whether every batch in ``left`` recorded, since this submission, a failure that
         the process recording it will not try again: nothing of it can still finish."""
-        records = _last_attempts(self.layout, left)
+        records = last_attempts(self.layout, left)
         return all(
             batch in records
             and len(records[batch].attempts) > self.attempts_before.get(batch, 0)
@@ -495,7 +494,7 @@ class ClusterJob:
         for _ in range(retries):
             if not left:
                 break
-            groups = _by_failure(self.layout, left)
+            groups = by_failure(self.layout, left)
             for group, why in (
                 ("start", "their task could not start"),
                 ("cancelled", "their task was cancelled"),

@@ -54,7 +54,9 @@ class TaskSize:
 def measured_seconds_per_case(layout: CropLayout) -> tuple[float, int] | None:
     """Mean seconds per case over the provenance of up to :data:`SAMPLE_BATCHES` grown
     batches, and how many batches; None if none is grown."""
-    index = ResultIndex(layout, report=False, sowing=manifest.read(layout).sowing_id).refresh()
+    index = ResultIndex(
+        layout, report=False, sowing=manifest.Manifest.read(layout).sowing_id
+    ).refresh()
     cases = seconds = 0.0
     used = 0
     for batch in sorted(index.done())[:SAMPLE_BATCHES]:
@@ -72,7 +74,7 @@ def measured_seconds_per_case(layout: CropLayout) -> tuple[float, int] | None:
 
 def timed_seconds_per_case(layout: CropLayout, batch: int) -> tuple[float, int]:
     """Time the first cases of ``batch`` here (results discarded): seconds per case, cases."""
-    data = manifest.read(layout)
+    data = manifest.Manifest.read(layout)
     fn, fixed = load_function(layout, data)
     call = make_caller(fn, tuple(data.arg_names), fixed or {})
     reader = records.IndexedReader(layout.cases, layout.cases_index, sowing=data.sowing_id)
@@ -134,7 +136,7 @@ def size_tasks(
         raise InvalidInputError(
             f"target_task_minutes={target_task_minutes!r} must be a positive number of minutes."
         )
-    plan = manifest.read(layout).plan
+    plan = manifest.Manifest.read(layout).plan
     cases_per_batch = plan.num_cases / max(plan.num_batches, 1)
     batch_s = max(cases_per_batch * seconds_per_case, 1e-9)
     target_s = 60.0 * target_task_minutes

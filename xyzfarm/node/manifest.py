@@ -539,13 +539,3 @@ def sowing_or_none(layout: CropLayout) -> bytes | None:
         return Manifest.read(layout).sowing_id
     except (OSError, ValueError):
         return None
-
-
-def read(layout: CropLayout) -> Manifest:
-    """:meth:`Manifest.read`."""
-    return Manifest.read(layout)
-
-
-def write(layout: CropLayout, manifest: Manifest) -> None:
-    """:meth:`Manifest.write`."""
-    manifest.write(layout)

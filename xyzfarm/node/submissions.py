@@ -1,4 +1,5 @@
-"""``jobs/<id>/submission.json``: what was submitted for a crop, one typed record per file.
+"""``jobs/<id>/submission.json``: what was submitted for a crop, one typed record per file; and
+each array's map file (:class:`TaskMap`: which batches each task grows).
 
 One writer (:meth:`SubmissionRecord.write`, called by the array and reap submissions) and one
 reader (:meth:`SubmissionRecord.read`, for ``cancel``, the throttle and the efficiency
@@ -135,3 +136,55 @@ def read_all(layout: CropLayout) -> list[SubmissionRecord]:
     """
     jobs = layout.root / "jobs"
     return [SubmissionRecord.read(p) for p in sorted(jobs.glob(f"*/{FILE}"))]
+
+
+@dataclass(frozen=True)
+class TaskMap:
+    """An array submission's map file: the batch ids each array task grows.
+
+    One writer (:meth:`write`, when the array's script is rendered) and one reader
+    (:meth:`read`, in every array task). The file is ``{"tasks": {"<index>": [batch, ...]}}``,
+    as earlier releases wrote it, so their scripts still running read it the same.
+    """
+
+    #: array task index -> the batch ids it grows, in order
+    tasks: Mapping[int, tuple[int, ...]]
+
+    def write(self, path: Path) -> None:
+        """Publish the map atomically."""
+        tasks = {str(index): list(batches) for index, batches in self.tasks.items()}
+        storage.write_bytes(path, json.dumps({"tasks": tasks}).encode())
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> TaskMap:
+        """Read and check a map file.
+
+        Raises
+        ------
+        CropFormatError
+            If it cannot be read, is not JSON, or maps a task to anything but batch ids.
+        """
+        where = os.fspath(path)
+        try:
+            with open(path, "rb") as f:
+                raw = json.loads(f.read())
+            tasks = {
+                int(index): tuple(_batch_id(b) for b in batches)
+                for index, batches in dict(raw["tasks"]).items()
+            }
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CropFormatError(
+                f"the array's map file {where!r} cannot be read ({type(exc).__name__}: {exc}); "
+                "render or submit the crop's batches again (its tasks cannot know their batches)."
+            ) from None
+        return cls(tasks)
+
+    def batches(self, task: int) -> tuple[int, ...]:
+        """The batch ids of array task ``task`` (none for a task the map does not list)."""
+        return self.tasks.get(task, ())
+
+
+def _batch_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{value!r} is not a batch id")
+    return value

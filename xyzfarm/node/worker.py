@@ -57,7 +57,7 @@ from ..sweep.execute import make_caller
 from . import records, shipping
 from .failures import read_failure, write_failure
 from .layout import CropLayout
-from .manifest import BatchPlan, Manifest, sowing_or_none
+from .manifest import Manifest, sowing_or_none
 from .outcomes import ALREADY, BUSY, DONE, FAILED
 from .provenance import WorkerContext
 from .results import DoneMap, ResultIndex, ResultWriter
@@ -114,7 +114,6 @@ class LoadedCrop:
         self.sowing: bytes | None = sown.sowing_id
         self.check_sowing()  # the manifest read is the one held open
         self.arg_names: tuple[str, ...] = sown.arg_names
-        self.batch_plan: BatchPlan = sown.plan
         # growing refuses a function other than the crop's, so the manifest's fingerprint is
         # the one of the code that runs here ("" for crops sown before fingerprints)
         self.fn_fingerprint: str = sown.fn_fingerprint or ""
@@ -191,10 +190,6 @@ class LoadedCrop:
         if self._manifest_fd >= 0:
             os.close(self._manifest_fd)
             self._manifest_fd = -1
-
-
-#: the former name of :class:`LoadedCrop`
-Bundle = LoadedCrop
 
 
 def load_function(
@@ -630,18 +625,3 @@ def error_info(exc: BaseException) -> dict[str, Any]:
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)),
     }
-
-
-def grow_batches(root: str, batches: list[int], *, log: bool) -> list[str]:
-    """Grow ``batches`` one after the other in this process.
-
-    Raises
-    ------
-    FunctionLoadError, CropLoadError
-        If the function or the crop's inputs cannot be loaded (nothing is recorded).
-    """
-    bundle = LoadedCrop(CropLayout.from_root(root))
-    try:
-        return [grow_batch(bundle, b, log=log) for b in batches]
-    finally:
-        bundle.close()

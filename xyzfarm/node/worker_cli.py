@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 from ..errors import (
+    CropFormatError,
     CropLoadError,
     CropReplacedError,
     FunctionLoadError,
@@ -36,6 +37,7 @@ from .layout import CropLayout
 from .manifest import sowing_or_none
 from .outcomes import FAILED
 from .results import ResultIndex
+from .submissions import TaskMap
 from .worker import (
     START_FAILED_EXIT,
     LoadedCrop,
@@ -213,9 +215,7 @@ def _near_time_limit(root: str, map_file: str, task: int) -> None:
     layout = CropLayout.from_root(root)
     sowing = sowing_or_none(layout)
     index = ResultIndex(layout, report=False, lazy=True, sowing=sowing).refresh()
-    with open(map_file) as f:
-        batches = json.load(f)["tasks"].get(str(task), [])
-    for batch in batches:
+    for batch in TaskMap.read(map_file).batches(task):
         if not index.has(batch):
             write_failure(
                 layout,
@@ -254,8 +254,11 @@ def run_task(root: str, map_file: str, task: int, *, workers: int, threads: int,
     every batch of the task is recorded as failed with the reason, and the task exits with
     :data:`START_FAILED_EXIT` within seconds instead of starting workers that cannot start.
     """
-    with open(map_file) as f:
-        batches = json.load(f)["tasks"].get(str(task), [])
+    try:
+        batches = list(TaskMap.read(map_file).batches(task))
+    except CropFormatError as exc:
+        print(f"xyzfarm: array task {task} cannot start: {exc}", file=sys.stderr)
+        return START_FAILED_EXIT
     if not batches:
         print(f"xyzfarm: task {task} has no batches in {map_file}", file=sys.stderr)
         return 0

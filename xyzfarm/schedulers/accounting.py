@@ -20,9 +20,6 @@ NODE_FAIL = "NODE_FAIL"
 CANCELLED = "CANCELLED"
 #: how a task can end, whatever the scheduler
 CLASSES = (COMPLETED, FAILED, TIMEOUT, OUT_OF_MEMORY, PREEMPTED, NODE_FAIL, CANCELLED)
-#: the ends that leave a batch without its result through no fault of the function: growing
-#: them again unchanged may succeed (the retry asks for the same resources)
-RESUBMIT_UNCHANGED = frozenset({PREEMPTED, NODE_FAIL})
 
 #: what a task's output says when SLURM's jobacct_gather (OverMemoryKill, no cgroups) killed
 #: it for memory: sacct then says only FAILED with signal 9

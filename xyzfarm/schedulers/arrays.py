@@ -25,8 +25,9 @@ class ArrayChunk:
     def last(self) -> int:
         return self.first + len(self.tasks) - 1
 
-    def task_map(self) -> dict[str, list[int]]:
-        return {str(self.first + k): list(batches) for k, batches in enumerate(self.tasks)}
+    def task_map(self) -> dict[int, tuple[int, ...]]:
+        """Array task index -> the batch ids it grows."""
+        return {self.first + k: tuple(batches) for k, batches in enumerate(self.tasks)}
 
 
 def plan_arrays(
