@@ -48,7 +48,7 @@ def nap(x: int) -> int:
 
 def sow_crop(parent: Path, num_batches: int) -> Path:
     from xyzfarm.crop.sow import sow
-    from xyzfarm.node.layout import CropLayout
+    from xyzfarm.folder.layout import CropLayout
     from xyzfarm.sweep.assemble import check_schema
 
     layout = CropLayout("meta", parent)
@@ -64,7 +64,7 @@ def sow_crop(parent: Path, num_batches: int) -> Path:
 
 def add_other_growers(root: Path, count: int) -> None:
     """``count`` logs as other growers leave them: each holds batch k's real record."""
-    from xyzfarm.node import records
+    from xyzfarm.folder import records
 
     results = root / "results"
     for k in range(1, count + 1):
@@ -83,7 +83,7 @@ def plan(root: Path, code: str | None) -> None:
     """The planning pass of ``crop.grow`` / a submission, with the code that grows."""
     script = (
         "import sys\nfrom xyzfarm.crop.grow import missing_batches\n"
-        "from xyzfarm.node.layout import CropLayout\nfrom xyzfarm.node import manifest\n"
+        "from xyzfarm.folder.layout import CropLayout\nfrom xyzfarm.node import manifest\n"
         "lay = CropLayout.from_root(sys.argv[1])\n"
         "missing_batches(lay, manifest.read(lay)['plan']['num_batches'])\n"
     )
@@ -161,8 +161,8 @@ for p in procs:
 
 
 def real(growers: int, num_batches: int, code: str | None) -> dict[str, float]:
-    from xyzfarm.node.layout import CropLayout
-    from xyzfarm.node.results import ResultIndex
+    from xyzfarm.folder.layout import CropLayout
+    from xyzfarm.folder.results import ResultIndex
 
     with tempfile.TemporaryDirectory(prefix="xyz-meta-") as tmp:
         work = Path(tmp)

@@ -34,22 +34,31 @@ PHASES: dict[str, list[tuple[str, str]]] = {
     "claim": [
         ("store.storage", "RecordLocks.try_lock"),
         ("store.storage", "RecordLocks.unlock"),
+        ("folder.results", "DoneMap.is_set"),
         ("node.results", "DoneMap.is_set"),
+        ("folder.results", "DoneMap.read"),
         ("node.results", "DoneMap.read"),
     ],
     "read": [
+        ("folder.records", "IndexedReader.get"),
         ("node.records", "IndexedReader.get"),
+        ("folder.records", "read_appended"),
         ("node.records", "read_appended"),
     ],
     "append": [
+        ("folder.results", "ResultWriter.append"),
         ("node.results", "ResultWriter.append"),
+        ("folder.results", "DoneMap.set"),
         ("node.results", "DoneMap.set"),
     ],
-    "checkpoint": [("node.records", "append_record")],
+    "checkpoint": [("folder.records", "append_record"), ("node.records", "append_record")],
     # reading every log's new records, checksums verified: the planning pass and the status
     # that grow returns, then the reap's own
-    "scan logs": [("node.results", "ResultIndex.refresh")],
-    "reap read": [("node.results", "ResultIndex.load")],
+    "scan logs": [
+        ("folder.results", "ResultIndex.refresh"),
+        ("node.results", "ResultIndex.refresh"),
+    ],
+    "reap read": [("folder.results", "ResultIndex.load"), ("node.results", "ResultIndex.load")],
     "fill": [("sweep.assemble", "GridFiller.add")],
     "write": [
         ("sweep.assemble", "GridFiller.dataset"),
@@ -59,11 +68,14 @@ PHASES: dict[str, list[tuple[str, str]]] = {
 
 
 def _module(name: str) -> Any:
-    """``xyzfarm.<layer>.<module>``, or ``xyzfarm.<module>`` in releases before the layers."""
-    try:
-        return importlib.import_module(f"xyzfarm.{name}")
-    except ImportError:
-        return importlib.import_module(f"xyzfarm.{name.rpartition('.')[2]}")
+    """``xyzfarm.<layer>.<module>``, or ``xyzfarm.<module>`` in releases before the layers;
+    None where the release has neither (its module lives in another layer: listed twice)."""
+    for dotted in (f"xyzfarm.{name}", f"xyzfarm.{name.rpartition('.')[2]}"):
+        try:
+            return importlib.import_module(dotted)
+        except ImportError:
+            continue
+    return None
 
 
 class Timers:
@@ -88,6 +100,8 @@ class Timers:
         for phase, places in PHASES.items():
             for module_name, path in places:
                 owner: Any = _module(module_name)
+                if owner is None:
+                    continue
                 *parents, name = path.split(".")
                 for part in parents:
                     owner = getattr(owner, part)

@@ -575,13 +575,13 @@ class Adversary:
     def _checkpoint_records(self, crop: Any, here: Path) -> list[bytes]:
         """Three checkpoint records of batch 1 (cases 0-1, case 5, cases 2-4), written by the
         installed release's own record writer."""
-        from xyzfarm.node import records
+        from xyzfarm.folder import records
 
         if not crop.is_prepared():
             crop.sow_combos({"x": [1, 2, 3, 5, 6, 7]})
         extra: dict[str, Any] = {}
         if "sowing" in inspect.signature(records.frame).parameters:
-            from xyzfarm.node.manifest import Manifest
+            from xyzfarm.folder.manifest import Manifest
 
             extra["sowing"] = Manifest.read(crop.layout).sowing_id
         chunks = [{0: 10.0, 1: 20.0}, {5: 70.0}, {2: 30.0, 3: 50.0, 4: 60.0}]

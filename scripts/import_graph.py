@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 #: lowest first; an import may point only to its own layer or one below it
-LAYERS = ["errors", "store", "sweep", "schedulers", "node", "crop", "api"]
+LAYERS = ["errors", "store", "sweep", "schedulers", "folder", "node", "crop", "api"]
 
 #: a flat module of the old layout -> the layer it moved to
 OLD_HOME = {
@@ -41,11 +41,28 @@ OLD_HOME = {
     "reap": "crop",
     "cluster": "crop",
     "schedulers.submit": "crop",
-    "layout": "node",
-    "manifest": "node",
-    "records": "node",
-    "results": "node",
-    "state": "node",
+    "layout": "folder",
+    "manifest": "folder",
+    "records": "folder",
+    "results": "folder",
+    "state": "folder",
+    # the crop folder's format left node/ for folder/ (issue 24): node.<m> of the layout before
+    **{
+        f"node.{m}": "folder"
+        for m in (
+            "display",
+            "failures",
+            "layout",
+            "manifest",
+            "outcomes",
+            "provenance",
+            "records",
+            "results",
+            "state",
+            "submissions",
+            "throttle",
+        )
+    },
     "worker": "node",
     "worker_cli": "node",
     "pool": "node",

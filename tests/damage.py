@@ -15,8 +15,8 @@ def flip(path: Any, position: int, mask: int = 0x01) -> None:
 
 def result_records(layout: Any) -> dict[int, tuple[Path, int, int]]:
     """``{batch: (log, offset, length)}`` of a crop's result records (one log), by header."""
-    from xyzfarm.node import records
-    from xyzfarm.node.manifest import Manifest
+    from xyzfarm.folder import records
+    from xyzfarm.folder.manifest import Manifest
 
     (log,) = layout.folder("results").glob("*.log")
     # the records of the crop's own sowing: a scan for another (None included) finds none

@@ -71,8 +71,8 @@ def test_status_shows_the_last_error_of_failed_batches(capsys):
 
 
 def test_status_shows_the_failure_class_of_each_failed_batch(crop, capsys):
-    from xyzfarm.node.failures import write_failure
-    from xyzfarm.node.manifest import Manifest
+    from xyzfarm.folder.failures import write_failure
+    from xyzfarm.folder.manifest import Manifest
 
     # as ClusterJob.poll records a task the scheduler's accounting says was killed: with the
     # crop's sowing

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm.node.manifest import FarmerRecord, Manifest
+from xyzfarm.folder.manifest import FarmerRecord, Manifest
 
 
 def sq(x):

@@ -11,8 +11,8 @@ import xarray as xr
 import xyzfarm as xyz
 from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropMismatchError, InvalidInputError, LocationError, OutputMismatchError
-from xyzfarm.node.failures import write_failure
-from xyzfarm.node.manifest import Manifest
+from xyzfarm.folder.failures import write_failure
+from xyzfarm.folder.manifest import Manifest
 
 MODEL = """
 import numpy as np

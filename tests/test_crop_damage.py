@@ -28,8 +28,8 @@ import xarray as xr
 import xyzfarm as xyz
 from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropIncompleteError, XyzfarmError
-from xyzfarm.node.manifest import Manifest
-from xyzfarm.node.results import done_map_name
+from xyzfarm.folder.manifest import Manifest
+from xyzfarm.folder.results import done_map_name
 
 MODEL = """
 from pathlib import Path

@@ -11,8 +11,8 @@ import pytest
 
 import xyzfarm as xyz
 from xyzfarm.crop.efficiency import MEMORY_MARGIN, efficiency_report
-from xyzfarm.node.manifest import Manifest
-from xyzfarm.node.results import ResultIndex, ResultWriter
+from xyzfarm.folder.manifest import Manifest
+from xyzfarm.folder.results import ResultIndex, ResultWriter
 
 MODEL = """
 import time

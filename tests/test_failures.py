@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 
 import xyzfarm as xyz
-from xyzfarm.node.failures import FailedAttempt, last_error, read_failure, write_failure
-from xyzfarm.node.layout import CropLayout
-from xyzfarm.node.manifest import Manifest
+from xyzfarm.folder.failures import FailedAttempt, last_error, read_failure, write_failure
+from xyzfarm.folder.layout import CropLayout
+from xyzfarm.folder.manifest import Manifest
 
 
 def a_layout(name="f"):

@@ -184,7 +184,7 @@ WRITE_LIMITED = """
 import resource, signal, sys
 import numpy as np
 import xyzfarm as xyz
-from xyzfarm.node.results import ResultWriteError
+from xyzfarm.folder.results import ResultWriteError
 def big(x):
     return np.full(50_000, float(x))
 runner = xyz.Runner(big, "v", var_dims={"v": ["i"]})
@@ -288,7 +288,7 @@ def test_a_flipped_payload_byte_is_damaged_in_status_grown_again_and_reaped_whol
 
 def test_a_flipped_batch_id_in_a_result_header_never_publishes_a_wrong_or_missing_cell():
     from xyzfarm.errors import CropIncompleteError
-    from xyzfarm.node import records
+    from xyzfarm.folder import records
 
     runner, crop = twelve_cases()
     crop.grow(batch_ids=[b for b in range(1, 13) if b != 7], verbosity=0)
@@ -318,9 +318,9 @@ def as_previous_release(crop):
     import struct
     import zlib
 
-    from xyzfarm.node import records
-    from xyzfarm.node.manifest import Manifest
-    from xyzfarm.node.results import done_map_name
+    from xyzfarm.folder import records
+    from xyzfarm.folder.manifest import Manifest
+    from xyzfarm.folder.results import done_map_name
     from xyzfarm.store import storage
 
     layout = crop.layout

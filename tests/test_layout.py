@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from xyzfarm.errors import InvalidInputError
-from xyzfarm.node.layout import CropLayout, check_crop_name
+from xyzfarm.folder.layout import CropLayout, check_crop_name
 
 
 def test_the_crop_folder_is_dot_xyz_name_in_the_parent():
@@ -52,7 +52,7 @@ def test_crop_folders_follow_the_umask_but_are_never_world_writable():
 
 
 def test_a_crop_name_too_long_for_the_filesystem_is_refused_naming_the_limit():
-    from xyzfarm.node.layout import MAX_CROP_NAME_BYTES
+    from xyzfarm.folder.layout import MAX_CROP_NAME_BYTES
 
     with pytest.raises(InvalidInputError, match=rf"300 bytes long.*limit of {MAX_CROP_NAME_BYTES}"):
         check_crop_name("n" * 300)
@@ -72,8 +72,8 @@ def test_a_link_anywhere_in_a_crop_folder_is_refused_before_anything_is_written_
 ):
     import xyzfarm as xyz
     from xyzfarm.errors import CropFormatError
-    from xyzfarm.node.manifest import Manifest
-    from xyzfarm.node.results import done_map_name
+    from xyzfarm.folder.manifest import Manifest
+    from xyzfarm.folder.results import done_map_name
 
     crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="ln", parent_dir=tmp_path / "work")
     crop.sow_combos({"x": [1, 2]})

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from xyzfarm.errors import CropFormatError
-from xyzfarm.node import manifest
-from xyzfarm.node.layout import CropLayout
+from xyzfarm.folder import manifest
+from xyzfarm.folder.layout import CropLayout
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,7 @@ def without_checksum(layout):
     """Rewrite crop.json as the release before checksums wrote it, and the case records as
     they were then: bound to no sowing (a reader of a crop without a sowing id refuses those
     bound to one)."""
-    from xyzfarm.node import records
+    from xyzfarm.folder import records
 
     data = json.loads(layout.manifest.read_text())
     del data[manifest.CHECKSUM_KEY]

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 import xyzfarm as xyz
-from xyzfarm.node.manifest import Manifest
-from xyzfarm.node.provenance import ProvenanceSegment, WorkerContext
-from xyzfarm.node.results import ResultIndex
+from xyzfarm.folder.manifest import Manifest
+from xyzfarm.folder.provenance import ProvenanceSegment, WorkerContext
+from xyzfarm.folder.results import ResultIndex
 
 CONTEXT = WorkerContext("node1", "123", "4", 2, 1, "0.1", "abcd")
 

@@ -10,7 +10,7 @@ import xarray as xr
 import xyzfarm as xyz
 from xyzfarm.crop.reap import without_provenance
 from xyzfarm.errors import CropIncompleteError
-from xyzfarm.node.manifest import Manifest
+from xyzfarm.folder.manifest import Manifest
 
 MODEL = """
 import numpy as np
@@ -396,7 +396,7 @@ def forge_results(crop, change):
     The records are framed as a grower frames them (valid checksums, the crop's own sowing):
     this is a forged or buggy record, not a damaged one nor one of another sowing.
     """
-    from xyzfarm.node import records
+    from xyzfarm.folder import records
 
     sowing = Manifest.read(crop.layout).sowing_id
     for log in crop.layout.folder("results").glob("*.log"):
@@ -410,7 +410,7 @@ def forge_results(crop, change):
 
 
 def result_of(crop, batch):
-    from xyzfarm.node.results import ResultIndex
+    from xyzfarm.folder.results import ResultIndex
 
     return (
         ResultIndex(crop.layout, sowing=Manifest.read(crop.layout).sowing_id).refresh().load(batch)
@@ -428,7 +428,7 @@ def test_a_record_claiming_another_batch_is_never_published_and_its_batch_is_gro
     third = result_of(crop, 3)
     # batch 3's record with its batch id changed to 7 (checksum and sowing made to match)
     forge_results(crop, lambda batch, result: (batch, result))
-    from xyzfarm.node import records
+    from xyzfarm.folder import records
 
     (log,) = crop.layout.folder("results").glob("*.log")
     with open(log, "ab") as f:
@@ -492,7 +492,7 @@ def test_a_record_that_does_not_fit_its_batch_counts_as_missing(forgery, says, s
 
 
 def test_a_case_plan_whose_batches_overlap_is_refused_not_published_with_holes():
-    from xyzfarm.node import records
+    from xyzfarm.folder import records
 
     runner = xyz.Runner(lambda a, b: a * 10.0 + b, "p")
     crop = runner.Crop(name="overlap", batchsize=3)
@@ -522,7 +522,7 @@ def fails_on_one_case(a, b):
 
 @pytest.mark.parametrize("kind", ["combos", "shuffled", "cases"])
 def test_allow_incomplete_keeps_the_finished_cases_of_a_failed_batch(kind):
-    from xyzfarm.node import records
+    from xyzfarm.folder import records
 
     runner = xyz.Runner(fails_on_one_case, "p")
     crop = runner.Crop(name=f"part-{kind}", batchsize=4)

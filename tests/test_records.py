@@ -9,7 +9,7 @@ import pytest
 from damage import flip
 
 from xyzfarm.errors import DataFileError
-from xyzfarm.node import records
+from xyzfarm.folder import records
 from xyzfarm.store import storage
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from xyzfarm.crop.submit import script_context
-from xyzfarm.node.layout import CropLayout
+from xyzfarm.folder.layout import CropLayout
 from xyzfarm.schedulers import REGISTRY
 from xyzfarm.schedulers.arrays import plan_arrays
 from xyzfarm.schedulers.render import render

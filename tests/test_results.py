@@ -7,9 +7,9 @@ import pytest
 from damage import flip
 
 from xyzfarm.errors import DataFileError
-from xyzfarm.node import records
-from xyzfarm.node.layout import CropLayout
-from xyzfarm.node.results import (
+from xyzfarm.folder import records
+from xyzfarm.folder.layout import CropLayout
+from xyzfarm.folder.results import (
     DAMAGED,
     DoneMap,
     ResultIndex,

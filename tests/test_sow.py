@@ -6,8 +6,8 @@ import pytest
 
 from xyzfarm.crop.sow import batch_bounds, plan_batches, sow
 from xyzfarm.errors import CropMismatchError, InvalidInputError, UnknownArgumentError
-from xyzfarm.node import records
-from xyzfarm.node.layout import CropLayout
+from xyzfarm.folder import records
+from xyzfarm.folder.layout import CropLayout
 from xyzfarm.sweep.assemble import check_schema
 
 
@@ -119,7 +119,7 @@ def test_sowing_over_a_crop_whose_manifest_changed_is_refused_and_overwrites_not
 
 
 def test_a_sown_combos_manifest_recomputes_to_its_own_fingerprint():
-    from xyzfarm.node import manifest
+    from xyzfarm.folder import manifest
 
     layout = CropLayout("c")
     data = sow(layout, fn=fn, schema=SCHEMA, combos={"x": [0.1, 1e300, -0.0], "y": ["a", (1, 2)]})
@@ -128,7 +128,8 @@ def test_a_sown_combos_manifest_recomputes_to_its_own_fingerprint():
 
 def test_the_manifest_records_the_functions_name_and_fingerprint(user_module):
     import xyzfarm as xyz
-    from xyzfarm.node import manifest, shipping
+    from xyzfarm.folder import manifest
+    from xyzfarm.node import shipping
 
     user_module("sowfp", "def f(x):\n    return x\n")
     import sowfp

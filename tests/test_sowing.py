@@ -28,8 +28,8 @@ from xyzfarm.errors import (
     CropLoadError,
     SowingMismatchError,
 )
-from xyzfarm.node import records
-from xyzfarm.node.manifest import Manifest
+from xyzfarm.folder import records
+from xyzfarm.folder.manifest import Manifest
 
 MODEL = """
 import os, time

@@ -6,12 +6,12 @@ import subprocess
 from damage import flip, result_records
 
 import xyzfarm as xyz
-from xyzfarm.node import records
-from xyzfarm.node.failures import last_error
-from xyzfarm.node.layout import CropLayout
-from xyzfarm.node.manifest import Manifest
-from xyzfarm.node.results import done_map_name
-from xyzfarm.node.state import CropStatus, crop_status
+from xyzfarm.folder import records
+from xyzfarm.folder.failures import last_error
+from xyzfarm.folder.layout import CropLayout
+from xyzfarm.folder.manifest import Manifest
+from xyzfarm.folder.results import done_map_name
+from xyzfarm.folder.state import CropStatus, crop_status
 
 CLAIM = """
 import sys, time, xyzfarm.store.storage as s

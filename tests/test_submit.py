@@ -496,7 +496,7 @@ def _function_of_a_module_that_is_then_deleted(layout, folder) -> None:
     import hashlib
     from dataclasses import replace
 
-    from xyzfarm.node.manifest import Manifest
+    from xyzfarm.folder.manifest import Manifest
 
     sown = Manifest.read(layout)
     replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest()).write(layout)
@@ -602,8 +602,8 @@ def test_a_poll_of_a_10000_task_crop_makes_one_scheduler_call_and_none_once_done
 
 def test_a_retry_raises_only_the_resource_that_ran_out_and_resubmits_the_rest_unchanged():
     from xyzfarm.crop.retry_requests import by_failure, escalate
-    from xyzfarm.node.failures import write_failure
-    from xyzfarm.node.manifest import Manifest
+    from xyzfarm.folder.failures import write_failure
+    from xyzfarm.folder.manifest import Manifest
     from xyzfarm.schedulers.resources import resources_from
 
     crop = xyz.Runner(lambda x: x * 1.0, "y").Crop(name="classes", batchsize=1)

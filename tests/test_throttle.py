@@ -12,7 +12,7 @@ import pytest
 
 import xyzfarm as xyz
 from xyzfarm.errors import InvalidInputError
-from xyzfarm.node.throttle import LiveLimit, read_max_running, write_max_running
+from xyzfarm.folder.throttle import LiveLimit, read_max_running, write_max_running
 from xyzfarm.schedulers import pbs
 from xyzfarm.schedulers import sge as sge_mod
 from xyzfarm.schedulers import slurm as slurm_mod

@@ -9,10 +9,10 @@ from damage import flip
 
 from xyzfarm.crop.grow import missing_batches
 from xyzfarm.crop.sow import sow
-from xyzfarm.node import records
-from xyzfarm.node.layout import CropLayout
-from xyzfarm.node.manifest import Manifest
-from xyzfarm.node.results import DoneMap, ResultIndex, ResultWriter
+from xyzfarm.folder import records
+from xyzfarm.folder.layout import CropLayout
+from xyzfarm.folder.manifest import Manifest
+from xyzfarm.folder.results import DoneMap, ResultIndex, ResultWriter
 from xyzfarm.node.worker import ALREADY, BUSY, DONE, FAILED, LoadedCrop, grow_batch
 from xyzfarm.store import storage
 from xyzfarm.sweep.assemble import check_schema
@@ -316,7 +316,7 @@ def save_function_of_a_module_that_is_then_deleted(layout, folder):
     import hashlib
     from dataclasses import replace
 
-    from xyzfarm.node.manifest import Manifest
+    from xyzfarm.folder.manifest import Manifest
 
     sown = Manifest.read(layout)
     replace(sown, fn_sha256=hashlib.sha256(payload).hexdigest()).write(layout)
@@ -472,7 +472,7 @@ def test_a_batch_grown_by_another_process_is_seen_before_claiming_without_readin
 #: a grower that dies by kill -9 right after appending a result, before marking it done
 KILLED_BEFORE_MARKING = """
 import os, signal
-from xyzfarm.node import results
+from xyzfarm.folder import results
 results.DoneMap.set = lambda self, batch: os.kill(os.getpid(), signal.SIGKILL)
 """
 

@@ -50,7 +50,7 @@ def test_a_harvester_crop_writes_its_file_in_xyzpy_s_dim_order(tmp_path):
 
 def test_a_crop_sown_in_the_given_order_by_an_earlier_release_is_found_again(tmp_path):
     from xyzfarm.crop.sow import sow
-    from xyzfarm.node.layout import CropLayout
+    from xyzfarm.folder.layout import CropLayout
     from xyzfarm.sweep.assemble import check_schema
 
     runner = xyz.Runner(energy, var_names="e")

@@ -22,7 +22,7 @@ _EXPORTS = {
     "Harvester": "harvester",
     "Sampler": "sampler",
     "Crop": "crop.crop",
-    "CropStatus": "node.state",
+    "CropStatus": "folder.state",
     "ClusterJob": "crop.submit",
     "load_crops": "crop.crop",
     "cultivate": "labelling",
@@ -99,6 +99,7 @@ if TYPE_CHECKING:
     from .crop.crop import Crop, load_crops
     from .crop.submit import ClusterJob
     from .errors import XYZError
+    from .folder.state import CropStatus
     from .grow_one import grow
     from .harvester import Harvester
     from .labelling import cultivate, label
@@ -108,7 +109,6 @@ if TYPE_CHECKING:
     from .manage.frames import case_runner_to_df, combo_runner_to_df, results_to_ds
     from .manage.reshape import auto_xyz_ds, check_runs, post_fix, sort_dims, trimna
     from .manage.slurm_outputs import clean_slurm_outputs, manage_slurm_outputs
-    from .node.state import CropStatus
     from .runner import Runner
     from .sampler import Sampler
     from .store.datafile import load_df, load_ds, save_df, save_ds

@@ -71,7 +71,7 @@ def _no_such_crop(name: str, folder: Path, names: Sequence[str]) -> FileNotFound
 
 
 def _crop_layout(args: argparse.Namespace) -> Any:
-    from .node.layout import CropLayout
+    from .folder.layout import CropLayout
 
     folder = _folder(args.dir, "--dir")
     layout = CropLayout(args.name, folder)
@@ -87,8 +87,8 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     # lean on purpose: layout/state/results only, no xarray, so it answers in milliseconds
-    from .node.layout import CropLayout
-    from .node.state import crop_status
+    from .folder.layout import CropLayout
+    from .folder.state import crop_status
 
     folder = _folder(args.dir, "DIR")
     if folder.resolve().name.startswith(_PREFIX) and (folder / "crop.json").is_file():
@@ -291,7 +291,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _refuse_to_reap_into_nothing(args: argparse.Namespace, layout: Any) -> None:
     """A crop whose results go to no file would be printed and then deleted: refuse that."""
-    from .node.manifest import Manifest
+    from .folder.manifest import Manifest
 
     record = Manifest.read(layout).farmer
     if record is not None and record.has_file:
@@ -344,7 +344,7 @@ def cmd_throttle(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from .node import submissions
+    from .folder import submissions
     from .schedulers import get, shell
 
     layout = _crop_layout(args)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .crop.crop import Crop
 from .errors import InvalidInputError
-from .node.layout import FOLDER_PREFIX
+from .folder.layout import FOLDER_PREFIX
 
 
 def _crop_from(crop: Any, fn: Any) -> Any:

@@ -18,8 +18,8 @@ from .crop import farmer
 from .crop.sow import schema_from_json
 from .cultivation import cultivate_harvester
 from .errors import InvalidInputError
+from .folder.manifest import Manifest
 from .harvester import Harvester
-from .node.manifest import Manifest
 from .runner import Runner
 from .sampler import Sampler
 

@@ -12,8 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..node import manifest
-from ..node.layout import CropLayout
+from ..folder import manifest
+from ..folder.layout import CropLayout
 from ..schedulers import get, names
 from ..schedulers.profiles import load_profile
 from ..schedulers.resources import resources_from

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..node.layout import FOLDER_PREFIX
-from ..node.manifest import Manifest
+from ..folder.layout import FOLDER_PREFIX
+from ..folder.manifest import Manifest
 from ..sweep.assemble import check_schema
 from ..sweep.combos import as_combos
 from .crop_grow import CropGrowing

@@ -7,11 +7,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CropIncompleteError, InvalidInputError, XyzfarmError
-from ..node.display import SHOWN_FAILURES, crop_html
-from ..node.layout import CropLayout
-from ..node.manifest import Manifest
-from ..node.results import ResultIndex
-from ..node.state import CropStatus, crop_status
+from ..folder.display import SHOWN_FAILURES, crop_html
+from ..folder.layout import CropLayout
+from ..folder.manifest import Manifest
+from ..folder.results import ResultIndex
+from ..folder.state import CropStatus, crop_status
 from ..sweep.nested import nan_like
 from . import grow as growing
 from .crop_farmer import check_parent_dir, farmer_from_disk, unwrap_labelled

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LocationError, OutputMismatchError
-from ..node.layout import CropLayout
-from ..node.manifest import Manifest
+from ..folder.layout import CropLayout
+from ..folder.manifest import Manifest
 from ..node.worker import load_function
 from .farmer import Farmer, rebuild_farmer, runner_of
 

@@ -14,9 +14,10 @@ from ..errors import (
     InvalidInputError,
     InvalidOptionError,
 )
-from ..node import shipping, throttle
-from ..node.manifest import Manifest
-from ..node.state import CropStatus
+from ..folder import throttle
+from ..folder.manifest import Manifest
+from ..folder.state import CropStatus
+from ..node import shipping
 from ..node.worker import load_function
 from ..store import storage
 from . import grow as growing

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CropIncompleteError, InvalidInputError, LocationError
-from ..node.manifest import Manifest
-from ..node.results import ResultIndex
+from ..folder.manifest import Manifest
+from ..folder.results import ResultIndex
 from ..store import storage
 from ..sweep.assemble import check_schema
 from ..sweep.gc_pause import paused_gc
@@ -111,7 +111,7 @@ class CropReaping(CropBase):
         CropIncompleteError
             If a case has no proven value and ``allow_incomplete`` is False.
         CropFormatError
-            If the manifest fails its checks (see :meth:`xyzfarm.node.manifest.Manifest.read`).
+            If the manifest fails its checks (see :meth:`xyzfarm.folder.manifest.Manifest.read`).
         """
         del verbosity, desc
         provenance = reaping.check_provenance_mode(provenance)

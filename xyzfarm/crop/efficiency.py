@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import CropFormatError
-from ..node import manifest, submissions
-from ..node.layout import CropLayout
-from ..node.results import ResultIndex
+from ..folder import manifest, submissions
+from ..folder.layout import CropLayout
+from ..folder.results import ResultIndex
 from ..schedulers.resources import parse_walltime, walltime_seconds
 
 UNDERUSE_FRACTION = 0.5

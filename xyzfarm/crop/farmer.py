@@ -18,7 +18,7 @@ from ..errors import InvalidInputError
 if TYPE_CHECKING:
     import xarray as xr
 
-    from ..node.manifest import Manifest
+    from ..folder.manifest import Manifest
     from ..sweep.assemble import Schema
 
 

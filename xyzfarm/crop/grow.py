@@ -15,13 +15,13 @@ from ..errors import (
     InvalidInputError,
     InvalidOptionError,
 )
+from ..folder.failures import last_error, write_failure
+from ..folder.layout import CropLayout
+from ..folder.manifest import Manifest
+from ..folder.outcomes import FAILED
+from ..folder.results import ResultIndex
+from ..folder.throttle import LiveLimit
 from ..node import groups
-from ..node.failures import last_error, write_failure
-from ..node.layout import CropLayout
-from ..node.manifest import Manifest
-from ..node.outcomes import FAILED
-from ..node.results import ResultIndex
-from ..node.throttle import LiveLimit
 from ..node.worker import LoadedCrop, grow_batch, record_start_failure
 from ..store import storage
 from ..sweep.gc_pause import collect_young_if_due, paused_gc

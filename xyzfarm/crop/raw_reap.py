@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CropIncompleteError
-from ..node.layout import CropLayout
+from ..folder.layout import CropLayout
 from ..sweep.assemble import Schema
 from ..sweep.combos import iter_combos
 from ..sweep.nested import grid_axes, nan_like, nest

@@ -23,11 +23,11 @@ import numpy as np
 import xarray as xr
 
 from ..errors import CropFormatError, CropIncompleteError, InvalidInputError
-from ..node import records
-from ..node.layout import CropLayout
-from ..node.manifest import Manifest
-from ..node.provenance import ProvenanceSegment
-from ..node.results import ResultIndex, positions_problem
+from ..folder import records
+from ..folder.layout import CropLayout
+from ..folder.manifest import Manifest
+from ..folder.provenance import ProvenanceSegment
+from ..folder.results import ResultIndex, positions_problem
 from ..store import storage
 from ..store.full_data import append_to_file, merge_into_file
 from ..sweep.assemble import (

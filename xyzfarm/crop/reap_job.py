@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CropIncompleteError, XyzfarmError
-from ..node.layout import CropLayout
+from ..folder.layout import CropLayout
 from ..store import storage
 from .crop import Crop
 from .grow import missing_batches

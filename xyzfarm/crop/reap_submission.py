@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..node.layout import CropLayout
-from ..node.submissions import SubmissionRecord
+from ..folder.layout import CropLayout
+from ..folder.submissions import SubmissionRecord
 from ..schedulers import get, shell
 from ..schedulers.arrays import ArrayChunk
 from ..schedulers.render import render

@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..node import manifest, records
-from ..node.layout import CropLayout
+from ..folder import manifest, records
+from ..folder.layout import CropLayout
 from ..schedulers.resources import (
     canonical_keys,
     parse_walltime,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..node.failures import START_FAILURES, FailureRecord, read_failure
-from ..node.layout import CropLayout
-from ..node.manifest import Manifest
+from ..folder.failures import START_FAILURES, FailureRecord, read_failure
+from ..folder.layout import CropLayout
+from ..folder.manifest import Manifest
 from ..schedulers import accounting
 from ..schedulers.resources import Resources, parse_walltime, walltime_seconds
 

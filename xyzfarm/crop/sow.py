@@ -5,9 +5,9 @@ phase is safe to re-run), and sowing a *different* case list under the same name
 (xyzpy silently misaligns results then).
 
 Each sowing mints an id, recorded in the manifest and carried by every record of the crop's
-files (see :mod:`xyzfarm.node.records`). The folder is written under a temporary name beside
+files (see :mod:`xyzfarm.folder.records`). The folder is written under a temporary name beside
 the crop's (``..xyz-<name>.<host>~<pid>.<random>.tmp``) and published by one rename, under
-the crop's lock (:attr:`~xyzfarm.node.layout.CropLayout.crop_lock`, also held by reaps and
+the crop's lock (:attr:`~xyzfarm.folder.layout.CropLayout.crop_lock`, also held by reaps and
 deletes): of two processes sowing one crop at once, one publishes, the other finds its crop
 there (the same sweep: nothing to do; another: ``CropMismatchError``). A sow killed midway
 leaves only its temporary folder, which the next sow of the crop removes.
@@ -36,9 +36,10 @@ from ..errors import (
     OutputMismatchError,
     XyzfarmError,
 )
-from ..node import manifest, records, shipping
-from ..node.layout import CropLayout
-from ..node.manifest import BatchPlan, FarmerRecord, Manifest
+from ..folder import manifest, records
+from ..folder.layout import CropLayout
+from ..folder.manifest import BatchPlan, FarmerRecord, Manifest
+from ..node import shipping
 from ..store import storage, temps
 from ..sweep.arguments import check_arguments
 from ..sweep.assemble import Schema

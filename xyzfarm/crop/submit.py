@@ -20,11 +20,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
 
-from ..node.display import SHOWN_FAILURES, cluster_job_html
-from ..node.layout import CropLayout
+from ..folder.display import SHOWN_FAILURES, cluster_job_html
+from ..folder.layout import CropLayout
+from ..folder.state import crop_status
+from ..folder.submissions import SubmissionRecord, TaskMap
 from ..node.slots import THREAD_VARS, child_pythonpath
-from ..node.state import crop_status
-from ..node.submissions import SubmissionRecord, TaskMap
 from ..schedulers import accounting, get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
 from ..schedulers.base import ENDED, Scheduler, State

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
-from ..node.failures import write_failure
-from ..node.layout import CropLayout
-from ..node.manifest import Manifest
+from ..folder.failures import write_failure
+from ..folder.layout import CropLayout
+from ..folder.manifest import Manifest
 from ..schedulers import accounting
 
 

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import InvalidInputError
-from ..node import manifest, records
-from ..node.layout import CropLayout
-from ..node.results import ResultIndex
+from ..folder import manifest, records
+from ..folder.layout import CropLayout
+from ..folder.results import ResultIndex
 from ..node.worker import load_function
 from ..sweep.execute import make_caller
 

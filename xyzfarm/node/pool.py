@@ -37,16 +37,16 @@ from ..errors import (
     ResultWriteError,
     WorkerStartError,
 )
+from ..folder.failures import START_FAILURES, write_failure
+from ..folder.layout import CropLayout
+from ..folder.outcomes import FAILED
+from ..folder.throttle import LiveLimit
 from ..sweep.progress import write_beside_bars
-from .failures import START_FAILURES, write_failure
 from .groups import Sentinel, kill_group
-from .layout import CropLayout
-from .outcomes import FAILED
 from .slots import THREAD_VARS as THREAD_VARS
 from .slots import Slot, child_pythonpath
 from .slots import parse_gpu_ids as parse_gpu_ids
 from .slots import plan_slots as plan_slots
-from .throttle import LiveLimit
 
 #: how often a batch may lose its worker before it is reported failed
 MAX_WORKER_DEATHS = 2
@@ -102,7 +102,7 @@ class WorkerPool:
     log : bool
         Write each batch's stdout/stderr to ``logs/batch-<i>.log``.
     sowing : bytes, optional
-        The crop's sowing id (see :mod:`xyzfarm.node.records`), recorded with failures.
+        The crop's sowing id (see :mod:`xyzfarm.folder.records`), recorded with failures.
 
     Raises
     ------

@@ -4,7 +4,7 @@
 stdin and answers one JSON line per batch on ``--reply-fd`` (the command line lives in
 :mod:`xyzfarm.node.worker_cli`). Growing one batch:
 
-1. skip it if its byte in the done map is set (:class:`~xyzfarm.node.results.DoneMap`: one
+1. skip it if its byte in the done map is set (:class:`~xyzfarm.folder.results.DoneMap`: one
    ``pread``, whatever the number of growers), else claim it with a POSIX record lock on byte
    ``i`` of ``running.lock`` (a busy batch is skipped; the kernel drops the claim if the
    grower dies) and look at the map again;
@@ -12,10 +12,10 @@ stdin and answers one JSON line per batch on ``--reply-fd`` (the command line li
    flushed: checkpoints are flushed at most every ``CHECKPOINT_INTERVAL_S`` and always on
    SIGTERM/SIGUSR1, so preemption loses only the case in flight and ``kill -9`` at most that
    case or ``CHECKPOINT_INTERVAL_S`` of work (every case, when cases take longer than that);
-3. on success append its result to this process's result log (see :mod:`xyzfarm.node.results`),
+3. on success append its result to this process's result log (see :mod:`xyzfarm.folder.results`),
    then set its byte in the done map;
 
-Every record it writes carries the crop's sowing id (see :mod:`xyzfarm.node.records`), and
+Every record it writes carries the crop's sowing id (see :mod:`xyzfarm.folder.records`), and
 before each claim and each append it checks (one ``fstat`` of the manifest it read, kept
 open; at most every ``SOWING_CHECK_INTERVAL_S``) that the crop was not deleted or sown
 again meanwhile: then it stops with
@@ -51,16 +51,17 @@ from ..errors import (
     ResultWriteError,
     XyzfarmError,
 )
+from ..folder import records
+from ..folder.failures import read_failure, write_failure
+from ..folder.layout import CropLayout
+from ..folder.manifest import Manifest, sowing_or_none
+from ..folder.outcomes import ALREADY, BUSY, DONE, FAILED
+from ..folder.provenance import WorkerContext
+from ..folder.results import DoneMap, ResultIndex, ResultWriter
 from ..schedulers import job_environment
 from ..store import storage
 from ..sweep.execute import make_caller
-from . import records, shipping
-from .failures import read_failure, write_failure
-from .layout import CropLayout
-from .manifest import Manifest, sowing_or_none
-from .outcomes import ALREADY, BUSY, DONE, FAILED
-from .provenance import WorkerContext
-from .results import DoneMap, ResultIndex, ResultWriter
+from . import shipping
 
 #: longest stretch of finished cases a kill -9 may lose (cases are flushed at least this often)
 CHECKPOINT_INTERVAL_S = 0.02

@@ -30,14 +30,14 @@ from ..errors import (
     ResultWriteError,
     WorkerStartError,
 )
+from ..folder.failures import write_failure
+from ..folder.layout import CropLayout
+from ..folder.manifest import sowing_or_none
+from ..folder.outcomes import FAILED
+from ..folder.results import ResultIndex
+from ..folder.submissions import TaskMap
 from ..schedulers import get, job_environment, shell
-from .failures import write_failure
 from .groups import die_with_parent
-from .layout import CropLayout
-from .manifest import sowing_or_none
-from .outcomes import FAILED
-from .results import ResultIndex
-from .submissions import TaskMap
 from .worker import (
     START_FAILED_EXIT,
     LoadedCrop,

@@ -20,7 +20,7 @@ _ALIASES = {
     "time": "walltime",
     "cpus": "cpus_per_task",
     "name": "job_name",
-    # the one throttle: the same word for the local pool (see xyzfarm.node.throttle)
+    # the one throttle: the same word for the local pool (see xyzfarm.folder.throttle)
     "max_running": "array_throttle",
 }
 

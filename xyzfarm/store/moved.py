@@ -46,20 +46,17 @@ MOVED_MODULES: dict[str, str] = {
     },
     **{
         f"xyzfarm.{name}": f"xyzfarm.node.{name}"
-        for name in (
-            "display",
-            "layout",
-            "manifest",
-            "pool",
-            "records",
-            "results",
-            "sentinel",
-            "shipping",
-            "slots",
-            "state",
-            "worker",
-            "worker_cli",
-        )
+        for name in ("pool", "sentinel", "shipping", "slots", "worker", "worker_cli")
+    },
+    # the crop folder's format left the worker runtime's package (issue 24)
+    **{
+        f"xyzfarm{before}.{name}": f"xyzfarm.folder.{name}"
+        for before in ("", ".node")
+        for name in ("display", "layout", "manifest", "records", "results", "state")
+    },
+    **{
+        f"xyzfarm.node.{name}": f"xyzfarm.folder.{name}"
+        for name in ("failures", "outcomes", "provenance", "submissions", "throttle")
     },
     **{
         f"xyzfarm.{name}": f"xyzfarm.store.{name}"

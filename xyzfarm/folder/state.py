@@ -1,7 +1,7 @@
 """A crop's state from its folder alone: lean (no xarray), so ``xyzfarm status`` answers fast.
 
 Done and damaged batches come from the result logs, read the one way ``grow`` and ``reap``
-read them (:class:`~xyzfarm.node.results.ResultIndex`: every counted record's checksum verified),
+read them (:class:`~xyzfarm.folder.results.ResultIndex`: every counted record's checksum verified),
 running ones from the kernel's record locks (one ``F_GETLK`` sweep), failed ones from
 ``failed/``; no scheduler is asked.
 """

@@ -376,7 +376,7 @@ class Manifest:
     fn_globals: Mapping[str, str] = field(default_factory=dict)
     farmer: FarmerRecord | None = None
     #: this sowing's id (16 hex digits), minted when the crop was sown and carried by every
-    #: record of its files (see :mod:`xyzfarm.node.records`); None for crops sown before ids
+    #: record of its files (see :mod:`xyzfarm.folder.records`); None for crops sown before ids
     sowing: str | None = None
     format_version: int = FORMAT_VERSION
     #: fields this release does not know (written by a newer one): kept, and written back

@@ -20,7 +20,7 @@
 
 and beside it ``.xyz-<name>.reap.lock``, the crop's lock (:attr:`CropLayout.crop_lock`), held
 while the crop is sown, reaped or deleted. Every record of the files above carries the id of
-the sowing that made the folder (see :mod:`xyzfarm.node.records`).
+the sowing that made the folder (see :mod:`xyzfarm.folder.records`).
 
 This module must stay lean: the worker imports it on every compute node.
 """
@@ -142,7 +142,7 @@ class CropLayout:
 
     @property
     def max_running(self) -> Path:
-        """The crop's throttle (see :mod:`xyzfarm.node.throttle`), read live by a local pool."""
+        """The crop's throttle (see :mod:`xyzfarm.folder.throttle`), read live by a local pool."""
         return self.root / "max_running.json"
 
     def partial(self, batch: int) -> Path:

@@ -163,7 +163,7 @@ def write_failure(
     error_type, message, traceback, case, final, start
         See :class:`FailedAttempt`.
     sowing : bytes, optional
-        The crop's sowing id (see :mod:`xyzfarm.node.records`), recorded with the failure;
+        The crop's sowing id (see :mod:`xyzfarm.folder.records`), recorded with the failure;
         readers of another sowing ignore it.
     **details
         Further JSON values kept with the attempt (``case_position``, ``restart_count``).
