@@ -47,7 +47,8 @@ lint: venv
 # The inner loop: lint, then every test that needs no scheduler daemon and is not marked slow,
 # on two workers (pytest-xdist): about 70 s here. `make test` runs everything.
 check: lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not slow"
+	# without the daemons even where make cluster-up runs: its tests share one node, not two workers
+	env -u SLURM_CONF -u SGE_ROOT -u SGE_CELL $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not slow"
 
 # A real one-node SLURM, with accounting, runs for the duration of the tests (started and stopped by our own
 # script, by pid). XYZ_REQUIRE_SLURM makes its tests fail, not skip, if it is not there.

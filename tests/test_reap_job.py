@@ -152,7 +152,7 @@ def test_on_pbs_the_reap_job_is_rendered_and_submitted_after_the_array(tmp_path,
     text = Path(script).read_text()
     assert "#PBS -W depend=afterany:101[].pbs" in text
     assert "#PBS -N gone-reap" in text and "#PBS -J" not in text  # one job, no array
-    assert "-m xyzfarm.crop.reap_job" in text and str(tmp_path / "r.h5") in text
+    assert "-m xyzfarm.reaper" in text and str(tmp_path / "r.h5") in text
     assert subprocess.run(["bash", "-n", script]).returncode == 0
 
 
@@ -204,3 +204,18 @@ def test_following_a_submission_whose_reap_job_deleted_the_crop_finds_nothing_le
     while crop.layout.root.exists() and time.monotonic() < end:
         time.sleep(0.2)
     assert job.remaining() == [] and job.wait(timeout_s=5) == []
+
+
+def test_a_reap_job_queued_by_an_earlier_release_still_finds_its_command(python, python_env):
+    # jobs rendered before `python -m xyzfarm.reaper` run `python -m xyzfarm.crop.reap_job`
+    import subprocess
+
+    for module in ("xyzfarm.reaper", "xyzfarm.crop.reap_job"):
+        out = subprocess.run(
+            [python, "-m", module, "--help"],
+            env=python_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0 and "--into" in out.stdout, (module, out.stderr)

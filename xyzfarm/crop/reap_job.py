@@ -2,7 +2,7 @@
 
 ``submit(..., reap_into=FILE)`` submits, after the crop's arrays, one more job held until
 every task of them has ended, however (SLURM ``--dependency=afterany:``, Grid Engine
-``-hold_jid``, PBS ``-W depend=afterany:``). It runs ``python -m xyzfarm.crop.reap_job CROP
+``-hold_jid``, PBS ``-W depend=afterany:``). It runs ``python -m xyzfarm.reaper CROP
 --into FILE --record RECORD``, which reaps what exists into ``FILE`` (as ``xyzfarm reap
 --into FILE --allow-incomplete``), and writes ``RECORD`` (``jobs/<id>/reap.json``): what was
 merged, which batches are missing and the last error of each failed one. The existing rule
@@ -56,8 +56,10 @@ def reap_into(layout: CropLayout, into: str | os.PathLike[str]) -> dict[str, Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m xyzfarm.crop.reap_job CROP_DIR --into FILE --record RECORD`` (in the job)."""
-    parser = argparse.ArgumentParser(prog="python -m xyzfarm.crop.reap_job")
+    """``python -m xyzfarm.reaper CROP_DIR --into FILE --record RECORD`` (in the job; also run
+    as ``python -m xyzfarm.crop.reap_job``, the command of reap jobs queued by earlier
+    releases)."""
+    parser = argparse.ArgumentParser(prog="python -m xyzfarm.reaper")
     parser.add_argument("crop_dir")
     parser.add_argument("--into", required=True)
     parser.add_argument("--record", required=True)

@@ -9,7 +9,6 @@ The script contains neither Python nor batch lists: each task runs
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import sys
 import time
@@ -18,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from ..folder.display import SHOWN_FAILURES, cluster_job_html
 from ..folder.layout import CropLayout
@@ -27,7 +26,7 @@ from ..folder.submissions import SubmissionRecord, TaskMap
 from ..node.slots import THREAD_VARS, child_pythonpath
 from ..schedulers import accounting, get, shell
 from ..schedulers.arrays import ArrayChunk, plan_arrays
-from ..schedulers.base import ENDED, Scheduler, State
+from ..schedulers.base import ENDED, Scheduler, State, job_of_task
 from ..schedulers.render import render
 from ..schedulers.resources import Resources
 from ..store import storage
@@ -218,27 +217,27 @@ def submit(p: PreparedSubmission) -> ClusterJob:
     )
 
 
-def _as_state(mod: Any, end: accounting.TaskEnd) -> State:
+def _as_state(mod: Scheduler, end: accounting.TaskEnd) -> State:
     """A task end as the neutral :class:`~xyzfarm.schedulers.base.State`."""
     if end.final:
         return State.DONE if end.state in (accounting.COMPLETED, State.DONE.value) else State.FAILED
     try:
         return State(end.state)  # from a state query: already neutral
     except ValueError:  # from accounting: the scheduler's own word for a live task
-        return cast("State", dict(getattr(mod, "STATES", {})).get(end.state, State.UNKNOWN))
+        if isinstance(mod, accounting.Accounting):
+            return mod.live_state(end.state)
+        return State.UNKNOWN
 
 
 def task_batches_of(
-    scheduler: Any, job_ids: Sequence[str], chunks: Sequence[ArrayChunk]
+    scheduler: Scheduler, job_ids: Sequence[str], chunks: Sequence[ArrayChunk]
 ) -> dict[str, list[int]]:
     """Each array task (named as the scheduler names it, e.g. ``123_4``) and its batches;
-    empty for a scheduler that does not name its tasks (``task_key``): it has no accounting
-    to ask about them either."""
-    task_key = getattr(scheduler, "task_key", None)
-    if task_key is None:
+    empty for a scheduler without accounting: there is nothing to ask about its tasks."""
+    if not isinstance(scheduler, accounting.Accounting):
         return {}
     return {
-        task_key(job_id, index): list(batches)
+        scheduler.task_key(job_id, index): list(batches)
         for job_id, chunk in zip(job_ids, chunks)
         for index, batches in chunk.task_map().items()
     }
@@ -252,8 +251,6 @@ def _attempt_counts(layout: CropLayout, batches: Sequence[int]) -> dict[int, int
 #: cost the scheduler nothing, are looked at every FILE_POLL_S)
 DEFAULT_POLL_INTERVAL_S = 30.0
 FILE_POLL_S = 1.0
-#: SGE: polls that ask qacct about a task gone from qstat before giving up on it
-GONE_TRIES = 5
 
 
 class ClusterJob:
@@ -283,9 +280,9 @@ class ClusterJob:
         self.scheduler_calls = 0
         #: whether the scheduler keeps accounts here (None: not asked yet)
         self.has_accounting: bool | None = None
-        #: SGE: tasks gone from qstat without a result: the next polls ask qacct about them
-        #: (its record may lag behind qstat by seconds), up to GONE_TRIES times
-        self._gone: dict[str, int] = {}
+        #: tasks gone from the state query without a result (SGE) -> when first seen so:
+        #: the next polls ask the accounting about them, for up to its ACCOUNTING_LAG_S
+        self._gone: dict[str, float] = {}
         #: what the last poll asked: "accounting" (sacct, qacct), "states" (squeue, qstat)
         self.last_query: str | None = None
         self.scheduler = scheduler
@@ -364,22 +361,24 @@ class ClusterJob:
         tasks = self._asked_tasks(left)
         if not left or (self.task_batches and not tasks):
             return {}
-        mod: Any = get(self.scheduler)  # accounting is optional: not in the protocol
-        accounting_argv = getattr(mod, "accounting_argv", None)
+        mod = get(self.scheduler)
+        # accounting is an optional capability (schedulers.accounting.Accounting)
+        acct = mod if isinstance(mod, accounting.Accounting) else None
+        accounting_argv = acct.accounting_argv if acct is not None else None
         # SLURM's sacct tells running tasks too; SGE's qacct only those that ended
-        lists_live = getattr(mod, "ACCOUNTING_LISTS_LIVE_TASKS", False)
+        lists_live = acct is not None and acct.ACCOUNTING_LISTS_LIVE_TASKS
         # files first: ask only about jobs with a task whose batches are not all done
-        jobs = sorted({k.split("_")[0].split(".")[0] for k in tasks}, key=self.job_ids.index)
+        jobs = sorted({job_of_task(k) for k in tasks}, key=self.job_ids.index)
         jobs = [j for j in jobs if j in self.job_ids] or list(self.job_ids)
         self._gone = {k: n for k, n in self._gone.items() if k in tasks}
         if self._gone and accounting_argv is not None:
             self.last_query = "accounting"
-            job = re.split(r"[_.]", sorted(self._gone)[0], maxsplit=1)[0]
+            job = job_of_task(sorted(self._gone)[0])
             ends = self._run(accounting_argv([job], self._submitted_epoch()), mod)
-            for key in [k for k in self._gone if re.split(r"[_.]", k, maxsplit=1)[0] == job]:
+            lag_s = acct.ACCOUNTING_LAG_S if acct is not None else 0.0
+            for key in [k for k in self._gone if job_of_task(k) == job]:
                 answered = ends is not None and key in ends
-                self._gone[key] += 1
-                if answered or self._gone[key] >= GONE_TRIES:
+                if answered or time.monotonic() - self._gone[key] >= lag_s:
                     del self._gone[key]
         elif accounting_argv is not None and lists_live and self.has_accounting is not False:
             self.last_query = "accounting"
@@ -391,7 +390,8 @@ class ClusterJob:
             self.last_query = "states"
             ends = self._run(mod.query_argv(jobs), mod, live=True)
             if ends is not None and accounting_argv is not None and not lists_live:
-                self._gone.update({k: 0 for k in tasks if k not in ends and k not in self._gone})
+                now = time.monotonic()
+                self._gone.update({k: now for k in tasks if k not in ends and k not in self._gone})
         ends = {k: e for k, e in (ends or {}).items() if k in tasks or not self.task_batches}
         self._record_ends(ends, left)
         return ends
@@ -402,12 +402,13 @@ class ClusterJob:
         return {k for k, batches in self.task_batches.items() if not left.isdisjoint(batches)}
 
     def _run(
-        self, argv: list[str], mod: Any, *, live: bool = False
+        self, argv: list[str], mod: Scheduler, *, live: bool = False
     ) -> dict[str, accounting.TaskEnd] | None:
         self.scheduler_calls += 1
         out = shell.run(argv, check=False)
         if not live:
             # sacct and qacct fail whole (no accounting here, no such job yet): nothing known
+            assert isinstance(mod, accounting.Accounting)  # only accounting is asked so
             return dict(mod.parse_accounting(out.stdout)) if out.returncode == 0 else None
         # a failed state query still lists the jobs it found: bjobs (and qstat) exit non-zero
         # when one id of several is forgotten; only what it lists counts
@@ -416,7 +417,7 @@ class ClusterJob:
         return {
             task: accounting.TaskEnd(state.value, state in ENDED)
             for task, state in mod.parse_states(out.stdout).items()
-            if task in ours or re.split(r"[_.\[]", task, maxsplit=1)[0] in ours
+            if task in ours or job_of_task(task) in ours
         }
 
     def _submitted_epoch(self) -> float | None:

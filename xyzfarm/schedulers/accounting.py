@@ -9,7 +9,11 @@ module holds what is common: the classes, and which of them call for what on a r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from .base import State
 
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
@@ -50,3 +54,37 @@ class TaskEnd:
     exit_code: int = 0
     signal: int = 0
     detail: str = ""
+
+
+@runtime_checkable
+class Accounting(Protocol):
+    """What a scheduler module with accounting (``sacct``, ``qacct``) offers besides
+    :class:`~xyzfarm.schedulers.base.Scheduler`: an optional capability, found with
+    ``isinstance(module, Accounting)``, never by looking for names one at a time.
+    """
+
+    #: whether the accounting lists tasks still running too (SLURM's does; Grid Engine's
+    #: only lists those that ended, some seconds after they did)
+    ACCOUNTING_LISTS_LIVE_TASKS: bool
+    #: how long after a task left the state query its accounting record may still be
+    #: missing (Grid Engine writes it some seconds later, longer on a busy qmaster): a task
+    #: gone without a result is asked about again until it is answered or this has passed
+    ACCOUNTING_LAG_S: float
+
+    def accounting_argv(
+        self, job_ids: Sequence[str], since_epoch: float | None = None
+    ) -> list[str]:
+        """The command that asks how the tasks of ``job_ids`` ended (or run)."""
+        ...
+
+    def parse_accounting(self, stdout: str) -> dict[str, TaskEnd]:
+        """Task name (as :meth:`task_key` makes it) -> how it ended, from that command's output."""
+        ...
+
+    def task_key(self, job_id: str, index: int) -> str:
+        """The name the scheduler gives task ``index`` of array ``job_id`` (``123_4``)."""
+        ...
+
+    def live_state(self, word: str) -> State:
+        """The neutral state of a task the accounting lists as still live, by its word."""
+        ...

@@ -171,6 +171,12 @@ def missing_members(module: object) -> list[str]:
     return [name for name in wanted if not hasattr(module, name)]
 
 
+def job_of_task(task: str) -> str:
+    """The job id in an array task's name as its scheduler writes it: ``123_4`` (SLURM),
+    ``89.3`` (Grid Engine, PBS), ``123[4]`` (LSF)."""
+    return re.split(r"[_.\[]", task, maxsplit=1)[0]
+
+
 def parse_restart_count(value: str | None) -> int:
     """A restart count variable as an int: unset, empty or not a number is 0."""
     try:

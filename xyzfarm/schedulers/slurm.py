@@ -217,6 +217,8 @@ _FINAL_STATES = {
 
 #: sacct tells pending and running tasks as well as ended ones: one call answers a whole poll
 ACCOUNTING_LISTS_LIVE_TASKS = True
+#: sacct lists a task from its start: there is no lag to wait out
+ACCOUNTING_LAG_S = 0.0
 
 
 def accounting_argv(job_ids: Sequence[str], since_epoch: float | None = None) -> list[str]:
@@ -291,3 +293,8 @@ def parse_accounting(stdout: str) -> dict[str, accounting.TaskEnd]:
 
 if TYPE_CHECKING:  # mypy checks this module against the protocol
     _checked: Scheduler = _this
+
+
+def live_state(word: str) -> State:
+    """The neutral state of a live task as ``sacct`` words it (``RUNNING``, ``PENDING``)."""
+    return STATES.get(word, State.UNKNOWN)
