@@ -306,3 +306,23 @@ def test_schedulers_with_accounting_offer_the_same_accounting_interface():
         mod = REGISTRY[name]
         for attr in ("accounting_argv", "parse_accounting", "task_key"):
             assert hasattr(mod, attr), f"{name} lacks {attr}"
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_a_scheduler_has_the_whole_accounting_capability_or_none_of_it(name):
+    from xyzfarm.schedulers.accounting import Accounting
+
+    members = [
+        *Accounting.__annotations__,
+        *(n for n, v in vars(Accounting).items() if callable(v) and not n.startswith("_")),
+    ]
+    has = [m for m in members if hasattr(REGISTRY[name], m)]
+    # a part of it would be taken for none (isinstance) and its accounting silently unused
+    assert has in ([], members), (name, sorted(set(members) - set(has)))
+    assert isinstance(REGISTRY[name], Accounting) == bool(has)
+
+
+def test_a_task_name_is_read_as_its_schedulers_write_it():
+    from xyzfarm.schedulers.base import job_of_task
+
+    assert [job_of_task(t) for t in ("123_4", "89.3", "123[4]", "77")] == ["123", "89", "123", "77"]
