@@ -18,7 +18,7 @@ from typing import Any
 from .crop.grow_options import GrowOptions
 from .errors import BatchFailedError, CropIncompleteError, CropMismatchError, InvalidInputError
 from .store.merge import missing_cases
-from .sweep.combos import check_cases, check_combos, iter_combos, product_with_cases
+from .sweep.combos import make_sweep
 
 ACTIONS = ("ask", "reap", "delete", "skip", "raise")
 #: taken for 'ask' when no terminal can answer: keeps every computed result
@@ -76,15 +76,13 @@ def cultivate_harvester(
 
     combos = harvester._maybe_expand_combos(combos or {})
     if missing_only:
-        checked = check_combos(combos)
-        if cases is None:
-            names, rows = tuple(checked), list(iter_combos(checked))
-        else:
-            names, rows = product_with_cases(*check_cases(cases), checked)
-        todo = missing_cases(harvester.full_ds, names, rows, harvester.runner.schema.var_dims)
+        wanted = make_sweep(combos, cases)
+        todo = missing_cases(
+            harvester.full_ds, wanted.names, wanted.rows, harvester.runner.schema.var_dims
+        )
         if not todo:
             return harvester.full_ds
-        sow_cases, sow_combos = [dict(zip(names, row)) for row in todo], None
+        sow_cases, sow_combos = [dict(zip(wanted.names, row)) for row in todo], None
     else:
         sow_cases, sow_combos = cases, combos
     crop = Crop(

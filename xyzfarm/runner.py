@@ -17,16 +17,16 @@ from .store import storage
 from .store.datafile import check_writable_folder
 from .sweep.arguments import fn_arg_names
 from .sweep.assemble import Schema, check_schema
-from .sweep.combos import check_cases, check_combos, iter_combos, product_with_cases
+from .sweep.combos import make_sweep
 from .sweep.run import (  # noqa: F401 - re-exported: xyzpy has them beside Runner
     RUNNER_SETTINGS,
-    _run_to_ds,
     as_mapping,
     case_runner,
     case_runner_to_ds,
     check_settings,
     combo_runner,
     combo_runner_to_ds,
+    run_to_ds,
     sweep,
 )
 
@@ -327,23 +327,14 @@ class Runner(CropMaker):
             ``cases``: explicit partial cases, each combined with every point of ``combos``.
         """
         cases = runner_settings.pop("cases", None)
-        checked = check_combos(combos)
-        grid: dict[str, list[Any]] | None = checked
-        if cases is not None:
-            names, rows = product_with_cases(*check_cases(cases), checked)
-            grid = None
-        else:
-            names, rows = tuple(checked), list(iter_combos(checked))
-        self._last_ds = _run_to_ds(
+        self._last_ds = run_to_ds(
             self.fn,
-            names,
-            rows,
+            make_sweep(combos, cases),
             self.schema,
             {**(self._constants or {}), **as_mapping(constants, "constants")},
             self._resources or {},
             self._attrs,
             self._settings(runner_settings),
-            grid,
         )
         return self._last_ds
 
@@ -369,17 +360,14 @@ class Runner(CropMaker):
         """
         fn_args = self._fn_args if fn_args is None else fn_args
         fn_args = (fn_args,) if isinstance(fn_args, str) else fn_args
-        names, rows = check_cases(cases, fn_args)
-        self._last_ds = _run_to_ds(
+        self._last_ds = run_to_ds(
             self.fn,
-            names,
-            rows,
+            make_sweep(None, cases, fn_args),
             self.schema,
             {**(self._constants or {}), **as_mapping(constants, "constants")},
             self._resources or {},
             self._attrs,
             self._settings(runner_settings),
-            None,
         )
         return self._last_ds
 

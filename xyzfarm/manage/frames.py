@@ -17,6 +17,7 @@ from ..sweep.combos import (
     check_cases,
     check_combos,
     iter_combos,
+    make_sweep,
     product_with_cases,
 )
 from ..sweep.run import as_mapping, case_runner_to_ds, check_settings, combo_runner_to_ds, sweep
@@ -101,13 +102,9 @@ def combo_runner_to_df(
                 **runner_settings,
             ),
         )
-    checked = check_combos(combos or {})
-    if cases is not None:
-        names, rows = product_with_cases(*check_cases(cases), checked)
-    else:
-        names, rows = tuple(checked), list(iter_combos(checked))
+    cases_ = make_sweep(combos, cases)
     settings = check_settings(runner_settings)
-    return _table(fn, names, rows, var_names, constants, resources, attrs, settings)
+    return _table(fn, cases_.names, cases_.rows, var_names, constants, resources, attrs, settings)
 
 
 def case_runner_to_df(

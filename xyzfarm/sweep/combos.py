@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -288,3 +289,34 @@ def product_with_cases(
     names = tuple(case_names) + tuple(combos)
     rows = [row + point for row in case_rows for point in iter_combos(combos)]
     return names, rows
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A sweep as every runner takes it: the swept argument names, one row of values per
+    case, and the grid (the checked combos) when the cases are that grid alone."""
+
+    names: tuple[str, ...]
+    rows: list[Case]
+    #: the combos when they alone make the cases (labelled as a dense grid); None for cases
+    grid: dict[str, list[Any]] | None
+
+
+def make_sweep(
+    combos: CombosLike | None,
+    cases: Iterable[Any] | None = None,
+    fn_args: Sequence[str] | None = None,
+) -> Sweep:
+    """The one normalisation of combos and cases: every case times every point of the combos,
+    or the combos' grid alone.
+
+    Raises
+    ------
+    InvalidInputError, ComboValueError, DuplicateValueError
+        As :func:`check_combos`, :func:`check_cases` and :func:`product_with_cases`.
+    """
+    checked = check_combos(combos or {})
+    if cases is None:
+        return Sweep(tuple(checked), list(iter_combos(checked)), checked)
+    names, rows = product_with_cases(*check_cases(cases, fn_args), checked)
+    return Sweep(names, rows, None)

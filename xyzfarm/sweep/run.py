@@ -15,7 +15,16 @@ from ..errors import InvalidInputError
 from . import execute
 from .arguments import check_arguments
 from .assemble import Schema, build_dataset, check_schema
-from .combos import Case, CombosLike, check_cases, check_combos, iter_combos, product_with_cases
+from .combos import (
+    Case,
+    CombosLike,
+    Sweep,
+    check_cases,
+    check_combos,
+    iter_combos,
+    make_sweep,
+    product_with_cases,
+)
 from .gc_pause import paused_gc
 from .nested import grid_axes, nan_like, nest
 from .table import results_table
@@ -233,23 +242,25 @@ def case_runner(
     return tuple(results)
 
 
-def _run_to_ds(
+def run_to_ds(
     fn: Callable[..., Any],
-    names: Sequence[str],
-    rows: Sequence[Case],
+    cases: Sweep,
     schema: Schema,
     constants: Mapping[str, Any],
     resources: Mapping[str, Any],
     attrs: Mapping[str, Any] | None,
     settings: Mapping[str, Any],
-    grid: Mapping[str, Sequence[Any]] | None,
+    *,
     to_df: bool = False,
 ) -> Any:
+    """Run ``fn`` over ``cases`` and label the results: a Dataset (a DataFrame, one row per
+    case, with ``to_df``), as every ``*_to_ds`` entry point and the Runner do."""
+    names, rows = cases.names, cases.rows
     with paused_gc():
         results = sweep(fn, names, rows, constants, resources, check_settings(settings))
         if to_df:  # xyzpy's one row per case instead of a labelled Dataset
             return results_table(names, rows, results, schema.var_names, constants, attrs)
-        return build_dataset(results, names, rows, schema, constants, attrs, grid)
+        return build_dataset(results, names, rows, schema, constants, attrs, cases.grid)
 
 
 def combo_runner_to_ds(
@@ -278,24 +289,15 @@ def combo_runner_to_ds(
     """
     del parse
     schema = check_schema(var_names, var_dims, var_coords)
-    checked = check_combos(combos or {})
-    if cases is not None:
-        case_names, case_rows = check_cases(cases)
-        names, rows = product_with_cases(case_names, case_rows, checked)
-        grid = None
-    else:
-        names, rows, grid = tuple(checked), list(iter_combos(checked)), checked
-    return _run_to_ds(
+    return run_to_ds(
         fn,
-        names,
-        rows,
+        make_sweep(combos, cases),
         schema,
         as_mapping(constants, "constants"),
         as_mapping(resources, "resources"),
         attrs,
         runner_settings,
-        grid,
-        to_df,
+        to_df=to_df,
     )
 
 
@@ -337,18 +339,13 @@ def case_runner_to_ds(
         executor=executor,
         verbosity=verbosity,
     )
-    names, rows = check_cases(cases, fn_args)
-    if combos:
-        names, rows = product_with_cases(names, rows, check_combos(combos))
-    return _run_to_ds(
+    return run_to_ds(
         fn,
-        names,
-        rows,
+        make_sweep(combos, cases, fn_args),
         schema,
         as_mapping(constants, "constants"),
         as_mapping(resources, "resources"),
         attrs,
         runner_settings,
-        None,
-        to_df,
+        to_df=to_df,
     )
