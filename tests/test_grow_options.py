@@ -101,3 +101,22 @@ def test_submit_options_that_grow_once_named_are_still_accepted_without_a_schedu
     crop = xyz.Runner(f, "y").Crop(name="old-keywords")
     crop.sow_combos({"x": [1, 2]})
     assert crop.grow(wait=False, workers_per_task=None, resources=None, verbosity=0).done == 2
+
+
+@pytest.mark.parametrize(
+    "keyword",
+    [
+        {"resources": {"walltime": "1:00:00"}},
+        {"workers_per_task": 2},
+        {"max_array_size": 10},
+        {"batches_per_task": 3},
+        {"template_dirs": ["t"]},
+    ],
+)
+def test_a_submit_option_given_a_value_without_a_scheduler_is_refused_by_name_not_dropped(keyword):
+    crop = xyz.Runner(f, "y").Crop(name="dropped")
+    crop.sow_combos({"x": [1, 2]})
+    (name,) = keyword
+    with pytest.raises(InvalidOptionError, match=rf"{name}=.*scheduler="):
+        crop.grow(verbosity=0, **keyword)
+    assert crop.status().done == 0  # nothing grown under options it would have dropped

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 _SUBMIT_ONLY = (
     "resources",
     "workers_per_task",
-    "wait",
     "template_dirs",
     "max_array_size",
     "batches_per_task",
@@ -199,9 +198,17 @@ class CropGrowing(CropBase):
         if max_running is not None and self.is_prepared():
             # the crop's one throttle, read live by a local pool
             throttle.write_max_running(self.layout, throttle.check_max_running(max_running))
-        for name in _SUBMIT_ONLY:
-            # named parameters of grow before submit existed: accepted here, as then, unused
-            submit_keywords.pop(name, None)
+        # named parameters of grow before submit existed: accepted here at their defaults, as
+        # then; given a value, refused by name (growing here would drop it unseen); `wait` is
+        # what growing here does anyway
+        submit_keywords.pop("wait", None)
+        given = {n: submit_keywords.pop(n) for n in _SUBMIT_ONLY if n in submit_keywords}
+        if any(v is not None for v in given.values()):
+            named = ", ".join(f"{n}={v!r}" for n, v in given.items() if v is not None)
+            raise InvalidOptionError(
+                f"{named} act(s) on array jobs: give scheduler= (or profile=) to submit, or "
+                "leave it out to grow here."
+            )
         if options is None:
             options = GrowOptions.from_keywords(
                 subprocess=subprocess,
