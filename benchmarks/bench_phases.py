@@ -32,7 +32,9 @@ import xyzfarm
 #: those a release lacks are skipped, so the table works on releases with other names
 PHASES: dict[str, list[tuple[str, str]]] = {
     "claim": [
+        ("store.record_locks", "RecordLocks.try_lock"),
         ("store.storage", "RecordLocks.try_lock"),
+        ("store.record_locks", "RecordLocks.unlock"),
         ("store.storage", "RecordLocks.unlock"),
         ("folder.results", "DoneMap.is_set"),
         ("node.results", "DoneMap.is_set"),
@@ -104,7 +106,9 @@ class Timers:
                     continue
                 *parents, name = path.split(".")
                 for part in parents:
-                    owner = getattr(owner, part)
+                    owner = getattr(owner, part, None)  # a class moved to another module
+                if owner is None:
+                    continue
                 fn = (
                     owner.__dict__.get(name)
                     if isinstance(owner, type)

@@ -19,14 +19,14 @@ from pathlib import Path
 import bench_crops
 
 import xyzfarm
-from xyzfarm.node import worker
+from xyzfarm.node import usage
 
 
 def per_batch_us(number: int = 200_000) -> float:
     """Microseconds of the recording per batch of a trivial (sub-millisecond) batch loop."""
 
     def one_batch() -> object:
-        return worker.usage_since(worker.usage_start())
+        return usage.usage_since(usage.usage_start())
 
     return timeit.timeit(one_batch, number=number) / number * 1e6
 
@@ -35,20 +35,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=25)
     args = parser.parse_args()
-    real = worker.usage_since, worker.usage_start
+    real = usage.usage_since, usage.usage_start
     off = (lambda wall: None), time.monotonic
     times: dict[str, list[float]] = {"with usage": [], "without": []}
     tmp = Path(tempfile.mkdtemp())
     try:
         for _ in range(args.repeats):
-            for label, (usage, start_) in (("with usage", real), ("without", off)):
-                worker.usage_since, worker.usage_start = usage, start_  # type: ignore[assignment]
+            for label, (since, start_) in (("with usage", real), ("without", off)):
+                usage.usage_since, usage.usage_start = since, start_  # type: ignore[assignment]
                 bench_crops.clean(tmp)
                 start = time.perf_counter()
                 bench_crops.crop_cycle(xyzfarm, tmp)
                 times[label].append(time.perf_counter() - start)
     finally:
-        worker.usage_since, worker.usage_start = real
+        usage.usage_since, usage.usage_start = real
         bench_crops.clean(tmp)
         tmp.rmdir()
     for label, ts in times.items():

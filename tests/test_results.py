@@ -9,13 +9,13 @@ from damage import flip
 from xyzfarm.errors import DataFileError
 from xyzfarm.folder import records
 from xyzfarm.folder.layout import CropLayout
+from xyzfarm.folder.result_checks import verify_result
 from xyzfarm.folder.results import (
     DAMAGED,
     DoneMap,
     ResultIndex,
     ResultWriter,
     done_map_name,
-    verify_result,
 )
 from xyzfarm.store import storage
 

@@ -14,7 +14,7 @@ from xyzfarm.folder.results import done_map_name
 from xyzfarm.folder.state import CropStatus, crop_status
 
 CLAIM = """
-import sys, time, xyzfarm.store.storage as s
+import sys, time, xyzfarm.store.record_locks as s
 locks = s.record_locks(sys.argv[1])
 assert locks.try_lock(3)
 print("claimed", flush=True)

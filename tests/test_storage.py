@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from xyzfarm.errors import LockTimeoutError
-from xyzfarm.store import storage
+from xyzfarm.store import record_locks, storage
 
 
 def test_atomic_write_publishes_the_whole_content():
@@ -268,7 +268,7 @@ def test_processes_harvesting_into_one_file_without_flock_lose_nothing(python_en
 
 def test_record_locks_without_kernel_support_warn_and_let_growing_go_on(monkeypatch):
     no_flock(monkeypatch)
-    locks = storage.RecordLocks("claims.lock")
+    locks = record_locks.RecordLocks("claims.lock")
     with pytest.warns(UserWarning, match="no record locks"):
         assert locks.try_lock(1)
     locks.unlock(1)

@@ -14,7 +14,7 @@ from xyzfarm.folder.layout import CropLayout
 from xyzfarm.folder.manifest import Manifest
 from xyzfarm.folder.results import DoneMap, ResultIndex, ResultWriter
 from xyzfarm.node.worker import ALREADY, BUSY, DONE, FAILED, LoadedCrop, grow_batch
-from xyzfarm.store import storage
+from xyzfarm.store import record_locks, storage
 from xyzfarm.sweep.assemble import check_schema
 
 
@@ -125,7 +125,7 @@ def test_a_failing_case_is_recorded_with_its_case_and_attempts_and_keeps_progres
 
 
 CLAIM = """
-import sys, time, xyzfarm.store.storage as s
+import sys, time, xyzfarm.store.record_locks as s
 locks = s.record_locks(sys.argv[1])
 assert locks.try_lock(1)
 print("claimed", flush=True)
@@ -154,7 +154,7 @@ def test_locks_held_by_another_process_are_found_in_one_sweep(python, python_env
     )
     try:
         assert other.stdout is not None and other.stdout.readline().strip() == b"claimed"
-        locks = storage.record_locks(layout.running_locks)
+        locks = record_locks.record_locks(layout.running_locks)
         assert locks.try_lock(7)
         assert locks.locked_in(0, 100) == {1, 7}
         assert locks.locked_in(2, 7) == set()
@@ -164,7 +164,7 @@ def test_locks_held_by_another_process_are_found_in_one_sweep(python, python_env
 
 
 def test_a_record_lock_held_by_this_process_is_reported_and_not_released_by_a_check():
-    locks = storage.record_locks("locks")
+    locks = record_locks.record_locks("locks")
     assert locks.try_lock(3) and locks.is_locked(3) and not locks.try_lock(3)
     assert not locks.is_locked(4)
     locks.unlock(3)

@@ -19,7 +19,7 @@ from ..folder.manifest import Manifest
 from ..folder.state import CropStatus
 from ..node import shipping
 from ..node.worker import load_function
-from ..store import storage
+from ..store import record_locks, storage
 from . import grow as growing
 from .crop_base import CropBase
 from .grow_options import GrowOptions
@@ -394,7 +394,7 @@ class CropGrowing(CropBase):
                 "it again with the new one."
             )
         total = sown.plan.num_batches
-        running = storage.record_locks(self.layout.running_locks).locked_in(1, total + 1)
+        running = record_locks.record_locks(self.layout.running_locks).locked_in(1, total + 1)
         if running:
             raise FunctionMismatchError(
                 f"cannot replace the function of crop {self.name!r} while batches "

@@ -27,7 +27,8 @@ from ..folder import records
 from ..folder.layout import CropLayout
 from ..folder.manifest import Manifest
 from ..folder.provenance import ProvenanceSegment
-from ..folder.results import ResultIndex, positions_problem
+from ..folder.result_checks import positions_problem
+from ..folder.results import ResultIndex
 from ..store import storage
 from ..store.full_data import append_to_file, merge_into_file
 from ..sweep.assemble import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..store import storage
+from ..store import record_locks
 from .display import status_html
 from .failures import FailureRecord, read_failure
 from .layout import CropLayout
@@ -72,15 +72,15 @@ def crop_status(layout: CropLayout) -> CropStatus:
     # silent: a status poll must not warn at every call; the damaged count says it
     index = ResultIndex(layout, report=False, sowing=sowing).refresh()
     done = {b for b in index.done() if 1 <= b <= total}
-    running = storage.record_locks(layout.running_locks).locked_in(1, total + 1) - done
+    running = record_locks.record_locks(layout.running_locks).locked_in(1, total + 1) - done
     # failures recorded by this sowing: one of a grower of the crop before it was deleted
     # and sown again is not this crop's
-    records = {
+    read = {
         b: read_failure(layout, b, sowing=sowing)
         for b in layout.batch_ids_in("failed")
         if 1 <= b <= total and b not in done and b not in running
     }
-    failed = {b for b, record in records.items() if record is not None}
+    failed = {b for b, record in read.items() if record is not None}
     damaged = {b for b in index.damaged() if 1 <= b <= total} - done - running - failed
     missing = total - len(done) - len(failed) - len(running) - len(damaged)
     return CropStatus(
@@ -92,8 +92,8 @@ def crop_status(layout: CropLayout) -> CropStatus:
         tuple(sorted(failed)),
         len(damaged),
         tuple(sorted(damaged)),
-        tuple((b, _class(records[b])) for b in sorted(failed)),
-        tuple((b, r.last.summary()) for b, r in sorted(records.items()) if r is not None),
+        tuple((b, _class(read[b])) for b in sorted(failed)),
+        tuple((b, r.last.summary()) for b, r in sorted(read.items()) if r is not None),
     )
 
 
